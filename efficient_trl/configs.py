@@ -1,0 +1,117 @@
+"""Training arguments of the efficient trainers: TRL's RLOO/GRPO configs plus the length penalty's own fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig, RLOOConfig
+
+from .rewards import ADVANTAGE_NORMALIZATIONS
+
+__all__ = ["EfficientGRPOConfig", "EfficientRLOOConfig", "LengthPenaltyArguments"]
+
+
+@dataclass
+class LengthPenaltyArguments:
+    """Fields shared by both efficient configs (mixed into each, so one YAML file works with either trainer)."""
+
+    length_penalty_alpha: float = field(
+        default=0.0,
+        metadata={
+            "help": "Strength alpha in [0, 1) of the length penalty: a correct completion earns "
+            "1 - alpha * sigmoid(z), z being its length's z-score among the correct completions of the same prompt. "
+            "0 trains on correctness alone; the paper sweeps 0.05, 0.1, 0.2 and 0.4."
+        },
+    )
+    advantage_normalization: str = field(
+        default="none",
+        metadata={
+            "help": "How RLOO advantages are rescaled: 'none' (the paper's method), 'group' (divide by the std of the "
+            "prompt's rewards: the paper's ablation, which makes the length push independent of alpha and collapses "
+            "accuracy) or 'batch' (whiten over the whole batch, as in the authors' OpenRLHF code).",
+            "choices": list(ADVANTAGE_NORMALIZATIONS),
+        },
+    )
+    correctness_reward_func: str | None = field(
+        default=None,
+        metadata={
+            "help": "Name (`__name__`) of the reward function whose output is the binary correctness signal that "
+            "the length penalty scales. Defaults to the first reward function."
+        },
+    )
+
+    def _check_length_penalty_arguments(self) -> None:
+        alpha = self.length_penalty_alpha
+        if not (isinstance(alpha, (int, float)) and 0.0 <= alpha < 1.0):
+            raise ValueError(
+                f"length_penalty_alpha must be in [0, 1), got {alpha!r}: at 1 the longest correct answer would earn "
+                "no more than a wrong one. The paper uses 0.05 to 0.4."
+            )
+        if self.advantage_normalization not in ADVANTAGE_NORMALIZATIONS:
+            raise ValueError(
+                f"advantage_normalization must be one of {ADVANTAGE_NORMALIZATIONS}, got "
+                f"{self.advantage_normalization!r}."
+            )
+
+
+_KL_HELP = (
+    "KL coefficient against the reference (starting) model. The paper uses 1e-3. If 0, no reference model is loaded."
+)
+
+
+@dataclass
+class EfficientRLOOConfig(LengthPenaltyArguments, RLOOConfig):
+    """`trl.RLOOConfig` for `EfficientRLOOTrainer`, with the paper's group size and KL coefficient as defaults.
+
+    TRL's `normalize_advantages` is replaced by `advantage_normalization` and must stay False.
+    """
+
+    num_generations: int | None = field(
+        default=8,
+        metadata={"help": "Completions sampled per prompt (G). The paper uses 8."},
+    )
+    beta: float = field(default=1e-3, metadata={"help": _KL_HELP})
+
+    def __post_init__(self):
+        self._check_length_penalty_arguments()
+        if self.normalize_advantages:
+            raise ValueError(
+                "EfficientRLOOConfig rescales advantages itself: leave normalize_advantages=False and set "
+                "advantage_normalization='batch' for global whitening."
+            )
+        super().__post_init__()
+
+
+@dataclass
+class EfficientGRPOConfig(LengthPenaltyArguments, GRPOConfig):
+    """`trl.GRPOConfig` for `EfficientGRPOTrainer`: GRPO's per-token clipped loss with exact RLOO advantages.
+
+    TRL's `scale_rewards` is replaced by `advantage_normalization` and must stay 'none'.
+    """
+
+    num_generations: int | None = field(
+        default=8,
+        metadata={"help": "Completions sampled per prompt (G). The paper uses 8."},
+    )
+    beta: float = field(default=1e-3, metadata={"help": _KL_HELP})
+    scale_rewards: str = field(
+        default="none",
+        metadata={
+            "help": "Must stay 'none': the trainer turns GRPO's centred rewards into RLOO advantages and applies "
+            "`advantage_normalization` itself."
+        },
+    )
+
+    def __post_init__(self):
+        self._check_length_penalty_arguments()
+        if self.scale_rewards not in ("none", False):
+            raise ValueError(
+                f"EfficientGRPOConfig rescales advantages itself: leave scale_rewards='none' (got "
+                f"{self.scale_rewards!r}) and use advantage_normalization='group' or 'batch' instead."
+            )
+        if self.multi_objective_aggregation != "sum_then_normalize":
+            raise ValueError(
+                "EfficientGRPOConfig needs multi_objective_aggregation='sum_then_normalize': the RLOO advantage is "
+                "computed from the weighted sum of the rewards."
+            )
+        super().__post_init__()

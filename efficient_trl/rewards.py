@@ -1,0 +1,155 @@
+"""The method of "Training Language Models to Reason Efficiently" (Arora & Zanette, 2025), as pure tensor functions.
+
+For each prompt x the policy samples a group of G completions. A completion z is rewarded
+
+    R(z) = 1{z correct} * (1 - alpha * sigmoid((LEN(z) - MEAN(x)) / STD(x)))
+
+where MEAN and STD are the mean and population standard deviation of the token lengths of the *correct* completions
+of the same prompt. Because the penalty is normalized per prompt, hard prompts (long answers) and easy prompts (short
+answers) are pushed equally, and a correct answer always outranks a wrong one (its reward is at least 1 - alpha > 0).
+
+The advantage is RLOO's leave-one-out estimate A_i = R_i - mean_{j != i} R_j, used as is: dividing by a reward std
+(`normalize_advantages(..., "group")`) makes the size of the length push independent of alpha, which the paper shows
+collapses accuracy. The trainers (`efficient_trl.trainers`) apply these functions to the rewards and lengths gathered
+from all processes; everything here is deterministic and side-effect free.
+
+`math_accuracy_reward`, the default correctness signal, lives in `efficient_trl.math_grader` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .math_grader import math_accuracy_reward
+
+__all__ = [
+    "ADVANTAGE_NORMALIZATIONS",
+    "length_penalized_rewards",
+    "math_accuracy_reward",
+    "normalize_advantages",
+    "rloo_advantages",
+]
+
+ADVANTAGE_NORMALIZATIONS = ("none", "group", "batch")
+
+
+def _check_groups(numel: int, num_generations: int) -> None:
+    if isinstance(num_generations, bool) or not isinstance(num_generations, int) or num_generations < 2:
+        raise ValueError(
+            f"num_generations must be an integer >= 2 (a group needs at least two completions to compare), "
+            f"got {num_generations!r}."
+        )
+    if numel % num_generations != 0:
+        raise ValueError(
+            f"got {numel} completions, which is not a whole number of groups of num_generations={num_generations}; "
+            "pass consecutive groups of num_generations completions of the same prompt."
+        )
+
+
+def _check_flat(name: str, tensor: torch.Tensor) -> None:
+    if not isinstance(tensor, torch.Tensor) or tensor.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D tensor, got {type(tensor).__name__} {getattr(tensor, 'shape', '')}.")
+
+
+def length_penalized_rewards(
+    correct: torch.Tensor,
+    lengths: torch.Tensor,
+    num_generations: int,
+    alpha: float,
+    eps: float = 1e-7,
+) -> torch.Tensor:
+    """Rewards `1{correct} * (1 - alpha * sigmoid(z))` with z the length z-score among the group's correct completions.
+
+    Args:
+        correct: bool tensor of shape (N,), consecutive groups of `num_generations` completions of one prompt.
+        lengths: token counts, shape (N,), same order as `correct`.
+        num_generations: group size G (>= 2).
+        alpha: penalty strength in [0, 1); 0 gives pure correctness.
+        eps: added to the std so that equal lengths give z = 0 instead of 0/0.
+
+    Returns:
+        float32 tensor of shape (N,) on `lengths`' device. A group with one correct completion, or with equal correct
+        lengths, gets z = 0 (reward 1 - alpha/2); wrong completions get 0 and do not enter MEAN or STD.
+    """
+    _check_flat("correct", correct)
+    _check_flat("lengths", lengths)
+    if correct.shape != lengths.shape:
+        raise ValueError(f"correct and lengths must have the same shape, got {tuple(correct.shape)} and {tuple(lengths.shape)}.")
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0.0 <= alpha < 1.0):
+        raise ValueError(
+            f"alpha must be in [0, 1), got {alpha!r}: at alpha >= 1 the longest correct answer would earn no more than "
+            "a wrong one."
+        )
+    _check_groups(correct.numel(), num_generations)
+    if correct.dtype != torch.bool:
+        raise ValueError(f"correct must be a bool tensor, got dtype {correct.dtype}; pass e.g. `rewards == 1`.")
+    if lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths must be real token counts, got dtype {lengths.dtype}.")
+    if (lengths < 0).any() or not torch.isfinite(lengths.double()).all():
+        raise ValueError("lengths must be finite and non-negative token counts.")
+
+    # float64: equal integer lengths then give an exactly zero deviation, hence z = 0 as specified.
+    correct_g = correct.view(-1, num_generations)
+    lengths_g = lengths.to(torch.float64).view(-1, num_generations)
+    weight = correct_g.to(torch.float64)
+    count = weight.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (lengths_g * weight).sum(dim=1, keepdim=True) / count
+    std = (((lengths_g - mean) ** 2) * weight).sum(dim=1, keepdim=True).div(count).sqrt()  # population std (ddof=0)
+    z = (lengths_g - mean) / (std + eps)
+    rewards = torch.where(correct_g, 1.0 - alpha * torch.sigmoid(z), torch.zeros_like(z))
+    return rewards.view(-1).to(torch.float32)
+
+
+def rloo_advantages(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
+    """Leave-one-out advantages `A_i = R_i - mean_{j != i} R_j` within each group of `num_generations`.
+
+    Equal to `G / (G - 1) * (R_i - mean_j R_j)`, i.e. GRPO's unscaled advantage times G/(G-1).
+    """
+    _check_flat("rewards", rewards)
+    _check_groups(rewards.numel(), num_generations)
+    grouped = rewards.view(-1, num_generations)
+    baseline = (grouped.sum(dim=1, keepdim=True) - grouped) / (num_generations - 1)
+    return (grouped - baseline).view(-1)
+
+
+def normalize_advantages(
+    advantages: torch.Tensor,
+    rewards: torch.Tensor,
+    num_generations: int,
+    mode: str,
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    """Optionally rescale RLOO advantages; the paper's method is `mode="none"`.
+
+    - "none": unchanged, so the length push grows with alpha.
+    - "group": divided by the std of the prompt's rewards (the paper's ablation, GRPO-style). With correct rewards
+      spread uniformly over [1 - alpha, 1], the shortest answer's advantage tends to sqrt(3) whatever alpha is.
+    - "batch": whitened over the whole batch, `(A - mean(A)) / std(A)`, as in the authors' OpenRLHF code.
+
+    Stds are Bessel-corrected (as torch, TRL and OpenRLHF compute them) and ignore NaN rewards.
+    """
+    if mode not in ADVANTAGE_NORMALIZATIONS:
+        raise ValueError(f"advantage normalization must be one of {ADVANTAGE_NORMALIZATIONS}, got {mode!r}.")
+    _check_flat("advantages", advantages)
+    _check_flat("rewards", rewards)
+    if advantages.shape != rewards.shape:
+        raise ValueError(
+            f"advantages and rewards must have the same shape, got {tuple(advantages.shape)} and {tuple(rewards.shape)}."
+        )
+    _check_groups(rewards.numel(), num_generations)
+    if mode == "none":
+        return advantages
+    if mode == "group":
+        std = _nanstd(rewards.view(-1, num_generations), dim=1).repeat_interleave(num_generations)
+        return advantages / (torch.nan_to_num(std, nan=0.0) + eps)
+    std = _nanstd(advantages, dim=0) if advantages.numel() > 1 else torch.zeros(())
+    return (advantages - advantages.nanmean()) / (torch.nan_to_num(std, nan=0.0) + eps)
+
+
+def _nanstd(values: torch.Tensor, dim: int) -> torch.Tensor:
+    count = (~values.isnan()).sum(dim=dim, keepdim=True)
+    mean = values.nanmean(dim=dim, keepdim=True)
+    squares = ((values - mean) ** 2).nansum(dim=dim, keepdim=True)
+    return (squares / (count - 1).clamp(min=1)).sqrt().squeeze(dim)

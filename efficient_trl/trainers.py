@@ -1,0 +1,176 @@
+"""TRL's RLOO and GRPO trainers with the length-penalized reward and exact, optionally rescaled, RLOO advantages.
+
+Both trainers override two TRL hooks and nothing else:
+
+- `_calculate_rewards` returns the rewards of *all* processes (TRL gathers them there, because a prompt's G
+  completions may be split across processes). On top of it we gather the completion lengths and truncation flags
+  and rescale the correctness reward with `length_penalized_rewards`, so MEAN and STD are per prompt, never per
+  process slice.
+- `_generate_and_score_completions` returns this process's advantages. We turn them into exact RLOO advantages
+  (GRPO centres rewards on the group mean, which is RLOO scaled by (G - 1) / G) and apply `advantage_normalization`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from datasets import Dataset, IterableDataset
+from trl import GRPOTrainer, RLOOTrainer
+
+from .configs import EfficientGRPOConfig, EfficientRLOOConfig
+from .rewards import length_penalized_rewards, math_accuracy_reward, normalize_advantages
+
+__all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
+
+
+def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str) -> None:
+    """Fail at construction, not at the first reward call, when a reward function's gold column is missing."""
+    columns = getattr(dataset, "column_names", None)
+    if not isinstance(columns, list):  # None for an IterableDataset of unknown features; a dict for a DatasetDict
+        return
+    for reward_func in reward_funcs:
+        needed = getattr(reward_func, "gold_columns", None)
+        if needed and not set(needed) & set(columns):
+            name = getattr(reward_func, "__name__", type(reward_func).__name__)
+            raise ValueError(
+                f"the {split} dataset has no {' or '.join(repr(c) for c in needed)} column, which the reward function "
+                f"{name} reads the gold answer from (columns present: {columns}). Rename the gold-answer column "
+                f"to {needed[0]!r}."
+            )
+
+
+class _LengthPenaltyMixin:
+    """The efficient-reasoning parts shared by both trainers; see the module docstring."""
+
+    _config_class: type
+
+    def __init__(
+        self,
+        model: Any,
+        reward_funcs: Any = None,
+        args: Any = None,
+        train_dataset: Dataset | IterableDataset | None = None,
+        eval_dataset: Any = None,
+        **kwargs: Any,
+    ):
+        if args is None:
+            model_name = model if isinstance(model, str) else model.config._name_or_path
+            args = self._config_class(output_dir=f"{model_name.split('/')[-1]}-{self._config_class.__name__}")
+        if not isinstance(args, self._config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs args of type {self._config_class.__name__} (which adds "
+                f"length_penalty_alpha and advantage_normalization), got {type(args).__name__}."
+            )
+        if reward_funcs is None:
+            reward_funcs = [math_accuracy_reward]
+        elif not isinstance(reward_funcs, list):
+            reward_funcs = [reward_funcs]
+        _check_dataset_columns(train_dataset, reward_funcs, "train")
+        for name, dataset in (eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval", eval_dataset)]):
+            _check_dataset_columns(dataset, reward_funcs, name)
+        super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs)
+        if args.correctness_reward_func is None:
+            self.correctness_index = 0
+        elif args.correctness_reward_func in self.reward_func_names:
+            self.correctness_index = self.reward_func_names.index(args.correctness_reward_func)
+        else:
+            raise ValueError(
+                f"correctness_reward_func={args.correctness_reward_func!r} names none of the reward functions "
+                f"{self.reward_func_names}."
+            )
+        self._task_rewards: torch.Tensor | None = None
+
+    def _num_generations(self) -> int:
+        return self.num_generations if self.model.training else self.num_generations_eval
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        device = rewards_per_func.device
+        terminators = {*self.eos_token_ids, self._tokenizer.pad_token_id}
+        lengths = torch.tensor([len(ids) for ids in completion_ids_list], device=device)
+        truncated = torch.tensor([not ids or ids[-1] not in terminators for ids in completion_ids_list], device=device)
+        lengths, truncated = self.accelerator.gather(lengths), self.accelerator.gather(truncated)
+
+        correctness = rewards_per_func[:, self.correctness_index]
+        scored = ~correctness.isnan()  # None from the reward function: not applicable, left as TRL treats it
+        if not torch.isin(correctness[scored], torch.tensor([0.0, 1.0], device=device)).all():
+            name = self.reward_func_names[self.correctness_index]
+            raise ValueError(
+                f"the correctness reward function {name} returned values other than 0 and 1 "
+                f"({correctness[scored].unique()[:5].tolist()}); the length penalty needs a binary signal. Make it "
+                "binary, or set correctness_reward_func to the name of the binary one."
+            )
+        correct = (correctness == 1) & ~truncated  # a truncated answer never counts as correct
+        num_generations = self._num_generations()
+        if num_generations >= 2:
+            alpha = self.args.length_penalty_alpha
+            penalized = length_penalized_rewards(correct, lengths, num_generations, alpha)
+        else:  # evaluation with one completion per prompt: no group to compare lengths with
+            penalized = correct.float()
+        rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
+        self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
+        self._log_length_metrics(correctness, correct, lengths, penalized, num_generations)
+        return rewards_per_func
+
+    def _log_length_metrics(self, correctness, correct, lengths, penalized, num_generations) -> None:
+        # Every process holds the same gathered tensors, so each logs the same values.
+        self._log_metric("efficiency/accuracy", correctness.nanmean().item())
+        if correct.any():
+            self._log_metric("efficiency/correct_mean_tokens", lengths[correct].float().mean().item())
+            self._log_metric("efficiency/length_penalty", (1.0 - penalized[correct]).mean().item())
+        if num_generations >= 2:
+            correct_per_group = correct.view(-1, num_generations).sum(dim=1)
+            self._log_metric("efficiency/groups_0_correct", (correct_per_group == 0).float().mean().item())
+            self._log_metric("efficiency/groups_1_correct", (correct_per_group == 1).float().mean().item())
+            self._log_metric("efficiency/groups_2plus_correct", (correct_per_group >= 2).float().mean().item())
+
+    def _trl_advantages_to_rloo(self, advantages: torch.Tensor, num_generations: int) -> torch.Tensor:
+        return advantages
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        num_generations = self._num_generations()
+        if num_generations < 2:
+            return output
+        local = output["advantages"]
+        advantages = self._trl_advantages_to_rloo(self.accelerator.gather(local), num_generations)
+        advantages = normalize_advantages(
+            advantages, self._task_rewards, num_generations, self.args.advantage_normalization
+        )
+        start = self.accelerator.process_index * local.shape[0]
+        output["advantages"] = advantages[start : start + local.shape[0]]
+        self._replace_logged_advantages(advantages)
+        return output
+
+    def _replace_logged_advantages(self, advantages: torch.Tensor) -> None:
+        # TRL logged its own advantages for the completions table just before; show the ones actually trained on.
+        logged = getattr(self, "_logs", {}).get("advantages")
+        if logged is not None and len(logged) >= advantages.numel():
+            for _ in range(advantages.numel()):
+                logged.pop()
+            logged.extend(advantages.tolist())
+
+
+class EfficientRLOOTrainer(_LengthPenaltyMixin, RLOOTrainer):
+    """`trl.RLOOTrainer` with the length-penalized reward of "Training Language Models to Reason Efficiently".
+
+    Takes the same arguments as `RLOOTrainer`, with an `EfficientRLOOConfig`; `reward_funcs` defaults to
+    `math_accuracy_reward`. TRL's RLOO clips the sequence-level importance ratio and puts the KL term in the reward.
+    """
+
+    _config_class = EfficientRLOOConfig
+
+
+class EfficientGRPOTrainer(_LengthPenaltyMixin, GRPOTrainer):
+    """`trl.GRPOTrainer` with the length-penalized reward and exact RLOO advantages (per-token PPO clipping).
+
+    Takes the same arguments as `GRPOTrainer`, with an `EfficientGRPOConfig`; `reward_funcs` defaults to
+    `math_accuracy_reward`. GRPO's centred reward `R_i - mean_j R_j` is scaled by G / (G - 1), which makes it exactly
+    the leave-one-out advantage `R_i - mean_{j != i} R_j`.
+    """
+
+    _config_class = EfficientGRPOConfig
+
+    def _trl_advantages_to_rloo(self, advantages: torch.Tensor, num_generations: int) -> torch.Tensor:
+        return advantages * num_generations / (num_generations - 1)

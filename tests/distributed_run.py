@@ -1,0 +1,46 @@
+"""Run by test_distributed.py under `accelerate launch --num_processes 2`: train two steps with groups split across
+the processes and write what each process trained on to OUT_DIR/rank<k>.json."""
+
+import json
+import sys
+
+from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
+from efficient_trl.testing import arithmetic_dataset, build_tiny_tokenizer
+from tests.recording import even_token_sum, recording
+
+TRAINERS = {"rloo": (EfficientRLOOTrainer, EfficientRLOOConfig), "grpo": (EfficientGRPOTrainer, EfficientGRPOConfig)}
+
+
+def main() -> None:
+    model_path, out_dir, name, normalization = sys.argv[1:5]
+    trainer_class, config_class = TRAINERS[name]
+    eos_id = build_tiny_tokenizer().eos_token_id
+    args = config_class(
+        output_dir=out_dir,
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=4,  # half a group of 8 per process: every group is split across the two
+        num_generations=8,
+        max_completion_length=16,
+        max_steps=2,
+        learning_rate=1e-3,
+        beta=0.0,
+        length_penalty_alpha=0.3,
+        advantage_normalization=normalization,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        generation_kwargs={"sequence_bias": {(eos_id,): 3.5}},
+    )
+    trainer = recording(trainer_class)(
+        model=model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(16)
+    )
+    trainer.train()
+    terminators = sorted({*trainer.eos_token_ids, trainer.processing_class.pad_token_id})
+    rank = trainer.accelerator.process_index
+    with open(f"{out_dir}/rank{rank}.json", "w") as f:
+        json.dump({"records": trainer.records, "terminators": terminators}, f)
+
+
+if __name__ == "__main__":
+    main()

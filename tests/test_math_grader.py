@@ -1,0 +1,116 @@
+import threading
+import time
+
+import pytest
+
+from efficient_trl.math_grader import MathGrader, final_answer, gold_answer, last_boxed, math_accuracy_reward
+
+
+def score(response: str, gold: str) -> float:
+    return math_accuracy_reward([response], answer=[gold])[0]
+
+
+@pytest.mark.parametrize(
+    "gold, response",
+    [
+        ("\\frac{1}{2}", "\\boxed{0.5}"),
+        ("\\frac{1}{2}", "\\boxed{\\dfrac{1}{2}}"),
+        ("\\frac12", "\\boxed{1/2}"),
+        ("5\\text{ cm}", "\\boxed{5}"),
+        ("30^\\circ", "\\boxed{30}"),
+        ("\\left( 3, \\frac{\\pi}{2} \\right)", "\\boxed{(3, \\frac{\\pi}{2})}"),
+        ("\\text{(C)}", "\\boxed{C}"),
+        ("1,000", "\\boxed{1000}"),
+        ("1000", "\\boxed{1,000}"),
+        ("025", "\\boxed{25}"),
+        ("3", "\\boxed{3.0}"),
+        ("x^2+1", "\\boxed{1+x^2}"),
+        ("18", "<think>maybe \\boxed{17}</think> The answer is \\boxed{18}."),
+        ("18", "first \\boxed{17}, no wait: \\boxed{18}"),
+    ],
+)
+def test_equivalent_answers_score_one(gold, response):
+    assert score(response, gold) == 1.0
+
+
+@pytest.mark.parametrize(
+    "gold, response",
+    [
+        ("50", "\\boxed{5000}"),  # 100 times the gold
+        ("0.5", "\\boxed{50}"),
+        ("2", "\\boxed{3}"),
+        ("18", "\\boxed{}"),  # empty box
+        ("18", "The answer is 18."),  # no box
+        ("18", "\\boxed{18} </think> so the answer is \\boxed{17}"),  # the last box after </think> decides
+        ("18", "</think> I am not sure"),  # a box only inside the thoughts does not count
+        ("18", "\\boxed{18"),  # never closed
+    ],
+)
+def test_wrong_answers_score_zero(gold, response):
+    assert score(response, gold) == 0.0
+
+
+def test_answer_extraction():
+    assert last_boxed("a \\boxed{\\frac{1}{2}} b \\fbox{3}") == "3"
+    assert last_boxed("\\boxed{{x}+{y}}") == "{x}+{y}"
+    assert last_boxed("nothing") is None
+    assert final_answer("<think>\\boxed{1}</think>\\boxed{2}") == "2"
+    assert final_answer("<think>\\boxed{1}</think>none") is None
+    assert gold_answer("Natalia sold 48 clips ... #### 72") == "72"
+    assert gold_answer(None, "so it is $\\boxed{\\frac{3}{4}}$.") == "\\frac{3}{4}"
+    with pytest.raises(ValueError, match="no \\\\boxed"):
+        gold_answer(None, "no box here")
+
+
+def test_gold_from_solution_and_conversational_completions():
+    completions = [[{"role": "assistant", "content": "\\boxed{4}"}], [{"role": "assistant", "content": "\\boxed{5}"}]]
+    solutions = ["2+2 = $\\boxed{4}$", "2+2 = $\\boxed{4}$"]
+    assert math_accuracy_reward(completions, solution=solutions, prompts=["x", "y"], trainer_state=None) == [1.0, 0.0]
+
+
+def test_missing_gold_column_is_a_clear_error():
+    with pytest.raises(ValueError, match="'answer' column"):
+        math_accuracy_reward(["\\boxed{1}"])
+
+
+def test_pathological_latex_times_out_quickly_and_scores_zero():
+    grader = MathGrader(timeout_seconds=1.0, num_workers=1)
+    try:
+        grader.verify(["1"], ["1"])  # start the worker outside the timed part
+        start = time.monotonic()
+        verdicts = grader.verify(["9^{9^{9^{9}}}", "\\frac{1}{2}"], ["5", "0.5"])
+        elapsed = time.monotonic() - start
+    finally:
+        grader.close()
+    assert verdicts == [False, True]
+    assert elapsed < 4.0
+
+
+def test_works_from_a_worker_thread():
+    results = []
+    thread = threading.Thread(target=lambda: results.append(score("</think> \\boxed{\\dfrac{1}{2}}", "0.5")))
+    thread.start()
+    thread.join(timeout=120)
+    assert results == [1.0]
+
+
+def test_hung_worker_is_killed_and_only_its_answer_scores_zero():
+    # A worker blocked beyond the soft deadline (here: stopped with SIGSTOP, as if stuck in C code) is killed at the
+    # hard deadline; the other answers of its chunk are regraded one by one.
+    import os
+    import signal
+
+    grader = MathGrader(timeout_seconds=0.5, num_workers=1, chunk_size=8)
+    try:
+        grader.verify(["1"], ["1"])
+        worker = grader._workers[0].process
+        os.kill(worker.pid, signal.SIGSTOP)
+        start = time.monotonic()
+        with pytest.warns(RuntimeWarning, match="hard deadline"):
+            verdicts = grader.verify(["2", "\\frac{1}{2}", "7"], ["2", "0.5", "8"])
+        elapsed = time.monotonic() - start
+        assert verdicts == [True, True, False]
+        assert grader._workers[0].process.pid != worker.pid
+        assert elapsed < 15
+    finally:
+        grader.close()

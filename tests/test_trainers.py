@@ -1,0 +1,138 @@
+import math
+
+import pytest
+import torch
+from datasets import Dataset
+
+from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
+from efficient_trl.testing import arithmetic_dataset, build_tiny_tokenizer
+
+from .recording import even_token_sum, expected_advantages, recording
+
+TRAINERS = [(EfficientRLOOTrainer, EfficientRLOOConfig), (EfficientGRPOTrainer, EfficientGRPOConfig)]
+TRAINER_IDS = ["rloo", "grpo"]
+EOS_ID = build_tiny_tokenizer().eos_token_id
+
+
+def make_args(config_class, tmp_path, **overrides):
+    arguments = dict(
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=16,
+        max_steps=2,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        length_penalty_alpha=0.2,
+        # A random model rarely samples EOS: bias it so that groups mix finished and truncated completions.
+        generation_kwargs={"sequence_bias": {(EOS_ID,): 3.5}},
+    )
+    arguments.update(overrides)
+    return config_class(**arguments)
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+@pytest.mark.parametrize("normalization", ["none", "group", "batch"])
+def test_advantages_are_exact_rloo(trainer_class, config_class, normalization, tiny_model_path, tmp_path):
+    args = make_args(config_class, tmp_path, beta=0.0, advantage_normalization=normalization)
+    trainer = recording(trainer_class)(
+        model=tiny_model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(8)
+    )
+    trainer.train()
+    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    assert len(trainer.records) == 2
+    saw_mixed_group = False
+    for record in trainer.records:
+        rewards, expected = expected_advantages(record["completion_ids"], terminators, 4, 0.2, normalization)
+        assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
+        saw_mixed_group |= bool((rewards.view(-1, 4).gt(0).sum(1) >= 2).any())
+    assert saw_mixed_group, "no group had two correct completions: the test would not exercise the length penalty"
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+def test_end_to_end_training_logs_the_efficiency_metrics(trainer_class, config_class, tiny_model_path, tmp_path):
+    # Default KL (beta = 1e-3, so a reference model is built from the saved path) and the math reward alongside.
+    from efficient_trl import math_accuracy_reward
+
+    args = make_args(config_class, tmp_path, correctness_reward_func="even_token_sum", max_steps=3)
+    trainer = trainer_class(
+        model=tiny_model_path,
+        reward_funcs=[math_accuracy_reward, even_token_sum],
+        args=args,
+        train_dataset=arithmetic_dataset(16),
+    )
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logs) == 3
+    for entry in logs:
+        assert math.isfinite(entry["loss"])
+        for key in ("accuracy", "groups_0_correct", "groups_1_correct", "groups_2plus_correct"):
+            assert f"efficiency/{key}" in entry
+        assert entry["efficiency/groups_0_correct"] + entry["efficiency/groups_1_correct"] + entry[
+            "efficiency/groups_2plus_correct"
+        ] == pytest.approx(1.0)
+        assert "kl" in entry
+    assert any("efficiency/correct_mean_tokens" in entry for entry in logs)
+    assert any("efficiency/length_penalty" in entry for entry in logs)
+    changed = any(not torch.equal(before[name], p) for name, p in trainer.model.named_parameters())
+    assert changed, "training did not update the model"
+
+
+@pytest.mark.parametrize("config_class", [EfficientRLOOConfig, EfficientGRPOConfig])
+def test_config_rejects_bad_arguments(config_class, tmp_path):
+    with pytest.raises(ValueError, match="length_penalty_alpha must be in"):
+        make_args(config_class, tmp_path, length_penalty_alpha=1.0)
+    with pytest.raises(ValueError, match="advantage_normalization must be one of"):
+        make_args(config_class, tmp_path, advantage_normalization="std")
+    with pytest.raises(ValueError, match="at least 2 generations"):
+        make_args(config_class, tmp_path, num_generations=1)
+
+
+def test_trl_normalization_switches_point_to_ours(tmp_path):
+    with pytest.raises(ValueError, match="advantage_normalization='batch'"):
+        make_args(EfficientRLOOConfig, tmp_path, normalize_advantages=True)
+    with pytest.raises(ValueError, match="scale_rewards='none'"):
+        make_args(EfficientGRPOConfig, tmp_path, scale_rewards="group")
+
+
+def test_paper_defaults(tmp_path):
+    for config_class in (EfficientRLOOConfig, EfficientGRPOConfig):
+        args = config_class(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=8)
+        assert (args.num_generations, args.beta, args.length_penalty_alpha) == (8, 1e-3, 0.0)
+        assert args.advantage_normalization == "none"
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+def test_missing_answer_column_fails_at_construction(trainer_class, config_class, tiny_model_path, tmp_path):
+    dataset = Dataset.from_list([{"prompt": "1+1=", "gold": "2"}] * 4)
+    with pytest.raises(ValueError, match="no 'answer' or 'solution' column"):
+        trainer_class(model=tiny_model_path, args=make_args(config_class, tmp_path), train_dataset=dataset)
+
+
+def test_wrong_config_type_and_unknown_correctness_reward(tiny_model_path, tmp_path):
+    from trl import GRPOConfig
+
+    plain = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=8)
+    with pytest.raises(TypeError, match="needs args of type EfficientGRPOConfig"):
+        EfficientGRPOTrainer(model=tiny_model_path, args=plain, train_dataset=arithmetic_dataset(4))
+    args = make_args(EfficientGRPOConfig, tmp_path, correctness_reward_func="nope")
+    with pytest.raises(ValueError, match="names none of the reward functions"):
+        EfficientGRPOTrainer(model=tiny_model_path, args=args, train_dataset=arithmetic_dataset(4))
+
+
+def test_non_binary_correctness_reward_is_refused(tiny_model_path, tmp_path):
+    def half(completions, **kwargs):
+        return [0.5] * len(completions)
+
+    trainer = EfficientGRPOTrainer(
+        model=tiny_model_path, reward_funcs=half, args=make_args(EfficientGRPOConfig, tmp_path, beta=0.0),
+        train_dataset=arithmetic_dataset(8),
+    )
+    with pytest.raises(ValueError, match="needs a binary signal"):
+        trainer.train()
