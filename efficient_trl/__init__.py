@@ -26,7 +26,18 @@ _EXPORTS = {
     "rloo_advantages": "rewards",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "EfficientGRPOConfig",
+    "EfficientGRPOTrainer",
+    "EfficientRLOOConfig",
+    "EfficientRLOOTrainer",
+    "MathAccuracyReward",
+    "MathGrader",
+    "length_penalized_rewards",
+    "math_accuracy_reward",
+    "normalize_advantages",
+    "rloo_advantages",
+]
 
 if TYPE_CHECKING:
     from .configs import EfficientGRPOConfig, EfficientRLOOConfig

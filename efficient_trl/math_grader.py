@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import pickle
+import re
 import select
 import signal
 import struct
@@ -22,6 +23,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import IO, Any
 
 __all__ = [
@@ -77,7 +79,8 @@ def gold_answer(answer: str | float | int | None = None, solution: str | None = 
             return boxed.strip()
         raise ValueError(f"the solution has no \\boxed{{}} answer to grade against: {solution[-200:]!r}")
     raise ValueError(
-        "no gold answer: the dataset needs an 'answer' column (or a 'solution' column whose last \\boxed{} is the answer)."
+        "no gold answer: the dataset needs an 'answer' column (or a 'solution' column whose last \\boxed{} holds "
+        "the answer)."
     )
 
 
@@ -117,11 +120,38 @@ def _equivalent(prediction: str, gold: str) -> bool:
     return bool(gold_parsed and predicted_parsed and verify(gold_parsed, predicted_parsed, timeout_seconds=None))
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+
+
+def _plain_number(text: str) -> Decimal | None:
+    """`text` as a number if it is written as a plain decimal number (thousands commas allowed), else None."""
+    return Decimal(text.replace(",", "")) if _PLAIN_NUMBER.fullmatch(text) else None
+
+
+def _shortcut(prediction: str, gold: str) -> bool | None:
+    """The verdict math-verify would reach, for the cases decidable without parsing LaTeX; None for the rest.
+
+    Most answers in math RL are identical to the gold or are plain numbers, and parsing LaTeX costs milliseconds.
+    """
+    prediction, gold = "".join(prediction.split()), "".join(gold.split())
+    if prediction == gold:
+        return True  # identical: equivalent, whether or not math-verify could parse it
+    predicted_number, gold_number = _plain_number(prediction), _plain_number(gold)
+    if predicted_number is None or gold_number is None:
+        return None
+    if predicted_number == gold_number:
+        return True
+    if "." not in prediction and "." not in gold:
+        return False  # distinct integers; decimals may still match within math-verify's rounding
+    return None
+
+
 def _grade_one(prediction: str | None, gold: str, timeout_seconds: float) -> bool:
     if prediction is None or not prediction.strip():
         return False
-    if "".join(prediction.split()) == "".join(gold.split()):
-        return True  # identical up to spacing: equivalent whether or not math-verify can parse it
+    verdict = _shortcut(prediction, gold)
+    if verdict is not None:
+        return verdict
     deadline = time.monotonic() + timeout_seconds
     signal.setitimer(signal.ITIMER_REAL, timeout_seconds, 0.05)  # keeps firing until cancelled
     try:
@@ -245,7 +275,7 @@ class MathGrader:
         """Whether each prediction (a box's content, or None) is equivalent to its gold answer."""
         if len(predictions) != len(golds):
             raise ValueError(f"got {len(predictions)} predictions but {len(golds)} gold answers.")
-        pairs = list(zip(predictions, golds))
+        pairs = list(zip(predictions, golds, strict=True))
         chunks = [pairs[i : i + self.chunk_size] for i in range(0, len(pairs), self.chunk_size)]
         with self._lock:  # one batch at a time: the workers are shared by every thread of this process
             results = self._run(chunks)
@@ -289,7 +319,7 @@ class MathGrader:
                     self._workers[worker] = _Worker(self.startup_timeout)
                 idle.append(worker)
             now = time.monotonic()
-            for worker, (chunk, deadline) in list(busy.items()):
+            for worker, (_, deadline) in list(busy.items()):
                 if now > deadline:
                     del busy[worker]
                     self._workers[worker].kill()

@@ -76,11 +76,13 @@ def length_penalized_rewards(
     _check_flat("correct", correct)
     _check_flat("lengths", lengths)
     if correct.shape != lengths.shape:
-        raise ValueError(f"correct and lengths must have the same shape, got {tuple(correct.shape)} and {tuple(lengths.shape)}.")
+        raise ValueError(
+            f"correct and lengths must have the same shape, got {tuple(correct.shape)} and {tuple(lengths.shape)}."
+        )
     if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0.0 <= alpha < 1.0):
         raise ValueError(
-            f"alpha must be in [0, 1), got {alpha!r}: at alpha >= 1 the longest correct answer would earn no more than "
-            "a wrong one."
+            f"alpha must be in [0, 1), got {alpha!r}: at alpha >= 1 the longest correct answer would earn no more "
+            "than a wrong one."
         )
     _check_groups(correct.numel(), num_generations)
     if correct.dtype != torch.bool:
@@ -136,7 +138,8 @@ def normalize_advantages(
     _check_flat("rewards", rewards)
     if advantages.shape != rewards.shape:
         raise ValueError(
-            f"advantages and rewards must have the same shape, got {tuple(advantages.shape)} and {tuple(rewards.shape)}."
+            "advantages and rewards must have the same shape, got "
+            f"{tuple(advantages.shape)} and {tuple(rewards.shape)}."
         )
     _check_groups(rewards.numel(), num_generations)
     if mode == "none":

@@ -67,9 +67,11 @@ class _LengthPenaltyMixin:
         elif not isinstance(reward_funcs, list):
             reward_funcs = [reward_funcs]
         _check_dataset_columns(train_dataset, reward_funcs, "train")
-        for name, dataset in (eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval", eval_dataset)]):
+        for name, dataset in eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval", eval_dataset)]:
             _check_dataset_columns(dataset, reward_funcs, name)
-        super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs)
+        super().__init__(
+            model, reward_funcs, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs
+        )
         if args.correctness_reward_func is None:
             self.correctness_index = 0
         elif args.correctness_reward_func in self.reward_func_names:

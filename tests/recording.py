@@ -23,7 +23,10 @@ def recording(trainer_class):
 
         def _generate_and_score_completions(self, inputs):
             output = super()._generate_and_score_completions(inputs)
-            ids = [row[mask.bool()].tolist() for row, mask in zip(output["completion_ids"], output["completion_mask"])]
+            ids = [
+                row[mask.bool()].tolist()
+                for row, mask in zip(output["completion_ids"], output["completion_mask"], strict=True)
+            ]
             self.records.append({"completion_ids": ids, "advantages": output["advantages"].tolist()})
             return output
 
@@ -42,5 +45,7 @@ def expected_advantages(
     truncated = torch.tensor([not ids or ids[-1] not in terminators for ids in completion_ids])
     lengths = torch.tensor([len(ids) for ids in completion_ids])
     rewards = length_penalized_rewards(correct & ~truncated, lengths, num_generations, alpha)
-    advantages = normalize_advantages(rloo_advantages(rewards, num_generations), rewards, num_generations, normalization)
+    advantages = normalize_advantages(
+        rloo_advantages(rewards, num_generations), rewards, num_generations, normalization
+    )
     return rewards, advantages

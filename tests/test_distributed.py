@@ -15,9 +15,25 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("trainer, normalization", [("rloo", "none"), ("grpo", "none"), ("grpo", "batch")])
 def test_groups_split_across_processes_match_one_process(trainer, normalization, tiny_model_path, tmp_path):
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
-        "--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
-        str(ROOT / "tests" / "distributed_run.py"), tiny_model_path, str(tmp_path), trainer, normalization,
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--multi_gpu",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "0",
+        str(ROOT / "tests" / "distributed_run.py"),
+        tiny_model_path,
+        str(tmp_path),
+        trainer,
+        normalization,
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)

@@ -114,3 +114,36 @@ def test_hung_worker_is_killed_and_only_its_answer_scores_zero():
         assert elapsed < 15
     finally:
         grader.close()
+
+
+NUMBER_PAIRS = [
+    ("18", "18"),
+    ("18", "17"),
+    ("025", "25"),
+    ("25", "025"),
+    ("1,000", "1000"),
+    ("1000", "1,000"),
+    ("-3", "3"),
+    ("-3", "-3"),
+    ("+4", "4"),
+    ("3", "3.0"),
+    ("3.50", "3.5"),
+    ("0.5", "0.50"),
+    ("100", "1"),
+    ("50", "5000"),
+    ("1,000,000", "1000000"),
+    ("12", "1,2"),
+    ("0", "-0"),
+    ("7", "70"),
+    ("2.5", "2.50000"),
+    ("999", "1000"),
+]
+
+
+@pytest.mark.parametrize("gold, prediction", NUMBER_PAIRS)
+def test_plain_number_shortcut_agrees_with_math_verify(gold, prediction):
+    from efficient_trl.math_grader import _equivalent, _shortcut
+
+    verdict = _shortcut(prediction, gold)
+    if verdict is not None:
+        assert verdict == _equivalent(prediction, gold)

@@ -102,7 +102,10 @@ def test_properties(case):
     shifted = length_penalized_rewards(correct, lengths + 1234, num_generations, alpha)
     assert torch.allclose(rewards, shifted, atol=1e-6)  # only relative lengths within the group matter
     for group_correct, group_lengths, group_rewards in zip(
-        correct.view(-1, num_generations), lengths.view(-1, num_generations), rewards.view(-1, num_generations)
+        correct.view(-1, num_generations),
+        lengths.view(-1, num_generations),
+        rewards.view(-1, num_generations),
+        strict=True,
     ):
         order = torch.argsort(group_lengths[group_correct], stable=True)
         ranked = group_rewards[group_correct][order]

@@ -131,7 +131,9 @@ def test_non_binary_correctness_reward_is_refused(tiny_model_path, tmp_path):
         return [0.5] * len(completions)
 
     trainer = EfficientGRPOTrainer(
-        model=tiny_model_path, reward_funcs=half, args=make_args(EfficientGRPOConfig, tmp_path, beta=0.0),
+        model=tiny_model_path,
+        reward_funcs=half,
+        args=make_args(EfficientGRPOConfig, tmp_path, beta=0.0),
         train_dataset=arithmetic_dataset(8),
     )
     with pytest.raises(ValueError, match="needs a binary signal"):
