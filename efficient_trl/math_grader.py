@@ -211,10 +211,13 @@ class _Worker:
             env=env,
         )
         if not self.wait_readable(startup_timeout) or self.receive() != "ready":
+            self.process.kill()
+            self.process.wait()
+            error = self.process.stderr.read().decode(errors="replace")[-2000:]
             self.kill()
             raise RuntimeError(
-                f"the math grader's worker process did not start within {startup_timeout:g}s: "
-                f"{self.process.stderr.read().decode(errors='replace')[-2000:]}"
+                f"the math grader's worker process ({sys.executable} -m efficient_trl.math_grader) failed to start "
+                f"within {startup_timeout:g}s; its error output:\n{error}"
             )
 
     def wait_readable(self, timeout: float) -> bool:
@@ -241,7 +244,7 @@ class MathGrader:
 
     Args:
         timeout_seconds: time allowed to grade one answer; past it the answer scores 0.
-        num_workers: worker processes (default: the CPU count, at most 8).
+        num_workers: worker processes (default: this process's share of the node's CPUs, at most 8).
         chunk_size: answers sent to a worker at once; larger chunks cost less overhead per answer.
     """
 
@@ -255,7 +258,9 @@ class MathGrader:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}.")
         self.timeout_seconds = float(timeout_seconds)
-        self.num_workers = num_workers or max(1, min(8, os.cpu_count() or 1))
+        # Under `accelerate launch` every process of a node starts its own workers: share the node's CPUs.
+        processes_per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        self.num_workers = num_workers or max(1, min(8, (os.cpu_count() or 1) // processes_per_node))
         self.chunk_size = chunk_size
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()

@@ -147,3 +147,12 @@ def test_plain_number_shortcut_agrees_with_math_verify(gold, prediction):
     verdict = _shortcut(prediction, gold)
     if verdict is not None:
         assert verdict == _equivalent(prediction, gold)
+
+
+def test_worker_that_cannot_start_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    grader = MathGrader(timeout_seconds=1.0, num_workers=1)
+    with pytest.raises(RuntimeError, match="failed to start"):
+        grader.verify(["1"], ["1"])
