@@ -1,0 +1,197 @@
+"""Math problem sets in the shape the trainers read (`prompt`, `answer`), offline from the package or from the hub.
+
+Shipped sets (see `efficient_trl/data/README.md` for sources and licenses) are addressed by short names; anything
+else is a `save_to_disk` directory, a JSON/JSONL file, or a hub dataset name loaded with `datasets.load_dataset`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
+
+from .math_grader import gold_answer
+
+__all__ = [
+    "LOCAL_DATASETS",
+    "PAPER_PROMPT",
+    "PreparationReport",
+    "load_problems",
+    "numeric_answer",
+    "prepare_training_set",
+    "to_prompts",
+]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# The paper's prompt (its Appendix C), placed inside the model's chat template as the user turn.
+PAPER_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. Question: {problem}"
+
+# short name -> (file in efficient_trl/data, column holding the problem)
+LOCAL_DATASETS = {
+    "math_train": ("math_train.jsonl", "problem"),
+    "aime_1983_2023": ("aime_1983_2023_paper_train.jsonl", "problem"),
+    "math500": ("math500_test.jsonl", "problem"),
+}
+
+
+def load_problems(name: str, split: str = "train") -> Dataset:
+    """A problem set with `problem` and `answer` columns (plus its own), by short name, path or hub name.
+
+    The gold `answer` is the dataset's `answer` column (GSM8K's `#### 18` cut to `18`), else the last box of its
+    `solution` column; `problem` comes from a `problem` or `question` column.
+    """
+    if name in LOCAL_DATASETS:
+        filename, _ = LOCAL_DATASETS[name]
+        dataset = load_dataset("json", data_files=str(DATA_DIR / filename), split="train")
+    elif Path(name).is_dir():
+        dataset = load_from_disk(name)
+        dataset = dataset[split] if hasattr(dataset, "keys") else dataset
+    elif Path(name).is_file():
+        dataset = load_dataset("json", data_files=name, split="train")
+    elif "/" in name:
+        dataset = load_dataset(name, split=split)
+    else:
+        raise ValueError(
+            f"unknown dataset {name!r}: use one of the shipped sets {sorted(LOCAL_DATASETS)}, a save_to_disk "
+            "directory, a .json/.jsonl file, or a hub name such as 'AI-MO/NuminaMath-CoT'."
+        )
+    return _with_problem_and_answer(dataset, name)
+
+
+def _with_problem_and_answer(dataset: Dataset, name: str) -> Dataset:
+    columns = set(dataset.column_names)
+    problem_column = next((c for c in ("problem", "question") if c in columns), None)
+    if problem_column is None:
+        raise ValueError(f"dataset {name!r} has no 'problem' or 'question' column (columns: {sorted(columns)}).")
+    if "answer" not in columns and "solution" not in columns:
+        raise ValueError(
+            f"dataset {name!r} has no 'answer' or 'solution' column to take the gold answer from "
+            f"(columns: {sorted(columns)})."
+        )
+    if problem_column != "problem":
+        dataset = dataset.rename_column(problem_column, "problem")
+
+    def add_answer(row: dict) -> dict:
+        if row.get("answer") is not None:
+            return {"answer": gold_answer(row["answer"])}
+        solution = row.get("solution") or ""
+        try:
+            return {"answer": gold_answer(None, solution)}
+        except ValueError:
+            return {"answer": ""}  # no box: kept visible (and dropped by `prepare_training_set` with a reason)
+
+    return dataset.map(add_answer, desc="gold answers")
+
+
+def to_prompts(dataset: Dataset, template: str = PAPER_PROMPT) -> Dataset:
+    """Add a conversational `prompt` column (one user turn) that TRL renders with the model's chat template."""
+    if "{problem}" not in template:
+        raise ValueError(f"the prompt template must contain '{{problem}}', got {template!r}.")
+    return dataset.map(
+        lambda row: {"prompt": [{"role": "user", "content": template.format(problem=row["problem"])}]},
+        desc="prompts",
+    )
+
+
+def numeric_answer(answer: str) -> bool:
+    """Whether math-verify reads `answer` as a single number (integer, decimal or fraction)."""
+    import sympy
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    if not answer.strip():
+        return False
+    config = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+    parsed = parse("\\boxed{" + answer + "}", extraction_config=config, parsing_timeout=5)
+    return bool(parsed) and isinstance(parsed[0], sympy.Number)
+
+
+@dataclass
+class PreparationReport:
+    """What `prepare_training_set` kept and dropped, per source and reason."""
+
+    kept: Counter = field(default_factory=Counter)
+    dropped: dict[str, Counter] = field(default_factory=dict)
+    pool: int = 0
+    sampled: int = 0
+
+    def drop(self, source: str, reason: str) -> None:
+        self.dropped.setdefault(source, Counter())[reason] += 1
+
+    def to_dict(self) -> dict:
+        return {
+            "kept_by_source": dict(self.kept),
+            "dropped_by_source_and_reason": {s: dict(c) for s, c in self.dropped.items()},
+            "eligible": self.pool,
+            "sampled": self.sampled,
+        }
+
+    def table(self) -> str:
+        lines = [f"{'source':<20} {'eligible':>9}  dropped (reason: count)"]
+        for source in sorted({*self.kept, *self.dropped}):
+            reasons = ", ".join(f"{r}: {n}" for r, n in sorted(self.dropped.get(source, Counter()).items()))
+            lines.append(f"{source:<20} {self.kept[source]:>9}  {reasons or '-'}")
+        lines.append(f"sampled {self.sampled} of {self.pool} eligible problems")
+        return "\n".join(lines)
+
+
+def prepare_training_set(
+    sources: list[str],
+    num_samples: int = 3200,
+    seed: int = 0,
+) -> tuple[Dataset, PreparationReport]:
+    """The paper's training prompts: problems with a numeric gold answer, deduplicated, a deterministic sample.
+
+    Returns the sample (columns `problem`, `answer`, `source`) and a report of what was dropped and why. Asking for
+    more problems than are eligible is an error, not a silently smaller set.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+    report = PreparationReport()
+    seen: set[str] = set()
+    pools = []
+    for source in sources:
+        dataset = load_problems(source)
+        keep = []
+        for index, row in enumerate(dataset):
+            key = hashlib.sha1(" ".join(row["problem"].split()).encode()).hexdigest()
+            if not row["answer"].strip():
+                report.drop(source, "no gold answer")
+            elif key in seen:
+                report.drop(source, "duplicate problem")
+            elif not numeric_answer(row["answer"]):
+                report.drop(source, "answer not a number")
+            else:
+                seen.add(key)
+                keep.append(index)
+        report.kept[source] = len(keep)
+        pools.append(
+            dataset.select(keep).select_columns(["problem", "answer"]).add_column("source", [source] * len(keep))
+        )
+    pool = concatenate_datasets(pools)
+    report.pool = len(pool)
+    if num_samples > len(pool):
+        raise ValueError(
+            f"asked for {num_samples} problems but only {len(pool)} are eligible in {sources}; lower num_samples "
+            "or add sources."
+        )
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    sample = pool.select(sorted(order[:num_samples]))
+    report.sampled = len(sample)
+    return sample, report
+
+
+def save_prepared(sample: Dataset, report: PreparationReport, output_dir: str | Path) -> Path:
+    """Save a prepared set with `save_to_disk`, beside its report; refuse to overwrite an earlier one."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()):
+        raise FileExistsError(f"{output_dir} already holds data; choose another output directory.")
+    sample.save_to_disk(str(output_dir))
+    (output_dir / "preparation_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return output_dir

@@ -1,0 +1,111 @@
+"""The training entry point behind `recipes/train.py`: YAML + command line in, a trained (and resumable) run out.
+
+    accelerate launch --config_file accelerate_configs/zero2.yaml recipes/train.py \\
+        --config recipes/deepseek-r1-distill-qwen-1.5b/alpha_0.2.yaml
+
+`trainer: grpo` or `trainer: rloo` in the YAML (or `--trainer`) picks the trainer; the rest of the file is parsed by
+TRL's `TrlParser` into `TrainScriptArguments`, that trainer's config and TRL's `ModelConfig` (LoRA through peft),
+and an unknown key is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers.trainer_utils import get_last_checkpoint
+from trl import ModelConfig, TrlParser, get_peft_config
+
+from .configs import EfficientGRPOConfig, EfficientRLOOConfig
+from .data import PAPER_PROMPT, load_problems, to_prompts
+from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
+
+__all__ = ["TRAINERS", "TrainScriptArguments", "make_parser", "parse_training_arguments", "train"]
+
+TRAINERS = {"grpo": (EfficientGRPOTrainer, EfficientGRPOConfig), "rloo": (EfficientRLOOTrainer, EfficientRLOOConfig)}
+
+
+@dataclass
+class TrainScriptArguments:
+    trainer: str = field(
+        default="grpo",
+        metadata={
+            "help": "Which trainer: 'grpo' (per-token PPO clipping, the paper's loss) or 'rloo' (TRL's RLOO).",
+            "choices": list(TRAINERS),
+        },
+    )
+    dataset_name: str = field(
+        default="data/train-3.2k",
+        metadata={
+            "help": "Training problems: a directory written by recipes/prepare_data.py, a shipped set "
+            "(math_train, aime_1983_2023), a .jsonl file or a hub dataset name."
+        },
+    )
+    dataset_train_split: str = field(default="train", metadata={"help": "Split to train on (hub datasets)."})
+    prompt_template: str = field(
+        default=PAPER_PROMPT, metadata={"help": "User turn of the prompt; '{problem}' is replaced by the problem."}
+    )
+    num_train_problems: int | None = field(
+        default=None, metadata={"help": "Train on the first N problems only (for smoke tests)."}
+    )
+
+
+def make_parser(trainer: str) -> TrlParser:
+    if trainer not in TRAINERS:
+        raise ValueError(f"trainer must be one of {sorted(TRAINERS)}, got {trainer!r}.")
+    return TrlParser((TrainScriptArguments, TRAINERS[trainer][1], ModelConfig))
+
+
+def _chosen_trainer(argv: list[str] | None) -> str:
+    """Read `trainer` from the command line or the YAML before the full parse (the config class depends on it)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--config")
+    peek.add_argument("--trainer")
+    known, _ = peek.parse_known_args(argv)
+    if known.trainer:
+        return known.trainer
+    if known.config:
+        with open(known.config) as f:
+            return (yaml.safe_load(f) or {}).get("trainer", "grpo")
+    return "grpo"
+
+
+def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScriptArguments, Any, ModelConfig]:
+    """Parse YAML (`--config`) and command-line overrides; unknown keys raise."""
+    return make_parser(_chosen_trainer(argv)).parse_args_and_config(args=argv)
+
+
+def train(script_args: TrainScriptArguments, training_args: Any, model_args: ModelConfig) -> Any:
+    """Train, resuming from the last checkpoint in `output_dir` if an earlier launch was interrupted."""
+    if not model_args.model_name_or_path:
+        raise ValueError("model_name_or_path is required (a hub name or a local directory).")
+    trainer_class, _ = TRAINERS[script_args.trainer]
+    model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+    }
+    training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
+
+    dataset = load_problems(script_args.dataset_name, split=script_args.dataset_train_split)
+    if script_args.num_train_problems is not None:
+        dataset = dataset.select(range(min(script_args.num_train_problems, len(dataset))))
+    dataset = to_prompts(dataset, script_args.prompt_template)
+
+    trainer = trainer_class(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=get_peft_config(model_args),
+    )
+    resume_from = training_args.resume_from_checkpoint
+    if resume_from is None and Path(training_args.output_dir).is_dir():
+        resume_from = get_last_checkpoint(training_args.output_dir)
+    if resume_from:
+        trainer.accelerator.print(f"Resuming from {resume_from}")
+    trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model(training_args.output_dir)
+    return trainer

@@ -1,0 +1,70 @@
+import json
+
+import pytest
+
+from efficient_trl.data import (
+    PAPER_PROMPT,
+    load_problems,
+    numeric_answer,
+    prepare_training_set,
+    save_prepared,
+    to_prompts,
+)
+
+
+def test_shipped_set_has_problem_and_answer():
+    math500 = load_problems("math500")
+    assert len(math500) == 500
+    assert math500[0]["answer"] == "\\left( 3, \\frac{\\pi}{2} \\right)"
+
+
+def test_jsonl_files_in_gsm8k_and_solution_shapes(tmp_path):
+    gsm8k = tmp_path / "gsm8k.jsonl"
+    gsm8k.write_text(json.dumps({"question": "2+2?", "answer": "2+2=<<2+2=4>>4\n#### 4"}) + "\n")
+    assert load_problems(str(gsm8k))[0] == {"problem": "2+2?", "answer": "4"}
+    boxed = tmp_path / "boxed.jsonl"
+    boxed.write_text(json.dumps({"problem": "x?", "solution": "so $\\boxed{\\frac{1}{2}}$"}) + "\n")
+    assert load_problems(str(boxed))[0]["answer"] == "\\frac{1}{2}"
+
+
+def test_bad_dataset_names_and_columns(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'mathh'.*math_train"):
+        load_problems("mathh")
+    no_gold = tmp_path / "no_gold.jsonl"
+    no_gold.write_text(json.dumps({"problem": "x?", "hint": "y"}) + "\n")
+    with pytest.raises(ValueError, match="no 'answer' or 'solution' column"):
+        load_problems(str(no_gold))
+
+
+def test_prompts_use_the_paper_template():
+    prompts = to_prompts(load_problems("math500").select(range(2)))
+    assert prompts[0]["prompt"] == [{"role": "user", "content": PAPER_PROMPT.format(problem=prompts[0]["problem"])}]
+    assert prompts[0]["prompt"][0]["content"].startswith(
+        "Please reason step by step, and put your final answer within \\boxed{}."
+    )
+    with pytest.raises(ValueError, match="must contain"):
+        to_prompts(load_problems("math500"), "no placeholder")
+
+
+def test_numeric_answers():
+    assert numeric_answer("42") and numeric_answer("\\frac{3}{4}") and numeric_answer("0.25")
+    assert not numeric_answer("\\sqrt{2}") and not numeric_answer("x+1") and not numeric_answer("")
+    assert not numeric_answer("080 or 081 (both were accepted)")
+
+
+def test_prepared_set_is_deterministic_and_reported(tmp_path):
+    sample, report = prepare_training_set(["aime_1983_2023"], num_samples=100, seed=0)
+    again, _ = prepare_training_set(["aime_1983_2023"], num_samples=100, seed=0)
+    other, _ = prepare_training_set(["aime_1983_2023"], num_samples=100, seed=1)
+    assert len(sample) == 100 and sample["problem"] == again["problem"] and sample["problem"] != other["problem"]
+    assert report.kept["aime_1983_2023"] == 918
+    assert dict(report.dropped["aime_1983_2023"]) == {"answer not a number": 1}
+    assert "sampled 100 of 918" in report.table()
+    with pytest.raises(ValueError, match="only 918 are eligible"):
+        prepare_training_set(["aime_1983_2023"], num_samples=5000)
+
+    saved = save_prepared(sample, report, tmp_path / "prepared")
+    assert json.loads((saved / "preparation_report.json").read_text())["sampled"] == 100
+    assert load_problems(str(saved))["answer"] == sample["answer"]
+    with pytest.raises(FileExistsError, match="already holds data"):
+        save_prepared(sample, report, saved)

@@ -1,0 +1,142 @@
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from accelerate.commands.config.config_args import load_config_from_file
+from safetensors.torch import load_file
+
+from efficient_trl.training import parse_training_arguments
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCELERATE_CONFIGS = sorted((ROOT / "accelerate_configs").glob("*.yaml"))
+RECIPES = sorted((ROOT / "recipes").glob("*/alpha_*.yaml"))
+CPU = ["--bf16", "false", "--use_cpu", "true"]  # the recipes ask for bf16 GPUs; parse them on this CPU
+
+
+def test_every_accelerate_config_loads():
+    expected = {
+        "cpu": ("NO", 1, 1),
+        "ddp": ("MULTI_GPU", 4, 1),
+        "single_gpu": ("NO", 1, 1),
+        "zero2": ("DEEPSPEED", 4, 1),
+        "zero3": ("DEEPSPEED", 8, 1),
+        "zero3_2nodes": ("DEEPSPEED", 8, 2),
+    }
+    assert {path.stem for path in ACCELERATE_CONFIGS} == set(expected)
+    for path in ACCELERATE_CONFIGS:
+        config = load_config_from_file(str(path))
+        assert (config.distributed_type.value, config.num_processes, config.num_machines) == expected[path.stem]
+        if config.distributed_type.value == "DEEPSPEED":
+            assert config.deepspeed_config["zero_stage"] == int(path.stem[4])
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_recipe_parses_and_matches_the_paper(recipe):
+    script_args, args, model_args = parse_training_arguments(["--config", str(recipe), *CPU])
+    alpha = float(recipe.stem.removeprefix("alpha_"))
+    assert args.length_penalty_alpha == alpha and args.advantage_normalization == "none"
+    assert (args.num_generations, args.beta, args.temperature, args.loss_type) == (8, 1e-3, 1.0, "grpo")
+    assert args.max_completion_length == 32000 and args.use_vllm and args.vllm_mode == "colocate"
+    is_7b = "7b" in recipe.parent.name
+    assert args.learning_rate == (2e-6 if is_7b else 5e-6)
+    assert model_args.model_name_or_path.endswith("7B" if is_7b else "1.5B")
+    # The launch line in the header names the Accelerate config; with its process count the batch sizes must be
+    # the paper's: 128 completions per optimizer step, 32 prompts x 8 per RL iteration, 100 iterations.
+    accelerate_config = re.search(r"accelerate_configs/(\w+)\.yaml", recipe.read_text()).group(1)
+    assert accelerate_config == ("zero3_2nodes" if is_7b else "zero2")
+    processes = load_config_from_file(str(ROOT / "accelerate_configs" / f"{accelerate_config}.yaml")).num_processes
+    per_step = args.per_device_train_batch_size * processes * args.gradient_accumulation_steps
+    per_iteration = args.per_device_train_batch_size * processes * args.steps_per_generation
+    assert (per_step, per_iteration, args.max_steps * per_step // per_iteration) == (128, 256, 100)
+    assert args.activation_checkpointing
+
+
+def test_unknown_recipe_key_is_an_error(tmp_path):
+    recipe = yaml.safe_load(RECIPES[0].read_text())
+    recipe["length_penalty"] = 0.2  # a typo of length_penalty_alpha must not be silently ignored
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ValueError, match="length_penalty"):
+        parse_training_arguments(["--config", str(path), *CPU])
+
+
+def write_tiny_recipe(tmp_path: Path, model_path: str, output_dir: Path) -> Path:
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps({"problem": f"{a}+{a}=", "answer": str(2 * a)}) + "\n" for a in range(32)))
+    recipe = {
+        "trainer": "grpo",
+        "model_name_or_path": model_path,
+        "dataset_name": str(problems),
+        "length_penalty_alpha": 0.2,
+        "num_generations": 4,
+        "per_device_train_batch_size": 8,
+        "max_completion_length": 96,
+        "max_steps": 8,
+        "learning_rate": 1e-3,
+        "use_cpu": True,
+        "bf16": False,
+        "save_strategy": "steps",
+        "save_steps": 2,
+        "logging_steps": 1,
+        "report_to": "none",
+        "seed": 0,
+        "output_dir": str(output_dir),
+    }
+    path = tmp_path / f"{output_dir.name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def launch(recipe: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    command += [str(ROOT / "accelerate_configs" / "cpu.yaml"), str(ROOT / "recipes" / "train.py"), "--config"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # A session of its own, so that the launcher and the training process it starts are killed together.
+    return subprocess.Popen(
+        [*command, str(recipe)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_interrupted_training_resumes_where_it_stopped(tiny_model_path, tmp_path):
+    reference_dir, resumed_dir = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    reference = launch(write_tiny_recipe(tmp_path, tiny_model_path, reference_dir))
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, resumed_dir)
+    first = launch(recipe)
+    deadline = time.monotonic() + 300
+    while not (resumed_dir / "checkpoint-2" / "trainer_state.json").exists():
+        assert first.poll() is None, first.stdout.read()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the checkpoint's files land, then kill as a preemption would
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    time.sleep(1.0)
+    assert not (resumed_dir / "checkpoint-8").exists(), "the first launch finished before it could be interrupted"
+
+    second = launch(recipe)
+    output = second.communicate(timeout=600)[0]
+    assert second.returncode == 0, output[-3000:]
+    assert "Resuming from" in output and "checkpoint-" in output
+    reference_output = reference.communicate(timeout=600)[0]
+    assert reference.returncode == 0, reference_output[-3000:]
+
+    state = json.loads((resumed_dir / "checkpoint-8" / "trainer_state.json").read_text())
+    steps = [entry["step"] for entry in state["log_history"] if "loss" in entry]
+    assert steps == list(range(1, 9))  # each step exactly once: nothing lost, nothing counted twice
+    # Same seed, restored optimizer, scheduler and RNG state: the resumed run ends where the uninterrupted one does.
+    final = load_file(resumed_dir / "model.safetensors")
+    expected = load_file(reference_dir / "model.safetensors")
+    assert all(torch.equal(final[name], expected[name]) for name in expected)
