@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test lint quickstart bench clean
+.PHONY: setup test lint quickstart demo sweep bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,16 @@ test: setup lint
 quickstart: setup
 	$(BIN)/python recipes/quickstart.py
 
+demo: setup
+	$(BIN)/python recipes/demo.py
+
+sweep: setup
+	$(BIN)/python recipes/demo.py --alphas 0 0.05 0.1 0.2 0.4
+
 bench: setup
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/grader_throughput.py
+	$(BIN)/python benchmarks/demo_targets.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

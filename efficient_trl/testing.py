@@ -16,8 +16,10 @@ __all__ = ["TINY_CHAT_TEMPLATE", "arithmetic_dataset", "build_tiny_model", "buil
 PAD, EOS, UNK = "<|pad|>", "<|endoftext|>", "<|unk|>"
 # Tokens that reasoning completions use; kept whole so that a short completion can close its thoughts and box.
 WORD_TOKENS = ("<think>", "</think>", "\\boxed", "\\frac", "<|user|>", "<|assistant|>", "<|system|>")
+# An assistant turn ends with EOS, so that a model fine-tuned on chats learns to stop.
 TINY_CHAT_TEMPLATE = (
-    "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}\n{% endfor %}"
+    "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}"
+    "{% if message['role'] == 'assistant' %}<|endoftext|>{% else %}\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 

@@ -1,0 +1,73 @@
+"""A synthetic "overthinking" task for the CPU demo: sums whose reference solutions re-verify needlessly.
+
+A problem adds four digits. The reference solution adds them step by step, then re-checks the sum a random number
+of times, alternating the order of the terms, the way R1-distilled models keep verifying answers they already have:
+
+    <think>3+5=8.8+2=10.10+8=18.Check:8+2=10.10+5=15.15+3=18.</think>\\boxed{18}
+
+The boxed answer is the result of the last pass, so a model that slips during a needless check loses the point:
+extra checks cost tokens and, for an imperfect model, accuracy. A small model fine-tuned on these solutions
+(`recipes/build_demo_model.py`) is the starting point of the demo. Problems are split into disjoint train and
+held-out sets by a hash of their text, so no evaluation problem is ever trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from datasets import Dataset
+
+__all__ = ["solve_with_checks", "sum_problems"]
+
+NUM_TERMS = 4
+HELD_OUT_SHARE = 5  # one problem in five is held out for evaluation
+
+
+def _passes(terms: list[int]) -> str:
+    steps, total = [], terms[0]
+    for term in terms[1:]:
+        steps.append(f"{total}+{term}={total + term}.")
+        total += term
+    return "".join(steps)
+
+
+def solve_with_checks(terms: list[int], checks: int) -> str:
+    """The reference solution of `sum(terms)` with `checks` needless re-verifications (alternating term order)."""
+    thought = _passes(terms)
+    for check in range(checks):
+        thought += "Check:" + _passes(terms[::-1] if check % 2 == 0 else terms)
+    return f"<think>{thought}</think>\\boxed{{{sum(terms)}}}"
+
+
+def is_held_out(problem: str) -> bool:
+    return int(hashlib.sha1(problem.encode()).hexdigest(), 16) % HELD_OUT_SHARE == 0
+
+
+def sum_problems(
+    num_problems: int,
+    *,
+    seed: int,
+    split: str = "train",
+    max_checks: int = 3,
+    with_solutions: bool = False,
+) -> Dataset:
+    """`prompt` (one user turn), `problem` and `answer` columns, from the `train` or `held_out` part of the problem
+    space; with `with_solutions`, an assistant `completion` with a uniform number of checks in [0, max_checks].
+    Problems repeat only when more are asked for than the split holds (train: about 5,200; held out: about 1,300).
+    """
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
+    rng = random.Random(seed)
+    rows = []
+    while len(rows) < num_problems:
+        terms = [rng.randint(1, 9) for _ in range(NUM_TERMS)]
+        problem = "+".join(map(str, terms))
+        if is_held_out(problem) != (split == "held_out"):
+            continue
+        row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
+        if with_solutions:
+            solution = solve_with_checks(terms, rng.randint(0, max_checks))
+            row["completion"] = [{"role": "assistant", "content": solution}]
+        rows.append(row)
+    return Dataset.from_list(rows)

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from efficient_trl.analysis import format_tradeoff_table, plot_tradeoff
+from efficient_trl.demo import DemoSettings, run_demo
+from efficient_trl.evaluation import EvaluationSample, generate_samples, grade_samples, summarize
+from efficient_trl.math_grader import math_accuracy_reward
+from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
+
+
+def test_generate_samples_counts_tokens_and_truncation(tiny_model_path):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    prompts = [[{"role": "user", "content": "1+2"}], "3+4="]
+    samples = generate_samples(model, tokenizer, prompts, k=3, max_new_tokens=12, batch_size=4, temperature=1.0)
+    assert [(s.problem_index, s.sample_index) for s in samples] == [(p, i) for p in range(2) for i in range(3)]
+    for sample in samples:
+        assert 1 <= sample.num_tokens <= 12
+        ids = tokenizer(sample.text, add_special_tokens=False)["input_ids"]
+        # a finished sample's count includes its EOS; a truncated one used the whole budget
+        assert sample.num_tokens == (12 if sample.truncated else len(ids) + 1)
+    again = generate_samples(model, tokenizer, prompts, k=3, max_new_tokens=12, batch_size=4, temperature=1.0)
+    assert [s.text for s in again] == [s.text for s in samples]  # seeded
+
+
+def test_bad_evaluation_input(tiny_model_path):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        generate_samples(model, tokenizer, ["1"], k=0)
+    with pytest.raises(ValueError, match="dataset is empty"):
+        generate_samples(model, tokenizer, [], k=1)
+    with pytest.raises(ValueError, match="grade the samples"):
+        summarize([EvaluationSample(0, 0, "x", 3, False)])
+
+
+def test_average_pass_at_k_and_truncation():
+    samples = [
+        EvaluationSample(0, 0, "\\boxed{3}", 10, False),
+        EvaluationSample(0, 1, "\\boxed{4}", 20, False),
+        EvaluationSample(1, 0, "\\boxed{7}", 30, False),
+        EvaluationSample(1, 1, "\\boxed{7}", 40, True),  # right box, but cut off: wrong
+    ]
+    grade_samples(samples, ["3", "7"])
+    assert [s.correct for s in samples] == [True, False, True, False]
+    assert samples[1].extracted_answer == "4"
+    summary = summarize(samples)
+    assert summary["accuracy"] == 0.5 and summary["mean_tokens"] == 25 and summary["mean_tokens_correct"] == 20
+    assert summary["truncation_rate"] == 0.25 and summary["num_problems"] == 2
+
+
+def test_synthetic_solutions_are_correct_and_splits_disjoint():
+    assert solve_with_checks([3, 5, 2, 8], 1) == (
+        "<think>3+5=8.8+2=10.10+8=18.Check:8+2=10.10+5=15.15+3=18.</think>\\boxed{18}"
+    )
+    train = sum_problems(200, seed=1, with_solutions=True)
+    held_out = sum_problems(100, seed=3, split="held_out")
+    assert not set(train["problem"]) & set(held_out["problem"])
+    assert all(is_held_out(p) for p in held_out["problem"]) and not any(is_held_out(p) for p in train["problem"])
+    completions = [row[0]["content"] for row in train["completion"]]
+    assert math_accuracy_reward(completions, answer=train["answer"]) == [1.0] * 200
+    assert {c.count("Check:") for c in completions} == {0, 1, 2, 3}
+
+
+def test_tradeoff_table_and_plot(tmp_path):
+    rows = [
+        {"name": "start", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 100.0},
+        {"name": "alpha=0.2", "accuracy": 0.88, "accuracy_stderr": 0.01, "mean_tokens": 60.0},
+    ]
+    table = format_tradeoff_table(rows, baseline="start")
+    assert "| alpha=0.2 | 88.0% ± 1.0 | 60.0 | -40.0% | -2.0 pts |" in table
+    with pytest.raises(ValueError, match="no row named 'base'"):
+        format_tradeoff_table(rows, baseline="base")
+    path = plot_tradeoff(rows, tmp_path / "plot.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_pipeline_end_to_end(tiny_model_path, tmp_path):
+    from pathlib import Path
+
+    settings = DemoSettings(
+        alphas=[0.0, 0.3], steps=2, prompts_per_step=2, num_generations=4, max_completion_length=24, eval_problems=8
+    )
+    rows = run_demo(tmp_path / "run", settings, start_model=Path(tiny_model_path))
+    assert [row["name"] for row in rows] == ["start", "alpha=0", "alpha=0.3"]
+    assert json.loads((tmp_path / "run" / "results.json").read_text()) == rows
+    assert all(row["num_samples"] == 8 for row in rows)
+    assert (tmp_path / "run" / "alpha_0.3" / "model.safetensors").exists()
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        run_demo(tmp_path / "run", settings, start_model=Path(tiny_model_path))
