@@ -140,3 +140,15 @@ def test_interrupted_training_resumes_where_it_stopped(tiny_model_path, tmp_path
     final = load_file(resumed_dir / "model.safetensors")
     expected = load_file(reference_dir / "model.safetensors")
     assert all(torch.equal(final[name], expected[name]) for name in expected)
+
+
+def test_lora_through_model_config(tiny_model_path, tmp_path):
+    from efficient_trl.training import train
+
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "lora")
+    overrides = ["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"]
+    overrides += ["--max_steps", "2", "--save_strategy", "no"]
+    trainer = train(*parse_training_arguments(["--config", str(recipe), *overrides]))
+    assert type(trainer.model).__name__.startswith("Peft")
+    assert trainer.state.global_step == 2
+    assert (tmp_path / "lora" / "adapter_config.json").exists()
