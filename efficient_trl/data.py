@@ -15,7 +15,7 @@ from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
-from .math_grader import gold_answer
+from .math_grader import gold_answer, parse_boxed
 
 __all__ = [
     "LOCAL_DATASETS",
@@ -102,12 +102,10 @@ def to_prompts(dataset: Dataset, template: str = PAPER_PROMPT) -> Dataset:
 def numeric_answer(answer: str) -> bool:
     """Whether math-verify reads `answer` as a single number (integer, decimal or fraction)."""
     import sympy
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
     if not answer.strip():
         return False
-    config = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
-    parsed = parse("\\boxed{" + answer + "}", extraction_config=config, parsing_timeout=5)
+    parsed = parse_boxed(answer, parsing_timeout=5)  # data preparation runs in the main thread
     return bool(parsed) and isinstance(parsed[0], sympy.Number)
 
 

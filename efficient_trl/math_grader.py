@@ -33,6 +33,7 @@ __all__ = [
     "gold_answer",
     "last_boxed",
     "math_accuracy_reward",
+    "parse_boxed",
 ]
 
 THINK_END = "</think>"
@@ -106,17 +107,22 @@ def _extraction_config() -> list:
 
 
 @functools.lru_cache(maxsize=65536)
-def _parse_boxed(answer: str) -> list:
+def parse_boxed(answer: str, parsing_timeout: int | None = None) -> list:
+    """math-verify's reading of `answer` as the content of a box ([] if it cannot read it).
+
+    With `parsing_timeout=None` it sets no deadline of its own (the grader's workers impose theirs); an integer uses
+    math-verify's signal-based timeout, which only works in the main thread.
+    """
     from math_verify import parse
 
-    return parse("\\boxed{" + answer + "}", extraction_config=_extraction_config(), parsing_timeout=None)
+    return parse("\\boxed{" + answer + "}", extraction_config=_extraction_config(), parsing_timeout=parsing_timeout)
 
 
 def _equivalent(prediction: str, gold: str) -> bool:
     from math_verify import verify
 
-    gold_parsed = _parse_boxed(gold)
-    predicted_parsed = _parse_boxed(prediction)
+    gold_parsed = parse_boxed(gold)
+    predicted_parsed = parse_boxed(prediction)
     return bool(gold_parsed and predicted_parsed and verify(gold_parsed, predicted_parsed, timeout_seconds=None))
 
 
@@ -185,7 +191,7 @@ def _serve() -> None:
     logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
     signal.signal(signal.SIGALRM, _raise_soft_timeout)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
-    _parse_boxed("1")  # import math-verify and build its grammar before reporting ready
+    parse_boxed("1")  # import math-verify and build its grammar before reporting ready
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     _write_message(stdout, "ready")
     while True:
