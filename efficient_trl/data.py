@@ -32,11 +32,13 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 # The paper's prompt (its Appendix C), placed inside the model's chat template as the user turn.
 PAPER_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. Question: {problem}"
 
-# short name -> (file in efficient_trl/data, column holding the problem)
+# short name -> file in efficient_trl/data (sources and licenses in its README)
 LOCAL_DATASETS = {
-    "math_train": ("math_train.jsonl", "problem"),
-    "aime_1983_2023": ("aime_1983_2023_paper_train.jsonl", "problem"),
-    "math500": ("math500_test.jsonl", "problem"),
+    "math_train": "math_train.jsonl",
+    "aime_1983_2023": "aime_1983_2023_paper_train.jsonl",
+    "gsm8k": "gsm8k_test.jsonl",
+    "math500": "math500_test.jsonl",
+    "aime24": "aime24_test.jsonl",
 }
 
 
@@ -47,8 +49,7 @@ def load_problems(name: str, split: str = "train") -> Dataset:
     `solution` column; `problem` comes from a `problem` or `question` column.
     """
     if name in LOCAL_DATASETS:
-        filename, _ = LOCAL_DATASETS[name]
-        dataset = load_dataset("json", data_files=str(DATA_DIR / filename), split="train")
+        dataset = load_dataset("json", data_files=str(DATA_DIR / LOCAL_DATASETS[name]), split="train")
     elif Path(name).is_dir():
         dataset = load_from_disk(name)
         dataset = dataset[split] if hasattr(dataset, "keys") else dataset

@@ -16,7 +16,11 @@ from tqdm.auto import tqdm
 
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 
-__all__ = ["EvaluationSample", "generate_samples", "grade_samples", "summarize"]
+__all__ = ["DEFAULT_K", "EvaluationSample", "cutoff_baseline", "generate_samples", "grade_samples", "summarize"]
+
+# The paper's k for average pass@k on each shipped test set.
+DEFAULT_K = {"gsm8k": 1, "math500": 3, "aime24": 10}
+DEFAULT_CUTOFFS = (8192, 16384, 20480, 24576, 32768)
 
 
 @dataclass
@@ -146,3 +150,32 @@ def summarize(samples: list[EvaluationSample]) -> dict[str, float]:
         "num_problems": len(per_problem),
         "num_samples": len(samples),
     }
+
+
+def cutoff_baseline(
+    samples: list[EvaluationSample], cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS
+) -> list[dict[str, float]]:
+    """The generation-cutoff baseline from existing samples, without generating again.
+
+    A sample longer than the cutoff would have been cut off there: it scores 0 and spends `cutoff` tokens.
+    """
+    if any(sample.correct is None for sample in samples):
+        raise ValueError("grade the samples (grade_samples) before computing the cutoff baseline.")
+    if any(cutoff < 1 for cutoff in cutoffs):
+        raise ValueError(f"cutoffs must be positive token counts, got {list(cutoffs)}.")
+    rows = []
+    for cutoff in sorted(cutoffs):
+        clipped = [
+            EvaluationSample(
+                problem_index=sample.problem_index,
+                sample_index=sample.sample_index,
+                text=sample.text,
+                num_tokens=min(sample.num_tokens, cutoff),
+                truncated=sample.truncated or sample.num_tokens > cutoff,
+                extracted_answer=sample.extracted_answer,
+                correct=bool(sample.correct) and sample.num_tokens <= cutoff,
+            )
+            for sample in samples
+        ]
+        rows.append({"cutoff": cutoff, **summarize(clipped)})
+    return rows

@@ -90,3 +90,32 @@ def test_demo_pipeline_end_to_end(tiny_model_path, tmp_path):
     assert (tmp_path / "run" / "alpha_0.3" / "model.safetensors").exists()
     with pytest.raises(FileExistsError, match="never overwritten"):
         run_demo(tmp_path / "run", settings, start_model=Path(tiny_model_path))
+
+
+def test_cutoff_baseline_from_existing_samples():
+    from efficient_trl.evaluation import cutoff_baseline
+
+    samples = [
+        EvaluationSample(0, 0, "\\boxed{3}", 100, False),
+        EvaluationSample(1, 0, "\\boxed{7}", 5000, False),
+        EvaluationSample(2, 0, "\\boxed{1}", 9000, False),
+    ]
+    grade_samples(samples, ["3", "7", "2"])
+    rows = cutoff_baseline(samples, cutoffs=(8192, 4096))
+    assert [row["cutoff"] for row in rows] == [4096, 8192]
+    assert rows[0]["accuracy"] == pytest.approx(1 / 3) and rows[0]["mean_tokens"] == pytest.approx(
+        (100 + 4096 * 2) / 3
+    )
+    assert rows[1]["accuracy"] == pytest.approx(2 / 3) and rows[1]["mean_tokens"] == pytest.approx(
+        (100 + 5000 + 8192) / 3
+    )
+    with pytest.raises(ValueError, match="positive token counts"):
+        cutoff_baseline(samples, cutoffs=(0,))
+
+
+def test_shipped_test_sets():
+    from efficient_trl.data import load_problems
+
+    gsm8k, aime24 = load_problems("gsm8k"), load_problems("aime24")
+    assert (len(gsm8k), len(aime24)) == (1319, 30)
+    assert gsm8k[0]["answer"] == "18" and aime24[0]["answer"] == "204"
