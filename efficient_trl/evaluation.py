@@ -7,16 +7,31 @@ training. This module holds the transformers `generate` backend, which runs anyw
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
+import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from .data import LOCAL_DATASETS, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 
-__all__ = ["DEFAULT_K", "EvaluationSample", "cutoff_baseline", "generate_samples", "grade_samples", "summarize"]
+__all__ = [
+    "DEFAULT_K",
+    "EvaluationSample",
+    "cutoff_baseline",
+    "evaluate",
+    "generate_samples",
+    "grade_samples",
+    "summarize",
+]
 
 # The paper's k for average pass@k on each shipped test set.
 DEFAULT_K = {"gsm8k": 1, "math500": 3, "aime24": 10}
@@ -55,8 +70,13 @@ def generate_samples(
     batch_size: int = 64,
     seed: int = 0,
     desc: str = "generating",
+    skip: frozenset[tuple[int, int]] = frozenset(),
+    on_batch: Callable[[list[EvaluationSample]], None] | None = None,
 ) -> list[EvaluationSample]:
-    """k sampled completions per prompt with transformers `generate` (prompts: strings or chat turns)."""
+    """k sampled completions per prompt with transformers `generate` (prompts: strings or chat turns).
+
+    `skip` holds (problem, sample) pairs already done (a resumed run); `on_batch` sees each batch as it finishes.
+    """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}.")
     if not prompts:
@@ -66,7 +86,7 @@ def generate_samples(
     eos_ids = {tokenizer.eos_token_id, *(_as_list(model.generation_config.eos_token_id))}
     eos_ids.discard(None)
     texts = [_render_prompt(prompt, tokenizer) for prompt in prompts]
-    jobs = [(index, sample) for index in range(len(texts)) for sample in range(k)]
+    jobs = [(index, sample) for index in range(len(texts)) for sample in range(k) if (index, sample) not in skip]
     samples: list[EvaluationSample] = []
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
@@ -88,12 +108,13 @@ def generate_samples(
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
             )
+            finished = []
             for (problem_index, sample_index), row in zip(
                 batch, output[:, inputs["input_ids"].shape[1] :].tolist(), strict=True
             ):
                 end = next((position for position, token in enumerate(row) if token in eos_ids), None)
                 tokens = row[: end + 1] if end is not None else row
-                samples.append(
+                finished.append(
                     EvaluationSample(
                         problem_index=problem_index,
                         sample_index=sample_index,
@@ -102,6 +123,9 @@ def generate_samples(
                         truncated=end is None,
                     )
                 )
+            if on_batch is not None:
+                on_batch(finished)
+            samples.extend(finished)
     finally:
         tokenizer.padding_side = padding_side
         torch.random.set_rng_state(generator_state)
@@ -179,3 +203,134 @@ def cutoff_baseline(
         ]
         rows.append({"cutoff": cutoff, **summarize(clipped)})
     return rows
+
+
+def evaluate(
+    model: str,
+    dataset: str,
+    output_dir: str | Path,
+    *,
+    k: int | None = None,
+    temperature: float = 0.6,
+    max_new_tokens: int = 32768,
+    batch_size: int = 64,
+    num_problems: int | None = None,
+    seed: int = 0,
+    cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
+) -> dict[str, Any]:
+    """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted.
+
+    Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
+    `summary.json` and `summary.csv` (written whole, then renamed into place). A directory that holds a run with
+    other settings is refused, never overwritten. `k` defaults to the paper's (GSM8K 1, MATH500 3, AIME 2024 10).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    k = DEFAULT_K.get(dataset, 1) if k is None else k
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}.")
+    if not Path(model).exists() and "/" not in model:
+        raise FileNotFoundError(f"model {model!r} is neither a local directory nor a hub name (owner/name).")
+    if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
+        raise ValueError(
+            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
+            "name (owner/name) also works."
+        )
+    problems = load_problems(dataset, split="test")
+    if num_problems is not None:
+        problems = problems.select(range(min(num_problems, len(problems))))
+    if len(problems) == 0:
+        raise ValueError(f"dataset {dataset!r} has no problems to evaluate.")
+    problems = to_prompts(problems)
+
+    run_dir = Path(output_dir)
+    settings = {
+        "model": model, "dataset": dataset, "num_problems": len(problems), "k": k, "temperature": temperature,
+        "max_new_tokens": max_new_tokens, "seed": seed,
+    }  # fmt: skip
+    samples_path = run_dir / "samples.jsonl"
+    done = _load_run(run_dir, settings)
+    golds = problems["answer"]
+
+    def record(batch: list[EvaluationSample]) -> None:
+        grade_samples(batch, golds)
+        with samples_path.open("a") as f:
+            f.writelines(json.dumps(sample.to_dict()) + "\n" for sample in batch)
+
+    if len(done) < len(problems) * k:
+        loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
+        loaded.to("cuda" if torch.cuda.is_available() else "cpu")
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        generate_samples(
+            loaded, tokenizer, problems["prompt"], k=k, temperature=temperature, max_new_tokens=max_new_tokens,
+            batch_size=batch_size, seed=seed + len(done), desc=f"{dataset}", skip=frozenset(done), on_batch=record,
+        )  # fmt: skip
+    samples = sorted(_read_samples(samples_path).values(), key=lambda s: (s.problem_index, s.sample_index))
+    summary = {**settings, **summarize(samples), "cutoff_baseline": cutoff_baseline(samples, cutoffs)}
+    if "level" in problems.column_names:
+        summary["by_level"] = _by_level(samples, problems["level"])
+    _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+    _write_atomically(run_dir / "summary.csv", _summary_csv(summary))
+    return summary
+
+
+def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], EvaluationSample]:
+    """Samples already in `run_dir` for these settings; refuse a directory that holds anything else."""
+    settings_path = run_dir / "settings.json"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not settings_path.exists():
+            raise FileExistsError(f"{run_dir} holds files that are not an evaluation run; choose another directory.")
+        existing = json.loads(settings_path.read_text())
+        if existing != settings:
+            changed = {
+                key: (existing.get(key), value) for key, value in settings.items() if existing.get(key) != value
+            }
+            raise FileExistsError(
+                f"{run_dir} holds a run with other settings (was, now: {changed}); choose another output directory."
+            )
+        samples = _read_samples(run_dir / "samples.jsonl")
+        out_of_range = [key for key in samples if key[0] >= settings["num_problems"] or key[1] >= settings["k"]]
+        if out_of_range:
+            raise ValueError(f"{run_dir / 'samples.jsonl'} holds samples of another run (e.g. {out_of_range[0]}).")
+        # Rewrite the file with its whole lines only, so that new samples never follow a torn one.
+        _write_atomically(run_dir / "samples.jsonl", "".join(json.dumps(s.to_dict()) + "\n" for s in samples.values()))
+        return samples
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings_path.write_text(json.dumps(settings, indent=1) + "\n")
+    return {}
+
+
+def _read_samples(path: Path) -> dict[tuple[int, int], EvaluationSample]:
+    samples = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                sample = EvaluationSample(**json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                continue  # a line torn by an interruption: that sample is generated again
+            samples[(sample.problem_index, sample.sample_index)] = sample
+    return samples
+
+
+def _by_level(samples: list[EvaluationSample], levels: list[Any]) -> dict[str, dict[str, float]]:
+    grouped: dict[str, list[EvaluationSample]] = {}
+    for sample in samples:
+        grouped.setdefault(str(levels[sample.problem_index]), []).append(sample)
+    return {level: summarize(group) for level, group in sorted(grouped.items())}
+
+
+def _summary_csv(summary: dict[str, Any]) -> str:
+    """One row for the full samples, then one per generation cutoff."""
+    columns = ["cutoff", "accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate", "num_samples"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerow({**summary, "cutoff": "none"})
+    writer.writerows(summary["cutoff_baseline"])
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)

@@ -119,3 +119,43 @@ def test_shipped_test_sets():
     gsm8k, aime24 = load_problems("gsm8k"), load_problems("aime24")
     assert (len(gsm8k), len(aime24)) == (1319, 30)
     assert gsm8k[0]["answer"] == "18" and aime24[0]["answer"] == "204"
+
+
+def test_evaluation_run_directory_resumes_and_refuses(tiny_model_path, tmp_path):
+    from efficient_trl.evaluation import evaluate
+
+    run = tmp_path / "run"
+    options = dict(k=2, max_new_tokens=6, num_problems=3, batch_size=2)
+    summary = evaluate(tiny_model_path, "math500", run, **options)
+    lines = (run / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and summary["num_samples"] == 6 and summary["k"] == 2
+    assert set(summary["by_level"]) <= {"1", "2", "3", "4", "5"}
+    assert [row["cutoff"] for row in summary["cutoff_baseline"]] == [8192, 16384, 20480, 24576, 32768]
+    assert (run / "summary.csv").read_text().startswith("cutoff,accuracy,")
+    assert not list(run.glob("*.tmp"))
+
+    # Interrupted after 3 samples (the last line torn): the same call finishes the run without redoing them.
+    (run / "samples.jsonl").write_text("\n".join(lines[:3]) + '\n{"problem_index": 2, "sam')
+    (run / "summary.json").unlink()
+    resumed = evaluate(tiny_model_path, "math500", run, **options)
+    kept = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()[:3]]
+    assert resumed["num_samples"] == 6 and kept == [json.loads(line) for line in lines[:3]]
+
+    with pytest.raises(FileExistsError, match="other settings"):
+        evaluate(tiny_model_path, "math500", run, **{**options, "temperature": 1.0})
+
+
+def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
+    from efficient_trl.evaluation import evaluate
+
+    with pytest.raises(ValueError, match="shipped test sets are \\['aime24', 'gsm8k', 'math500'\\]"):
+        evaluate(tiny_model_path, "math5000", tmp_path / "a")
+    with pytest.raises(FileNotFoundError, match="neither a local directory"):
+        evaluate("no-such-model", "math500", tmp_path / "b")
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        evaluate(tiny_model_path, "math500", tmp_path / "c", k=0)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"problem": "x", "answer": "1"}) + "\n")
+    with pytest.raises(ValueError, match="no problems"):
+        evaluate(tiny_model_path, str(empty), tmp_path / "d", num_problems=0)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
