@@ -2,7 +2,8 @@
 
 Average pass@k as the paper defines it: k samples per problem at temperature 0.6, the mean correctness of a
 problem's samples, averaged over problems. A completion that hits the token limit without EOS counts as wrong, as in
-training. This module holds the transformers `generate` backend, which runs anywhere, the CPU included.
+training. Two generation backends share these semantics: transformers `generate` (runs anywhere, the CPU included)
+and vLLM (`generate_samples_vllm`, the one place that touches vLLM).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "cutoff_baseline",
     "evaluate",
     "generate_samples",
+    "generate_samples_vllm",
     "grade_samples",
     "summarize",
 ]
@@ -132,6 +134,49 @@ def generate_samples(
     return samples
 
 
+def generate_samples_vllm(
+    model: str,
+    tokenizer: Any,
+    prompts: list[Any],
+    *,
+    k: int = 1,
+    temperature: float = 0.6,
+    max_new_tokens: int = 32768,
+    seed: int = 0,
+    skip: frozenset[tuple[int, int]] = frozenset(),
+    on_batch: Callable[[list[EvaluationSample]], None] | None = None,
+    **llm_kwargs: Any,
+) -> list[EvaluationSample]:
+    """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): k completions per prompt,
+    temperature `temperature`, top-p 1, at most `max_new_tokens`; a completion stopped by the length limit is
+    truncated. Everything vLLM-specific in the toolkit is in this function."""
+    try:
+        from vllm import LLM, SamplingParams
+    except ImportError as error:
+        raise ImportError("the vLLM backend needs vLLM: pip install 'efficient-trl[vllm]'") from error
+    todo = [index for index in range(len(prompts)) if any((index, j) not in skip for j in range(k))]
+    if not todo:
+        return []
+    llm = LLM(model=model, seed=seed, **llm_kwargs)
+    params = SamplingParams(n=k, temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
+    outputs = llm.generate([_render_prompt(prompts[index], tokenizer) for index in todo], params)
+    samples = [
+        EvaluationSample(
+            problem_index=index,
+            sample_index=sample_index,
+            text=completion.text,
+            num_tokens=len(completion.token_ids),
+            truncated=completion.finish_reason == "length",
+        )
+        for index, output in zip(todo, outputs, strict=True)
+        for sample_index, completion in enumerate(output.outputs)
+        if (index, sample_index) not in skip
+    ]
+    if on_batch is not None:
+        on_batch(samples)
+    return samples
+
+
 def _as_list(value: Any) -> list:
     if value is None:
         return []
@@ -217,8 +262,11 @@ def evaluate(
     num_problems: int | None = None,
     seed: int = 0,
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
+    backend: str = "transformers",
 ) -> dict[str, Any]:
     """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted.
+
+    `backend` is "transformers" (`generate`, runs anywhere) or "vllm" (batched, the normal choice on GPUs).
 
     Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
     `summary.json` and `summary.csv` (written whole, then renamed into place). A directory that holds a run with
@@ -227,6 +275,8 @@ def evaluate(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     k = DEFAULT_K.get(dataset, 1) if k is None else k
+    if backend not in ("transformers", "vllm"):
+        raise ValueError(f"backend must be 'transformers' or 'vllm', got {backend!r}.")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}.")
     if not Path(model).exists() and "/" not in model:
@@ -246,7 +296,7 @@ def evaluate(
     run_dir = Path(output_dir)
     settings = {
         "model": model, "dataset": dataset, "num_problems": len(problems), "k": k, "temperature": temperature,
-        "max_new_tokens": max_new_tokens, "seed": seed,
+        "max_new_tokens": max_new_tokens, "seed": seed, "backend": backend,
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
     done = _load_run(run_dir, settings)
@@ -258,13 +308,19 @@ def evaluate(
             f.writelines(json.dumps(sample.to_dict()) + "\n" for sample in batch)
 
     if len(done) < len(problems) * k:
-        loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
-        loaded.to("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = AutoTokenizer.from_pretrained(model)
-        generate_samples(
-            loaded, tokenizer, problems["prompt"], k=k, temperature=temperature, max_new_tokens=max_new_tokens,
-            batch_size=batch_size, seed=seed + len(done), desc=f"{dataset}", skip=frozenset(done), on_batch=record,
-        )  # fmt: skip
+        sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + len(done))
+        if backend == "vllm":
+            generate_samples_vllm(
+                model, tokenizer, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record
+            )
+        else:
+            loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
+            loaded.to("cuda" if torch.cuda.is_available() else "cpu")
+            generate_samples(
+                loaded, tokenizer, problems["prompt"], **sampling, batch_size=batch_size, desc=dataset,
+                skip=frozenset(done), on_batch=record,
+            )  # fmt: skip
     samples = sorted(_read_samples(samples_path).values(), key=lambda s: (s.problem_index, s.sample_index))
     summary = {**settings, **summarize(samples), "cutoff_baseline": cutoff_baseline(samples, cutoffs)}
     if "level" in problems.column_names:

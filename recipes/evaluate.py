@@ -5,7 +5,8 @@
 
 Defaults follow the paper: temperature 0.6, up to 32,768 new tokens, k = 1 (gsm8k), 3 (math500), 10 (aime24). The
 run directory (default runs/eval/<model>/<dataset>-k<k>-t<temperature>) is resumed if the same command was
-interrupted and refused if it holds a run with other settings. This uses transformers `generate`.
+interrupted and refused if it holds a run with other settings. `--backend vllm` generates with vLLM
+(pip install 'efficient-trl[vllm]'); the default, transformers `generate`, runs anywhere.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--num_problems", type=int, default=None, help="evaluate on the first N problems only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default=None)
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     args = parser.parse_args()
     k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
     output_dir = args.output_dir or (
@@ -38,7 +40,7 @@ def main() -> None:
     )
     summary = evaluate(
         args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, num_problems=args.num_problems, seed=args.seed,
+        batch_size=args.batch_size, num_problems=args.num_problems, seed=args.seed, backend=args.backend,
     )  # fmt: skip
     shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}
     print(json.dumps(shown, indent=1))

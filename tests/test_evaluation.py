@@ -159,3 +159,55 @@ def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
     with pytest.raises(ValueError, match="no problems"):
         evaluate(tiny_model_path, str(empty), tmp_path / "d", num_problems=0)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_vllm_backend_interface(monkeypatch, tiny_model_path):
+    # vLLM cannot be installed on the test machines: a stand-in module with vLLM's interface checks what the adapter
+    # sends (prompts rendered with the chat template, sampling parameters) and how it reads the outputs back.
+    import importlib.util
+    import sys
+    import types
+
+    from efficient_trl.evaluation import generate_samples_vllm
+
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(ImportError, match=r"efficient-trl\[vllm\]"):
+            generate_samples_vllm(tiny_model_path, None, ["1+1"])
+    calls = {}
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            calls["params"] = kwargs
+
+    class LLM:
+        def __init__(self, **kwargs):
+            calls["llm"] = kwargs
+
+        def generate(self, prompts, params):
+            calls["prompts"] = prompts
+            completion = types.SimpleNamespace
+            return [
+                types.SimpleNamespace(
+                    outputs=[
+                        completion(text="\\boxed{2}", token_ids=[5, 6, 1], finish_reason="stop"),
+                        completion(text="\\boxed{2", token_ids=[5, 6], finish_reason="length"),
+                    ]
+                )
+                for _ in prompts
+            ]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    prompts = [[{"role": "user", "content": "1+1"}], [{"role": "user", "content": "2+2"}]]
+    samples = generate_samples_vllm(
+        tiny_model_path, tokenizer, prompts, k=2, temperature=0.6, max_new_tokens=9, seed=4, skip=frozenset({(0, 0)})
+    )
+    assert calls["params"] == {"n": 2, "temperature": 0.6, "top_p": 1.0, "max_tokens": 9, "seed": 4}
+    assert calls["prompts"] == [
+        tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts
+    ]
+    assert [(s.problem_index, s.sample_index, s.num_tokens, s.truncated) for s in samples] == [
+        (0, 1, 2, True),
+        (1, 0, 3, False),
+        (1, 1, 2, True),
+    ]
