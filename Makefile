@@ -32,6 +32,7 @@ sweep: setup
 bench: setup
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/grader_throughput.py
+	$(BIN)/python benchmarks/eval_throughput.py
 	$(BIN)/python benchmarks/demo_targets.py
 
 clean:
