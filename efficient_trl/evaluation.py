@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .data import LOCAL_DATASETS, load_problems, to_prompts
+from .data import LOCAL_DATASETS, PAPER_PROMPT, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "generate_samples",
     "generate_samples_vllm",
     "grade_samples",
+    "load_samples",
     "summarize",
 ]
 
@@ -263,10 +264,14 @@ def evaluate(
     seed: int = 0,
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
     backend: str = "transformers",
+    split: str = "test",
+    prompt_template: str = PAPER_PROMPT,
 ) -> dict[str, Any]:
     """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted.
 
-    `backend` is "transformers" (`generate`, runs anywhere) or "vllm" (batched, the normal choice on GPUs).
+    `backend` is "transformers" (`generate`, runs anywhere) or "vllm" (batched, the normal choice on GPUs);
+    `split` is the split of a hub dataset; `prompt_template` the user turn ('{problem}' is replaced; default: the
+    paper's). `load_samples(output_dir)` reads the graded samples back.
 
     Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
     `summary.json` and `summary.csv` (written whole, then renamed into place). A directory that holds a run with
@@ -286,17 +291,17 @@ def evaluate(
             f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
             "name (owner/name) also works."
         )
-    problems = load_problems(dataset, split="test")
+    problems = load_problems(dataset, split=split)
     if num_problems is not None:
         problems = problems.select(range(min(num_problems, len(problems))))
     if len(problems) == 0:
         raise ValueError(f"dataset {dataset!r} has no problems to evaluate.")
-    problems = to_prompts(problems)
+    problems = to_prompts(problems, prompt_template)
 
     run_dir = Path(output_dir)
     settings = {
         "model": model, "dataset": dataset, "num_problems": len(problems), "k": k, "temperature": temperature,
-        "max_new_tokens": max_new_tokens, "seed": seed, "backend": backend,
+        "max_new_tokens": max_new_tokens, "seed": seed, "backend": backend, "prompt_template": prompt_template,
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
     done = _load_run(run_dir, settings)
@@ -321,7 +326,7 @@ def evaluate(
                 loaded, tokenizer, problems["prompt"], **sampling, batch_size=batch_size, desc=dataset,
                 skip=frozenset(done), on_batch=record,
             )  # fmt: skip
-    samples = sorted(_read_samples(samples_path).values(), key=lambda s: (s.problem_index, s.sample_index))
+    samples = load_samples(run_dir)
     summary = {**settings, **summarize(samples), "cutoff_baseline": cutoff_baseline(samples, cutoffs)}
     if "level" in problems.column_names:
         summary["by_level"] = _by_level(samples, problems["level"])
@@ -354,6 +359,12 @@ def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], 
     run_dir.mkdir(parents=True, exist_ok=True)
     settings_path.write_text(json.dumps(settings, indent=1) + "\n")
     return {}
+
+
+def load_samples(run_dir: str | Path) -> list[EvaluationSample]:
+    """The graded samples of an evaluation run directory, ordered by problem and sample."""
+    samples = _read_samples(Path(run_dir) / "samples.jsonl")
+    return [samples[key] for key in sorted(samples)]
 
 
 def _read_samples(path: Path) -> dict[tuple[int, int], EvaluationSample]:

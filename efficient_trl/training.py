@@ -16,14 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from datasets import load_from_disk
 from transformers.trainer_utils import get_last_checkpoint
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .data import PAPER_PROMPT, load_problems, to_prompts
 from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
 
-__all__ = ["TRAINERS", "TrainScriptArguments", "make_parser", "parse_training_arguments", "train"]
+__all__ = [
+    "BASELINES",
+    "TRAINERS",
+    "BaselineScriptArguments",
+    "TrainScriptArguments",
+    "make_parser",
+    "parse_training_arguments",
+    "train",
+    "train_baseline",
+]
 
 TRAINERS = {"grpo": (EfficientGRPOTrainer, EfficientGRPOConfig), "rloo": (EfficientRLOOTrainer, EfficientRLOOConfig)}
 
@@ -80,15 +90,8 @@ def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScript
 
 def train(script_args: TrainScriptArguments, training_args: Any, model_args: ModelConfig) -> Any:
     """Train, resuming from the last checkpoint in `output_dir` if an earlier launch was interrupted."""
-    if not model_args.model_name_or_path:
-        raise ValueError("model_name_or_path is required (a hub name or a local directory).")
     trainer_class, _ = TRAINERS[script_args.trainer]
-    model_init_kwargs = {
-        "revision": model_args.model_revision,
-        "attn_implementation": model_args.attn_implementation,
-        "dtype": model_args.dtype,
-    }
-    training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
+    training_args.model_init_kwargs = _model_init_kwargs(training_args, model_args)
 
     dataset = load_problems(script_args.dataset_name, split=script_args.dataset_train_split)
     if script_args.num_train_problems is not None:
@@ -101,11 +104,62 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
         train_dataset=dataset,
         peft_config=get_peft_config(model_args),
     )
-    resume_from = training_args.resume_from_checkpoint
-    if resume_from is None and Path(training_args.output_dir).is_dir():
-        resume_from = get_last_checkpoint(training_args.output_dir)
+    return _train_resuming(trainer)
+
+
+def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str, Any]:
+    if not model_args.model_name_or_path:
+        raise ValueError("model_name_or_path is required (a hub name or a local directory).")
+    model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+    }
+    return {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
+
+
+def _train_resuming(trainer: Any) -> Any:
+    """Train, from the last checkpoint in output_dir if an earlier launch was interrupted, and save the model."""
+    args = trainer.args
+    resume_from = args.resume_from_checkpoint
+    if resume_from is None and Path(args.output_dir).is_dir():
+        resume_from = get_last_checkpoint(args.output_dir)
     if resume_from:
         trainer.accelerator.print(f"Resuming from {resume_from}")
     trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model(training_args.output_dir)
+    trainer.save_model(args.output_dir)
     return trainer
+
+
+@dataclass
+class BaselineScriptArguments:
+    dataset_path: str = field(
+        default="data/rejection-sampling/sft",
+        metadata={"help": "The sft/ or dpo/ directory written by recipes/rejection_sampling.py."},
+    )
+
+
+BASELINES = {"sft": (SFTTrainer, SFTConfig), "dpo": (DPOTrainer, DPOConfig)}
+
+
+def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
+    """The SFT or DPO baseline on rejection-sampled data, with TRL's own trainer; YAML (`--config`) and overrides."""
+    if kind not in BASELINES:
+        raise ValueError(f"kind must be one of {sorted(BASELINES)}, got {kind!r}.")
+    trainer_class, config_class = BASELINES[kind]
+    parser = TrlParser((BaselineScriptArguments, config_class, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    training_args.model_init_kwargs = _model_init_kwargs(training_args, model_args)
+    dataset = load_from_disk(script_args.dataset_path)
+    if len(dataset) == 0:
+        raise ValueError(
+            f"{script_args.dataset_path} holds no examples: rejection sampling found no usable responses "
+            "(see its report.json)."
+        )
+    trainer = trainer_class(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=get_peft_config(model_args),
+    )
+    return _train_resuming(trainer)

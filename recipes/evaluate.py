@@ -18,6 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from efficient_trl.data import PAPER_PROMPT  # noqa: E402
 from efficient_trl.evaluation import DEFAULT_K, evaluate  # noqa: E402
 
 
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default=None)
     parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
     args = parser.parse_args()
     k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
     output_dir = args.output_dir or (
@@ -41,6 +43,7 @@ def main() -> None:
     summary = evaluate(
         args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, num_problems=args.num_problems, seed=args.seed, backend=args.backend,
+        prompt_template=args.prompt_template,
     )  # fmt: skip
     shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}
     print(json.dumps(shown, indent=1))

@@ -1,0 +1,17 @@
+"""The DPO baseline: TRL's DPOTrainer on the rejection-sampled data of recipes/rejection_sampling.py.
+
+    accelerate launch --config_file accelerate_configs/zero2.yaml recipes/dpo.py \
+        --config recipes/deepseek-r1-distill-qwen-1.5b/dpo_lr_5e-6.yaml
+
+Relaunching the same command after an interruption resumes from the last checkpoint in `output_dir`.
+"""
+
+from efficient_trl.training import train_baseline
+
+
+def main() -> None:
+    train_baseline("dpo")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Rejection sampling for the SFT and DPO baselines: sample the starting model on the training prompts, keep the
+shortest correct response per prompt (SFT) and the (shortest, longest) correct pair (DPO).
+
+    python recipes/rejection_sampling.py --model deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B \
+        --dataset data/train-3.2k --output_dir data/rejection-sampling-1.5b --backend vllm
+
+Writes OUTPUT_DIR/samples (an evaluation run: resumable), OUTPUT_DIR/sft and OUTPUT_DIR/dpo (`save_to_disk`), and
+OUTPUT_DIR/report.json with how many prompts yielded data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from efficient_trl.baselines import rejection_sampling_datasets  # noqa: E402
+from efficient_trl.data import PAPER_PROMPT, load_problems, to_prompts  # noqa: E402
+from efficient_trl.evaluation import evaluate, load_samples  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--dataset", default="data/train-3.2k", help="training problems (see prepare_data.py)")
+    parser.add_argument("--num_samples", type=int, default=8, help="responses sampled per prompt")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--max_new_tokens", type=int, default=32000)
+    parser.add_argument("--num_problems", type=int, default=None)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
+    parser.add_argument("--output_dir", required=True)
+    args = parser.parse_args()
+    output_dir = Path(args.output_dir)
+    for part in ("sft", "dpo"):
+        if (output_dir / part).exists():
+            raise SystemExit(f"{output_dir / part} already exists; choose another --output_dir.")
+    summary = evaluate(
+        args.model, args.dataset, output_dir / "samples", k=args.num_samples, temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, num_problems=args.num_problems,
+        backend=args.backend,
+        prompt_template=args.prompt_template, split="train",
+    )  # fmt: skip
+    problems = load_problems(args.dataset, split="train").select(range(summary["num_problems"]))
+    sft, dpo, report = rejection_sampling_datasets(
+        to_prompts(problems, args.prompt_template)["prompt"], load_samples(output_dir / "samples")
+    )
+    sft.save_to_disk(str(output_dir / "sft"))
+    dpo.save_to_disk(str(output_dir / "dpo"))
+    (output_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""The SFT baseline: TRL's SFTTrainer on the rejection-sampled data of recipes/rejection_sampling.py.
+
+    accelerate launch --config_file accelerate_configs/zero2.yaml recipes/sft.py \
+        --config recipes/deepseek-r1-distill-qwen-1.5b/sft_lr_5e-6.yaml
+
+Relaunching the same command after an interruption resumes from the last checkpoint in `output_dir`.
+"""
+
+from efficient_trl.training import train_baseline
+
+
+def main() -> None:
+    train_baseline("sft")
+
+
+if __name__ == "__main__":
+    main()
