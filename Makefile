@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/python recipes/demo.py
 
 sweep: setup
-	$(BIN)/python recipes/demo.py --alphas 0 0.05 0.1 0.2 0.4
+	$(BIN)/python recipes/demo.py --alphas 0 0.05 0.1 0.2 0.4 --baselines
 
 bench: setup
 	$(BIN)/python benchmarks/overhead.py

@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .baselines import rejection_sampling_datasets
 from .configs import EfficientGRPOConfig
-from .evaluation import generate_samples, grade_samples, summarize
+from .evaluation import EvaluationSample, cutoff_baseline, generate_samples, grade_samples, summarize
 from .synthetic import sum_problems
 from .trainers import EfficientGRPOTrainer
 
-__all__ = ["DEMO_MODEL_DIR", "DemoSettings", "evaluate_model", "run_demo", "train_with_alpha"]
+__all__ = ["DEMO_MODEL_DIR", "DemoSettings", "evaluate_model", "run_demo", "train_baselines", "train_with_alpha"]
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
 RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
@@ -38,6 +39,9 @@ class DemoSettings:
     eval_k: int = 1
     eval_temperature: float = 0.6
     seed: int = 0
+    baselines: bool = False  # also the generation cutoff, and SFT and DPO on rejection-sampled data
+    cutoffs: list[float] = field(default_factory=lambda: [40, 60, 80])
+    baseline_learning_rate: float = 1e-4
 
 
 def train_with_alpha(model_path: str | Path, alpha: float, settings: DemoSettings, output_dir: Path) -> Path:
@@ -69,8 +73,10 @@ def train_with_alpha(model_path: str | Path, alpha: float, settings: DemoSetting
     return output_dir
 
 
-def evaluate_model(model_path: str | Path, problems: Any, settings: DemoSettings, samples_path: Path) -> dict:
-    """Average pass@k and token counts on `problems`; every sample is written to `samples_path` (JSONL)."""
+def evaluate_model(
+    model_path: str | Path, problems: Any, settings: DemoSettings, samples_path: Path
+) -> tuple[dict, list[EvaluationSample]]:
+    """Average pass@k and token counts on `problems`, and the graded samples, also written to `samples_path`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(str(model_path))
@@ -90,7 +96,7 @@ def evaluate_model(model_path: str | Path, problems: Any, settings: DemoSettings
     with samples_path.open("w") as f:
         for sample in samples:
             f.write(json.dumps(sample.to_dict()) + "\n")
-    return summarize(samples)
+    return summarize(samples), samples
 
 
 def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MODEL_DIR) -> list[dict[str, Any]]:
@@ -112,7 +118,67 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
         models.append((f"alpha={alpha:g}", trained, alpha, time.monotonic() - started))
     rows = []
     for name, path, alpha, train_seconds in models:
-        summary = evaluate_model(path, problems, settings, run_dir / f"samples_{name.replace('=', '_')}.jsonl")
+        summary, samples = evaluate_model(
+            path, problems, settings, run_dir / f"samples_{name.replace('=', '_')}.jsonl"
+        )
         rows.append({"name": name, "alpha": alpha, "train_seconds": train_seconds, **summary})
+        if name == "start":
+            start_samples = samples
+        (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
+    if settings.baselines:
+        for row in cutoff_baseline(start_samples, tuple(int(c) for c in settings.cutoffs)):
+            rows.append({"name": f"cutoff={row['cutoff']}", "alpha": None, "train_seconds": 0.0, **row})
+        for name, path, seconds in train_baselines(start_model, settings, run_dir):
+            summary, _ = evaluate_model(path, problems, settings, run_dir / f"samples_{name}.jsonl")
+            rows.append({"name": name, "alpha": None, "train_seconds": seconds, **summary})
         (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
     return rows
+
+
+def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) -> list[tuple[str, Path, float]]:
+    """Rejection-sample the starting model on the RL prompts, then train the SFT and DPO baselines from it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    started = time.monotonic()
+    prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
+    samples = generate_samples(
+        AutoModelForCausalLM.from_pretrained(str(start_model)),
+        AutoTokenizer.from_pretrained(str(start_model)),
+        prompts["prompt"],
+        k=settings.num_generations,
+        temperature=1.0,
+        max_new_tokens=settings.max_completion_length,
+        batch_size=256,
+        seed=settings.seed,
+        desc="rejection sampling",
+    )
+    sft_data, dpo_data, report = rejection_sampling_datasets(
+        prompts["prompt"], grade_samples(samples, prompts["answer"])
+    )
+    (run_dir / "rejection_sampling_report.json").write_text(json.dumps(report, indent=1))
+    sampling_seconds = time.monotonic() - started
+    common = dict(
+        use_cpu=True, bf16=False, per_device_train_batch_size=16, num_train_epochs=1,
+        learning_rate=settings.baseline_learning_rate, lr_scheduler_type="constant", logging_steps=5,
+        save_strategy="no", report_to="none", seed=settings.seed,
+    )  # fmt: skip
+    trained = []
+    for name, trainer_class, config_class, data in (
+        ("sft", SFTTrainer, SFTConfig, sft_data),
+        ("dpo", DPOTrainer, DPOConfig, dpo_data),
+    ):
+        if len(data) == 0:
+            raise ValueError(
+                f"rejection sampling gave no {name} data ({report}): the starting model answered no prompt "
+                "correctly, so there is nothing to imitate."
+            )
+        started = time.monotonic()
+        output_dir = run_dir / name
+        trainer = trainer_class(
+            model=str(start_model), args=config_class(output_dir=str(output_dir), **common), train_dataset=data
+        )
+        trainer.train()
+        trainer.save_model(str(output_dir))
+        trained.append((name, output_dir, sampling_seconds + time.monotonic() - started))
+    return trained

@@ -1,7 +1,7 @@
 """The CPU demo: make an overthinking model reason efficiently, offline, on 2 CPU cores.
 
     make demo                                   # alpha 0 and 0.2, then evaluate (about 10 minutes)
-    make sweep                                  # the full alpha family 0, 0.05, 0.1, 0.2, 0.4
+    make sweep                                  # alphas 0, 0.05, 0.1, 0.2, 0.4 and the baselines
     python recipes/demo.py --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
 
 Writes under a new run directory: one trained model per alpha, every evaluation sample (JSONL), results.json,
@@ -28,7 +28,9 @@ def main() -> None:
     defaults = DemoSettings()
     for setting in fields(DemoSettings):
         value = getattr(defaults, setting.name)
-        if isinstance(value, list):
+        if isinstance(value, bool):
+            parser.add_argument(f"--{setting.name}", action="store_true")
+        elif isinstance(value, list):
             parser.add_argument(f"--{setting.name}", type=float, nargs="+", default=value)
         else:
             parser.add_argument(f"--{setting.name}", type=type(value), default=value)

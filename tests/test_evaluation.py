@@ -77,19 +77,22 @@ def test_tradeoff_table_and_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_pipeline_end_to_end(tiny_model_path, tmp_path):
-    from pathlib import Path
+def test_demo_pipeline_end_to_end(tmp_path):
+    from efficient_trl.demo import DEMO_MODEL_DIR
 
     settings = DemoSettings(
-        alphas=[0.0, 0.3], steps=2, prompts_per_step=2, num_generations=4, max_completion_length=24, eval_problems=8
-    )
-    rows = run_demo(tmp_path / "run", settings, start_model=Path(tiny_model_path))
-    assert [row["name"] for row in rows] == ["start", "alpha=0", "alpha=0.3"]
+        alphas=[0.0, 0.3], steps=2, prompts_per_step=4, num_generations=4, max_completion_length=120, eval_problems=8,
+        baselines=True, cutoffs=[30, 60],
+    )  # fmt: skip
+    rows = run_demo(tmp_path / "run", settings, start_model=DEMO_MODEL_DIR)
+    assert [row["name"] for row in rows] == ["start", "alpha=0", "alpha=0.3", "cutoff=30", "cutoff=60", "sft", "dpo"]
     assert json.loads((tmp_path / "run" / "results.json").read_text()) == rows
     assert all(row["num_samples"] == 8 for row in rows)
+    assert rows[3]["mean_tokens"] <= 30 and (tmp_path / "run" / "dpo" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "run" / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
     assert (tmp_path / "run" / "alpha_0.3" / "model.safetensors").exists()
     with pytest.raises(FileExistsError, match="never overwritten"):
-        run_demo(tmp_path / "run", settings, start_model=Path(tiny_model_path))
+        run_demo(tmp_path / "run", settings, start_model=DEMO_MODEL_DIR)
 
 
 def test_cutoff_baseline_from_existing_samples():
