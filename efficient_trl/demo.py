@@ -41,7 +41,8 @@ class DemoSettings:
     seed: int = 0
     baselines: bool = False  # also the generation cutoff, and SFT and DPO on rejection-sampled data
     cutoffs: list[float] = field(default_factory=lambda: [40, 60, 80])
-    baseline_learning_rate: float = 1e-4
+    sft_learning_rate: float = 1e-4
+    dpo_learning_rate: float = 1e-5  # 1e-4 collapsed the demo model (1% accuracy, rambling past the token limit)
 
 
 def train_with_alpha(model_path: str | Path, alpha: float, settings: DemoSettings, output_dir: Path) -> Path:
@@ -160,13 +161,13 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
     sampling_seconds = time.monotonic() - started
     common = dict(
         use_cpu=True, bf16=False, per_device_train_batch_size=16, num_train_epochs=1,
-        learning_rate=settings.baseline_learning_rate, lr_scheduler_type="constant", logging_steps=5,
+        lr_scheduler_type="constant", logging_steps=5,
         save_strategy="no", report_to="none", seed=settings.seed,
     )  # fmt: skip
     trained = []
-    for name, trainer_class, config_class, data in (
-        ("sft", SFTTrainer, SFTConfig, sft_data),
-        ("dpo", DPOTrainer, DPOConfig, dpo_data),
+    for name, trainer_class, config_class, data, learning_rate in (
+        ("sft", SFTTrainer, SFTConfig, sft_data, settings.sft_learning_rate),
+        ("dpo", DPOTrainer, DPOConfig, dpo_data, settings.dpo_learning_rate),
     ):
         if len(data) == 0:
             raise ValueError(
@@ -176,7 +177,9 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
         started = time.monotonic()
         output_dir = run_dir / name
         trainer = trainer_class(
-            model=str(start_model), args=config_class(output_dir=str(output_dir), **common), train_dataset=data
+            model=str(start_model),
+            args=config_class(output_dir=str(output_dir), learning_rate=learning_rate, **common),
+            train_dataset=data,
         )
         trainer.train()
         trainer.save_model(str(output_dir))
