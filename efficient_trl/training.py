@@ -98,13 +98,7 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
         dataset = dataset.select(range(min(script_args.num_train_problems, len(dataset))))
     dataset = to_prompts(dataset, script_args.prompt_template)
 
-    trainer = trainer_class(
-        model=model_args.model_name_or_path,
-        args=training_args,
-        train_dataset=dataset,
-        peft_config=get_peft_config(model_args),
-    )
-    return _train_resuming(trainer)
+    return _train_resuming(trainer_class, training_args, model_args, dataset)
 
 
 def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str, Any]:
@@ -118,9 +112,12 @@ def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str,
     return {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
 
 
-def _train_resuming(trainer: Any) -> Any:
-    """Train, from the last checkpoint in output_dir if an earlier launch was interrupted, and save the model."""
-    args = trainer.args
+def _train_resuming(trainer_class: type, args: Any, model_args: ModelConfig, dataset: Any) -> Any:
+    """Build the trainer and train, from the last checkpoint in output_dir if an earlier launch was interrupted;
+    save the model."""
+    trainer = trainer_class(
+        model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=get_peft_config(model_args)
+    )
     resume_from = args.resume_from_checkpoint
     if resume_from is None and Path(args.output_dir).is_dir():
         resume_from = get_last_checkpoint(args.output_dir)
@@ -156,10 +153,4 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
             f"{script_args.dataset_path} holds no examples: rejection sampling found no usable responses "
             "(see its report.json)."
         )
-    trainer = trainer_class(
-        model=model_args.model_name_or_path,
-        args=training_args,
-        train_dataset=dataset,
-        peft_config=get_peft_config(model_args),
-    )
-    return _train_resuming(trainer)
+    return _train_resuming(trainer_class, training_args, model_args, dataset)
