@@ -16,7 +16,14 @@ from typing import Any
 
 from .baselines import rejection_sampling_datasets
 from .configs import EfficientGRPOConfig
-from .evaluation import EvaluationSample, cutoff_baseline, generate_samples, grade_samples, summarize
+from .evaluation import (
+    EvaluationSample,
+    cutoff_baseline,
+    generate_samples,
+    grade_samples,
+    samples_to_jsonl,
+    summarize,
+)
 from .synthetic import sum_problems
 from .trainers import EfficientGRPOTrainer
 
@@ -94,9 +101,7 @@ def evaluate_model(
         desc=f"evaluating {Path(model_path).name}",
     )
     grade_samples(samples, problems["answer"])
-    with samples_path.open("w") as f:
-        for sample in samples:
-            f.write(json.dumps(sample.to_dict()) + "\n")
+    samples_path.write_text(samples_to_jsonl(samples))
     return summarize(samples), samples
 
 

@@ -13,8 +13,8 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "generate_samples_vllm",
     "grade_samples",
     "load_samples",
+    "samples_to_jsonl",
     "summarize",
 ]
 
@@ -236,13 +237,10 @@ def cutoff_baseline(
     rows = []
     for cutoff in sorted(cutoffs):
         clipped = [
-            EvaluationSample(
-                problem_index=sample.problem_index,
-                sample_index=sample.sample_index,
-                text=sample.text,
+            replace(
+                sample,
                 num_tokens=min(sample.num_tokens, cutoff),
                 truncated=sample.truncated or sample.num_tokens > cutoff,
-                extracted_answer=sample.extracted_answer,
                 correct=bool(sample.correct) and sample.num_tokens <= cutoff,
             )
             for sample in samples
@@ -310,7 +308,7 @@ def evaluate(
     def record(batch: list[EvaluationSample]) -> None:
         grade_samples(batch, golds)
         with samples_path.open("a") as f:
-            f.writelines(json.dumps(sample.to_dict()) + "\n" for sample in batch)
+            f.write(samples_to_jsonl(batch))
 
     if len(done) < len(problems) * k:
         tokenizer = AutoTokenizer.from_pretrained(model)
@@ -354,11 +352,16 @@ def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], 
         if out_of_range:
             raise ValueError(f"{run_dir / 'samples.jsonl'} holds samples of another run (e.g. {out_of_range[0]}).")
         # Rewrite the file with its whole lines only, so that new samples never follow a torn one.
-        _write_atomically(run_dir / "samples.jsonl", "".join(json.dumps(s.to_dict()) + "\n" for s in samples.values()))
+        _write_atomically(run_dir / "samples.jsonl", samples_to_jsonl(samples.values()))
         return samples
     run_dir.mkdir(parents=True, exist_ok=True)
     settings_path.write_text(json.dumps(settings, indent=1) + "\n")
     return {}
+
+
+def samples_to_jsonl(samples: Iterable[EvaluationSample]) -> str:
+    """One JSON line per sample: the format of every samples file the toolkit writes."""
+    return "".join(json.dumps(sample.to_dict()) + "\n" for sample in samples)
 
 
 def load_samples(run_dir: str | Path) -> list[EvaluationSample]:

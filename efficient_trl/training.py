@@ -91,7 +91,6 @@ def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScript
 def train(script_args: TrainScriptArguments, training_args: Any, model_args: ModelConfig) -> Any:
     """Train, resuming from the last checkpoint in `output_dir` if an earlier launch was interrupted."""
     trainer_class, _ = TRAINERS[script_args.trainer]
-    training_args.model_init_kwargs = _model_init_kwargs(training_args, model_args)
 
     dataset = load_problems(script_args.dataset_name, split=script_args.dataset_train_split)
     if script_args.num_train_problems is not None:
@@ -115,6 +114,7 @@ def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str,
 def _train_resuming(trainer_class: type, args: Any, model_args: ModelConfig, dataset: Any) -> Any:
     """Build the trainer and train, from the last checkpoint in output_dir if an earlier launch was interrupted;
     save the model."""
+    args.model_init_kwargs = _model_init_kwargs(args, model_args)
     trainer = trainer_class(
         model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=get_peft_config(model_args)
     )
@@ -146,7 +146,6 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
     trainer_class, config_class = BASELINES[kind]
     parser = TrlParser((BaselineScriptArguments, config_class, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
-    training_args.model_init_kwargs = _model_init_kwargs(training_args, model_args)
     dataset = load_from_disk(script_args.dataset_path)
     if len(dataset) == 0:
         raise ValueError(
