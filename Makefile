@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test lint quickstart demo sweep bench clean
+.PHONY: setup test lint quickstart demo sweep ablation notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ demo: setup
 
 sweep: setup
 	$(BIN)/python recipes/demo.py --alphas 0 0.05 0.1 0.2 0.4 --baselines
+
+ablation: setup
+	$(BIN)/python recipes/demo.py --alphas 0.05 0.2 --normalizations none group
+
+# Re-render the committed notebooks (figures and tables) from the run outputs they point at (notebooks/demo_runs)
+notebooks: setup
+	cd notebooks && ../$(BIN)/jupyter execute --inplace *.ipynb
 
 bench: setup
 	$(BIN)/python benchmarks/overhead.py

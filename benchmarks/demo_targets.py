@@ -10,13 +10,13 @@ starting model with accuracy no more than 3 points below it, and by at least 10%
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from efficient_trl.analysis import load_results  # noqa: E402
 from efficient_trl.demo import DemoSettings, run_demo  # noqa: E402
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.run_dir:
         run_dir, seconds = Path(args.run_dir), args.seconds
-        rows = json.loads((run_dir / "results.json").read_text())
+        rows = load_results(run_dir)
     else:
         run_dir = Path(f"runs/demo-targets-{time.strftime('%Y%m%d-%H%M%S')}")
         started = time.monotonic()

@@ -1,64 +1,427 @@
-"""Figures and tables from evaluation results: accuracy against tokens spent, one point per model."""
+"""Read what the toolkit writes and draw the paper's figures: accuracy against tokens, training dynamics, the
+normalization ablation; and the trade-off table of a model card.
+
+Two kinds of result are read (`load_results`): a demo run directory (`results.json`, written by
+`efficient_trl.demo.run_demo`) and a tree of evaluation run directories (one `summary.json` each, written by
+`efficient_trl.evaluation.evaluate`, e.g. `runs/eval/<model>/<dataset>-k3-t0.6-max32768/`). Training logs are TRL's
+`trainer_state.json` (`load_training_log`). Every row is a dict with at least `name`, `dataset`, `family`,
+`accuracy`, `accuracy_stderr` and `mean_tokens`; `family` says what kind of model it is: "start", "model", "alpha"
+(the method; `alpha` and `advantage_normalization` say how it was trained), "cutoff", "sft" or "dpo".
+
+Plots return a matplotlib `Figure` (shown inline by Jupyter) and also save it when given a path.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_tradeoff_table", "plot_tradeoff"]
+__all__ = [
+    "DYNAMICS_METRICS",
+    "format_tradeoff_table",
+    "load_results",
+    "load_training_log",
+    "load_training_logs",
+    "model_card_table",
+    "plot_normalization_ablation",
+    "plot_tradeoff",
+    "plot_training_dynamics",
+    "result_name",
+    "select",
+    "write_model_card",
+]
+
+REQUIRED_FIELDS = ("name", "dataset", "accuracy", "accuracy_stderr", "mean_tokens")
+# (log key, axis label, scale): what the paper plots during training, accuracy in percent
+DYNAMICS_METRICS = (
+    ("efficiency/accuracy", "training accuracy (%)", 100.0),
+    ("completions/mean_length", "mean completion tokens (training)", 1.0),
+)
+# Output directories of the paper recipes are named alpha_<alpha> (e.g. runs/deepseek-r1-distill-qwen-1.5b/alpha_0.2)
+_ALPHA_IN_NAME = re.compile(r"(?:^|[^a-z])alpha[_=]?(\d+(?:\.\d+)?)")
+MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
+MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
+
+
+def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict[str, Any]]:
+    """Result rows of a demo run directory or of every evaluation run directory under `path`.
+
+    Evaluation rows are named after the evaluated model's directory (`<parent>/checkpoint-N` for a checkpoint) and
+    their `dataset` is the dataset's short name (gsm8k, math500, aime24, or a file's stem). `cutoff_model` names
+    the model (usually the starting one) whose samples also give the generation-cutoff baseline rows.
+    """
+    path = Path(path)
+    if (path / "results.json").is_file():
+        rows = json.loads((path / "results.json").read_text())
+        _check_rows(rows, path / "results.json")
+        return [{**row, "family": _demo_family(row)} for row in rows]
+    summaries = sorted(path.rglob("summary.json"))
+    if not summaries:
+        raise FileNotFoundError(
+            f"no results under {path}: expected a demo run directory (with results.json, from recipes/demo.py) or "
+            "evaluation run directories (with summary.json, from recipes/evaluate.py)."
+        )
+    rows = [_evaluation_row(json.loads(summary.read_text()), summary.parent) for summary in summaries]
+    _check_rows(rows, path)
+    seen: dict[tuple[str, str], str] = {}
+    for row in rows:
+        earlier = seen.setdefault((row["name"], row["dataset"]), row["run_dir"])
+        if earlier != row["run_dir"]:
+            raise ValueError(
+                f"two evaluations of {row['name']!r} on {row['dataset']!r} under {path}: {earlier} and "
+                f"{row['run_dir']}; point at a directory that holds one of them."
+            )
+    started = {samples.parent for samples in path.rglob("samples.jsonl")}
+    unfinished = sorted(str(run) for run in started if not (run / "summary.json").exists())
+    if unfinished:
+        warnings.warn(
+            f"left out unfinished evaluations (no summary.json yet): {unfinished}; rerun their recipes/evaluate.py "
+            "command to finish them.",
+            stacklevel=2,
+        )
+    if cutoff_model is not None:
+        sources = [row for row in rows if row["name"] == cutoff_model]
+        if not sources:
+            raise ValueError(f"no model named {cutoff_model!r} under {path} (models: {_names(rows)}).")
+        for source in sources:
+            for cutoff in source["cutoff_baseline"]:
+                rows.append(
+                    {**cutoff, "name": f"cutoff={cutoff['cutoff']}", "dataset": source["dataset"], "family": "cutoff"}
+                )
+    return rows
+
+
+def result_name(model: str | Path) -> str:
+    """How a model's evaluations are named in results: its directory's name, `<run>/checkpoint-N` for a
+    checkpoint, the repository's name for a hub model."""
+    model = Path(model)
+    return f"{model.parent.name}/{model.name}" if model.name.startswith("checkpoint-") else model.name
+
+
+def _evaluation_row(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    name = result_name(summary["model"])
+    row = {**summary, "name": name, "dataset": Path(summary["dataset"]).stem, "run_dir": str(run_dir)}
+    alpha = _ALPHA_IN_NAME.search(name.lower())
+    if alpha:
+        return {**row, "family": "alpha", "alpha": float(alpha.group(1))}
+    family = next((kind for kind in ("sft", "dpo") if name.lower().startswith(kind)), "model")
+    return {**row, "family": family, "alpha": None}
+
+
+def _demo_family(row: dict[str, Any]) -> str:
+    if row["name"] == "start":
+        return "start"
+    if row.get("advantage_normalization"):
+        return "alpha"
+    return row["name"].split("=")[0]  # cutoff=40 -> cutoff; sft; dpo
+
+
+def _check_rows(rows: list[dict[str, Any]], source: Path) -> None:
+    for row in rows:
+        missing = [key for key in REQUIRED_FIELDS if key not in row]
+        if missing:
+            raise ValueError(
+                f"{source}: result {row.get('name', row)!r} lacks {missing}; it was written by an older "
+                "efficient-trl, rerun the demo or evaluation to rewrite it."
+            )
+
+
+def _names(rows: Iterable[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(row["name"] for row in rows))
+
+
+def select(rows: list[dict[str, Any]], **equal: Any) -> list[dict[str, Any]]:
+    """The rows whose fields equal the given values, e.g. `select(rows, dataset="math500", family="alpha")`."""
+    return [row for row in rows if all(row.get(key) == value for key, value in equal.items())]
+
+
+def load_training_log(model_dir: str | Path) -> list[dict[str, Any]]:
+    """The logged training steps of one model: `trainer_state.json` in `model_dir`, or in its newest checkpoint-N/.
+
+    Each entry is what the trainer logged at one step (`step`, `loss`, `efficiency/accuracy`,
+    `completions/mean_length`, ...); the end-of-training summary entry is left out.
+    """
+    model_dir = Path(model_dir)
+    state = model_dir / "trainer_state.json"
+    if not state.is_file():
+        checkpoints = sorted(
+            model_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[-1])
+        )
+        if not checkpoints:
+            raise FileNotFoundError(
+                f"no training log in {model_dir}: expected trainer_state.json there or in a checkpoint-N/ "
+                "directory (TRL writes it with every checkpoint; efficient-trl's recipes and demo at the end)."
+            )
+        state = checkpoints[-1]
+    history = json.loads(state.read_text())["log_history"]
+    return [entry for entry in history if "step" in entry and "train_runtime" not in entry]
+
+
+def load_training_logs(path: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Training logs by model name: of a demo run (names as in its results.json), of one training output
+    directory, or of every training output directory just under `path` (named by directory)."""
+    path = Path(path)
+    if (path / "results.json").is_file():
+        rows = json.loads((path / "results.json").read_text())
+        directories = {row["name"]: path / row["model_dir"] for row in rows if row.get("model_dir")}
+    elif _has_training_log(path):
+        directories = {path.name: path}
+    else:
+        directories = {child.name: child for child in sorted(path.iterdir()) if _has_training_log(child)}
+    if not directories:
+        raise FileNotFoundError(
+            f"no training logs in or under {path}: expected a demo run directory or training output directories "
+            "holding trainer_state.json (or checkpoint-N/trainer_state.json)."
+        )
+    return {name: load_training_log(directory) for name, directory in directories.items()}
+
+
+def _has_training_log(directory: Path) -> bool:
+    return directory.is_dir() and (
+        (directory / "trainer_state.json").is_file() or any(directory.glob("checkpoint-*/trainer_state.json"))
+    )
 
 
 def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
-    """Markdown table of accuracy and mean tokens per model, with the change against the `baseline` row.
+    """Markdown table of accuracy and mean tokens per model, with the change against the `baseline` model's row on
+    the same dataset (a dataset column appears when there is more than one dataset).
 
-    Each row needs `name`, `accuracy`, `accuracy_stderr` and `mean_tokens` (and may have `mean_tokens_stderr`);
-    the ± figures are one standard error.
+    The ± figures are one standard error.
     """
-    reference = next((row for row in rows if row["name"] == baseline), None)
-    if reference is None:
-        raise ValueError(f"no row named {baseline!r} to compare against (rows: {[row['name'] for row in rows]}).")
+    references = {row["dataset"]: row for row in rows if row["name"] == baseline} if rows else {}
+    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    missing = [dataset for dataset in datasets if dataset not in references]
+    if not rows or missing:
+        raise ValueError(
+            f"no row named {baseline!r} to compare against on {missing or 'any dataset'} (rows: {_names(rows)})."
+        )
+    several = len(datasets) > 1
     lines = [
-        "| model | accuracy | mean tokens | tokens vs start | accuracy vs start |",
-        "| --- | --- | --- | --- | --- |",
+        ("| dataset " if several else "") + "| model | accuracy | mean tokens | tokens vs start | accuracy vs start |",
+        ("| --- " if several else "") + "| --- | --- | --- | --- | --- |",
     ]
-    for row in rows:
+    for row in sorted(rows, key=lambda row: datasets.index(row["dataset"])):
+        reference = references[row["dataset"]]
         token_change = row["mean_tokens"] / reference["mean_tokens"] - 1
         accuracy_change = 100 * (row["accuracy"] - reference["accuracy"])
         tokens_stderr = f" ± {row['mean_tokens_stderr']:.1f}" if "mean_tokens_stderr" in row else ""
         lines.append(
-            f"| {row['name']} | {100 * row['accuracy']:.1f}% ± {100 * row['accuracy_stderr']:.1f} "
+            (f"| {row['dataset']} " if several else "")
+            + f"| {row['name']} | {100 * row['accuracy']:.1f}% ± {100 * row['accuracy_stderr']:.1f} "
             f"| {row['mean_tokens']:.1f}{tokens_stderr} | {100 * token_change:+.1f}% | {accuracy_change:+.1f} pts |"
         )
     return "\n".join(lines)
 
 
-def plot_tradeoff(rows: list[dict[str, Any]], path: str | Path, title: str = "Accuracy against tokens") -> Path:
-    """Save a PNG of accuracy (with 1-stderr bars) against mean completion tokens, one labelled point per row."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
+def _figure(panels: int, title: str | None) -> tuple[Any, list[Any]]:
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 4.5), dpi=120)
-    for row in rows:
-        stderr = row.get("accuracy_stderr", 0.0)
-        axes.errorbar(
-            row["mean_tokens"],
-            100 * row["accuracy"],
-            yerr=100 * stderr if math.isfinite(stderr) else None,
-            fmt="o",
-            capsize=3,
-        )
-        axes.annotate(
-            row["name"], (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points", xytext=(6, 6)
-        )
-    axes.set_xlabel("mean completion tokens")
-    axes.set_ylabel("accuracy (%)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.3), dpi=110, squeeze=False)
+    if title:
+        figure.suptitle(title)
+    return figure, list(axes[0])
+
+
+def _finish(figure: Any, path: str | Path | None) -> Any:
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    if path is not None:
+        figure.savefig(Path(path))
+    plt.close(figure)  # the caller holds the figure; pyplot need not (no double display in notebooks)
+    return figure
+
+
+def _errorbar(axes: Any, row: dict[str, Any], **style: Any) -> None:
+    stderr = row.get("accuracy_stderr", 0.0)
+    yerr = 100 * stderr if stderr is not None and math.isfinite(stderr) else None
+    axes.errorbar(row["mean_tokens"], 100 * row["accuracy"], yerr=yerr, capsize=3, **style)
+
+
+def _label(axes: Any, row: dict[str, Any], text: str) -> None:
+    axes.annotate(
+        text, (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points", xytext=(5, 5), fontsize=8
+    )
+
+
+def _decorate(axes: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+
+
+def _series(log: list[dict[str, Any]], key: str, scale: float) -> tuple[list[float], list[float]]:
+    """(steps, scaled values) of the log entries that have `key`."""
+    entries = [entry for entry in log if key in entry]
+    return [entry["step"] for entry in entries], [scale * entry[key] for entry in entries]
+
+
+def _sorted_by(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: row[key])
+
+
+def plot_tradeoff(
+    rows: list[dict[str, Any]], path: str | Path | None = None, title: str = "Accuracy against tokens"
+) -> Any:
+    """Accuracy (± 1 stderr) against mean completion tokens, one panel per dataset.
+
+    Models trained with the length penalty are joined in order of alpha (one line per advantage normalization),
+    the generation cutoff in order of its limit; the starting model and the SFT/DPO baselines are single points.
+    """
+    if not rows:
+        raise ValueError("no rows to plot.")
+    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    figure, panels = _figure(len(datasets), title)
+    for axes, dataset in zip(panels, datasets, strict=True):
+        on_dataset = select(rows, dataset=dataset)
+        normalizations = dict.fromkeys(row.get("advantage_normalization") or "none" for row in on_dataset)
+        for normalization in normalizations:
+            trained = _sorted_by(
+                [
+                    row
+                    for row in select(on_dataset, family="alpha")
+                    if (row.get("advantage_normalization") or "none") == normalization
+                ],
+                "alpha",
+            )
+            if trained:
+                label = "length penalty" + ("" if normalization == "none" else f" ({normalization}-normalized)")
+                line = axes.plot([r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained], "-")
+                for row in trained:
+                    _errorbar(axes, row, fmt="o", color=line[0].get_color())
+                    _label(axes, row, f"α={row['alpha']:g}")
+                line[0].set_label(label)
+        cutoffs = _sorted_by(select(on_dataset, family="cutoff"), "cutoff")
+        if cutoffs:
+            axes.plot(
+                [r["mean_tokens"] for r in cutoffs], [100 * r["accuracy"] for r in cutoffs], "s--", color="grey",
+                label="generation cutoff",
+            )  # fmt: skip
+            for row in cutoffs:
+                _label(axes, row, f"≤{row['cutoff']:g}")
+        for family, marker in (("start", "*"), ("model", "*"), ("sft", "^"), ("dpo", "v")):
+            for row in select(on_dataset, family=family):
+                _errorbar(axes, row, fmt=marker, markersize=11 if marker == "*" else 8, label=row["name"])
+        _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
+    return _finish(figure, path)
+
+
+def plot_training_dynamics(
+    logs: dict[str, list[dict[str, Any]]],
+    metrics: tuple[tuple[str, str, float], ...] = DYNAMICS_METRICS,
+    path: str | Path | None = None,
+    title: str | None = "During training",
+) -> Any:
+    """One panel per metric (log key, axis label, scale), one line per model, against the optimizer step."""
+    if not logs:
+        raise ValueError("no training logs to plot.")
+    figure, panels = _figure(len(metrics), title)
+    for axes, (key, label, scale) in zip(panels, metrics, strict=True):
+        series = {name: _series(log, key, scale) for name, log in logs.items()}
+        if not any(steps for steps, _ in series.values()):
+            logged = sorted({k for log in logs.values() for entry in log for k in entry})
+            raise ValueError(f"no training log has {key!r}; the logs have {logged}.")
+        for name, (steps, values) in series.items():
+            if steps:  # e.g. SFT/DPO logs have no RL accuracy
+                axes.plot(steps, values, "o-", markersize=3, label=name)
+        _decorate(axes, "optimizer step", label)
+    return _finish(figure, path)
+
+
+def plot_normalization_ablation(
+    rows: list[dict[str, Any]], logs: dict[str, list[dict[str, Any]]], path: str | Path | None = None
+) -> Any:
+    """Training length and accuracy per step, and held-out accuracy against tokens, for models trained at the same
+    alphas with different advantage normalizations: colour is alpha, line style is the normalization."""
+    trained = [row for row in select(rows, family="alpha") if row["name"] in logs]
+    normalizations = list(dict.fromkeys(row["advantage_normalization"] for row in trained))
+    if len(normalizations) < 2:
+        raise ValueError(
+            f"the ablation needs models trained with two or more advantage normalizations, found {normalizations}: "
+            "run `make ablation` (recipes/demo.py --normalizations none group)."
+        )
+    alphas = sorted({row["alpha"] for row in trained})
+    colors = {alpha: f"C{i}" for i, alpha in enumerate(alphas)}
+    styles = {"none": "-", "group": "--", "batch": ":"}
+    figure, panels = _figure(3, "Advantage normalization ablation")
+    length_then_accuracy = DYNAMICS_METRICS[::-1]
+    for axes, (key, label, scale) in zip(panels[:2], length_then_accuracy, strict=True):
+        for row in trained:
+            axes.plot(
+                *_series(logs[row["name"]], key, scale), styles[row["advantage_normalization"]],
+                color=colors[row["alpha"]], label=row["name"],
+            )  # fmt: skip
+        _decorate(axes, "optimizer step", label)
+    held_out = panels[2]
+    for row in trained:
+        _errorbar(
+            held_out, row, fmt="o" if row["advantage_normalization"] == "none" else "x", color=colors[row["alpha"]],
+            label=row["name"],
+        )  # fmt: skip
+    for row in select(rows, family="start"):
+        _errorbar(held_out, row, fmt="*", markersize=11, color="black", label=row["name"])
+    _decorate(held_out, "mean completion tokens (held-out)", "held-out accuracy (%)")
+    return _finish(figure, path)
+
+
+def model_card_table(rows: list[dict[str, Any]], model: str, start: str) -> str:
+    """Markdown: per dataset, `model`'s accuracy and mean tokens beside the `start` model's, and the change."""
+    trained = {row["dataset"]: row for row in rows if row["name"] == model and row["family"] != "cutoff"}
+    reference = {row["dataset"]: row for row in rows if row["name"] == start and row["family"] != "cutoff"}
+    if not trained:
+        raise ValueError(f"no results for {model!r} (models: {_names(rows)}).")
+    missing = [dataset for dataset in trained if dataset not in reference]
+    if missing:
+        raise ValueError(f"{start!r} has no results on {missing} to compare {model!r} against; evaluate it there.")
+    lines = [
+        f"| dataset | accuracy ({start}) | accuracy | change | mean tokens ({start}) | mean tokens | change |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for dataset, row in trained.items():
+        base = reference[dataset]
+        lines.append(
+            f"| {dataset} | {100 * base['accuracy']:.1f}% | {100 * row['accuracy']:.1f}% "
+            f"| {100 * (row['accuracy'] - base['accuracy']):+.1f} pts | {base['mean_tokens']:.0f} "
+            f"| {row['mean_tokens']:.0f} | {100 * (row['mean_tokens'] / base['mean_tokens'] - 1):+.1f}% |"
+        )
+    evaluated = [row for row in trained.values() if "k" in row]  # evaluation rows carry their settings
+    if evaluated:
+        settings = "; ".join(
+            f"{row['dataset']} k={row['k']}, temperature {row['temperature']:g}, up to {row['max_new_tokens']} tokens"
+            for row in evaluated
+        )
+        lines += ["", f"Average pass@k ({settings}); a response cut off at the token limit counts as wrong."]
+    return "\n".join(lines)
+
+
+def write_model_card(checkpoint_dir: str | Path, table: str, heading: str = "## Reasoning efficiency") -> Path:
+    """Put `table` under `heading` in the checkpoint's README.md (its model card) and return the card's path.
+
+    The section sits between two HTML comments: writing again replaces only that section, and whatever else the
+    card holds (TRL's own model card, your text) is kept.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    if not (checkpoint_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{checkpoint_dir} is not a saved model (no config.json); pass the checkpoint directory."
+        )
+    card = checkpoint_dir / "README.md"
+    section = f"{MODEL_CARD_BEGIN}\n{heading}\n\n{table}\n{MODEL_CARD_END}"
+    text = card.read_text() if card.is_file() else ""
+    if text.count(MODEL_CARD_BEGIN) > 1 or text.count(MODEL_CARD_BEGIN) != text.count(MODEL_CARD_END):
+        raise ValueError(f"{card} has unbalanced efficient-trl markers; remove the broken section by hand and rerun.")
+    if MODEL_CARD_BEGIN in text:
+        before, rest = text.split(MODEL_CARD_BEGIN, 1)
+        text = before + section + rest.split(MODEL_CARD_END, 1)[1]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + section + "\n"
+    card.write_text(text)
+    return card

@@ -24,41 +24,81 @@ from .evaluation import (
     samples_to_jsonl,
     summarize,
 )
+from .rewards import ADVANTAGE_NORMALIZATIONS
 from .synthetic import sum_problems
 from .trainers import EfficientGRPOTrainer
 
-__all__ = ["DEMO_MODEL_DIR", "DemoSettings", "evaluate_model", "run_demo", "train_baselines", "train_with_alpha"]
+__all__ = [
+    "DEMO_DATASET",
+    "DEMO_MODEL_DIR",
+    "DemoSettings",
+    "evaluate_model",
+    "model_name",
+    "run_demo",
+    "train_baselines",
+    "train_with_alpha",
+]
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
 RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
+DEMO_DATASET = "held-out sums"  # the `dataset` of every demo result row
+
+
+def _setting(default: Any, help: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class DemoSettings:
-    alphas: list[float] = field(default_factory=lambda: [0.0, 0.2])
-    steps: int = 60
-    prompts_per_step: int = 8
-    num_generations: int = 8
-    learning_rate: float = 5e-5
-    beta: float = 1e-3
-    max_completion_length: int = 160
-    eval_problems: int = 1000
-    eval_k: int = 1
-    eval_temperature: float = 0.6
-    seed: int = 0
-    baselines: bool = False  # also the generation cutoff, and SFT and DPO on rejection-sampled data
-    cutoffs: list[float] = field(default_factory=lambda: [40, 60, 80])
-    sft_learning_rate: float = 1e-4
-    dpo_learning_rate: float = 1e-5  # 1e-4 collapsed the demo model (1% accuracy, rambling past the token limit)
+    alphas: list[float] = _setting([0.0, 0.2], "Length-penalty alphas to train, one model each.")
+    normalizations: list[str] = _setting(
+        ["none"],
+        "Advantage normalizations to train at every alpha: 'none' (the method), 'group' or 'batch' (the ablation).",
+    )
+    steps: int = _setting(60, "RL optimizer steps per model.")
+    prompts_per_step: int = _setting(8, "Prompts per RL step (each gets num_generations completions).")
+    num_generations: int = _setting(8, "Completions per prompt (G).")
+    learning_rate: float = _setting(5e-5, "RL learning rate (constant).")
+    beta: float = _setting(1e-3, "KL coefficient.")
+    max_completion_length: int = _setting(160, "Token limit for training and evaluation completions.")
+    logging_steps: int = _setting(5, "Log training metrics (accuracy, lengths, penalty) every this many steps.")
+    eval_problems: int = _setting(1000, "Held-out problems every model is evaluated on.")
+    eval_k: int = _setting(1, "Samples per held-out problem (average pass@k).")
+    eval_temperature: float = _setting(0.6, "Sampling temperature for evaluation.")
+    seed: int = _setting(0, "Seed for training and evaluation sampling.")
+    baselines: bool = _setting(False, "Also the generation cutoff, and SFT and DPO on rejection-sampled data.")
+    cutoffs: list[float] = _setting([40, 60, 80], "Token limits for the generation-cutoff baseline.")
+    sft_learning_rate: float = _setting(1e-4, "Learning rate of the SFT baseline.")
+    # 1e-4 collapsed the demo model (1% accuracy, rambling past the token limit)
+    dpo_learning_rate: float = _setting(1e-5, "Learning rate of the DPO baseline.")
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.normalizations) - set(ADVANTAGE_NORMALIZATIONS))
+        if unknown or not self.normalizations:
+            raise ValueError(
+                f"normalizations must be a non-empty list of {list(ADVANTAGE_NORMALIZATIONS)}, got "
+                f"{self.normalizations}."
+            )
 
 
-def train_with_alpha(model_path: str | Path, alpha: float, settings: DemoSettings, output_dir: Path) -> Path:
-    """RL from `model_path` at one alpha; returns the directory of the trained model."""
+def model_name(alpha: float, normalization: str = "none") -> str:
+    """A trained demo model's name in results: 'alpha=0.2', or 'alpha=0.2,norm=group' for the ablation."""
+    return f"alpha={alpha:g}" if normalization == "none" else f"alpha={alpha:g},norm={normalization}"
+
+
+def train_with_alpha(
+    model_path: str | Path, alpha: float, settings: DemoSettings, output_dir: Path, normalization: str = "none"
+) -> Path:
+    """RL from `model_path` at one alpha; returns the directory of the trained model, with its trainer_state.json
+    (the training log)."""
     args = EfficientGRPOConfig(
         output_dir=str(output_dir),
         use_cpu=True,
         bf16=False,
         length_penalty_alpha=alpha,
+        advantage_normalization=normalization,
         num_generations=settings.num_generations,
         per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
         max_steps=settings.steps,
@@ -68,7 +108,7 @@ def train_with_alpha(model_path: str | Path, alpha: float, settings: DemoSetting
         loss_type="grpo",
         temperature=1.0,
         max_completion_length=settings.max_completion_length,
-        logging_steps=5,
+        logging_steps=settings.logging_steps,
         save_strategy="no",
         report_to="none",
         seed=settings.seed,
@@ -77,7 +117,7 @@ def train_with_alpha(model_path: str | Path, alpha: float, settings: DemoSetting
     trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=prompts)
     trainer.train()
     trainer.save_model(str(output_dir))
-    (output_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    trainer.save_state()
     return output_dir
 
 
@@ -117,28 +157,36 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
     problems = sum_problems(settings.eval_problems, seed=EVAL_SEED, split="held_out")
-    models = [("start", start_model, 0.0, 0.0)]
-    for alpha in settings.alphas:
-        started = time.monotonic()
-        trained = train_with_alpha(start_model, alpha, settings, run_dir / f"alpha_{alpha:g}")
-        models.append((f"alpha={alpha:g}", trained, alpha, time.monotonic() - started))
+    # (name, model path, row fields): model_dir is relative to the run directory, where the training log is
+    models = [("start", start_model, {"alpha": 0.0, "advantage_normalization": None, "model_dir": None})]
+    for normalization in settings.normalizations:
+        for alpha in settings.alphas:
+            name = model_name(alpha, normalization)
+            started = time.monotonic()
+            trained = train_with_alpha(start_model, alpha, settings, run_dir / _file_name(name), normalization)
+            fields = {"alpha": alpha, "advantage_normalization": normalization, "model_dir": trained.name}
+            models.append((name, trained, {**fields, "train_seconds": time.monotonic() - started}))
     rows = []
-    for name, path, alpha, train_seconds in models:
-        summary, samples = evaluate_model(
-            path, problems, settings, run_dir / f"samples_{name.replace('=', '_')}.jsonl"
-        )
-        rows.append({"name": name, "alpha": alpha, "train_seconds": train_seconds, **summary})
+    for name, path, fields in models:
+        summary, samples = evaluate_model(path, problems, settings, run_dir / f"samples_{_file_name(name)}.jsonl")
+        rows.append({"name": name, "dataset": DEMO_DATASET, "train_seconds": 0.0, **fields, **summary})
         if name == "start":
             start_samples = samples
         (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
     if settings.baselines:
+        baseline_fields = {"dataset": DEMO_DATASET, "alpha": None, "advantage_normalization": None}
         for row in cutoff_baseline(start_samples, tuple(int(c) for c in settings.cutoffs)):
-            rows.append({"name": f"cutoff={row['cutoff']}", "alpha": None, "train_seconds": 0.0, **row})
+            name = f"cutoff={row['cutoff']}"
+            rows.append({"name": name, **baseline_fields, "model_dir": None, "train_seconds": 0.0, **row})
         for name, path, seconds in train_baselines(start_model, settings, run_dir):
             summary, _ = evaluate_model(path, problems, settings, run_dir / f"samples_{name}.jsonl")
-            rows.append({"name": name, "alpha": None, "train_seconds": seconds, **summary})
+            rows.append({"name": name, **baseline_fields, "model_dir": path.name, "train_seconds": seconds, **summary})
         (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
     return rows
+
+
+def _file_name(name: str) -> str:
+    return name.replace("=", "_").replace(",", "_")
 
 
 def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) -> list[tuple[str, Path, float]]:
@@ -188,5 +236,6 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
         )
         trainer.train()
         trainer.save_model(str(output_dir))
+        trainer.save_state()
         trained.append((name, output_dir, sampling_seconds + time.monotonic() - started))
     return trained

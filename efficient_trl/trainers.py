@@ -94,7 +94,7 @@ class _LengthPenaltyMixin:
         truncated = torch.tensor([not ids or ids[-1] not in terminators for ids in completion_ids_list], device=device)
         lengths, truncated = self.accelerator.gather(lengths), self.accelerator.gather(truncated)
 
-        correctness = rewards_per_func[:, self.correctness_index]
+        correctness = rewards_per_func[:, self.correctness_index].clone()  # kept unpenalized for the metrics
         scored = ~correctness.isnan()  # None from the reward function: not applicable, left as TRL treats it
         if not torch.isin(correctness[scored], torch.tensor([0.0, 1.0], device=device)).all():
             name = self.reward_func_names[self.correctness_index]
@@ -112,12 +112,13 @@ class _LengthPenaltyMixin:
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
         self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
-        self._log_length_metrics(correctness, correct, lengths, penalized, num_generations)
+        self._log_length_metrics(scored, correct, lengths, penalized, num_generations)
         return rewards_per_func
 
-    def _log_length_metrics(self, correctness, correct, lengths, penalized, num_generations) -> None:
+    def _log_length_metrics(self, scored, correct, lengths, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.
-        self._log_metric("efficiency/accuracy", correctness.nanmean().item())
+        if scored.any():  # correct and not truncated, as in evaluation
+            self._log_metric("efficiency/accuracy", correct[scored].float().mean().item())
         if correct.any():
             self._log_metric("efficiency/correct_mean_tokens", lengths[correct].float().mean().item())
             self._log_metric("efficiency/length_penalty", (1.0 - penalized[correct]).mean().item())

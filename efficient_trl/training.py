@@ -113,7 +113,7 @@ def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str,
 
 def _train_resuming(trainer_class: type, args: Any, model_args: ModelConfig, dataset: Any) -> Any:
     """Build the trainer and train, from the last checkpoint in output_dir if an earlier launch was interrupted;
-    save the model."""
+    save the model and the training log."""
     args.model_init_kwargs = _model_init_kwargs(args, model_args)
     trainer = trainer_class(
         model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=get_peft_config(model_args)
@@ -125,6 +125,7 @@ def _train_resuming(trainer_class: type, args: Any, model_args: ModelConfig, dat
         trainer.accelerator.print(f"Resuming from {resume_from}")
     trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(args.output_dir)
+    trainer.save_state()  # trainer_state.json: the whole training log, read by efficient_trl.analysis
     return trainer
 
 

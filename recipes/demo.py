@@ -2,10 +2,12 @@
 
     make demo                                   # alpha 0 and 0.2, then evaluate (about 10 minutes)
     make sweep                                  # alphas 0, 0.05, 0.1, 0.2, 0.4 and the baselines
+    make ablation                               # alphas 0.05 and 0.2, advantages normalized or not
     python recipes/demo.py --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
 
-Writes under a new run directory: one trained model per alpha, every evaluation sample (JSONL), results.json,
-results.md (the table printed at the end) and tradeoff.png (accuracy against mean tokens).
+Writes under a new run directory: one trained model per alpha (with trainer_state.json, its training log), every
+evaluation sample (JSONL), results.json, results.md (the table printed at the end) and tradeoff.png. The notebooks
+in notebooks/ read such a directory.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ def main() -> None:
     parser.add_argument("--run_dir", default=f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     defaults = DemoSettings()
     for setting in fields(DemoSettings):
-        value = getattr(defaults, setting.name)
+        value, help = getattr(defaults, setting.name), setting.metadata["help"]
         if isinstance(value, bool):
-            parser.add_argument(f"--{setting.name}", action="store_true")
+            parser.add_argument(f"--{setting.name}", action="store_true", help=help)
         elif isinstance(value, list):
-            parser.add_argument(f"--{setting.name}", type=float, nargs="+", default=value)
+            parser.add_argument(f"--{setting.name}", type=type(value[0]), nargs="+", default=value, help=help)
         else:
-            parser.add_argument(f"--{setting.name}", type=type(value), default=value)
+            parser.add_argument(f"--{setting.name}", type=type(value), default=value, help=help)
     args = vars(parser.parse_args())
     run_dir = Path(args.pop("run_dir"))
     settings = DemoSettings(**args)
@@ -41,7 +43,8 @@ def main() -> None:
     rows = run_demo(run_dir, settings)
     table = format_tradeoff_table(rows, baseline="start")
     (run_dir / "results.md").write_text(table + "\n")
-    plot = plot_tradeoff(rows, run_dir / "tradeoff.png", title="CPU demo: accuracy against tokens")
+    plot = run_dir / "tradeoff.png"
+    plot_tradeoff(rows, plot, title="CPU demo: accuracy against tokens")
     print(
         f"\n{table}\n\n{settings.eval_problems} held-out problems x {settings.eval_k} samples per model; "
         f"total time {time.monotonic() - started:.0f}s\nresults in {run_dir} (plot: {plot})"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from efficient_trl.analysis import result_name  # noqa: E402
 from efficient_trl.data import PAPER_PROMPT  # noqa: E402
 from efficient_trl.evaluation import DEFAULT_K, evaluate  # noqa: E402
 
@@ -38,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
     output_dir = args.output_dir or (
-        f"runs/eval/{Path(args.model).name}/{Path(args.dataset).stem}-k{k}-t{args.temperature:g}-max{args.max_new_tokens}"
+        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{k}-t{args.temperature:g}-max{args.max_new_tokens}"
     )
     summary = evaluate(
         args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,

@@ -12,3 +12,31 @@ from efficient_trl.testing import build_tiny_model  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> str:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_run(tmp_path_factory):
+    """A real demo run, shrunk: two alphas, two advantage normalizations and every baseline, from the shipped
+    demo model (about half a minute). Returns (run directory, result rows, settings)."""
+    from efficient_trl.demo import DEMO_MODEL_DIR, DemoSettings, run_demo
+
+    settings = DemoSettings(
+        alphas=[0.0, 0.3], normalizations=["none", "group"], steps=2, prompts_per_step=4, num_generations=4,
+        max_completion_length=120, logging_steps=1, eval_problems=8, baselines=True, cutoffs=[30, 60],
+    )  # fmt: skip
+    run_dir = tmp_path_factory.mktemp("demo") / "run"
+    return run_dir, run_demo(run_dir, settings, start_model=DEMO_MODEL_DIR), settings
+
+
+@pytest.fixture(scope="session")
+def evaluation_runs(tmp_path_factory, tiny_demo_run):
+    """Evaluation run directories as recipes/evaluate.py lays them out (runs/eval/<model>/<dataset>...) for the
+    demo's starting model and its alpha=0.3 model, on GSM8K and MATH500 (a few problems, short generations)."""
+    from efficient_trl.demo import DEMO_MODEL_DIR
+    from efficient_trl.evaluation import evaluate
+
+    root = tmp_path_factory.mktemp("eval")
+    for model in (DEMO_MODEL_DIR, tiny_demo_run[0] / "alpha_0.3"):
+        for dataset in ("gsm8k", "math500"):
+            evaluate(str(model), dataset, root / model.name / dataset, k=2, max_new_tokens=24, num_problems=3)
+    return root

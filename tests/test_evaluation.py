@@ -3,7 +3,6 @@ import json
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from efficient_trl.analysis import format_tradeoff_table, plot_tradeoff
 from efficient_trl.demo import DemoSettings, run_demo
 from efficient_trl.evaluation import EvaluationSample, generate_samples, grade_samples, summarize
 from efficient_trl.math_grader import math_accuracy_reward
@@ -64,35 +63,27 @@ def test_synthetic_solutions_are_correct_and_splits_disjoint():
     assert {c.count("Check:") for c in completions} == {0, 1, 2, 3}
 
 
-def test_tradeoff_table_and_plot(tmp_path):
-    rows = [
-        {"name": "start", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 100.0},
-        {"name": "alpha=0.2", "accuracy": 0.88, "accuracy_stderr": 0.01, "mean_tokens": 60.0},
-    ]
-    table = format_tradeoff_table(rows, baseline="start")
-    assert "| alpha=0.2 | 88.0% ± 1.0 | 60.0 | -40.0% | -2.0 pts |" in table
-    with pytest.raises(ValueError, match="no row named 'base'"):
-        format_tradeoff_table(rows, baseline="base")
-    path = plot_tradeoff(rows, tmp_path / "plot.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_demo_pipeline_end_to_end(tmp_path):
+def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
     from efficient_trl.demo import DEMO_MODEL_DIR
 
-    settings = DemoSettings(
-        alphas=[0.0, 0.3], steps=2, prompts_per_step=4, num_generations=4, max_completion_length=120, eval_problems=8,
-        baselines=True, cutoffs=[30, 60],
-    )  # fmt: skip
-    rows = run_demo(tmp_path / "run", settings, start_model=DEMO_MODEL_DIR)
-    assert [row["name"] for row in rows] == ["start", "alpha=0", "alpha=0.3", "cutoff=30", "cutoff=60", "sft", "dpo"]
-    assert json.loads((tmp_path / "run" / "results.json").read_text()) == rows
-    assert all(row["num_samples"] == 8 for row in rows)
-    assert rows[3]["mean_tokens"] <= 30 and (tmp_path / "run" / "dpo" / "model.safetensors").exists()
-    assert json.loads((tmp_path / "run" / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
-    assert (tmp_path / "run" / "alpha_0.3" / "model.safetensors").exists()
+    run_dir, rows, settings = tiny_demo_run
+    assert [row["name"] for row in rows] == [
+        "start", "alpha=0", "alpha=0.3", "alpha=0,norm=group", "alpha=0.3,norm=group",
+        "cutoff=30", "cutoff=60", "sft", "dpo",
+    ]  # fmt: skip
+    assert json.loads((run_dir / "results.json").read_text()) == rows
+    assert all(row["num_samples"] == 8 and row["dataset"] == "held-out sums" for row in rows)
+    assert rows[5]["mean_tokens"] <= 30 and (run_dir / "dpo" / "model.safetensors").exists()
+    assert json.loads((run_dir / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
+    for row in rows:
+        if row["model_dir"]:  # every trained model is saved with its training log
+            assert (run_dir / row["model_dir"] / "model.safetensors").exists()
+            assert (run_dir / row["model_dir"] / "trainer_state.json").exists()
+    assert [row["advantage_normalization"] for row in rows[1:5]] == ["none", "none", "group", "group"]
     with pytest.raises(FileExistsError, match="never overwritten"):
-        run_demo(tmp_path / "run", settings, start_model=DEMO_MODEL_DIR)
+        run_demo(run_dir, settings, start_model=DEMO_MODEL_DIR)
+    with pytest.raises(ValueError, match="normalizations must be a non-empty list of"):
+        DemoSettings(normalizations=["std"])
 
 
 def test_cutoff_baseline_from_existing_samples():

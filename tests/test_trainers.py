@@ -47,10 +47,15 @@ def test_advantages_are_exact_rloo(trainer_class, config_class, normalization, t
     terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
     assert len(trainer.records) == 2
     saw_mixed_group = False
-    for record in trainer.records:
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]  # one generation per logged step
+    for record, entry in zip(trainer.records, logged, strict=True):
         rewards, expected = expected_advantages(record["completion_ids"], terminators, 4, 0.2, normalization)
         assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
         saw_mixed_group |= bool((rewards.view(-1, 4).gt(0).sum(1) >= 2).any())
+        correct = rewards > 0  # a correct, finished completion earns 1 - alpha * sigmoid(z) > 0
+        assert entry["efficiency/accuracy"] == pytest.approx(correct.float().mean().item())  # not the penalized mean
+        if correct.any():
+            assert entry["efficiency/length_penalty"] == pytest.approx((1 - rewards[correct]).mean().item(), abs=1e-6)
     assert saw_mixed_group, "no group had two correct completions: the test would not exercise the length penalty"
 
 

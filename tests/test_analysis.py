@@ -1,0 +1,170 @@
+import json
+import runpy
+import shutil
+import sys
+
+import pytest
+
+from efficient_trl.analysis import (
+    MODEL_CARD_BEGIN,
+    format_tradeoff_table,
+    load_results,
+    load_training_log,
+    load_training_logs,
+    model_card_table,
+    plot_normalization_ablation,
+    plot_tradeoff,
+    plot_training_dynamics,
+    result_name,
+    select,
+    write_model_card,
+)
+
+
+def test_tradeoff_table_and_plot(tmp_path):
+    rows = [
+        {"name": "start", "dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 100.0},
+        {"name": "alpha=0.2", "dataset": "d", "accuracy": 0.88, "accuracy_stderr": 0.01, "mean_tokens": 60.0},
+    ]
+    table = format_tradeoff_table(rows, baseline="start")
+    assert "| alpha=0.2 | 88.0% ± 1.0 | 60.0 | -40.0% | -2.0 pts |" in table
+    with pytest.raises(ValueError, match="no row named 'base'"):
+        format_tradeoff_table(rows, baseline="base")
+    figure = plot_tradeoff([{**row, "family": "model"} for row in rows], tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(figure.axes) == 1
+    # several datasets: each row is compared with the baseline on its own dataset
+    other = [{**row, "dataset": "e", "mean_tokens": row["mean_tokens"] * 2} for row in rows]
+    table = format_tradeoff_table(rows + other[:1], baseline="start")
+    assert table.splitlines()[0].startswith("| dataset | model |") and "| e | start |" in table
+    with pytest.raises(ValueError, match=r"on \['e'\]"):
+        format_tradeoff_table(rows + other[1:], baseline="start")
+
+
+def test_demo_run_results_logs_and_figures(tiny_demo_run):
+    run_dir, written, settings = tiny_demo_run
+    rows = load_results(run_dir)
+    assert [row["family"] for row in rows] == ["start"] + ["alpha"] * 4 + ["cutoff"] * 2 + ["sft", "dpo"]
+    assert [row["accuracy"] for row in rows] == [row["accuracy"] for row in written]
+
+    logs = load_training_logs(run_dir)
+    assert list(logs) == ["alpha=0", "alpha=0.3", "alpha=0,norm=group", "alpha=0.3,norm=group", "sft", "dpo"]
+    for name in list(logs)[:4]:  # RL logs every step here: accuracy and lengths as the trainer logged them
+        assert [entry["step"] for entry in logs[name]] == list(range(1, settings.steps + 1))
+        assert all(0 <= entry["efficiency/accuracy"] <= 1 for entry in logs[name])
+
+    figure = plot_training_dynamics(logs)
+    accuracy_axes, length_axes = figure.axes
+    # one line per model with the metric: the SFT/DPO logs have no RL accuracy and are left out
+    assert [line.get_label() for line in accuracy_axes.get_lines()] == list(logs)[:4]
+    line = accuracy_axes.get_lines()[1]
+    assert list(line.get_ydata()) == pytest.approx([100 * e["efficiency/accuracy"] for e in logs["alpha=0.3"]])
+    assert list(length_axes.get_lines()[0].get_ydata()) == [e["completions/mean_length"] for e in logs["alpha=0"]]
+    with pytest.raises(ValueError, match="no training log has 'nope'"):
+        plot_training_dynamics(logs, metrics=(("nope", "nope", 1.0),))
+
+    tradeoff = plot_tradeoff(rows)
+    labels = [text.get_text() for text in tradeoff.axes[0].texts]
+    assert {"α=0", "α=0.3", "≤30", "≤60"} <= set(labels)
+    assert tradeoff.axes[0].get_title() == "held-out sums"
+
+    ablation = plot_normalization_ablation(rows, logs)
+    assert len(ablation.axes) == 3
+    styles = {line.get_label(): line.get_linestyle() for line in ablation.axes[0].get_lines()}
+    assert styles == {"alpha=0": "-", "alpha=0.3": "-", "alpha=0,norm=group": "--", "alpha=0.3,norm=group": "--"}
+    with pytest.raises(ValueError, match="two or more advantage normalizations"):
+        plot_normalization_ablation(select(rows, advantage_normalization="none"), logs)
+
+
+def test_evaluation_run_directories(evaluation_runs):
+    rows = load_results(evaluation_runs, cutoff_model="demo_model")
+    evaluated = [row for row in rows if row["family"] != "cutoff"]
+    assert sorted((row["name"], row["dataset"], row["family"]) for row in evaluated) == [
+        ("alpha_0.3", "gsm8k", "alpha"), ("alpha_0.3", "math500", "alpha"),
+        ("demo_model", "gsm8k", "model"), ("demo_model", "math500", "model"),
+    ]  # fmt: skip
+    summary = json.loads((evaluation_runs / "alpha_0.3" / "math500" / "summary.json").read_text())
+    (row,) = select(rows, name="alpha_0.3", dataset="math500")
+    assert row["accuracy"] == summary["accuracy"] and row["mean_tokens"] == summary["mean_tokens"]
+    assert row["alpha"] == 0.3 and row["k"] == 2
+    cutoffs = select(rows, family="cutoff", dataset="gsm8k")
+    assert [row["cutoff"] for row in cutoffs] == [8192, 16384, 20480, 24576, 32768]
+    assert len(plot_tradeoff(rows).axes) == 2
+    with pytest.raises(ValueError, match="no model named 'base'"):
+        load_results(evaluation_runs, cutoff_model="base")
+
+
+def test_unfinished_and_duplicate_evaluations_are_not_passed_over(evaluation_runs, tmp_path):
+    tree = tmp_path / "eval"
+    shutil.copytree(evaluation_runs, tree)
+    (tree / "alpha_0.3" / "gsm8k" / "summary.json").unlink()  # as if still running
+    with pytest.warns(UserWarning, match=r"left out unfinished evaluations .*alpha_0.3/gsm8k"):
+        rows = load_results(tree)
+    assert len(select(rows, name="alpha_0.3")) == 1
+    shutil.copytree(tree / "demo_model" / "math500", tree / "demo_model" / "math500-max64")
+    with pytest.raises(ValueError, match="two evaluations of 'demo_model' on 'math500'"):
+        load_results(tree)
+
+
+def test_model_card(evaluation_runs, tiny_demo_run, tmp_path):
+    rows = load_results(evaluation_runs)
+    table = model_card_table(rows, model="alpha_0.3", start="demo_model")
+    start, trained = select(rows, name="demo_model", dataset="gsm8k")[0], select(rows, name="alpha_0.3")[0]
+    change = 100 * (trained["mean_tokens"] / start["mean_tokens"] - 1)
+    assert f"| gsm8k | {100 * start['accuracy']:.1f}% | {100 * trained['accuracy']:.1f}% |" in table
+    assert f"| {change:+.1f}% |" in table.splitlines()[2]
+    assert "gsm8k k=2, temperature 0.6, up to 24 tokens" in table
+
+    checkpoint = tmp_path / "alpha_0.3"
+    shutil.copytree(tiny_demo_run[0] / "alpha_0.3", checkpoint)
+    (checkpoint / "README.md").write_text("---\nlicense: apache-2.0\n---\n# My model\n\nNotes I wrote.\n")
+    card = write_model_card(checkpoint, table)
+    first = card.read_text()
+    assert first.startswith("---\nlicense: apache-2.0\n---\n# My model\n\nNotes I wrote.\n\n" + MODEL_CARD_BEGIN)
+    (checkpoint / "README.md").write_text(first + "\nMore notes.\n")
+    write_model_card(checkpoint, table.replace("gsm8k", "GSM8K"))
+    second = card.read_text()
+    assert second.count(MODEL_CARD_BEGIN) == 1 and "| GSM8K |" in second and "| gsm8k |" not in second
+    assert second.endswith("\nMore notes.\n") and "Notes I wrote." in second
+
+    with pytest.raises(ValueError, match="no results for 'alpha_9'"):
+        model_card_table(rows, model="alpha_9", start="demo_model")
+    with pytest.raises(ValueError, match="'alpha_0.3' has no results on"):
+        model_card_table(select(rows, dataset="gsm8k", name="demo_model"), model="demo_model", start="alpha_0.3")
+    with pytest.raises(FileNotFoundError, match="not a saved model"):
+        write_model_card(tmp_path, table)
+
+
+def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch, capsys):
+    checkpoint = tmp_path / "runs" / "alpha_0.3"
+    shutil.copytree(tiny_demo_run[0] / "alpha_0.3", checkpoint)
+    argv = ["model_card.py", "--checkpoint", str(checkpoint), "--results", str(evaluation_runs)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--start", "demo_model"])
+    runpy.run_path("recipes/model_card.py", run_name="__main__")
+    card = (checkpoint / "README.md").read_text()
+    assert "| math500 |" in card and "| gsm8k |" in card and str(checkpoint / "README.md") in capsys.readouterr().out
+
+
+def test_training_log_from_the_newest_checkpoint(tiny_demo_run, tmp_path):
+    state = json.loads((tiny_demo_run[0] / "alpha_0" / "trainer_state.json").read_text())
+    output_dir = tmp_path / "runs" / "alpha_0.1"
+    for step in (3, 10):  # numeric order, not lexicographic: checkpoint-10 is the newest
+        (output_dir / f"checkpoint-{step}").mkdir(parents=True)
+        logged = {**state, "log_history": [{**e, "step": step} for e in state["log_history"]]}
+        (output_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(logged))
+    (tmp_path / "runs" / "eval").mkdir()  # not a training output: skipped
+    assert {entry["step"] for entry in load_training_log(output_dir)} == {10}
+    assert list(load_training_logs(output_dir)) == ["alpha_0.1"]
+    assert list(load_training_logs(tmp_path / "runs")) == ["alpha_0.1"]  # a directory of training output dirs
+    assert result_name(output_dir / "checkpoint-10") == "alpha_0.1/checkpoint-10"
+
+
+def test_clear_errors_for_missing_or_old_outputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results under"):
+        load_results(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no training log in"):
+        load_training_log(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no training logs in or under"):
+        load_training_logs(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps([{"name": "start", "accuracy": 1.0}]))
+    with pytest.raises(ValueError, match=r"lacks \['dataset', 'accuracy_stderr', 'mean_tokens'\]; .* rerun"):
+        load_results(tmp_path)

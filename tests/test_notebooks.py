@@ -1,0 +1,68 @@
+"""Every notebook runs top to bottom: on the committed demo outputs (as a newcomer opens them) and on runs made
+here, as a user points them at their own (the parameters cell replaced, as papermill does)."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def execute(name: str, **parameters: object) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    if parameters:
+        (cell,) = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+        cell.source += "\n" + "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+    # nbclient raises CellExecutionError, with the cell and traceback, on the first failing cell
+    NotebookClient(notebook, timeout=600, resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
+    return notebook
+
+
+def outputs(notebook: nbformat.NotebookNode) -> list[dict]:
+    return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+
+
+def figures(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in output.get("data", {}) for output in outputs(notebook))
+
+
+def tables(notebook: nbformat.NotebookNode) -> list[str]:
+    return [
+        output["data"]["text/markdown"] for output in outputs(notebook) if "text/markdown" in output.get("data", {})
+    ]
+
+
+def test_the_three_notebooks_are_there():
+    assert NOTEBOOKS == ["normalization_ablation.ipynb", "tradeoff.ipynb", "training_dynamics.ipynb"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_carries_its_rendered_figures(name):
+    notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    assert figures(notebook) >= 1, f"{name} was committed without its figures: run `make notebooks`"
+    assert not [output for output in outputs(notebook) if output.output_type == "error"]
+    assert sum("parameters" in cell.metadata.get("tags", []) for cell in notebook.cells) == 1
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_on_the_committed_demo_outputs(name):
+    committed = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    executed = execute(name)
+    assert figures(executed) == figures(committed) >= 1
+    assert tables(executed) == tables(committed)  # the committed tables are those of the committed demo outputs
+
+
+def test_notebooks_run_on_a_fresh_demo_run(tiny_demo_run):
+    run_dir = str(tiny_demo_run[0])
+    for name in NOTEBOOKS:
+        assert figures(execute(name, RUN_DIR=run_dir)) >= 1
+
+
+def test_tradeoff_notebook_runs_on_evaluation_runs(evaluation_runs):
+    executed = execute("tradeoff.ipynb", RUN_DIR=str(evaluation_runs), START="demo_model", CUTOFF_MODEL="demo_model")
+    (table,) = tables(executed)
+    assert "| math500 | alpha_0.3 |" in table and "| gsm8k | cutoff=8192 |" in table
+    assert figures(executed) == 1
