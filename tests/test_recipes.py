@@ -13,6 +13,7 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from safetensors.torch import load_file
 
+from efficient_trl.analysis import load_training_log
 from efficient_trl.training import parse_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,9 +134,10 @@ def test_interrupted_training_resumes_where_it_stopped(tiny_model_path, tmp_path
     reference_output = reference.communicate(timeout=600)[0]
     assert reference.returncode == 0, reference_output[-3000:]
 
-    state = json.loads((resumed_dir / "checkpoint-8" / "trainer_state.json").read_text())
-    steps = [entry["step"] for entry in state["log_history"] if "loss" in entry]
+    # The whole log, saved beside the model at the end (what notebooks/training_dynamics.ipynb reads)
+    steps = [entry["step"] for entry in load_training_log(resumed_dir) if "loss" in entry]
     assert steps == list(range(1, 9))  # each step exactly once: nothing lost, nothing counted twice
+    assert (resumed_dir / "trainer_state.json").exists()
     # Same seed, restored optimizer, scheduler and RNG state: the resumed run ends where the uninterrupted one does.
     final = load_file(resumed_dir / "model.safetensors")
     expected = load_file(reference_dir / "model.safetensors")
