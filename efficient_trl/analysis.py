@@ -44,6 +44,8 @@ DYNAMICS_METRICS = (
 )
 # Output directories of the paper recipes are named alpha_<alpha> (e.g. runs/deepseek-r1-distill-qwen-1.5b/alpha_0.2)
 _ALPHA_IN_NAME = re.compile(r"(?:^|[^a-z])alpha[_=]?(\d+(?:\.\d+)?)")
+# ... and alpha_<alpha>_norm_<normalization> for the ablation, as the demo names its models
+_NORMALIZATION_IN_NAME = re.compile(r"norm[_=](none|group|batch)")
 MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
 MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
 
@@ -108,7 +110,11 @@ def _evaluation_row(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     row = {**summary, "name": name, "dataset": Path(summary["dataset"]).stem, "run_dir": str(run_dir)}
     alpha = _ALPHA_IN_NAME.search(name.lower())
     if alpha:
-        return {**row, "family": "alpha", "alpha": float(alpha.group(1))}
+        normalization = _NORMALIZATION_IN_NAME.search(name.lower())
+        return {
+            **row, "family": "alpha", "alpha": float(alpha.group(1)),
+            "advantage_normalization": normalization.group(1) if normalization else "none",
+        }  # fmt: skip
     family = next((kind for kind in ("sft", "dpo") if name.lower().startswith(kind)), "model")
     return {**row, "family": family, "alpha": None}
 
@@ -337,10 +343,28 @@ def plot_training_dynamics(
 
 
 def plot_normalization_ablation(
-    rows: list[dict[str, Any]], logs: dict[str, list[dict[str, Any]]], path: str | Path | None = None
+    rows: list[dict[str, Any]],
+    logs: dict[str, list[dict[str, Any]]],
+    path: str | Path | None = None,
+    dataset: str | None = None,
 ) -> Any:
     """Training length and accuracy per step, and held-out accuracy against tokens, for models trained at the same
-    alphas with different advantage normalizations: colour is alpha, line style is the normalization."""
+    alphas with different advantage normalizations: colour is alpha, line style is the normalization.
+
+    With evaluation runs on several datasets, `dataset` picks the one for the held-out panel. Evaluation rows take
+    their normalization from the model's name (`alpha_0.2_norm_group`; no `norm_` means "none"), and their training
+    logs are matched by that name.
+    """
+    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    if dataset is not None:
+        rows = select(rows, dataset=dataset)
+        if not rows:
+            raise ValueError(f"no results on dataset {dataset!r} (datasets: {datasets}).")
+    elif len(datasets) > 1:
+        raise ValueError(f"results on several datasets {datasets}: pass dataset=... for the held-out panel.")
+    without_log = [row["name"] for row in select(rows, family="alpha") if row["name"] not in logs]
+    if without_log:
+        warnings.warn(f"left out {without_log}: no training log of that name (logs: {list(logs)}).", stacklevel=2)
     trained = [row for row in select(rows, family="alpha") if row["name"] in logs]
     normalizations = list(dict.fromkeys(row["advantage_normalization"] for row in trained))
     if len(normalizations) < 2:
@@ -366,7 +390,7 @@ def plot_normalization_ablation(
             held_out, row, fmt="o" if row["advantage_normalization"] == "none" else "x", color=colors[row["alpha"]],
             label=row["name"],
         )  # fmt: skip
-    for row in select(rows, family="start"):
+    for row in select(rows, family="start") + select(rows, family="model"):
         _errorbar(held_out, row, fmt="*", markersize=11, color="black", label=row["name"])
     _decorate(held_out, "mean completion tokens (held-out)", "held-out accuracy (%)")
     return _finish(figure, path)

@@ -31,12 +31,13 @@ def tiny_demo_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def evaluation_runs(tmp_path_factory, tiny_demo_run):
     """Evaluation run directories as recipes/evaluate.py lays them out (runs/eval/<model>/<dataset>...) for the
-    demo's starting model and its alpha=0.3 model, on GSM8K and MATH500 (a few problems, short generations)."""
+    demo's starting model and its alpha=0.3 models (advantages unnormalized and group-normalized), on GSM8K and
+    MATH500 (a few problems, short generations)."""
     from efficient_trl.demo import DEMO_MODEL_DIR
     from efficient_trl.evaluation import evaluate
 
     root = tmp_path_factory.mktemp("eval")
-    for model in (DEMO_MODEL_DIR, tiny_demo_run[0] / "alpha_0.3"):
+    for model in (DEMO_MODEL_DIR, tiny_demo_run[0] / "alpha_0.3", tiny_demo_run[0] / "alpha_0.3_norm_group"):
         for dataset in ("gsm8k", "math500"):
             evaluate(str(model), dataset, root / model.name / dataset, k=2, max_new_tokens=24, num_problems=3)
     return root

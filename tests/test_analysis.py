@@ -80,7 +80,11 @@ def test_evaluation_run_directories(evaluation_runs):
     evaluated = [row for row in rows if row["family"] != "cutoff"]
     assert sorted((row["name"], row["dataset"], row["family"]) for row in evaluated) == [
         ("alpha_0.3", "gsm8k", "alpha"), ("alpha_0.3", "math500", "alpha"),
+        ("alpha_0.3_norm_group", "gsm8k", "alpha"), ("alpha_0.3_norm_group", "math500", "alpha"),
         ("demo_model", "gsm8k", "model"), ("demo_model", "math500", "model"),
+    ]  # fmt: skip
+    assert [row["advantage_normalization"] for row in select(rows, dataset="gsm8k", family="alpha")] == [
+        "none", "group"
     ]  # fmt: skip
     summary = json.loads((evaluation_runs / "alpha_0.3" / "math500" / "summary.json").read_text())
     (row,) = select(rows, name="alpha_0.3", dataset="math500")
@@ -103,6 +107,25 @@ def test_unfinished_and_duplicate_evaluations_are_not_passed_over(evaluation_run
     shutil.copytree(tree / "demo_model" / "math500", tree / "demo_model" / "math500-max64")
     with pytest.raises(ValueError, match="two evaluations of 'demo_model' on 'math500'"):
         load_results(tree)
+
+
+def test_normalization_ablation_from_evaluation_and_training_runs(evaluation_runs, tiny_demo_run, tmp_path):
+    # A user's own ablation: evaluation runs, and training output directories named as the demo names its models
+    training = tmp_path / "runs"
+    for name in ("alpha_0.3", "alpha_0.3_norm_group"):
+        (training / name).mkdir(parents=True)
+        shutil.copy(tiny_demo_run[0] / name / "trainer_state.json", training / name)
+    rows, logs = load_results(evaluation_runs), load_training_logs(training)
+    with pytest.raises(ValueError, match="several datasets"):
+        plot_normalization_ablation(rows, logs)
+    figure = plot_normalization_ablation(rows, logs, dataset="math500")
+    styles = {line.get_label(): line.get_linestyle() for line in figure.axes[0].get_lines()}
+    assert styles == {"alpha_0.3": "-", "alpha_0.3_norm_group": "--"}
+    held_out_labels = figure.axes[2].get_legend_handles_labels()[1]
+    assert held_out_labels == ["alpha_0.3", "alpha_0.3_norm_group", "demo_model"]
+    with pytest.warns(UserWarning, match=r"left out \['alpha_0.3_norm_group'\]: no training log"):
+        with pytest.raises(ValueError, match="two or more advantage normalizations"):
+            plot_normalization_ablation(rows, {"alpha_0.3": logs["alpha_0.3"]}, dataset="math500")
 
 
 def test_model_card(evaluation_runs, tiny_demo_run, tmp_path):
