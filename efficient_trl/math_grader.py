@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import IO, Any
@@ -245,6 +246,12 @@ class _Worker:
             stream.close()
 
 
+def _stop_workers(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.kill()
+    workers.clear()  # the same list stays the grader's, so its finalizer always sees the live workers
+
+
 class MathGrader:
     """Decides answer equivalence with math-verify in worker processes; safe to call from any thread.
 
@@ -270,17 +277,13 @@ class MathGrader:
         self.chunk_size = chunk_size
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
+        # Stop the workers when the grader is collected or the interpreter exits, whichever comes first.
+        self._finalizer = weakref.finalize(self, _stop_workers, self._workers)
 
     def close(self) -> None:
         """Stop the worker processes (they are started again on the next call)."""
         with self._lock:
-            for worker in self._workers:
-                worker.kill()
-            self._workers = []
-
-    def __del__(self) -> None:
-        for worker in getattr(self, "_workers", []):
-            worker.process.kill()
+            _stop_workers(self._workers)
 
     def verify(self, predictions: Sequence[str | None], golds: Sequence[str]) -> list[bool]:
         """Whether each prediction (a box's content, or None) is equivalent to its gold answer."""
