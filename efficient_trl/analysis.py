@@ -89,7 +89,7 @@ def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict
     if cutoff_model is not None:
         sources = [row for row in rows if row["name"] == cutoff_model]
         if not sources:
-            raise ValueError(f"no model named {cutoff_model!r} under {path} (models: {_names(rows)}).")
+            raise ValueError(f"no model named {cutoff_model!r} under {path} (models: {_distinct(rows)}).")
         for source in sources:
             for cutoff in source["cutoff_baseline"]:
                 rows.append(
@@ -137,8 +137,9 @@ def _check_rows(rows: list[dict[str, Any]], source: Path) -> None:
             )
 
 
-def _names(rows: Iterable[dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(row["name"] for row in rows))
+def _distinct(rows: Iterable[dict[str, Any]], key: str = "name") -> list[Any]:
+    """The values of `key` in the rows, each once, in order of first appearance."""
+    return list(dict.fromkeys(row[key] for row in rows))
 
 
 def select(rows: list[dict[str, Any]], **equal: Any) -> list[dict[str, Any]]:
@@ -173,8 +174,7 @@ def load_training_logs(path: str | Path) -> dict[str, list[dict[str, Any]]]:
     directory, or of every training output directory just under `path` (named by directory)."""
     path = Path(path)
     if (path / "results.json").is_file():
-        rows = json.loads((path / "results.json").read_text())
-        directories = {row["name"]: path / row["model_dir"] for row in rows if row.get("model_dir")}
+        directories = {row["name"]: path / row["model_dir"] for row in load_results(path) if row.get("model_dir")}
     elif _has_training_log(path):
         directories = {path.name: path}
     else:
@@ -199,12 +199,12 @@ def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
 
     The ± figures are one standard error.
     """
-    references = {row["dataset"]: row for row in rows if row["name"] == baseline} if rows else {}
-    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    references = {row["dataset"]: row for row in rows if row["name"] == baseline}
+    datasets = _distinct(rows, "dataset")
     missing = [dataset for dataset in datasets if dataset not in references]
     if not rows or missing:
         raise ValueError(
-            f"no row named {baseline!r} to compare against on {missing or 'any dataset'} (rows: {_names(rows)})."
+            f"no row named {baseline!r} to compare against on {missing or 'any dataset'} (rows: {_distinct(rows)})."
         )
     several = len(datasets) > 1
     lines = [
@@ -284,27 +284,20 @@ def plot_tradeoff(
     """
     if not rows:
         raise ValueError("no rows to plot.")
-    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    datasets = _distinct(rows, "dataset")
     figure, panels = _figure(len(datasets), title)
     for axes, dataset in zip(panels, datasets, strict=True):
         on_dataset = select(rows, dataset=dataset)
-        normalizations = dict.fromkeys(row.get("advantage_normalization") or "none" for row in on_dataset)
-        for normalization in normalizations:
-            trained = _sorted_by(
-                [
-                    row
-                    for row in select(on_dataset, family="alpha")
-                    if (row.get("advantage_normalization") or "none") == normalization
-                ],
-                "alpha",
-            )
-            if trained:
-                label = "length penalty" + ("" if normalization == "none" else f" ({normalization}-normalized)")
-                line = axes.plot([r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained], "-")
-                for row in trained:
-                    _errorbar(axes, row, fmt="o", color=line[0].get_color())
-                    _label(axes, row, f"α={row['alpha']:g}")
-                line[0].set_label(label)
+        curves: dict[str, list[dict[str, Any]]] = {}  # one alpha curve per advantage normalization
+        for row in _sorted_by(select(on_dataset, family="alpha"), "alpha"):
+            curves.setdefault(row.get("advantage_normalization") or "none", []).append(row)
+        for normalization, trained in curves.items():
+            label = "length penalty" + ("" if normalization == "none" else f" ({normalization}-normalized)")
+            line = axes.plot([r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained], "-")
+            for row in trained:
+                _errorbar(axes, row, fmt="o", color=line[0].get_color())
+                _label(axes, row, f"α={row['alpha']:g}")
+            line[0].set_label(label)
         cutoffs = _sorted_by(select(on_dataset, family="cutoff"), "cutoff")
         if cutoffs:
             axes.plot(
@@ -355,7 +348,7 @@ def plot_normalization_ablation(
     their normalization from the model's name (`alpha_0.2_norm_group`; no `norm_` means "none"), and their training
     logs are matched by that name.
     """
-    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    datasets = _distinct(rows, "dataset")
     if dataset is not None:
         rows = select(rows, dataset=dataset)
         if not rows:
@@ -366,7 +359,7 @@ def plot_normalization_ablation(
     if without_log:
         warnings.warn(f"left out {without_log}: no training log of that name (logs: {list(logs)}).", stacklevel=2)
     trained = [row for row in select(rows, family="alpha") if row["name"] in logs]
-    normalizations = list(dict.fromkeys(row["advantage_normalization"] for row in trained))
+    normalizations = _distinct(trained, "advantage_normalization")
     if len(normalizations) < 2:
         raise ValueError(
             f"the ablation needs models trained with two or more advantage normalizations, found {normalizations}: "
@@ -401,7 +394,7 @@ def model_card_table(rows: list[dict[str, Any]], model: str, start: str) -> str:
     trained = {row["dataset"]: row for row in rows if row["name"] == model and row["family"] != "cutoff"}
     reference = {row["dataset"]: row for row in rows if row["name"] == start and row["family"] != "cutoff"}
     if not trained:
-        raise ValueError(f"no results for {model!r} (models: {_names(rows)}).")
+        raise ValueError(f"no results for {model!r} (models: {_distinct(rows)}).")
     missing = [dataset for dataset in trained if dataset not in reference]
     if missing:
         raise ValueError(f"{start!r} has no results on {missing} to compare {model!r} against; evaluate it there.")

@@ -62,6 +62,16 @@ def _render_prompt(prompt: Any, tokenizer: Any) -> str:
     return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
 
+def _check_sampling(prompts: list[Any], k: int, temperature: float) -> None:
+    """What both generation backends need: something to sample, k samples each, a sampling temperature."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}.")
+    if not prompts:
+        raise ValueError("no prompts to evaluate: the dataset is empty.")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}.")
+
+
 @torch.no_grad()
 def generate_samples(
     model: Any,
@@ -81,12 +91,7 @@ def generate_samples(
 
     `skip` holds (problem, sample) pairs already done (a resumed run); `on_batch` sees each batch as it finishes.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}.")
-    if not prompts:
-        raise ValueError("no prompts to evaluate: the dataset is empty.")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}.")
+    _check_sampling(prompts, k, temperature)
     eos_ids = {tokenizer.eos_token_id, *(_as_list(model.generation_config.eos_token_id))}
     eos_ids.discard(None)
     texts = [_render_prompt(prompt, tokenizer) for prompt in prompts]
@@ -152,6 +157,7 @@ def generate_samples_vllm(
     """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): k completions per prompt,
     temperature `temperature`, top-p 1, at most `max_new_tokens`; a completion stopped by the length limit is
     truncated. Everything vLLM-specific in the toolkit is in this function."""
+    _check_sampling(prompts, k, temperature)
     try:
         from vllm import LLM, SamplingParams
     except ImportError as error:

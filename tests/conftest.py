@@ -41,3 +41,15 @@ def evaluation_runs(tmp_path_factory, tiny_demo_run):
         for dataset in ("gsm8k", "math500"):
             evaluate(str(model), dataset, root / model.name / dataset, k=2, max_new_tokens=24, num_problems=3)
     return root
+
+
+@pytest.fixture
+def ablation_training_dirs(tiny_demo_run, tmp_path):
+    """A user's own ablation layout: training output directories named as the demo names its models
+    (alpha_0.3, alpha_0.3_norm_group), each with its training log; returns their parent."""
+    import shutil
+
+    for name in ("alpha_0.3", "alpha_0.3_norm_group"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        shutil.copy(tiny_demo_run[0] / name / "trainer_state.json", tmp_path / "runs" / name)
+    return tmp_path / "runs"

@@ -109,13 +109,9 @@ def test_unfinished_and_duplicate_evaluations_are_not_passed_over(evaluation_run
         load_results(tree)
 
 
-def test_normalization_ablation_from_evaluation_and_training_runs(evaluation_runs, tiny_demo_run, tmp_path):
+def test_normalization_ablation_from_evaluation_and_training_runs(evaluation_runs, ablation_training_dirs):
     # A user's own ablation: evaluation runs, and training output directories named as the demo names its models
-    training = tmp_path / "runs"
-    for name in ("alpha_0.3", "alpha_0.3_norm_group"):
-        (training / name).mkdir(parents=True)
-        shutil.copy(tiny_demo_run[0] / name / "trainer_state.json", training / name)
-    rows, logs = load_results(evaluation_runs), load_training_logs(training)
+    rows, logs = load_results(evaluation_runs), load_training_logs(ablation_training_dirs)
     with pytest.raises(ValueError, match="several datasets"):
         plot_normalization_ablation(rows, logs)
     figure = plot_normalization_ablation(rows, logs, dataset="math500")

@@ -167,6 +167,10 @@ def test_vllm_backend_interface(monkeypatch, tiny_model_path):
     if importlib.util.find_spec("vllm") is None:
         with pytest.raises(ImportError, match=r"efficient-trl\[vllm\]"):
             generate_samples_vllm(tiny_model_path, None, ["1+1"])
+    with pytest.raises(ValueError, match="k must be >= 1"):  # the same sampling checks as generate_samples
+        generate_samples_vllm(tiny_model_path, None, ["1+1"], k=0)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        generate_samples_vllm(tiny_model_path, None, ["1+1"], temperature=0.0)
     calls = {}
 
     class SamplingParams:

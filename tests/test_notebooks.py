@@ -1,7 +1,6 @@
 """Every notebook runs top to bottom: on the committed demo outputs (as a newcomer opens them) and on runs made
 here, as a user points them at their own (the parameters cell replaced, as papermill does)."""
 
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -69,13 +68,10 @@ def test_tradeoff_notebook_runs_on_evaluation_runs(evaluation_runs):
     assert figures(executed) == 1
 
 
-def test_ablation_notebook_runs_on_evaluation_and_training_runs(evaluation_runs, tiny_demo_run, tmp_path):
-    for name in ("alpha_0.3", "alpha_0.3_norm_group"):
-        (tmp_path / name).mkdir()
-        shutil.copy(tiny_demo_run[0] / name / "trainer_state.json", tmp_path / name)
+def test_ablation_notebook_runs_on_evaluation_and_training_runs(evaluation_runs, ablation_training_dirs):
     executed = execute(
-        "normalization_ablation.ipynb", RUN_DIR=str(evaluation_runs), TRAINING_DIR=str(tmp_path), DATASET="math500",
-        START="demo_model",
+        "normalization_ablation.ipynb", RUN_DIR=str(evaluation_runs), TRAINING_DIR=str(ablation_training_dirs),
+        DATASET="math500", START="demo_model",
     )  # fmt: skip
     (table,) = tables(executed)
     assert "| math500 | alpha_0.3_norm_group |" in table
