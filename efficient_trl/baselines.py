@@ -3,6 +3,11 @@
 For each training prompt, sample several responses with the starting model and keep the correct, finished ones:
 the shortest becomes an SFT target, and (shortest, longest) a DPO preference pair. TRL's `SFTTrainer` and
 `DPOTrainer` then train on them (`recipes/sft.py`, `recipes/dpo.py`).
+
+Rows are text, not chat turns: the prompt exactly as the model was sampled with it (rendered by its chat template)
+and the response exactly as sampled, reasoning included, plus EOS. Chat turns would be rendered again by TRL, and
+DeepSeek-R1-Distill's template deletes everything up to `</think>` from an assistant turn: SFT would learn to answer
+without thinking and DPO would compare two answer summaries instead of the paper's full responses.
 """
 
 from __future__ import annotations
@@ -11,22 +16,25 @@ from typing import Any
 
 from datasets import Dataset
 
-from .evaluation import EvaluationSample
+from .evaluation import EvaluationSample, render_prompt
 
 __all__ = ["rejection_sampling_datasets"]
 
 
 def rejection_sampling_datasets(
-    prompts: list[Any], samples: list[EvaluationSample]
+    prompts: list[Any], samples: list[EvaluationSample], tokenizer: Any
 ) -> tuple[Dataset, Dataset, dict[str, int]]:
     """SFT rows (`prompt`, `completion`) and DPO rows (`prompt`, `chosen`, `rejected`) from graded samples.
 
-    `prompts[i]` is the prompt of problem i (a string or chat turns). A problem yields an SFT row if at least one
-    sample is correct and finished, and a DPO pair if two correct samples differ in length. Returns both datasets
-    and counts of how many problems yielded data.
+    `prompts[i]` is the prompt of problem i (a string or chat turns) and `tokenizer` the sampled model's. A problem
+    yields an SFT row if at least one sample is correct and finished, and a DPO pair if two correct samples differ in
+    length. All columns are text (see the module docstring): what TRL tokenizes is the sampled prompt, then the
+    sampled response and EOS. Returns both datasets and counts of how many problems yielded data.
     """
     if any(sample.correct is None for sample in samples):
         raise ValueError("grade the samples (evaluation.grade_samples) before building baseline datasets.")
+    if tokenizer.eos_token is None:
+        raise ValueError("the tokenizer has no eos_token: the baseline responses must end with the model's EOS.")
     correct: dict[int, list[EvaluationSample]] = {}
     for sample in samples:
         if sample.correct and not sample.truncated:
@@ -35,14 +43,14 @@ def rejection_sampling_datasets(
     for problem_index, group in sorted(correct.items()):
         ordered = sorted(group, key=lambda sample: (sample.num_tokens, sample.sample_index))
         shortest, longest = ordered[0], ordered[-1]
-        prompt = prompts[problem_index]
-        sft_rows.append({"prompt": prompt, "completion": _as_response(prompt, shortest.text)})
+        prompt = _prompt_as_trl_tokenizes_it(prompts[problem_index], tokenizer)
+        sft_rows.append({"prompt": prompt, "completion": shortest.text + tokenizer.eos_token})
         if longest.num_tokens > shortest.num_tokens:
             dpo_rows.append(
                 {
                     "prompt": prompt,
-                    "chosen": _as_response(prompt, shortest.text),
-                    "rejected": _as_response(prompt, longest.text),
+                    "chosen": shortest.text + tokenizer.eos_token,
+                    "rejected": longest.text + tokenizer.eos_token,
                 }
             )
     report = {
@@ -58,9 +66,26 @@ def rejection_sampling_datasets(
     )
 
 
-def _as_response(prompt: Any, text: str) -> Any:
-    """A response in the prompt's format: chat turns answer chat turns, text answers text."""
-    return text if isinstance(prompt, str) else [{"role": "assistant", "content": text}]
+def _prompt_as_trl_tokenizes_it(prompt: Any, tokenizer: Any) -> str:
+    """The rendered prompt as text that TRL's trainers tokenize into exactly the ids the model was sampled with.
+
+    Generation tokenizes the rendered prompt without special tokens (the template already wrote BOS); TRL tokenizes
+    text rows with special tokens, so a BOS-adding tokenizer (R1-distill's) would put a second BOS in front. The
+    BOS text is therefore left out here, for the tokenizer to add back.
+    """
+    rendered = render_prompt(prompt, tokenizer)
+    sampled_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    added_ids = tokenizer("", add_special_tokens=True)["input_ids"]  # what the tokenizer puts around any text
+    added_text = tokenizer.decode(added_ids)
+    text = rendered[len(added_text) :] if added_ids and rendered.startswith(added_text) else rendered
+    trl_ids = tokenizer(text)["input_ids"]
+    if trl_ids != sampled_ids:
+        raise ValueError(
+            f"the prompt {rendered[:80]!r}... tokenizes to other ids with special tokens (as TRL's SFT and DPO "
+            f"trainers tokenize it: {trl_ids[:5]}...) than without (as it was sampled: {sampled_ids[:5]}...). Give "
+            "prompts as chat turns, whose template writes the special tokens the model expects."
+        )
+    return text
 
 
 def _to_dataset(rows: list[dict[str, Any]], columns: list[str]) -> Dataset:

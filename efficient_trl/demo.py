@@ -196,9 +196,10 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
 
     started = time.monotonic()
     prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
+    tokenizer = AutoTokenizer.from_pretrained(str(start_model))
     samples = generate_samples(
         AutoModelForCausalLM.from_pretrained(str(start_model)),
-        AutoTokenizer.from_pretrained(str(start_model)),
+        tokenizer,
         prompts["prompt"],
         k=settings.num_generations,
         temperature=1.0,
@@ -208,7 +209,7 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
         desc="rejection sampling",
     )
     sft_data, dpo_data, report = rejection_sampling_datasets(
-        prompts["prompt"], grade_samples(samples, prompts["answer"])
+        prompts["prompt"], grade_samples(samples, prompts["answer"]), tokenizer
     )
     (run_dir / "rejection_sampling_report.json").write_text(json.dumps(report, indent=1))
     sampling_seconds = time.monotonic() - started

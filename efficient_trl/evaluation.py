@@ -33,6 +33,8 @@ __all__ = [
     "generate_samples_vllm",
     "grade_samples",
     "load_samples",
+    "prompt_token_ids",
+    "render_prompt",
     "samples_to_jsonl",
     "summarize",
 ]
@@ -56,10 +58,18 @@ class EvaluationSample:
         return asdict(self)
 
 
-def _render_prompt(prompt: Any, tokenizer: Any) -> str:
+def render_prompt(prompt: Any, tokenizer: Any) -> str:
+    """The text the model is prompted with: chat turns rendered by the chat template with the generation prompt (for
+    R1-distill: BOS, the user turn, `<｜Assistant｜><think>\n`); a string as it is."""
     if isinstance(prompt, str):
         return prompt
     return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+
+def prompt_token_ids(prompt: Any, tokenizer: Any) -> list[int]:
+    """The prompt's token ids as both generation backends send them: the rendered text tokenized *without* special
+    tokens, since the chat template already wrote them (tokenizing with them would add a second BOS)."""
+    return tokenizer(render_prompt(prompt, tokenizer), add_special_tokens=False)["input_ids"]
 
 
 def _check_sampling(prompts: list[Any], k: int, temperature: float) -> None:
@@ -94,8 +104,8 @@ def generate_samples(
     _check_sampling(prompts, k, temperature)
     eos_ids = {tokenizer.eos_token_id, *(_as_list(model.generation_config.eos_token_id))}
     eos_ids.discard(None)
-    texts = [_render_prompt(prompt, tokenizer) for prompt in prompts]
-    jobs = [(index, sample) for index in range(len(texts)) for sample in range(k) if (index, sample) not in skip]
+    prompt_ids = [prompt_token_ids(prompt, tokenizer) for prompt in prompts]  # the same ids as the vLLM backend's
+    jobs = [(index, sample) for index in range(len(prompt_ids)) for sample in range(k) if (index, sample) not in skip]
     samples: list[EvaluationSample] = []
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
@@ -104,9 +114,7 @@ def generate_samples(
     try:
         for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch"):
             batch = jobs[start : start + batch_size]
-            inputs = tokenizer(
-                [texts[i] for i, _ in batch], return_tensors="pt", padding=True, add_special_tokens=False
-            )
+            inputs = tokenizer.pad([{"input_ids": prompt_ids[i]} for i, _ in batch], return_tensors="pt")
             inputs = {name: tensor.to(model.device) for name, tensor in inputs.items()}
             output = model.generate(
                 **inputs,
@@ -155,7 +163,8 @@ def generate_samples_vllm(
     **llm_kwargs: Any,
 ) -> list[EvaluationSample]:
     """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): k completions per prompt,
-    temperature `temperature`, top-p 1, at most `max_new_tokens`; a completion stopped by the length limit is
+    temperature `temperature`, top-p 1, at most `max_new_tokens`, on the same prompt token ids
+    (`prompt_token_ids`); a completion's token count includes its EOS, and one stopped by the length limit is
     truncated. Everything vLLM-specific in the toolkit is in this function."""
     _check_sampling(prompts, k, temperature)
     try:
@@ -167,7 +176,11 @@ def generate_samples_vllm(
         return []
     llm = LLM(model=model, seed=seed, **llm_kwargs)
     params = SamplingParams(n=k, temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
-    outputs = llm.generate([_render_prompt(prompts[index], tokenizer) for index in todo], params)
+    # Token ids, not text: vLLM tokenizes text with special tokens, which puts a second BOS after the one the chat
+    # template wrote (vllm#9519). These are the ids the transformers backend and the trainers use.
+    outputs = llm.generate(
+        [{"prompt_token_ids": prompt_token_ids(prompts[index], tokenizer)} for index in todo], params
+    )
     samples = [
         EvaluationSample(
             problem_index=index,

@@ -3,15 +3,30 @@
 Tests, examples and benchmarks use these instead of hub downloads so that they run with `HF_HUB_OFFLINE=1` on a
 2-core CPU. The model is random (a few hundred thousand parameters); it exercises every code path of the trainers
 but solves nothing until it is trained.
+
+Two tokenizer styles: "tiny" (the default: no BOS, a minimal chat template) and "r1-distill", which behaves like
+DeepSeek-R1-Distill-Qwen's tokenizer where it matters to the toolkit: the same special tokens, BOS prepended when
+text is tokenized with special tokens (the real `LlamaTokenizerFast` has `add_bos_token: true`), EOS doubling as the
+pad token, and the real chat template (TRL's copy), which opens every prompt with BOS, pre-fills `<think>\n` after
+`<｜Assistant｜>` and deletes everything up to `</think>` from an assistant turn.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import string
 from pathlib import Path
 
-__all__ = ["TINY_CHAT_TEMPLATE", "arithmetic_dataset", "build_tiny_model", "build_tiny_tokenizer"]
+__all__ = [
+    "R1_BOS",
+    "R1_EOS",
+    "TINY_CHAT_TEMPLATE",
+    "TOKENIZER_STYLES",
+    "arithmetic_dataset",
+    "build_tiny_model",
+    "build_tiny_tokenizer",
+]
 
 PAD, EOS, UNK = "<|pad|>", "<|endoftext|>", "<|unk|>"
 # Tokens that reasoning completions use; kept whole so that a short completion can close its thoughts and box.
@@ -23,26 +38,87 @@ TINY_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 
+# DeepSeek-R1-Distill-Qwen's special tokens (tokenizer_config.json of the hub checkpoints).
+R1_BOS, R1_EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
+R1_ROLE_TOKENS = ("<｜User｜>", "<｜Assistant｜>")
+TOKENIZER_STYLES = ("tiny", "r1-distill")
 
-def build_tiny_tokenizer():
-    """A character-level `PreTrainedTokenizerFast` (about 110 tokens) with a chat template, made with `tokenizers`."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+def build_tiny_tokenizer(style: str = "tiny"):
+    """A character-level `PreTrainedTokenizerFast` (about 110 tokens) with a chat template, made with `tokenizers`.
+
+    `style="r1-distill"` gives it DeepSeek-R1-Distill-Qwen's special tokens, BOS post-processor and chat template
+    (see the module docstring); `<think>` and `</think>` are ordinary tokens there, as in the real tokenizer, so
+    decoding with `skip_special_tokens=True` keeps them.
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
+    if style not in TOKENIZER_STYLES:
+        raise ValueError(f"style must be one of {TOKENIZER_STYLES}, got {style!r}.")
     characters = sorted(set(string.printable) - set("\r\x0b\x0c"))
-    vocab = {token: index for index, token in enumerate([PAD, EOS, UNK, *WORD_TOKENS, *characters])}
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     words = "|".join(token.replace("\\", "\\\\").replace("|", "\\|") for token in WORD_TOKENS)
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(f"{words}|."), behavior="isolated")
-    tokenizer.decoder = decoders.Fuse()  # characters join without spaces
+    if style == "tiny":
+        vocab = {token: index for index, token in enumerate([PAD, EOS, UNK, *WORD_TOKENS, *characters])}
+        tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+        tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(f"{words}|."), behavior="isolated")
+        tokenizer.decoder = decoders.Fuse()  # characters join without spaces
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer,
+            pad_token=PAD,
+            eos_token=EOS,
+            unk_token=UNK,
+            chat_template=TINY_CHAT_TEMPLATE,
+            model_max_length=4096,
+        )
+    from trl.chat_template_utils import deepseek_r1_distill_chat_template
+
+    # Byte-level like the real one (space is "Ġ", newline "Ċ"), so that a saved copy loads back as this tokenizer
+    # (transformers loads a byte-level tokenizer.json declared as LlamaTokenizerFast as it is) and keeps every
+    # character of R1-style text ("...\n</think>\n\n\\boxed{2}").
+    to_byte_level = _bytes_to_unicode()
+    byte_level_words = ["".join(to_byte_level[ord(c)] for c in word) for word in WORD_TOKENS]
+    byte_level_characters = [to_byte_level[ord(c)] for c in characters]
+    specials = [R1_BOS, R1_EOS, UNK, *R1_ROLE_TOKENS]
+    vocab = {token: index for index, token in enumerate([*specials, *byte_level_words, *byte_level_characters])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(f"{words}|[\\s\\S]"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    # As the real tokenizer: text tokenized with special tokens starts with BOS (and so does the chat template).
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{R1_BOS} $A", pair=f"{R1_BOS} $A {R1_BOS} $B", special_tokens=[(R1_BOS, vocab[R1_BOS])]
+    )
+    # `<think>` and `</think>` are single, non-special added tokens in the real tokenizer: decoding with
+    # skip_special_tokens=True keeps them.
+    tokenizer.add_tokens([AddedToken(word, special=False, normalized=False) for word in ("<think>", "</think>")])
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
-        pad_token=PAD,
-        eos_token=EOS,
+        bos_token=R1_BOS,
+        eos_token=R1_EOS,
+        pad_token=R1_EOS,
         unk_token=UNK,
-        chat_template=TINY_CHAT_TEMPLATE,
+        additional_special_tokens=list(R1_ROLE_TOKENS),
+        chat_template=deepseek_r1_distill_chat_template,
         model_max_length=4096,
     )
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte-to-character table that byte-level tokenizers (Qwen's, R1-distill's) use."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            table[byte] = chr(byte)
+        else:
+            table[byte] = chr(256 + extra)
+            extra += 1
+    return table
 
 
 def build_tiny_model(
@@ -51,15 +127,18 @@ def build_tiny_model(
     hidden_size: int = 64,
     num_layers: int = 2,
     seed: int = 0,
+    tokenizer_style: str = "tiny",
 ) -> str:
     """Save a random tiny `Qwen2ForCausalLM` and its tokenizer to `output_dir`; return the path to load them from.
 
     The directory can be passed wherever a model name is expected (trainers rebuild their reference model from it).
+    `tokenizer_style="r1-distill"` saves a tokenizer that behaves like DeepSeek-R1-Distill-Qwen's (BOS, EOS as pad,
+    the real chat template), for testing the paths a real R1-distilled model takes.
     """
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    tokenizer = build_tiny_tokenizer()
+    tokenizer = build_tiny_tokenizer(tokenizer_style)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -71,17 +150,21 @@ def build_tiny_model(
         tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
+        bos_token_id=tokenizer.bos_token_id,
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id
     )
     output_dir = Path(output_dir)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
+    if tokenizer_style == "r1-distill":  # the class the real checkpoints declare; it loads tokenizer.json as saved
+        config_path = output_dir / "tokenizer_config.json"
+        tokenizer_config = json.loads(config_path.read_text())
+        config_path.write_text(json.dumps({**tokenizer_config, "tokenizer_class": "LlamaTokenizerFast"}, indent=2))
     return str(output_dir)
 
 

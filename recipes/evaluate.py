@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from efficient_trl.analysis import result_name  # noqa: E402
-from efficient_trl.data import PAPER_PROMPT  # noqa: E402
-from efficient_trl.evaluation import DEFAULT_K, evaluate  # noqa: E402
+from efficient_trl.analysis import result_name
+from efficient_trl.data import PAPER_PROMPT
+from efficient_trl.evaluation import DEFAULT_K, evaluate
 
 
 def main() -> None:

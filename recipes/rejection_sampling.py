@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from transformers import AutoTokenizer
 
-from efficient_trl.baselines import rejection_sampling_datasets  # noqa: E402
-from efficient_trl.data import PAPER_PROMPT, load_problems, to_prompts  # noqa: E402
-from efficient_trl.evaluation import evaluate, load_samples  # noqa: E402
+from efficient_trl.baselines import rejection_sampling_datasets
+from efficient_trl.data import PAPER_PROMPT, load_problems, to_prompts
+from efficient_trl.evaluation import evaluate, load_samples
 
 
 def main() -> None:
@@ -47,7 +46,9 @@ def main() -> None:
     )  # fmt: skip
     problems = load_problems(args.dataset, split="train").select(range(summary["num_problems"]))
     sft, dpo, report = rejection_sampling_datasets(
-        to_prompts(problems, args.prompt_template)["prompt"], load_samples(output_dir / "samples")
+        to_prompts(problems, args.prompt_template)["prompt"],
+        load_samples(output_dir / "samples"),
+        AutoTokenizer.from_pretrained(args.model),
     )
     sft.save_to_disk(str(output_dir / "sft"))
     dpo.save_to_disk(str(output_dir / "dpo"))

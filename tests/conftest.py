@@ -15,6 +15,12 @@ def tiny_model_path(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_r1_model_path(tmp_path_factory) -> str:
+    """The tiny model with a tokenizer that behaves like DeepSeek-R1-Distill-Qwen's (BOS, its chat template)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-r1-model"), tokenizer_style="r1-distill")
+
+
+@pytest.fixture(scope="session")
 def tiny_demo_run(tmp_path_factory):
     """A real demo run, shrunk: two alphas, two advantage normalizations and every baseline, from the shipped
     demo model (about half a minute). Returns (run directory, result rows, settings)."""

@@ -155,22 +155,25 @@ def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_vllm_backend_interface(monkeypatch, tiny_model_path):
+@pytest.mark.parametrize("model_fixture", ["tiny_model_path", "tiny_r1_model_path"])
+def test_vllm_backend_interface(monkeypatch, model_fixture, request):
     # vLLM cannot be installed on the test machines: a stand-in module with vLLM's interface checks what the adapter
-    # sends (prompts rendered with the chat template, sampling parameters) and how it reads the outputs back.
+    # sends (the prompt's token ids, sampling parameters) and how it reads the outputs back. Like vLLM, the stand-in
+    # tokenizes a text prompt *with* special tokens, which gives R1-distill prompts a second BOS (vllm#9519).
     import importlib.util
     import sys
     import types
 
     from efficient_trl.evaluation import generate_samples_vllm
 
+    model_path = request.getfixturevalue(model_fixture)
     if importlib.util.find_spec("vllm") is None:
         with pytest.raises(ImportError, match=r"efficient-trl\[vllm\]"):
-            generate_samples_vllm(tiny_model_path, None, ["1+1"])
+            generate_samples_vllm(model_path, None, ["1+1"])
     with pytest.raises(ValueError, match="k must be >= 1"):  # the same sampling checks as generate_samples
-        generate_samples_vllm(tiny_model_path, None, ["1+1"], k=0)
+        generate_samples_vllm(model_path, None, ["1+1"], k=0)
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        generate_samples_vllm(tiny_model_path, None, ["1+1"], temperature=0.0)
+        generate_samples_vllm(model_path, None, ["1+1"], temperature=0.0)
     calls = {}
 
     class SamplingParams:
@@ -180,9 +183,13 @@ def test_vllm_backend_interface(monkeypatch, tiny_model_path):
     class LLM:
         def __init__(self, **kwargs):
             calls["llm"] = kwargs
+            self.tokenizer = AutoTokenizer.from_pretrained(kwargs["model"])
 
         def generate(self, prompts, params):
-            calls["prompts"] = prompts
+            calls["prompt_ids"] = [
+                self.tokenizer(prompt)["input_ids"] if isinstance(prompt, str) else prompt["prompt_token_ids"]
+                for prompt in prompts
+            ]
             completion = types.SimpleNamespace
             return [
                 types.SimpleNamespace(
@@ -195,15 +202,18 @@ def test_vllm_backend_interface(monkeypatch, tiny_model_path):
             ]
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
     prompts = [[{"role": "user", "content": "1+1"}], [{"role": "user", "content": "2+2"}]]
     samples = generate_samples_vllm(
-        tiny_model_path, tokenizer, prompts, k=2, temperature=0.6, max_new_tokens=9, seed=4, skip=frozenset({(0, 0)})
+        model_path, tokenizer, prompts, k=2, temperature=0.6, max_new_tokens=9, seed=4, skip=frozenset({(0, 0)})
     )
     assert calls["params"] == {"n": 2, "temperature": 0.6, "top_p": 1.0, "max_tokens": 9, "seed": 4}
-    assert calls["prompts"] == [
-        tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts
+    # token for token the prompt the trainers build (the chat template, tokenized), with at most one BOS
+    assert calls["prompt_ids"] == [
+        tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=True)["input_ids"] for p in prompts
     ]
+    if tokenizer.bos_token_id is not None:
+        assert [ids.count(tokenizer.bos_token_id) for ids in calls["prompt_ids"]] == [1, 1]
     assert [(s.problem_index, s.sample_index, s.num_tokens, s.truncated) for s in samples] == [
         (0, 1, 2, True),
         (1, 0, 3, False),

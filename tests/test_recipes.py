@@ -154,3 +154,17 @@ def test_lora_through_model_config(tiny_model_path, tmp_path):
     assert type(trainer.model).__name__.startswith("Peft")
     assert trainer.state.global_step == 2
     assert (tmp_path / "lora" / "adapter_config.json").exists()
+
+
+@pytest.mark.parametrize("script", ["evaluate.py", "rejection_sampling.py"])
+def test_evaluation_recipes_leave_the_hub_on(script):
+    # `--model deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B` must download on a fresh GPU node: only the offline demo,
+    # quickstart and tests may switch the hub off.
+    env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    check = (
+        f"import os, runpy; runpy.run_path({str(ROOT / 'recipes' / script)!r}, run_name='imported'); "
+        "import huggingface_hub.constants as c; print(os.environ.get('HF_HUB_OFFLINE'), c.HF_HUB_OFFLINE)"
+    )
+    result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["None", "False"]
