@@ -8,7 +8,9 @@ from trl import GRPOConfig, RLOOConfig
 
 from .rewards import ADVANTAGE_NORMALIZATIONS
 
-__all__ = ["EfficientGRPOConfig", "EfficientRLOOConfig", "LengthPenaltyArguments"]
+__all__ = ["LENGTH_PENALTY_MEASURES", "EfficientGRPOConfig", "EfficientRLOOConfig", "LengthPenaltyArguments"]
+
+LENGTH_PENALTY_MEASURES = ("completion", "thinking")
 
 
 @dataclass
@@ -32,6 +34,14 @@ class LengthPenaltyArguments:
             "choices": list(ADVANTAGE_NORMALIZATIONS),
         },
     )
+    length_penalty_measure: str = field(
+        default="completion",
+        metadata={
+            "help": "What LEN(z) counts: 'completion' (every completion token, EOS included: the paper's) or "
+            "'thinking' (the completion tokens before `</think>`; a completion without `</think>` counts whole).",
+            "choices": list(LENGTH_PENALTY_MEASURES),
+        },
+    )
     correctness_reward_func: str | None = field(
         default=None,
         metadata={
@@ -46,6 +56,11 @@ class LengthPenaltyArguments:
             raise ValueError(
                 f"length_penalty_alpha must be in [0, 1), got {alpha!r}: at 1 the longest correct answer would earn "
                 "no more than a wrong one. The paper uses 0.05 to 0.4."
+            )
+        if self.length_penalty_measure not in LENGTH_PENALTY_MEASURES:
+            raise ValueError(
+                f"length_penalty_measure must be one of {LENGTH_PENALTY_MEASURES}, got "
+                f"{self.length_penalty_measure!r}."
             )
         if self.advantage_normalization not in ADVANTAGE_NORMALIZATIONS:
             raise ValueError(
@@ -94,6 +109,24 @@ class EfficientGRPOConfig(LengthPenaltyArguments, GRPOConfig):
         metadata={"help": "Completions sampled per prompt (G). The paper uses 8."},
     )
     beta: float = field(default=1e-3, metadata={"help": _KL_HELP})
+    loss_type: str = field(
+        default="grpo",
+        metadata={
+            "help": "How per-token losses are averaged (TRL's choices). Default 'grpo': over each sequence's tokens, "
+            "then over sequences, as the authors' OpenRLHF loss does (TRL's own default is 'dapo', a mean over all "
+            "tokens of the batch, which weights long completions more)."
+        },
+    )
+    vllm_importance_sampling_correction: bool = field(
+        default=False,
+        metadata={
+            "help": "TRL's correction for the mismatch between vLLM's and the trainer's log-probabilities. Off by "
+            "default: the authors' code has none, and TRL's default mode ('sequence_mask' at ratio 3) drops whole "
+            "completions whose sequence-level ratio leaves [0, 3], which long completions do more often, so it "
+            "would weight completions by length on top of the penalty. To turn it on, prefer "
+            "vllm_importance_sampling_mode='token_truncate'."
+        },
+    )
     scale_rewards: str = field(
         default="none",
         metadata={

@@ -18,6 +18,7 @@ from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 from .math_grader import gold_answer, parse_boxed
 
 __all__ = [
+    "AUTHORS_TRAINING_SET",
     "LOCAL_DATASETS",
     "PAPER_PROMPT",
     "PreparationReport",
@@ -31,6 +32,10 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # The paper's prompt (its Appendix C), placed inside the model's chat template as the user turn.
 PAPER_PROMPT = "Please reason step by step, and put your final answer within \\boxed{{}}. Question: {problem}"
+
+# The authors' published training split (Numina's MATH, cn_k12, AIME, AoPS and olympiad problems whose answers
+# parse easily): a `save_to_disk` directory on the hub with columns problem, solution, year, extracted (the answer).
+AUTHORS_TRAINING_SET = "daman1209arora/compression_dataset"
 
 # short name -> file in efficient_trl/data (sources and licenses in its README)
 LOCAL_DATASETS = {
@@ -55,6 +60,8 @@ def load_problems(name: str, split: str = "train") -> Dataset:
         dataset = dataset[split] if hasattr(dataset, "keys") else dataset
     elif Path(name).is_file():
         dataset = load_dataset("json", data_files=name, split="train")
+    elif name == AUTHORS_TRAINING_SET:
+        dataset = load_from_disk(_download_authors_training_set())
     elif "/" in name:
         dataset = load_dataset(name, split=split)
     else:
@@ -70,13 +77,15 @@ def _with_problem_and_answer(dataset: Dataset, name: str) -> Dataset:
     problem_column = next((c for c in ("problem", "question") if c in columns), None)
     if problem_column is None:
         raise ValueError(f"dataset {name!r} has no 'problem' or 'question' column (columns: {sorted(columns)}).")
-    if "answer" not in columns and "solution" not in columns:
+    if not {"answer", "extracted", "solution"} & columns:
         raise ValueError(
-            f"dataset {name!r} has no 'answer' or 'solution' column to take the gold answer from "
-            f"(columns: {sorted(columns)})."
+            f"dataset {name!r} has no 'answer' or 'solution' column (nor the authors' 'extracted') to take the gold "
+            f"answer from (columns: {sorted(columns)})."
         )
     if problem_column != "problem":
         dataset = dataset.rename_column(problem_column, "problem")
+    if "answer" not in columns and "extracted" in columns:  # the authors' set: `extracted` is the solution's answer
+        dataset = dataset.rename_column("extracted", "answer")
 
     def add_answer(row: dict) -> dict:
         if row.get("answer") is not None:
@@ -194,3 +203,11 @@ def save_prepared(sample: Dataset, report: PreparationReport, output_dir: str | 
     sample.save_to_disk(str(output_dir))
     (output_dir / "preparation_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return output_dir
+
+
+def _download_authors_training_set() -> str:
+    """Download the authors' split (needs hub access); `load_dataset` cannot read it, as it is a `save_to_disk`
+    directory, so it is fetched whole, as the authors' README does, and read with `load_from_disk`."""
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(AUTHORS_TRAINING_SET, repo_type="dataset")

@@ -41,7 +41,8 @@ __all__ = [
 
 # The paper's k for average pass@k on each shipped test set.
 DEFAULT_K = {"gsm8k": 1, "math500": 3, "aime24": 10}
-DEFAULT_CUTOFFS = (8192, 16384, 20480, 24576, 32768)
+# The paper's generation-cutoff baseline: completions cut at 8k, 16k, 20k, 24k and 32k tokens.
+DEFAULT_CUTOFFS = (8000, 16000, 20000, 24000, 32000)
 
 
 @dataclass

@@ -82,6 +82,8 @@ class _LengthPenaltyMixin:
                 f"{self.reward_func_names}."
             )
         self._task_rewards: torch.Tensor | None = None
+        # The token ids that close the thinking block, for length_penalty_measure="thinking".
+        self._think_end_ids = self._tokenizer("</think>", add_special_tokens=False)["input_ids"]
 
     def _num_generations(self) -> int:
         return self.num_generations if self.model.training else self.num_generations_eval
@@ -91,8 +93,10 @@ class _LengthPenaltyMixin:
         device = rewards_per_func.device
         terminators = {*self.eos_token_ids, self._tokenizer.pad_token_id}
         lengths = torch.tensor([len(ids) for ids in completion_ids_list], device=device)
+        measured = torch.tensor([self._penalized_length(ids) for ids in completion_ids_list], device=device)
         truncated = torch.tensor([not ids or ids[-1] not in terminators for ids in completion_ids_list], device=device)
-        lengths, truncated = self.accelerator.gather(lengths), self.accelerator.gather(truncated)
+        lengths, measured = self.accelerator.gather(lengths), self.accelerator.gather(measured)
+        truncated = self.accelerator.gather(truncated)
 
         correctness = rewards_per_func[:, self.correctness_index].clone()  # kept unpenalized for the metrics
         scored = ~correctness.isnan()  # None from the reward function: not applicable, left as TRL treats it
@@ -107,13 +111,23 @@ class _LengthPenaltyMixin:
         num_generations = self._num_generations()
         if num_generations >= 2:
             alpha = self.args.length_penalty_alpha
-            penalized = length_penalized_rewards(correct, lengths, num_generations, alpha)
+            penalized = length_penalized_rewards(correct, measured, num_generations, alpha)
         else:  # evaluation with one completion per prompt: no group to compare lengths with
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
         self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
         self._log_length_metrics(scored, correct, lengths, penalized, num_generations)
         return rewards_per_func
+
+    def _penalized_length(self, completion_ids: list[int]) -> int:
+        """LEN(z) of the penalty: every token, or (length_penalty_measure="thinking") the tokens before `</think>`."""
+        if self.args.length_penalty_measure == "completion":
+            return len(completion_ids)
+        width = len(self._think_end_ids)
+        for start in range(len(completion_ids) - width + 1):
+            if completion_ids[start : start + width] == self._think_end_ids:
+                return start
+        return len(completion_ids)  # never closed its thoughts: all of it is thinking
 
     def _log_length_metrics(self, scored, correct, lengths, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from accelerate import PartialState
 from datasets import load_from_disk
 from transformers.trainer_utils import get_last_checkpoint
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
@@ -29,6 +30,7 @@ __all__ = [
     "TRAINERS",
     "BaselineScriptArguments",
     "TrainScriptArguments",
+    "check_batch_sizes",
     "make_parser",
     "parse_training_arguments",
     "train",
@@ -61,6 +63,21 @@ class TrainScriptArguments:
     num_train_problems: int | None = field(
         default=None, metadata={"help": "Train on the first N problems only (for smoke tests)."}
     )
+    completions_per_step: int | None = field(
+        default=None,
+        metadata={
+            "help": "Completions per optimizer step that the run must get (the paper: 128), checked at start-up "
+            "against per_device_train_batch_size x processes x gradient_accumulation_steps. None: no check."
+        },
+    )
+    completions_per_generation: int | None = field(
+        default=None,
+        metadata={
+            "help": "Completions per generation round that the run must get (the paper: 256, i.e. 32 prompts x 8), "
+            "checked at start-up against per_device_train_batch_size x processes x steps_per_generation. None: no "
+            "check."
+        },
+    )
 
 
 def make_parser(trainer: str) -> TrlParser:
@@ -88,9 +105,47 @@ def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScript
     return make_parser(_chosen_trainer(argv)).parse_args_and_config(args=argv)
 
 
+def check_batch_sizes(script_args: TrainScriptArguments, training_args: Any, num_processes: int) -> None:
+    """Refuse a launch whose process count gives other batches than the recipe's totals, naming the fix.
+
+    The recipes fix the totals (128 completions per optimizer step, 256 per generation round) for 4 or 8 GPUs;
+    launched on another number they would silently train something else. An error, not a silent adjustment: the
+    user sees which setting changes, and the YAML stays the record of the run.
+    """
+    per_device = training_args.per_device_train_batch_size
+    per_micro_step = per_device * num_processes
+    problems = []
+    for total, field_name, value, what in (
+        (script_args.completions_per_step, "gradient_accumulation_steps", training_args.gradient_accumulation_steps,
+         "completions per optimizer step"),
+        (script_args.completions_per_generation, "steps_per_generation", training_args.steps_per_generation,
+         "completions per generation round"),
+    ):  # fmt: skip
+        if total is None or per_micro_step * value == total:
+            continue
+        if total % per_micro_step == 0:
+            fix = f"set {field_name}: {total // per_micro_step} (--{field_name} {total // per_micro_step})"
+        else:
+            fix = (
+                f"no whole {field_name} gives it with per_device_train_batch_size {per_device}: change "
+                f"per_device_train_batch_size or the process count so that {total} is a multiple of their product"
+            )
+        problems.append(
+            f"{what}: per_device_train_batch_size {per_device} x {num_processes} processes x {field_name} {value} "
+            f"= {per_micro_step * value}, but the recipe asks for {total}; {fix}"
+        )
+    if problems:
+        raise ValueError(
+            f"the batch sizes do not add up on {num_processes} processes:\n  "
+            + "\n  ".join(problems)
+            + "\n(or launch with the number of processes the recipe names in its header)."
+        )
+
+
 def train(script_args: TrainScriptArguments, training_args: Any, model_args: ModelConfig) -> Any:
     """Train, resuming from the last checkpoint in `output_dir` if an earlier launch was interrupted."""
     trainer_class, _ = TRAINERS[script_args.trainer]
+    check_batch_sizes(script_args, training_args, PartialState().num_processes)
 
     dataset = load_problems(script_args.dataset_name, split=script_args.dataset_train_split)
     if script_args.num_train_problems is not None:

@@ -2,25 +2,33 @@
 
     python recipes/prepare_data.py --output_dir data/train-3.2k
     python recipes/prepare_data.py --sources AI-MO/NuminaMath-CoT --output_dir data/numina-3.2k   # online
+    python recipes/prepare_data.py --authors_split --output_dir data/authors-3.2k                 # online
 
-Offline, the shipped MATH train set and AIME 1983-2023 stand in for the paper's Numina subsets.
+Offline, the shipped MATH train set and AIME 1983-2023 stand in for the paper's Numina subsets. `--authors_split`
+draws from the authors' own published split instead (daman1209arora/compression_dataset; needs hub access).
 """
 
 import argparse
 import logging
 
-from efficient_trl.data import prepare_training_set, save_prepared
+from efficient_trl.data import AUTHORS_TRAINING_SET, prepare_training_set, save_prepared
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", nargs="+", default=["math_train", "aime_1983_2023"])
+    parser.add_argument(
+        "--authors_split",
+        action="store_true",
+        help=f"draw from the authors' published training split ({AUTHORS_TRAINING_SET}, hub) instead of --sources",
+    )
     parser.add_argument("--num_samples", type=int, default=3200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # unparseable answers are counted, not logged
-    sample, report = prepare_training_set(args.sources, args.num_samples, args.seed)
+    sources = [AUTHORS_TRAINING_SET] if args.authors_split else args.sources
+    sample, report = prepare_training_set(sources, args.num_samples, args.seed)
     path = save_prepared(sample, report, args.output_dir)
     print(report.table())
     print(f"saved to {path}")

@@ -3,6 +3,8 @@ they trained on, and the one-process reference computation the trainers must mat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from efficient_trl.rewards import length_penalized_rewards, normalize_advantages, rloo_advantages
@@ -27,7 +29,13 @@ def recording(trainer_class):
                 row[mask.bool()].tolist()
                 for row, mask in zip(output["completion_ids"], output["completion_mask"], strict=True)
             ]
-            self.records.append({"completion_ids": ids, "advantages": output["advantages"].tolist()})
+            prompts = [
+                row[mask.bool()].tolist()
+                for row, mask in zip(output["prompt_ids"], output["prompt_mask"], strict=True)
+            ]
+            self.records.append(
+                {"completion_ids": ids, "advantages": output["advantages"].tolist(), "prompt_ids": prompts}
+            )
             return output
 
     return Recording
@@ -39,11 +47,13 @@ def expected_advantages(
     num_generations: int,
     alpha: float,
     normalization: str = "none",
+    length: Callable[[list[int]], int] = len,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rewards and advantages computed in one process from the completions alone, with the pure functions."""
+    """Rewards and advantages computed in one process from the completions alone, with the pure functions; `length`
+    is what the penalty measures of a completion."""
     correct = torch.tensor(even_token_sum(completion_ids)) == 1
     truncated = torch.tensor([not ids or ids[-1] not in terminators for ids in completion_ids])
-    lengths = torch.tensor([len(ids) for ids in completion_ids])
+    lengths = torch.tensor([length(ids) for ids in completion_ids])
     rewards = length_penalized_rewards(correct & ~truncated, lengths, num_generations, alpha)
     advantages = normalize_advantages(
         rloo_advantages(rewards, num_generations), rewards, num_generations, normalization

@@ -91,7 +91,7 @@ def test_evaluation_run_directories(evaluation_runs):
     assert row["accuracy"] == summary["accuracy"] and row["mean_tokens"] == summary["mean_tokens"]
     assert row["alpha"] == 0.3 and row["k"] == 2
     cutoffs = select(rows, family="cutoff", dataset="gsm8k")
-    assert [row["cutoff"] for row in cutoffs] == [8192, 16384, 20480, 24576, 32768]
+    assert [row["cutoff"] for row in cutoffs] == [8000, 16000, 20000, 24000, 32000]
     assert len(plot_tradeoff(rows).axes) == 2
     with pytest.raises(ValueError, match="no model named 'base'"):
         load_results(evaluation_runs, cutoff_model="base")

@@ -68,3 +68,29 @@ def test_prepared_set_is_deterministic_and_reported(tmp_path):
     assert load_problems(str(saved))["answer"] == sample["answer"]
     with pytest.raises(FileExistsError, match="already holds data"):
         save_prepared(sample, report, saved)
+
+
+def test_authors_training_split_columns(tmp_path, monkeypatch):
+    # daman1209arora/compression_dataset is a save_to_disk directory with columns problem, solution, year,
+    # extracted (the answer); it cannot be downloaded here, so a local one with the same columns stands in.
+    import huggingface_hub
+    from datasets import Dataset
+
+    from efficient_trl.data import AUTHORS_TRAINING_SET
+
+    rows = [
+        {"problem": "What is 1+1?", "solution": "1+1 equals 2.", "year": 2024, "extracted": "2"},  # no box
+        {"problem": "Half of 1?", "solution": "$\\boxed{\\frac{1}{2}}$", "year": 2023, "extracted": "\\frac{1}{2}"},
+        {"problem": "Name it.", "solution": "$\\boxed{x+1}$", "year": 2022, "extracted": "x+1"},
+    ]
+    local_copy = tmp_path / "compression_dataset"
+    Dataset.from_list(rows).save_to_disk(str(local_copy))  # what `huggingface-cli download` puts on disk
+    problems = load_problems(str(local_copy))
+    assert [(row["problem"], row["answer"]) for row in problems] == [
+        ("What is 1+1?", "2"), ("Half of 1?", "\\frac{1}{2}"), ("Name it.", "x+1")
+    ]  # fmt: skip
+    # By hub name (`--authors_split`): fetched with snapshot_download, which is replaced here by the local copy.
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, repo_type: str(local_copy))
+    sample, report = prepare_training_set([AUTHORS_TRAINING_SET], num_samples=2)
+    assert sorted(sample["answer"]) == ["2", "\\frac{1}{2}"]  # x+1 is not a number
+    assert report.dropped[AUTHORS_TRAINING_SET] == {"answer not a number": 1}

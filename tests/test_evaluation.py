@@ -124,7 +124,7 @@ def test_evaluation_run_directory_resumes_and_refuses(tiny_model_path, tmp_path)
     lines = (run / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 6 and summary["num_samples"] == 6 and summary["k"] == 2
     assert set(summary["by_level"]) <= {"1", "2", "3", "4", "5"}
-    assert [row["cutoff"] for row in summary["cutoff_baseline"]] == [8192, 16384, 20480, 24576, 32768]
+    assert [row["cutoff"] for row in summary["cutoff_baseline"]] == [8000, 16000, 20000, 24000, 32000]
     assert (run / "summary.csv").read_text().startswith("cutoff,accuracy,")
     assert not list(run.glob("*.tmp"))
 

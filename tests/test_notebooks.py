@@ -64,7 +64,7 @@ def test_notebooks_run_on_a_fresh_demo_run(tiny_demo_run):
 def test_tradeoff_notebook_runs_on_evaluation_runs(evaluation_runs):
     executed = execute("tradeoff.ipynb", RUN_DIR=str(evaluation_runs), START="demo_model", CUTOFF_MODEL="demo_model")
     (table,) = tables(executed)
-    assert "| math500 | alpha_0.3 |" in table and "| gsm8k | cutoff=8192 |" in table
+    assert "| math500 | alpha_0.3 |" in table and "| gsm8k | cutoff=8000 |" in table
     assert figures(executed) == 1
 
 

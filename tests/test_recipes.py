@@ -14,7 +14,7 @@ from accelerate.commands.config.config_args import load_config_from_file
 from safetensors.torch import load_file
 
 from efficient_trl.analysis import load_training_log
-from efficient_trl.training import parse_training_arguments
+from efficient_trl.training import check_batch_sizes, parse_training_arguments, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIGS = sorted((ROOT / "accelerate_configs").glob("*.yaml"))
@@ -58,6 +58,29 @@ def test_recipe_parses_and_matches_the_paper(recipe):
     per_iteration = args.per_device_train_batch_size * processes * args.steps_per_generation
     assert (per_step, per_iteration, args.max_steps * per_step // per_iteration) == (128, 256, 100)
     assert args.activation_checkpointing
+    assert (args.adam_beta1, args.adam_beta2) == (0.9, 0.95)  # the authors' OpenRLHF runs
+    assert not args.vllm_importance_sampling_correction
+    # The start-up check passes on the recipe's own process count and names the fix on any other.
+    assert (script_args.completions_per_step, script_args.completions_per_generation) == (128, 256)
+    check_batch_sizes(script_args, args, processes)
+    for other in (1, 2, 16):
+        with pytest.raises(ValueError, match=f"on {other} processes") as error:
+            check_batch_sizes(script_args, args, other)
+        message = str(error.value)
+        assert f"gradient_accumulation_steps: {128 // other}" in message
+        assert f"steps_per_generation: {256 // other}" in message
+    with pytest.raises(ValueError, match="no whole gradient_accumulation_steps"):
+        check_batch_sizes(script_args, args, 3)
+
+
+def test_training_refuses_a_batch_other_than_the_recipes(tiny_model_path, tmp_path):
+    # One process, but the recipe asks for 4 x 8 completions per step: refused before any model is loaded.
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "out")
+    with open(recipe, "a") as f:
+        f.write("completions_per_step: 32\ncompletions_per_generation: 32\n")
+    with pytest.raises(ValueError, match="gradient_accumulation_steps: 4 "):
+        train(*parse_training_arguments(["--config", str(recipe)]))
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_recipe_key_is_an_error(tmp_path):

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 from datasets import Dataset
+from transformers import AutoTokenizer
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
 from efficient_trl.testing import arithmetic_dataset, build_tiny_tokenizer
@@ -110,7 +111,50 @@ def test_paper_defaults(tmp_path):
     for config_class in (EfficientRLOOConfig, EfficientGRPOConfig):
         args = config_class(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=8)
         assert (args.num_generations, args.beta, args.length_penalty_alpha) == (8, 1e-3, 0.0)
-        assert args.advantage_normalization == "none"
+        assert args.advantage_normalization == "none" and args.length_penalty_measure == "completion"
+    grpo = EfficientGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=8)
+    # the authors' per-sequence mean loss, and no vLLM importance-sampling reweighting (see the field's help)
+    assert grpo.loss_type == "grpo" and grpo.vllm_importance_sampling_correction is False
+    with pytest.raises(ValueError, match="length_penalty_measure must be one of"):
+        make_args(EfficientGRPOConfig, tmp_path, length_penalty_measure="reasoning")
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+@pytest.mark.parametrize("measure", ["completion", "thinking"])
+def test_r1_template_one_step_and_the_measured_length(
+    trainer_class, config_class, measure, tiny_r1_model_path, tmp_path
+):
+    # The R1-distill template: prompts open with one BOS and pre-fill "<think>\n"; completions close their thoughts
+    # with "</think>" (biased up so that most do) and end with EOS, which is also the pad token.
+    tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
+    (think_end,) = tokenizer("</think>", add_special_tokens=False)["input_ids"]
+    bias = {(tokenizer.eos_token_id,): 2.0, (think_end,): 3.0}
+    args = make_args(
+        config_class, tmp_path, beta=0.0, max_steps=1, max_completion_length=24, per_device_train_batch_size=32,
+        length_penalty_measure=measure,
+        generation_kwargs={"sequence_bias": bias},
+    )  # fmt: skip
+    trainer = recording(trainer_class)(
+        model=tiny_r1_model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(8)
+    )
+    trainer.train()
+    (record,) = trainer.records
+    assert all(ids.count(tokenizer.bos_token_id) == 1 for ids in record["prompt_ids"])
+    assert all(tokenizer.decode(ids).endswith("<｜Assistant｜><think>\n") for ids in record["prompt_ids"])
+
+    def thinking_length(ids: list[int]) -> int:
+        return ids.index(think_end) if think_end in ids else len(ids)
+
+    completions = record["completion_ids"]
+    assert any(thinking_length(ids) < len(ids) for ids in completions), "no completion closed its thoughts"
+    length = thinking_length if measure == "thinking" else len
+    terminators = {tokenizer.eos_token_id}
+    rewards, expected = expected_advantages(completions, terminators, 4, 0.2, length=length)
+    assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
+    other = expected_advantages(
+        completions, terminators, 4, 0.2, length=len if measure == "thinking" else thinking_length
+    )
+    assert not torch.allclose(expected, other[1], atol=1e-5), "both measures give the same advantages here"
 
 
 @pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
