@@ -15,7 +15,11 @@ def main() -> None:
     model_path, out_dir, name, normalization = sys.argv[1:5]
     trainer_class, config_class = TRAINERS[name]
     eos_id = build_tiny_tokenizer().eos_token_id
+    # The seed was chosen under TRL's "dapo" loss so that a group's halves disagree at the second step; the loss type
+    # is beside the point here (the advantages are checked), so that trajectory is kept.
+    loss_type = {"loss_type": "dapo"} if name == "grpo" else {}
     args = config_class(
+        **loss_type,
         output_dir=out_dir,
         use_cpu=True,
         bf16=False,

@@ -219,3 +219,50 @@ def test_vllm_backend_interface(monkeypatch, model_fixture, request):
         (1, 0, 3, False),
         (1, 1, 2, True),
     ]
+
+
+def test_transformers_backend_and_rejection_sampling_with_the_r1_template(tiny_r1_model_path, tmp_path):
+    # The transformers backend feeds the model the trainers' prompt ids (one BOS, "<think>\n" pre-filled), and the
+    # baseline rows built from its samples make TRL's SFT tokenization reproduce exactly the sampled ids + EOS.
+    from trl import SFTConfig, SFTTrainer
+
+    from efficient_trl.baselines import rejection_sampling_datasets
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_r1_model_path)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
+    # A real R1 never writes BOS or a role token inside its answer; the random model would, and decoding skips them.
+    model.generation_config.suppress_tokens = [
+        tokenizer.bos_token_id,
+        *tokenizer.convert_tokens_to_ids(["<｜User｜>"]),
+    ]
+    seen = []
+    generate = model.generate
+
+    def spy(**inputs):
+        seen.extend(
+            row[mask.bool()].tolist() for row, mask in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)
+        )
+        return generate(**inputs)
+
+    model.generate = spy
+    prompts = [[{"role": "user", "content": "1+1="}], [{"role": "user", "content": "12+3="}]]
+    samples = generate_samples(model, tokenizer, prompts, k=2, max_new_tokens=10, batch_size=4, temperature=1.0)
+    assert seen == [
+        tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=True)["input_ids"]
+        for p in prompts
+        for _ in range(2)
+    ]
+    assert all(ids.count(tokenizer.bos_token_id) == 1 for ids in seen)
+    for sample in samples:  # graded by hand: the random model solves nothing
+        sample.correct, sample.truncated = True, False
+    sft, _, report = rejection_sampling_datasets(prompts, samples, tokenizer)
+    assert report["problems_with_a_correct_sample"] == 2
+    trainer = SFTTrainer(
+        model=tiny_r1_model_path,
+        args=SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_steps=1),
+        train_dataset=sft,
+    )
+    shortest = [min((s for s in samples if s.problem_index == i), key=lambda s: s.num_tokens) for i in range(2)]
+    for problem, (row, sample) in enumerate(zip(trainer.train_dataset, shortest, strict=True)):
+        response = tokenizer(sample.text, add_special_tokens=False)["input_ids"]
+        assert row["input_ids"] == seen[2 * problem] + response + [tokenizer.eos_token_id]
