@@ -16,7 +16,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from .evaluation import EvaluationSample, render_prompt
+from .evaluation import EvaluationSample, prompt_token_ids, render_prompt
 
 __all__ = ["rejection_sampling_datasets"]
 
@@ -74,7 +74,7 @@ def _prompt_as_trl_tokenizes_it(prompt: Any, tokenizer: Any) -> str:
     BOS text is therefore left out here, for the tokenizer to add back.
     """
     rendered = render_prompt(prompt, tokenizer)
-    sampled_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    sampled_ids = prompt_token_ids(prompt, tokenizer)
     added_ids = tokenizer("", add_special_tokens=True)["input_ids"]  # what the tokenizer puts around any text
     added_text = tokenizer.decode(added_ids)
     text = rendered[len(added_text) :] if added_ids and rendered.startswith(added_text) else rendered
