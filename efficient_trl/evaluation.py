@@ -252,7 +252,8 @@ def generate_samples_vllm_parallel(
             "sampling": dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + rank,
                              chunk_size=chunk_size, tensor_parallel_size=tensor_parallel_size),
         }  # fmt: skip
-        worker = context.Process(target=_vllm_worker, args=(rank, shard, messages), daemon=True)
+        # not a daemon: vLLM starts processes of its own, which a daemon may not
+        worker = context.Process(target=_vllm_worker, args=(rank, shard, messages))
         worker.start()
         workers.append(worker)
     samples: list[EvaluationSample] = []
