@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import queue
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,10 +32,12 @@ __all__ = [
     "evaluate",
     "generate_samples",
     "generate_samples_vllm",
+    "generate_samples_vllm_parallel",
     "grade_samples",
     "load_samples",
     "prompt_token_ids",
     "render_prompt",
+    "resolve_backend",
     "samples_to_jsonl",
     "summarize",
 ]
@@ -43,6 +46,9 @@ __all__ = [
 DEFAULT_K = {"gsm8k": 1, "math500": 3, "aime24": 10}
 # The paper's generation-cutoff baseline: completions cut at 8k, 16k, 20k, 24k and 32k tokens.
 DEFAULT_CUTOFFS = (8000, 16000, 20000, 24000, 32000)
+# Prompts per vLLM call: large enough to keep the engine busy, small enough that an interruption costs little.
+VLLM_CHUNK_SIZE = 256
+BACKENDS = ("auto", "transformers", "vllm")
 
 
 @dataclass
@@ -161,13 +167,21 @@ def generate_samples_vllm(
     seed: int = 0,
     skip: frozenset[tuple[int, int]] = frozenset(),
     on_batch: Callable[[list[EvaluationSample]], None] | None = None,
+    chunk_size: int | None = None,
     **llm_kwargs: Any,
 ) -> list[EvaluationSample]:
     """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): k completions per prompt,
     temperature `temperature`, top-p 1, at most `max_new_tokens`, on the same prompt token ids
     (`prompt_token_ids`); a completion's token count includes its EOS, and one stopped by the length limit is
-    truncated. Everything vLLM-specific in the toolkit is in this function."""
+    truncated. Everything vLLM-specific in the toolkit is in this function.
+
+    Prompts go to vLLM `chunk_size` (default `VLLM_CHUNK_SIZE`) at a time and `on_batch` sees each chunk's samples
+    as soon as it is done, so an interrupted run loses at most one chunk. `llm_kwargs` go to `vllm.LLM` (e.g.
+    `tensor_parallel_size`)."""
     _check_sampling(prompts, k, temperature)
+    chunk_size = VLLM_CHUNK_SIZE if chunk_size is None else chunk_size
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
     try:
         from vllm import LLM, SamplingParams
     except ImportError as error:
@@ -177,26 +191,144 @@ def generate_samples_vllm(
         return []
     llm = LLM(model=model, seed=seed, **llm_kwargs)
     params = SamplingParams(n=k, temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
-    # Token ids, not text: vLLM tokenizes text with special tokens, which puts a second BOS after the one the chat
-    # template wrote (vllm#9519). These are the ids the transformers backend and the trainers use.
-    outputs = llm.generate(
-        [{"prompt_token_ids": prompt_token_ids(prompts[index], tokenizer)} for index in todo], params
-    )
-    samples = [
-        EvaluationSample(
-            problem_index=index,
-            sample_index=sample_index,
-            text=completion.text,
-            num_tokens=len(completion.token_ids),
-            truncated=completion.finish_reason == "length",
-        )
-        for index, output in zip(todo, outputs, strict=True)
-        for sample_index, completion in enumerate(output.outputs)
-        if (index, sample_index) not in skip
-    ]
-    if on_batch is not None:
-        on_batch(samples)
+    samples: list[EvaluationSample] = []
+    for start in tqdm(range(0, len(todo), chunk_size), desc="generating (vLLM)", unit="chunk"):
+        chunk = todo[start : start + chunk_size]
+        # Token ids, not text: vLLM tokenizes text with special tokens, which puts a second BOS after the one the
+        # chat template wrote (vllm#9519). These are the ids the transformers backend and the trainers use.
+        outputs = llm.generate([{"prompt_token_ids": prompt_token_ids(prompts[i], tokenizer)} for i in chunk], params)
+        finished = [
+            EvaluationSample(
+                problem_index=index,
+                sample_index=sample_index,
+                text=completion.text,
+                num_tokens=len(completion.token_ids),
+                truncated=completion.finish_reason == "length",
+            )
+            for index, output in zip(chunk, outputs, strict=True)
+            for sample_index, completion in enumerate(output.outputs)
+            if (index, sample_index) not in skip
+        ]
+        if on_batch is not None:
+            on_batch(finished)
+        samples.extend(finished)
     return samples
+
+
+def generate_samples_vllm_parallel(
+    model: str,
+    prompts: list[Any],
+    *,
+    data_parallel_size: int,
+    tensor_parallel_size: int = 1,
+    k: int = 1,
+    temperature: float = 0.6,
+    max_new_tokens: int = 32768,
+    seed: int = 0,
+    skip: frozenset[tuple[int, int]] = frozenset(),
+    on_batch: Callable[[list[EvaluationSample]], None] | None = None,
+    chunk_size: int | None = None,
+) -> list[EvaluationSample]:
+    """`generate_samples_vllm` on `data_parallel_size` vLLM engines at once, each in its own process on its own
+    `tensor_parallel_size` GPUs, each sampling every data_parallel_size-th problem.
+
+    Samples come back to this process as each engine finishes a chunk, so `on_batch` (grading, writing) runs here
+    and an interrupted run resumes like a single-engine one.
+    """
+    import multiprocessing
+
+    _check_sampling(prompts, k, temperature)
+    if data_parallel_size < 1 or tensor_parallel_size < 1:
+        raise ValueError(
+            f"data_parallel_size and tensor_parallel_size must be >= 1, got {data_parallel_size} and "
+            f"{tensor_parallel_size}."
+        )
+    devices = _visible_cuda_devices()
+    if devices and data_parallel_size * tensor_parallel_size > len(devices):
+        raise ValueError(
+            f"data_parallel_size x tensor_parallel_size = {data_parallel_size} x {tensor_parallel_size} GPUs, but "
+            f"{len(devices)} are visible ({','.join(devices)}); lower one of them."
+        )
+    context = multiprocessing.get_context("spawn")  # a forked process cannot start CUDA
+    messages = context.Queue()
+    workers = []
+    for rank in range(data_parallel_size):
+        indices = list(range(rank, len(prompts), data_parallel_size))
+        if not indices:
+            continue
+        shard = {
+            "model": model, "prompts": [prompts[i] for i in indices], "indices": indices,
+            # this shard's problem i is the run's problem indices[i] = rank + i * data_parallel_size
+            "skip": frozenset((i // data_parallel_size, j) for i, j in skip if i % data_parallel_size == rank),
+            "devices": devices[rank * tensor_parallel_size : (rank + 1) * tensor_parallel_size],
+            "sampling": dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + rank,
+                             chunk_size=chunk_size, tensor_parallel_size=tensor_parallel_size),
+        }  # fmt: skip
+        # not a daemon: vLLM starts processes of its own, which a daemon may not
+        worker = context.Process(target=_vllm_worker, args=(rank, shard, messages))
+        worker.start()
+        workers.append(worker)
+    samples: list[EvaluationSample] = []
+    running = len(workers)
+    try:
+        while running:
+            try:
+                kind, rank, payload = messages.get(timeout=5.0)
+            except queue.Empty:
+                dead = [w for w in workers if w.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"a vLLM worker process exited with code {dead[0].exitcode}.") from None
+                continue
+            if kind == "error":
+                raise RuntimeError(f"vLLM worker {rank} failed:\n{payload}")
+            if kind == "done":
+                running -= 1
+                continue
+            finished = [EvaluationSample(**sample) for sample in payload]
+            if on_batch is not None:
+                on_batch(finished)
+            samples.extend(finished)
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+    return samples
+
+
+def _visible_cuda_devices() -> list[str]:
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES names them ([] without CUDA)."""
+    if not torch.cuda.is_available():
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        return [device.strip() for device in visible.split(",") if device.strip()]
+    return [str(index) for index in range(torch.cuda.device_count())]
+
+
+def _vllm_worker(rank: int, shard: dict[str, Any], messages: Any) -> None:
+    """One data-parallel engine: sample its shard, send each chunk's samples (with the run's problem indices)."""
+    import traceback
+
+    try:
+        if shard["devices"]:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(shard["devices"])  # before vLLM initializes CUDA
+        from transformers import AutoTokenizer
+
+        indices = shard["indices"]
+
+        def send(batch: list[EvaluationSample]) -> None:
+            rows = [{**sample.to_dict(), "problem_index": indices[sample.problem_index]} for sample in batch]
+            messages.put(("samples", rank, rows))
+
+        generate_samples_vllm(
+            shard["model"], AutoTokenizer.from_pretrained(shard["model"]), shard["prompts"], skip=shard["skip"],
+            on_batch=send, **shard["sampling"],
+        )  # fmt: skip
+        messages.put(("done", rank, None))
+    except BaseException:
+        messages.put(("error", rank, traceback.format_exc()))
+        raise
 
 
 def _as_list(value: Any) -> list:
@@ -281,13 +413,17 @@ def evaluate(
     num_problems: int | None = None,
     seed: int = 0,
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
-    backend: str = "transformers",
+    backend: str = "auto",
     split: str = "test",
     prompt_template: str = PAPER_PROMPT,
+    tensor_parallel_size: int = 1,
+    data_parallel_size: int = 1,
 ) -> dict[str, Any]:
     """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted.
 
-    `backend` is "transformers" (`generate`, runs anywhere) or "vllm" (batched, the normal choice on GPUs);
+    `backend` is "transformers" (`generate`, runs anywhere), "vllm" (batched, the normal choice on GPUs) or "auto"
+    (vLLM when it is installed and CUDA is present, else transformers; `resolve_backend`); vLLM runs
+    `data_parallel_size` engines of `tensor_parallel_size` GPUs each, so a node's GPUs all work;
     `split` is the split of a hub dataset; `prompt_template` the user turn ('{problem}' is replaced; default: the
     paper's). `load_samples(output_dir)` reads the graded samples back.
 
@@ -298,8 +434,12 @@ def evaluate(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     k = DEFAULT_K.get(dataset, 1) if k is None else k
-    if backend not in ("transformers", "vllm"):
-        raise ValueError(f"backend must be 'transformers' or 'vllm', got {backend!r}.")
+    backend = resolve_backend(backend)
+    if backend != "vllm" and (tensor_parallel_size, data_parallel_size) != (1, 1):
+        raise ValueError(
+            "tensor_parallel_size and data_parallel_size need the vLLM backend (--backend vllm); the transformers "
+            "backend runs on one device."
+        )
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}.")
     if not Path(model).exists() and "/" not in model:
@@ -333,10 +473,16 @@ def evaluate(
     if len(done) < len(problems) * k:
         tokenizer = AutoTokenizer.from_pretrained(model)
         sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + len(done))
-        if backend == "vllm":
+        if backend == "vllm" and data_parallel_size > 1:
+            generate_samples_vllm_parallel(
+                model, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record,
+                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
+            )  # fmt: skip
+        elif backend == "vllm":
             generate_samples_vllm(
-                model, tokenizer, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record
-            )
+                model, tokenizer, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record,
+                tensor_parallel_size=tensor_parallel_size,
+            )  # fmt: skip
         else:
             loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
             loaded.to("cuda" if torch.cuda.is_available() else "cpu")
@@ -351,6 +497,24 @@ def evaluate(
     _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
     _write_atomically(run_dir / "summary.csv", _summary_csv(summary))
     return summary
+
+
+def resolve_backend(backend: str) -> str:
+    """'transformers' or 'vllm' as given; 'auto' is vLLM when it is installed and CUDA is present, else
+    transformers. Says which it chose, and why, on standard output."""
+    import importlib.util
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
+    if backend != "auto":
+        return backend
+    has_vllm, has_cuda = importlib.util.find_spec("vllm") is not None, torch.cuda.is_available()
+    chosen = "vllm" if has_vllm and has_cuda else "transformers"
+    reason = "vLLM is installed and CUDA is present" if chosen == "vllm" else (
+        "no CUDA device" if has_vllm else "vLLM is not installed (pip install 'efficient-trl[vllm]')"
+    )  # fmt: skip
+    print(f"evaluation backend: {chosen} ({reason}; choose with --backend)", flush=True)
+    return chosen
 
 
 def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], EvaluationSample]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from efficient_trl.analysis import result_name
 from efficient_trl.data import PAPER_PROMPT
-from efficient_trl.evaluation import DEFAULT_K, evaluate
+from efficient_trl.evaluation import BACKENDS, DEFAULT_K, evaluate
 
 
 def main() -> None:
@@ -31,7 +31,11 @@ def main() -> None:
     parser.add_argument("--num_problems", type=int, default=None, help="evaluate on the first N problems only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default=None)
-    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="auto", help="auto: vLLM if installed and CUDA is present"
+    )
+    parser.add_argument("--tensor_parallel_size", type=int, default=1, help="GPUs per vLLM engine")
+    parser.add_argument("--data_parallel_size", type=int, default=1, help="vLLM engines, one process each")
     parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
     args = parser.parse_args()
     k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
@@ -41,6 +45,7 @@ def main() -> None:
     summary = evaluate(
         args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, num_problems=args.num_problems, seed=args.seed, backend=args.backend,
+        tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
         prompt_template=args.prompt_template,
     )  # fmt: skip
     shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}

@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 
 from efficient_trl.baselines import rejection_sampling_datasets
 from efficient_trl.data import PAPER_PROMPT, load_problems, to_prompts
-from efficient_trl.evaluation import evaluate, load_samples
+from efficient_trl.evaluation import BACKENDS, evaluate, load_samples
 
 
 def main() -> None:
@@ -30,7 +30,11 @@ def main() -> None:
     parser.add_argument("--max_new_tokens", type=int, default=32000)
     parser.add_argument("--num_problems", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="auto", help="auto: vLLM if installed and CUDA is present"
+    )
+    parser.add_argument("--tensor_parallel_size", type=int, default=1, help="GPUs per vLLM engine")
+    parser.add_argument("--data_parallel_size", type=int, default=1, help="vLLM engines, one process each")
     parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args()
@@ -41,7 +45,8 @@ def main() -> None:
     summary = evaluate(
         args.model, args.dataset, output_dir / "samples", k=args.num_samples, temperature=args.temperature,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, num_problems=args.num_problems,
-        backend=args.backend,
+        backend=args.backend, tensor_parallel_size=args.tensor_parallel_size,
+        data_parallel_size=args.data_parallel_size,
         prompt_template=args.prompt_template, split="train",
     )  # fmt: skip
     problems = load_problems(args.dataset, split="train").select(range(summary["num_problems"]))

@@ -1,10 +1,20 @@
 import json
+import os
+import sys
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from efficient_trl.demo import DemoSettings, run_demo
-from efficient_trl.evaluation import EvaluationSample, generate_samples, grade_samples, summarize
+from efficient_trl.evaluation import (
+    EvaluationSample,
+    evaluate,
+    generate_samples,
+    grade_samples,
+    load_samples,
+    summarize,
+)
 from efficient_trl.math_grader import math_accuracy_reward
 from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
 
@@ -266,3 +276,108 @@ def test_transformers_backend_and_rejection_sampling_with_the_r1_template(tiny_r
     for problem, (row, sample) in enumerate(zip(trainer.train_dataset, shortest, strict=True)):
         response = tokenizer(sample.text, add_special_tokens=False)["input_ids"]
         assert row["input_ids"] == seen[2 * problem] + response + [tokenizer.eos_token_id]
+
+
+# A stand-in for the vllm package, importable by spawned processes too (data parallel): it samples "\boxed{<n>}"
+# answers, where n is the number of prompts the engine got so far, and logs every engine and call to a file.
+_VLLM_STAND_IN = """
+import json, os, types
+
+LOG = os.environ["VLLM_STAND_IN_LOG"]
+
+
+def _log(**entry):
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"pid": os.getpid(), **entry}) + "\\n")
+
+
+class SamplingParams:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+class LLM:
+    def __init__(self, **kwargs):
+        self.calls = 0
+        _log(event="engine", kwargs=kwargs, devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+    def generate(self, prompts, params):
+        self.calls += 1
+        _log(event="generate", prompts=len(prompts))
+        if self.calls == int(os.environ.get("VLLM_STAND_IN_FAIL_AT_CALL", "0")):
+            raise KeyboardInterrupt
+        completion = types.SimpleNamespace
+        return [
+            types.SimpleNamespace(
+                outputs=[completion(text="\\\\boxed{2}", token_ids=[5, 6, 1], finish_reason="stop")
+                         for _ in range(params.kwargs["n"])]
+            )
+            for _ in prompts
+        ]
+"""
+
+
+@pytest.fixture
+def vllm_stand_in(tmp_path, monkeypatch):
+    """Make `import vllm` load the stand-in, in this process and in processes it spawns; returns the log path."""
+    package = tmp_path / "stand_in" / "vllm"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(_VLLM_STAND_IN)
+    log = tmp_path / "vllm_calls.jsonl"
+    monkeypatch.setenv("VLLM_STAND_IN_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(package.parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.delitem(sys.modules, "vllm", raising=False)
+    return log
+
+
+def _vllm_log(log):
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_vllm_writes_chunks_and_an_interrupted_run_resumes(vllm_stand_in, tiny_model_path, tmp_path, monkeypatch):
+    from efficient_trl import evaluation
+
+    monkeypatch.setattr(evaluation, "VLLM_CHUNK_SIZE", 2)  # 5 problems: chunks of 2, 2, 1
+    monkeypatch.setenv("VLLM_STAND_IN_FAIL_AT_CALL", "2")  # Ctrl-C while the second chunk generates
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(tiny_model_path, "gsm8k", run, k=2, num_problems=5, backend="vllm")
+    # the first chunk (2 problems x 2 samples) was graded and written before the interruption
+    assert sorted((s.problem_index, s.sample_index) for s in load_samples(run)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    monkeypatch.delenv("VLLM_STAND_IN_FAIL_AT_CALL")
+    vllm_stand_in.write_text("")
+    summary = evaluate(tiny_model_path, "gsm8k", run, k=2, num_problems=5, backend="vllm")
+    assert [entry["prompts"] for entry in _vllm_log(vllm_stand_in) if entry["event"] == "generate"] == [2, 1]
+    assert summary["num_samples"] == 10 and len(load_samples(run)) == 10
+
+
+def test_vllm_data_parallel_uses_every_engine_and_keeps_problem_indices(vllm_stand_in, tiny_model_path, tmp_path):
+    run = tmp_path / "run"
+    summary = evaluate(
+        tiny_model_path, "gsm8k", run, k=3, num_problems=5, backend="vllm", data_parallel_size=2,
+    )  # fmt: skip
+    samples = load_samples(run)
+    assert [(s.problem_index, s.sample_index) for s in samples] == [(i, j) for i in range(5) for j in range(3)]
+    assert summary["num_samples"] == 15
+    engines = [entry for entry in _vllm_log(vllm_stand_in) if entry["event"] == "engine"]
+    generated = [entry for entry in _vllm_log(vllm_stand_in) if entry["event"] == "generate"]
+    assert len({entry["pid"] for entry in engines}) == 2 and os.getpid() not in {entry["pid"] for entry in engines}
+    assert sorted(entry["prompts"] for entry in generated) == [2, 3]  # problems 0, 2, 4 and 1, 3
+    assert sorted(entry["kwargs"]["seed"] for entry in engines) == [0, 1]  # engines draw different samples
+    with pytest.raises(ValueError, match="need the vLLM backend"):
+        evaluate(tiny_model_path, "gsm8k", tmp_path / "other", backend="transformers", data_parallel_size=2)
+
+
+def test_auto_backend_says_which_it_chose(vllm_stand_in, monkeypatch, capsys):
+    from efficient_trl.evaluation import resolve_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_backend("auto") == "transformers"
+    assert "no CUDA device" in capsys.readouterr().out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_backend("auto") == "vllm"
+    assert "vLLM is installed and CUDA is present" in capsys.readouterr().out
+    assert resolve_backend("transformers") == "transformers"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        resolve_backend("tgi")
