@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import pytest
@@ -209,3 +210,57 @@ def test_vllm_backend_interface(monkeypatch, tiny_model_path):
         (1, 0, 3, False),
         (1, 1, 2, True),
     ]
+
+
+def test_a_failed_evaluation_does_not_block_the_corrected_command(tiny_model_path, tmp_path):
+    from efficient_trl.evaluation import evaluate
+
+    run, options = tmp_path / "run", dict(k=1, max_new_tokens=4, num_problems=1)
+    mistakes = [(ValueError, "temperature must be > 0", {"temperature": 0.0})]
+    mistakes += [(ValueError, "batch_size must be >= 1", {"batch_size": 0})]
+    if importlib.util.find_spec("vllm") is None:
+        mistakes += [(ImportError, r"pip install 'efficient-trl\[vllm\]'", {"backend": "vllm"})]
+    for error, message, mistake in mistakes:
+        with pytest.raises(error, match=message):
+            evaluate(tiny_model_path, "gsm8k", run, **options, **mistake)
+        assert not run.exists()
+    with pytest.raises(FileNotFoundError, match="neither a local directory nor a hub name: check the path"):
+        evaluate(str(tmp_path / "runs" / "alpha_0.2"), "gsm8k", run, **options)
+    # A run that failed before its first sample (say, out of memory loading the model) holds nothing to keep.
+    run.mkdir()
+    (run / "settings.json").write_text(json.dumps({"model": "another", "k": 9}))
+    assert evaluate(tiny_model_path, "gsm8k", run, **options)["num_samples"] == 1
+
+
+def test_evaluation_refuses_samples_of_replaced_weights(tiny_model_path, tmp_path):
+    import shutil
+
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.testing import build_tiny_model
+
+    model, run, options = tmp_path / "model", tmp_path / "run", dict(k=1, max_new_tokens=4, num_problems=1)
+    shutil.copytree(tiny_model_path, model)
+    evaluate(str(model), "gsm8k", run, **options)
+    shutil.copytree(model, tmp_path / "copy")  # the same weights, copied (new mtimes): still the same run
+    assert (run / "settings.json").exists()
+    build_tiny_model(model, seed=1)  # new weights at the same path
+    with pytest.raises(FileExistsError, match="model_fingerprint"):
+        evaluate(str(model), "gsm8k", run, **options)
+
+
+def test_unreadable_gold_answers_are_refused_and_counted(tiny_model_path, tmp_path):
+    from efficient_trl.data import check_gold_answers, load_problems
+    from efficient_trl.evaluation import evaluate
+
+    problems = tmp_path / "problems.jsonl"
+    rows = [{"problem": "1+1", "solution": "two"}, {"problem": "2+2", "answer": ""}, {"problem": "3", "answer": "}{"}]
+    problems.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(ValueError, match=r"3 of its 3 gold answers cannot be read \(2 empty, 1 that math-verify"):
+        evaluate(tiny_model_path, str(problems), tmp_path / "run", k=1, max_new_tokens=4)
+    assert not (tmp_path / "run").exists()
+    mixed = load_problems("gsm8k").select(range(4))
+    mixed = mixed.map(lambda row, index: {"answer": "" if index == 0 else row["answer"]}, with_indices=True)
+    with pytest.warns(UserWarning, match="1 of its 4 gold answers cannot be read"):
+        check_gold_answers(mixed, "gsm8k")
+    with pytest.raises(FileNotFoundError, match="python recipes/prepare_data.py --output_dir data/no-such-set"):
+        load_problems("data/no-such-set")
