@@ -57,7 +57,10 @@ def load_problems(name: str, split: str = "train") -> Dataset:
         dataset = load_from_disk(name)
         dataset = dataset[split] if hasattr(dataset, "keys") else dataset
     elif Path(name).is_file():
-        dataset = load_dataset("json", data_files=name, split="train")
+        try:
+            dataset = load_dataset("json", data_files=name, split="train")
+        except StopIteration:  # how `datasets` reports a file without rows
+            raise ValueError(f"dataset {name!r} has no problems: the file holds no rows.") from None
     elif "/" in name:
         try:
             dataset = load_dataset(name, split=split)
