@@ -24,6 +24,7 @@ __all__ = [
     "PAPER_PROMPT",
     "PreparationReport",
     "check_gold_answers",
+    "check_new_output_dir",
     "load_problems",
     "numeric_answer",
     "prepare_training_set",
@@ -235,9 +236,16 @@ def prepare_training_set(
 
 def save_prepared(sample: Dataset, report: PreparationReport, output_dir: str | Path) -> Path:
     """Save a prepared set with `save_to_disk`, beside its report; refuse to overwrite an earlier one."""
+    output_dir = check_new_output_dir(output_dir)
+    sample.save_to_disk(str(output_dir))
+    (output_dir / "preparation_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return output_dir
+
+
+def check_new_output_dir(output_dir: str | Path) -> Path:
+    """`output_dir` as a Path if it is free for a prepared set (absent or empty); checked before the preparation
+    too, so that a taken directory is refused at once rather than after it."""
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()):
         raise FileExistsError(f"{output_dir} already holds data; choose another output directory.")
-    sample.save_to_disk(str(output_dir))
-    (output_dir / "preparation_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return output_dir

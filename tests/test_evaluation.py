@@ -87,6 +87,19 @@ def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
         DemoSettings(normalizations=["std"])
 
 
+def test_demo_settings_are_checked_before_anything_trains():
+    # These used to fail only after the earlier models had trained, leaving a run directory that was then refused.
+    for settings, message in (
+        ({"alphas": [0.0, 1.0]}, r"alphas must be a non-empty list of values in \[0, 1\)"),
+        ({"eval_k": 0}, "eval_k must be >= 1"),
+        ({"alphas": [0.2, 0.2]}, "lists a value twice"),
+        ({"eval_temperature": 0.0}, "eval_temperature must be > 0"),
+        ({"num_generations": 1}, "num_generations must be >= 2"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            DemoSettings(**settings)
+
+
 def test_cutoff_baseline_from_existing_samples():
     from efficient_trl.evaluation import cutoff_baseline
 
