@@ -189,17 +189,23 @@ def _train_resuming(
     settings = _run_settings(trainer_class, args, model_args, script_args)
     is_main = args.process_index == 0
     if getattr(script_args, "overwrite_output_dir", False):
+        if output_dir.is_dir() and any(output_dir.iterdir()) and not _holds_training(output_dir):
+            raise FileExistsError(
+                f"--overwrite_output_dir: {output_dir} holds no training run (no {RUN_SETTINGS_FILE}, checkpoint, "
+                "trainer_state.json or weights), so it is not deleted; choose another output_dir."
+            )
         if is_main and output_dir.exists():
-            print(f"--overwrite_output_dir: deleting the contents of {output_dir}")
+            print(f"--overwrite_output_dir: deleting {output_dir} and everything in it")
             shutil.rmtree(output_dir)
         resume_from = args.resume_from_checkpoint
     else:
         _check_same_run(output_dir, settings)
         if _finished(output_dir):
-            print(
-                f"{output_dir} holds this run, finished (trainer_state.json at its last step): nothing to do. Pass "
-                "--overwrite_output_dir true to train it again from the start."
-            )
+            if is_main:
+                print(
+                    f"{output_dir} holds this run, finished (trainer_state.json at its last step): nothing to do. "
+                    "Pass --overwrite_output_dir true to train it again from the start."
+                )
             return None
         resume_from = args.resume_from_checkpoint or _last_complete_checkpoint(output_dir)
     if is_main:
@@ -251,7 +257,7 @@ def _check_same_run(output_dir: Path, settings: dict[str, Any]) -> None:
     settings_path = output_dir / RUN_SETTINGS_FILE
     trained = (output_dir / "trainer_state.json").exists() or any(output_dir.glob("checkpoint-*"))
     if not settings_path.exists():
-        if not trained and not any(output_dir.glob("*.safetensors")):
+        if not _holds_training(output_dir):
             return
         raise FileExistsError(
             f"{output_dir} holds a training run whose settings were not recorded ({RUN_SETTINGS_FILE} is missing), "
@@ -270,6 +276,12 @@ def _check_same_run(output_dir: Path, settings: dict[str, Any]) -> None:
         "Relaunch with the same settings to resume it, choose another output_dir, or pass --overwrite_output_dir "
         "true to delete it and start over."
     )
+
+
+def _holds_training(output_dir: Path) -> bool:
+    """Whether output_dir holds (part of) a training run: recorded settings, a checkpoint, a log or weights."""
+    markers = (RUN_SETTINGS_FILE, "trainer_state.json", "checkpoint-*", "*.safetensors", "adapter_config.json")
+    return any(any(output_dir.glob(pattern)) for pattern in markers)
 
 
 def _flatten(settings: dict[str, Any]) -> dict[str, Any]:

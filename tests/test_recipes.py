@@ -282,3 +282,13 @@ def test_bad_training_input_names_the_fix(tiny_model_path, tmp_path):
     with pytest.raises(ValueError, match="has no problems"):
         train(*parse_training_arguments(["--config", str(recipe), "--dataset_name", str(empty)]))
     assert not (tmp_path / "run").exists()
+    notes = tmp_path / "notes"  # not a training run: --overwrite_output_dir must not delete it
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="holds no training run.*so it is not deleted"):
+        train(
+            *parse_training_arguments(
+                ["--config", str(recipe), "--output_dir", str(notes), "--overwrite_output_dir", "true"]
+            )
+        )
+    assert (notes / "todo.txt").read_text() == "keep me"
