@@ -9,7 +9,7 @@ Offline, the shipped MATH train set and AIME 1983-2023 stand in for the paper's 
 import argparse
 import logging
 
-from efficient_trl.data import prepare_training_set, save_prepared
+from efficient_trl.data import check_new_output_dir, prepare_training_set, save_prepared
 
 
 def main() -> None:
@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args()
+    check_new_output_dir(args.output_dir)  # before the preparation, which takes minutes
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # unparseable answers are counted, not logged
     sample, report = prepare_training_set(args.sources, args.num_samples, args.seed)
     path = save_prepared(sample, report, args.output_dir)

@@ -68,3 +68,19 @@ def test_prepared_set_is_deterministic_and_reported(tmp_path):
     assert load_problems(str(saved))["answer"] == sample["answer"]
     with pytest.raises(FileExistsError, match="already holds data"):
         save_prepared(sample, report, saved)
+
+
+def test_prepare_data_refuses_a_taken_output_dir_before_preparing(tmp_path):
+    # The check used to come after the whole preparation (minutes); now it comes first: a source that would fail to
+    # load is never reached.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "data.arrow").write_text("an earlier set")
+    script = Path(__file__).resolve().parents[1] / "recipes" / "prepare_data.py"
+    command = [sys.executable, str(script), "--sources", "no-such-source", "--output_dir", str(taken)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "taken already holds data; choose another output directory" in result.stderr
