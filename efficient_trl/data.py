@@ -9,19 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
-from .math_grader import gold_answer, parse_boxed
+from .math_grader import _plain_number, gold_answer, parse_boxed
 
 __all__ = [
     "AUTHORS_TRAINING_SET",
     "LOCAL_DATASETS",
     "PAPER_PROMPT",
     "PreparationReport",
+    "check_gold_answers",
+    "check_new_output_dir",
     "load_problems",
     "numeric_answer",
     "prepare_training_set",
@@ -59,11 +63,21 @@ def load_problems(name: str, split: str = "train") -> Dataset:
         dataset = load_from_disk(name)
         dataset = dataset[split] if hasattr(dataset, "keys") else dataset
     elif Path(name).is_file():
-        dataset = load_dataset("json", data_files=name, split="train")
+        try:
+            dataset = load_dataset("json", data_files=name, split="train")
+        except StopIteration:  # how `datasets` reports a file without rows
+            raise ValueError(f"dataset {name!r} has no problems: the file holds no rows.") from None
     elif name == AUTHORS_TRAINING_SET:
         dataset = load_from_disk(_download_authors_training_set())
     elif "/" in name:
-        dataset = load_dataset(name, split=split)
+        try:
+            dataset = load_dataset(name, split=split)
+        except Exception as error:  # the hub's message ("couldn't reach ...") hides that a local path is missing
+            raise FileNotFoundError(
+                f"dataset {name!r} is neither a local directory or file nor a hub dataset that could be loaded. "
+                f"If it is the training set, prepare it first: python recipes/prepare_data.py --output_dir {name} "
+                f"(the hub said: {error})"
+            ) from error
     else:
         raise ValueError(
             f"unknown dataset {name!r}: use one of the shipped sets {sorted(LOCAL_DATASETS)}, a save_to_disk "
@@ -97,6 +111,40 @@ def _with_problem_and_answer(dataset: Dataset, name: str) -> Dataset:
             return {"answer": ""}  # no box: kept visible (and dropped by `prepare_training_set` with a reason)
 
     return dataset.map(add_answer, desc="gold answers")
+
+
+def check_gold_answers(dataset: Dataset, name: str, warn_share: float = 0.1) -> None:
+    """Refuse a problem set with no problems or no gold answer math-verify can read (every reward would be 0), and
+    warn when more than `warn_share` of its answers are unreadable; the message counts them."""
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {name!r} has no problems; check its path, split and num_problems.")
+    answers = dataset["answer"]
+    empty = [index for index, answer in enumerate(answers) if not answer.strip()]
+    unparseable = [index for index, answer in enumerate(answers) if answer.strip() and not _readable(answer)]
+    unreadable = len(empty) + len(unparseable)
+    examples = ", ".join(f"e.g. row {rows[0]}" for rows in (empty, unparseable) if rows)
+    counts = (
+        f"{unreadable} of its {len(answers)} gold answers cannot be read ({len(empty)} empty, {len(unparseable)} "
+        f"that math-verify cannot parse; {examples})"
+    )
+    if unreadable == len(answers):
+        raise ValueError(
+            f"dataset {name!r}: {counts}, so every completion would score 0. Give it an 'answer' column (or a "
+            "'solution' column whose last \\boxed{} holds the answer)."
+        )
+    if unreadable > warn_share * len(answers):
+        warnings.warn(f"dataset {name!r}: {counts}; those problems always score 0.", UserWarning, stacklevel=2)
+
+
+def _readable(answer: str) -> bool:
+    if _plain_number(answer) is not None:
+        return True  # the common case, without parsing LaTeX
+    # math-verify's own timeout needs the main thread; elsewhere parse without one
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    try:
+        return bool(parse_boxed(answer, parsing_timeout=timeout))
+    except Exception:
+        return False
 
 
 def to_prompts(dataset: Dataset, template: str = PAPER_PROMPT) -> Dataset:
@@ -197,11 +245,18 @@ def prepare_training_set(
 
 def save_prepared(sample: Dataset, report: PreparationReport, output_dir: str | Path) -> Path:
     """Save a prepared set with `save_to_disk`, beside its report; refuse to overwrite an earlier one."""
+    output_dir = check_new_output_dir(output_dir)
+    sample.save_to_disk(str(output_dir))
+    (output_dir / "preparation_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return output_dir
+
+
+def check_new_output_dir(output_dir: str | Path) -> Path:
+    """`output_dir` as a Path if it is free for a prepared set (absent or empty); checked before the preparation
+    too, so that a taken directory is refused at once rather than after it."""
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()):
         raise FileExistsError(f"{output_dir} already holds data; choose another output directory.")
-    sample.save_to_disk(str(output_dir))
-    (output_dir / "preparation_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return output_dir
 
 

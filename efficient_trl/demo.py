@@ -75,12 +75,35 @@ class DemoSettings:
     dpo_learning_rate: float = _setting(1e-5, "Learning rate of the DPO baseline.")
 
     def __post_init__(self) -> None:
+        # Everything checked here, before the first model trains: a late failure would leave a half-written run.
         unknown = sorted(set(self.normalizations) - set(ADVANTAGE_NORMALIZATIONS))
         if unknown or not self.normalizations:
             raise ValueError(
                 f"normalizations must be a non-empty list of {list(ADVANTAGE_NORMALIZATIONS)}, got "
                 f"{self.normalizations}."
             )
+        if not self.alphas or not all(0.0 <= alpha < 1.0 for alpha in self.alphas):
+            raise ValueError(
+                f"alphas must be a non-empty list of values in [0, 1), got {self.alphas}: at 1 the longest correct "
+                "answer earns no more than a wrong one (the paper uses 0.05 to 0.4)."
+            )
+        if len(set(self.alphas)) != len(self.alphas):
+            raise ValueError(f"alphas lists a value twice ({self.alphas}): each alpha trains one model.")
+        at_least = {
+            "steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 1, "logging_steps": 1,
+            "eval_problems": 1, "eval_k": 1,
+        }  # fmt: skip
+        for name, minimum in at_least.items():
+            if getattr(self, name) < minimum:
+                raise ValueError(f"{name} must be >= {minimum}, got {getattr(self, name)}.")
+        positive = ("learning_rate", "eval_temperature", "sft_learning_rate", "dpo_learning_rate")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0 (0: no KL term), got {self.beta}.")
+        if not self.cutoffs or any(cutoff < 1 for cutoff in self.cutoffs):
+            raise ValueError(f"cutoffs must be positive token counts, got {self.cutoffs}.")
 
 
 def model_name(alpha: float, normalization: str = "none") -> str:

@@ -9,6 +9,8 @@ and vLLM (`generate_samples_vllm`, the one place that touches vLLM).
 from __future__ import annotations
 
 import csv
+import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -22,12 +24,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .data import LOCAL_DATASETS, PAPER_PROMPT, load_problems, to_prompts
+from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 
 __all__ = [
     "DEFAULT_K",
     "EvaluationSample",
+    "check_model_reference",
     "cutoff_baseline",
     "evaluate",
     "generate_samples",
@@ -35,6 +38,7 @@ __all__ = [
     "generate_samples_vllm_parallel",
     "grade_samples",
     "load_samples",
+    "model_fingerprint",
     "prompt_token_ids",
     "render_prompt",
     "resolve_backend",
@@ -434,16 +438,26 @@ def evaluate(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     k = DEFAULT_K.get(dataset, 1) if k is None else k
+    # Everything checked before the run directory is created, so that a corrected command is never refused.
     backend = resolve_backend(backend)
+    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ImportError(
+            "--backend vllm needs vLLM: pip install 'efficient-trl[vllm]' (or use --backend transformers)."
+        )
     if backend != "vllm" and (tensor_parallel_size, data_parallel_size) != (1, 1):
         raise ValueError(
             "tensor_parallel_size and data_parallel_size need the vLLM backend (--backend vllm); the transformers "
             "backend runs on one device."
         )
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}.")
-    if not Path(model).exists() and "/" not in model:
-        raise FileNotFoundError(f"model {model!r} is neither a local directory nor a hub name (owner/name).")
+    for name, value in (
+        ("k", k), ("batch_size", batch_size), ("max_new_tokens", max_new_tokens),
+        ("tensor_parallel_size", tensor_parallel_size), ("data_parallel_size", data_parallel_size),
+    ):  # fmt: skip
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}.")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 for sampling (the paper uses 0.6), got {temperature}.")
+    check_model_reference(model)
     if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
         raise ValueError(
             f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
@@ -452,14 +466,14 @@ def evaluate(
     problems = load_problems(dataset, split=split)
     if num_problems is not None:
         problems = problems.select(range(min(num_problems, len(problems))))
-    if len(problems) == 0:
-        raise ValueError(f"dataset {dataset!r} has no problems to evaluate.")
+    check_gold_answers(problems, dataset)
     problems = to_prompts(problems, prompt_template)
 
     run_dir = Path(output_dir)
     settings = {
-        "model": model, "dataset": dataset, "num_problems": len(problems), "k": k, "temperature": temperature,
-        "max_new_tokens": max_new_tokens, "seed": seed, "backend": backend, "prompt_template": prompt_template,
+        "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
+        "num_problems": len(problems), "k": k, "temperature": temperature, "max_new_tokens": max_new_tokens,
+        "seed": seed, "backend": backend, "prompt_template": prompt_template,
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
     done = _load_run(run_dir, settings)
@@ -502,8 +516,6 @@ def evaluate(
 def resolve_backend(backend: str) -> str:
     """'transformers' or 'vllm' as given; 'auto' is vLLM when it is installed and CUDA is present, else
     transformers. Says which it chose, and why, on standard output."""
-    import importlib.util
-
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
     if backend != "auto":
@@ -524,6 +536,11 @@ def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], 
         if not settings_path.exists():
             raise FileExistsError(f"{run_dir} holds files that are not an evaluation run; choose another directory.")
         existing = json.loads(settings_path.read_text())
+        if existing != settings and not _read_samples(run_dir / "samples.jsonl"):
+            # A run that failed before its first sample holds nothing to keep: it takes the new settings.
+            print(f"{run_dir} holds no samples yet: replacing its settings with this command's.")
+            _write_atomically(settings_path, json.dumps(settings, indent=1) + "\n")
+            return {}
         if existing != settings:
             changed = {
                 key: (existing.get(key), value) for key, value in settings.items() if existing.get(key) != value
@@ -541,6 +558,66 @@ def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], 
     run_dir.mkdir(parents=True, exist_ok=True)
     settings_path.write_text(json.dumps(settings, indent=1) + "\n")
     return {}
+
+
+def check_model_reference(model: str) -> None:
+    """Refuse a model that is neither a saved model directory nor possibly a hub name (owner/name)."""
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{model} has no config.json: it is not a saved model directory.")
+        return
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1
+    if looks_local:
+        raise FileNotFoundError(
+            f"model {model!r} is neither a local directory nor a hub name: check the path (a hub name is written "
+            "owner/name, e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B)."
+        )
+
+
+def model_fingerprint(model: str, prefix_bytes: int = 1 << 20) -> str:
+    """What identifies the model's weights, cheaply: for a local directory, a hash of its config.json and of each
+    weight file's name, size, first and last `prefix_bytes`; for a hub name, its commit (from the local cache, else
+    the hub) or the bare name when neither is reachable."""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return f"hub:{model}@{_hub_commit(model) or 'unknown'}"
+    digest = hashlib.sha256()
+    for name in ("config.json", "adapter_config.json"):
+        if (path / name).is_file():
+            digest.update(name.encode() + (path / name).read_bytes())
+    weights = sorted(
+        file
+        for pattern in ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf")
+        for file in path.glob(pattern)
+        if file.name not in ("training_args.bin",)
+    )
+    if not weights:
+        raise FileNotFoundError(f"{model} holds no weight files (*.safetensors, *.bin, ...) to evaluate.")
+    for file in weights:
+        size = file.stat().st_size
+        digest.update(f"{file.name}:{size}".encode())
+        with file.open("rb") as f:  # whole files would cost minutes for multi-GB weights
+            digest.update(f.read(prefix_bytes))
+            f.seek(max(0, size - prefix_bytes))
+            digest.update(f.read(prefix_bytes))
+    return digest.hexdigest()[:16]
+
+
+def _hub_commit(model: str) -> str | None:
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model, local_files_only=True)).name  # snapshots/<commit>
+    except (LocalEntryNotFoundError, ValueError, OSError):
+        pass
+    if constants.HF_HUB_OFFLINE:
+        return None
+    try:
+        return HfApi().model_info(model).sha
+    except (HfHubHTTPError, OSError, ValueError):
+        return None
 
 
 def samples_to_jsonl(samples: Iterable[EvaluationSample]) -> str:

@@ -217,7 +217,12 @@ class _Worker:
             stderr=subprocess.PIPE,
             env=env,
         )
-        if not self.wait_readable(startup_timeout) or self.receive() != "ready":
+        try:
+            started = self.wait_readable(startup_timeout) and self.receive() == "ready"
+        except BaseException:  # interrupted while starting: leave no stray process behind
+            self.kill()
+            raise
+        if not started:
             self.process.kill()
             self.process.wait()
             error = self.process.stderr.read().decode(errors="replace")[-2000:]
@@ -288,7 +293,17 @@ class MathGrader:
     def verify(self, predictions: Sequence[str | None], golds: Sequence[str]) -> list[bool]:
         """Whether each prediction (a box's content, or None) is equivalent to its gold answer."""
         if len(predictions) != len(golds):
-            raise ValueError(f"got {len(predictions)} predictions but {len(golds)} gold answers.")
+            raise ValueError(
+                f"got {len(predictions)} predictions but {len(golds)} gold answers: give one gold answer per "
+                "prediction."
+            )
+        for name, values, allowed in (("prediction", predictions, (str, type(None))), ("gold answer", golds, (str,))):
+            wrong = next((i for i, value in enumerate(values) if not isinstance(value, allowed)), None)
+            if wrong is not None:
+                raise TypeError(
+                    f"{name} {wrong} is a {type(values[wrong]).__name__} ({values[wrong]!r:.80}); the grader takes "
+                    f"text{' (or None for no answer)' if name == 'prediction' else ''}: decode or convert it first."
+                )
         pairs = list(zip(predictions, golds, strict=True))
         chunks = [pairs[i : i + self.chunk_size] for i in range(0, len(pairs), self.chunk_size)]
         with self._lock:  # one batch at a time: the workers are shared by every thread of this process
@@ -316,29 +331,38 @@ class MathGrader:
         todo = list(range(len(chunks)))[::-1]
         busy: dict[int, tuple[int, float]] = {}  # worker index -> (chunk index, deadline)
         idle = list(range(len(self._workers)))
-        while todo or busy:
-            while todo and idle:
-                worker, chunk = idle.pop(), todo.pop()
-                self._workers[worker].send(chunks[chunk], self.timeout_seconds)
-                busy[worker] = (chunk, time.monotonic() + len(chunks[chunk]) * self.timeout_seconds + 1.0)
-            streams = {self._workers[worker].process.stdout: worker for worker in busy}
-            next_deadline = min(deadline for _, deadline in busy.values())
-            ready, _, _ = select.select(list(streams), [], [], max(0.0, next_deadline - time.monotonic()))
-            for stream in ready:
-                worker = streams[stream]
-                chunk, _ = busy.pop(worker)
-                results[chunk] = self._workers[worker].receive()
-                if results[chunk] is None:  # the worker died (e.g. killed by the OS): restart it, retry alone
-                    self._workers[worker].kill()
-                    self._workers[worker] = _Worker(self.startup_timeout)
-                idle.append(worker)
-            now = time.monotonic()
-            for worker, (_, deadline) in list(busy.items()):
-                if now > deadline:
+        try:
+            while todo or busy:
+                while todo and idle:
+                    worker, chunk = idle.pop(), todo.pop()
+                    # Busy from before the send: a send cut short leaves a torn request in the worker's input.
+                    busy[worker] = (chunk, time.monotonic() + len(chunks[chunk]) * self.timeout_seconds + 1.0)
+                    self._workers[worker].send(chunks[chunk], self.timeout_seconds)
+                streams = {self._workers[worker].process.stdout: worker for worker in busy}
+                next_deadline = min(deadline for _, deadline in busy.values())
+                ready, _, _ = select.select(list(streams), [], [], max(0.0, next_deadline - time.monotonic()))
+                for stream in ready:
+                    worker = streams[stream]
+                    chunk, _ = busy[worker]
+                    results[chunk] = self._workers[worker].receive()
                     del busy[worker]
-                    self._workers[worker].kill()
-                    self._workers[worker] = _Worker(self.startup_timeout)
+                    if results[chunk] is None:  # the worker died (e.g. killed by the OS): restart it, retry alone
+                        self._workers[worker].kill()
+                        self._workers[worker] = _Worker(self.startup_timeout)
                     idle.append(worker)
+                now = time.monotonic()
+                for worker, (_, deadline) in list(busy.items()):
+                    if now > deadline:
+                        self._workers[worker].kill()
+                        self._workers[worker] = _Worker(self.startup_timeout)
+                        del busy[worker]
+                        idle.append(worker)
+        except BaseException:
+            # Interrupted (Ctrl-C, an error): a worker still grading would answer the next call with this call's
+            # verdicts. Stop every such worker; fresh ones start when next needed.
+            for worker in sorted(busy, reverse=True):
+                self._workers.pop(worker).kill()
+            raise
         return results
 
 
@@ -369,10 +393,31 @@ class MathAccuracyReward:
             )
         answers = answer if answer is not None else [None] * len(completions)
         solutions = solution if solution is not None else [None] * len(completions)
+        for name, column in (("answer", answers), ("solution", solutions)):
+            if len(column) != len(completions):
+                raise ValueError(
+                    f"got {len(completions)} completions but {len(column)} values of {name!r}: pass one gold "
+                    "answer per completion (repeat a prompt's answer for each of its completions)."
+                )
         golds = [gold_answer(a, s) for a, s in zip(answers, solutions, strict=True)]
-        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+        texts = [_completion_text(completion, index) for index, completion in enumerate(completions)]
         verdicts = self.grader.verify([final_answer(text) for text in texts], golds)
         return [1.0 if verdict else 0.0 for verdict in verdicts]
+
+
+def _completion_text(completion: Any, index: int) -> str:
+    """The text of a plain-text or conversational completion; anything else is an error naming the completion."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content")
+        if isinstance(content, str):
+            return content
+    raise TypeError(
+        f"completion {index} is {completion!r:.80} ({type(completion).__name__}): math_accuracy_reward takes text "
+        "or chat turns ending in a message with string 'content'; decode bytes and replace missing completions with "
+        "'' first."
+    )
 
 
 math_accuracy_reward = MathAccuracyReward()

@@ -29,6 +29,12 @@ def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str) -> None
     columns = getattr(dataset, "column_names", None)
     if not isinstance(columns, list):  # None for an IterableDataset of unknown features; a dict for a DatasetDict
         return
+    if "prompt" not in columns:  # TRL would fail with a KeyError at the first step
+        raise ValueError(
+            f"the {split} dataset has no 'prompt' column to sample completions for (columns present: {columns}). "
+            "Add one with efficient_trl.data.to_prompts(dataset) (from a 'problem' column), or rename yours to "
+            "'prompt'."
+        )
     for reward_func in reward_funcs:
         needed = getattr(reward_func, "gold_columns", None)
         if needed and not set(needed) & set(columns):

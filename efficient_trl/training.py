@@ -11,18 +11,27 @@ and an unknown key is an error.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 from accelerate import PartialState
 from datasets import load_from_disk
-from transformers.trainer_utils import get_last_checkpoint
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
+from .analysis import MODEL_CARD_BEGIN, MODEL_CARD_END
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
-from .data import PAPER_PROMPT, load_problems, to_prompts
+from .data import PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
+from .evaluation import check_model_reference
 from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
 
 __all__ = [
@@ -38,6 +47,12 @@ __all__ = [
 ]
 
 TRAINERS = {"grpo": (EfficientGRPOTrainer, EfficientGRPOConfig), "rloo": (EfficientRLOOTrainer, EfficientRLOOConfig)}
+
+
+_OVERWRITE_HELP = (
+    "Start over in an output_dir that holds another (or a finished) run: its contents are deleted first. Without it, "
+    "a relaunch resumes the run recorded there and a different run is refused."
+)
 
 
 @dataclass
@@ -78,12 +93,34 @@ class TrainScriptArguments:
             "check."
         },
     )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
+
+    def __post_init__(self) -> None:
+        if self.num_train_problems is not None and self.num_train_problems < 1:
+            raise ValueError(
+                f"num_train_problems must be >= 1, got {self.num_train_problems}; leave it out to train on every "
+                "problem."
+            )
+
+
+TRAIN_USAGE = """accelerate launch [--config_file accelerate_configs/zero2.yaml] recipes/train.py \\
+           --config recipe.yaml [--field value ...]
+
+  e.g.     recipes/train.py --config recipes/deepseek-r1-distill-qwen-1.5b/alpha_0.2.yaml --learning_rate 1e-6"""
+
+TRAIN_DESCRIPTION = (
+    "Train a model to reason efficiently (RL with a length-penalized reward). The recipe YAML given with --config "
+    "sets every field below (the shipped ones are in recipes/<model>/alpha_<alpha>.yaml); a command-line flag "
+    "overrides the YAML. Relaunching the same command resumes the run in output_dir."
+)
 
 
 def make_parser(trainer: str) -> TrlParser:
     if trainer not in TRAINERS:
         raise ValueError(f"trainer must be one of {sorted(TRAINERS)}, got {trainer!r}.")
-    return TrlParser((TrainScriptArguments, TRAINERS[trainer][1], ModelConfig))
+    return TrlParser(
+        (TrainScriptArguments, TRAINERS[trainer][1], ModelConfig), usage=TRAIN_USAGE, description=TRAIN_DESCRIPTION
+    )
 
 
 def _chosen_trainer(argv: list[str] | None) -> str:
@@ -101,8 +138,32 @@ def _chosen_trainer(argv: list[str] | None) -> str:
 
 
 def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScriptArguments, Any, ModelConfig]:
-    """Parse YAML (`--config`) and command-line overrides; unknown keys raise."""
-    return make_parser(_chosen_trainer(argv)).parse_args_and_config(args=argv)
+    """Parse YAML (`--config`) and command-line overrides; unknown keys raise.
+
+    A recipe written for one trainer works with the other: YAML fields that only the other trainer's config has
+    (e.g. GRPO's `loss_type` under `--trainer rloo`) are left out, with a printed note naming them.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    trainer = _chosen_trainer(argv)
+    if "--config" not in argv:
+        return make_parser(trainer).parse_args_and_config(args=argv)
+    config_index = argv.index("--config") + 1
+    with open(argv[config_index]) as f:
+        config = yaml.safe_load(f) or {}
+    own = {f.name for f in fields(TRAINERS[trainer][1])}
+    other = {f.name for name, (_, config_class) in TRAINERS.items() if name != trainer for f in fields(config_class)}
+    dropped = sorted(key for key in config if key in other and key not in own)
+    if not dropped:
+        return make_parser(trainer).parse_args_and_config(args=argv)
+    print(
+        f"{trainer} has no {', '.join(f'{key}={config[key]!r}' for key in dropped)} (fields of another trainer's "
+        f"config in {argv[config_index]}): left out."
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        filtered = Path(scratch) / Path(argv[config_index]).name
+        filtered.write_text(yaml.safe_dump({key: value for key, value in config.items() if key not in dropped}))
+        argv[config_index] = str(filtered)
+        return make_parser(trainer).parse_args_and_config(args=argv)
 
 
 def check_batch_sizes(script_args: TrainScriptArguments, training_args: Any, num_processes: int) -> None:
@@ -150,14 +211,16 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
     dataset = load_problems(script_args.dataset_name, split=script_args.dataset_train_split)
     if script_args.num_train_problems is not None:
         dataset = dataset.select(range(min(script_args.num_train_problems, len(dataset))))
+    check_gold_answers(dataset, script_args.dataset_name)
     dataset = to_prompts(dataset, script_args.prompt_template)
 
-    return _train_resuming(trainer_class, training_args, model_args, dataset)
+    return _train_resuming(trainer_class, training_args, model_args, dataset, script_args)
 
 
 def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str, Any]:
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required (a hub name or a local directory).")
+    check_model_reference(model_args.model_name_or_path)
     model_init_kwargs = {
         "revision": model_args.model_revision,
         "attn_implementation": model_args.attn_implementation,
@@ -166,22 +229,203 @@ def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str,
     return {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
 
 
-def _train_resuming(trainer_class: type, args: Any, model_args: ModelConfig, dataset: Any) -> Any:
-    """Build the trainer and train, from the last checkpoint in output_dir if an earlier launch was interrupted;
-    save the model and the training log."""
+def _train_resuming(
+    trainer_class: type, args: Any, model_args: ModelConfig, dataset: Any, script_args: Any = None
+) -> Any | None:
+    """Build the trainer and train, from the last complete checkpoint in output_dir if an earlier launch was
+    interrupted; save the model and the training log. Returns the trainer, or None when output_dir already holds
+    this run, finished.
+
+    The run's settings go to output_dir/efficient_trl_run.json: a relaunch with other settings is refused (naming
+    what differs) unless `script_args.overwrite_output_dir`, which clears output_dir first.
+    """
     args.model_init_kwargs = _model_init_kwargs(args, model_args)
+    output_dir = Path(args.output_dir)
+    settings = _run_settings(trainer_class, args, model_args, script_args)
+    is_main = args.process_index == 0
+    if getattr(script_args, "overwrite_output_dir", False):
+        if output_dir.is_dir() and any(output_dir.iterdir()) and not _holds_training(output_dir):
+            raise FileExistsError(
+                f"--overwrite_output_dir: {output_dir} holds no training run (no {RUN_SETTINGS_FILE}, checkpoint, "
+                "trainer_state.json or weights), so it is not deleted; choose another output_dir."
+            )
+        if is_main and output_dir.exists():
+            print(f"--overwrite_output_dir: deleting {output_dir} and everything in it")
+            shutil.rmtree(output_dir)
+        resume_from = args.resume_from_checkpoint
+    else:
+        _check_same_run(output_dir, settings)
+        if _finished(output_dir):
+            if is_main:
+                print(
+                    f"{output_dir} holds this run, finished (trainer_state.json at its last step): nothing to do. "
+                    "Pass --overwrite_output_dir true to train it again from the start."
+                )
+            return None
+        resume_from = args.resume_from_checkpoint or _last_complete_checkpoint(output_dir)
+    if is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(output_dir / RUN_SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
+    card_section = _model_card_section(output_dir / "README.md")
     trainer = trainer_class(
         model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=get_peft_config(model_args)
     )
-    resume_from = args.resume_from_checkpoint
-    if resume_from is None and Path(args.output_dir).is_dir():
-        resume_from = get_last_checkpoint(args.output_dir)
     if resume_from:
         trainer.accelerator.print(f"Resuming from {resume_from}")
-    trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model(args.output_dir)
-    trainer.save_state()  # trainer_state.json: the whole training log, read by efficient_trl.analysis
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+        trainer.save_model(args.output_dir)
+        trainer.save_state()  # trainer_state.json: the whole training log, read by efficient_trl.analysis
+    finally:
+        if card_section and trainer.is_world_process_zero():  # TRL rewrites README.md at every save
+            _restore_model_card_section(output_dir / "README.md", card_section)
     return trainer
+
+
+RUN_SETTINGS_FILE = "efficient_trl_run.json"
+# Training fields that may change between launches of one run: where and how it logs, saves and reports, not what
+# it trains. Every other field (and the script's and the model's arguments) must match on a relaunch.
+RELAUNCH_FIELDS = frozenset(
+    {"output_dir", "logging_dir", "run_name", "report_to", "resume_from_checkpoint", "local_rank", "disable_tqdm"}
+    | {"log_level", "log_level_replica", "log_on_each_node", "log_completions", "num_completions_to_print"}
+)
+RELAUNCH_PREFIXES = ("logging_", "save_", "push_to_hub", "hub_", "dataloader_", "vllm_server_", "trackio_", "wandb_")
+
+
+def _run_settings(trainer_class: type, args: Any, model_args: ModelConfig, script_args: Any) -> dict[str, Any]:
+    training = {
+        key: value
+        for key, value in args.to_dict().items()
+        if key not in RELAUNCH_FIELDS and not key.startswith(RELAUNCH_PREFIXES)
+    }
+    script = asdict(script_args) if script_args is not None else {}
+    script.pop("overwrite_output_dir", None)
+    settings = {"trainer": trainer_class.__name__, "script": script, "training": training, "model": asdict(model_args)}
+    return json.loads(json.dumps(settings, default=str))  # as read back from the file: lists, not tuples
+
+
+def _check_same_run(output_dir: Path, settings: dict[str, Any]) -> None:
+    """Refuse an output_dir that holds another run (or files of unknown origin); accept one that holds no training
+    yet (a launch that failed before its first step) whatever its recorded settings."""
+    if not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return
+    settings_path = output_dir / RUN_SETTINGS_FILE
+    trained = (output_dir / "trainer_state.json").exists() or any(output_dir.glob("checkpoint-*"))
+    if not settings_path.exists():
+        if not _holds_training(output_dir):
+            return
+        raise FileExistsError(
+            f"{output_dir} holds a training run whose settings were not recorded ({RUN_SETTINGS_FILE} is missing), "
+            "so it cannot be resumed safely: choose another output_dir, or pass --overwrite_output_dir true to "
+            "delete it and start over."
+        )
+    recorded = json.loads(settings_path.read_text())
+    if recorded == settings or not trained:
+        return
+    was, now = _flatten(recorded), _flatten(settings)
+    changed = [
+        f"{key}: {was.get(key)!r} -> {now.get(key)!r}" for key in sorted({*was, *now}) if was.get(key) != now.get(key)
+    ]
+    raise FileExistsError(
+        f"{output_dir} holds another run (recorded in {RUN_SETTINGS_FILE}; was -> now: {'; '.join(changed)}). "
+        "Relaunch with the same settings to resume it, choose another output_dir, or pass --overwrite_output_dir "
+        "true to delete it and start over."
+    )
+
+
+def _holds_training(output_dir: Path) -> bool:
+    """Whether output_dir holds (part of) a training run: recorded settings, a checkpoint, a log or weights."""
+    markers = (RUN_SETTINGS_FILE, "trainer_state.json", "checkpoint-*", "*.safetensors", "adapter_config.json")
+    return any(any(output_dir.glob(pattern)) for pattern in markers)
+
+
+def _flatten(settings: dict[str, Any]) -> dict[str, Any]:
+    """{"training": {"beta": 0.1}} -> {"training.beta": 0.1}, so that a refusal names each field that differs."""
+    return {
+        f"{section}.{key}" if isinstance(values, dict) else section: value
+        for section, values in settings.items()
+        for key, value in (values.items() if isinstance(values, dict) else [(None, values)])
+    }
+
+
+def _finished(output_dir: Path) -> bool:
+    """trainer_state.json in output_dir itself is written once training has ended (checkpoints keep theirs)."""
+    state_path = output_dir / "trainer_state.json"
+    if not state_path.is_file():
+        return False
+    state = json.loads(state_path.read_text())
+    return state.get("max_steps", 0) > 0 and state.get("global_step", 0) >= state["max_steps"]
+
+
+def _last_complete_checkpoint(output_dir: Path) -> str | None:
+    """The newest checkpoint whose files all read back; a torn one (a launch killed while saving) is skipped with a
+    warning, since resuming from it fails."""
+    if not output_dir.is_dir():
+        return None
+    numbered = [
+        (int(match.group(1)), path)
+        for path in output_dir.iterdir()
+        if path.is_dir() and (match := re.fullmatch(r"checkpoint-(\d+)", path.name))
+    ]
+    torn = []
+    for _, checkpoint in sorted(numbered, reverse=True):
+        problem = _checkpoint_problem(checkpoint)
+        if problem is None:
+            if torn:
+                warnings.warn(
+                    f"skipping incomplete checkpoint(s) {', '.join(torn)}; resuming from {checkpoint} instead "
+                    "(the skipped steps are trained again and their directories overwritten).",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return str(checkpoint)
+        torn.append(f"{checkpoint} ({problem})")
+    if torn:
+        raise RuntimeError(
+            f"no complete checkpoint to resume from: {', '.join(torn)}. Delete these directories to start over."
+        )
+    return None
+
+
+def _checkpoint_problem(checkpoint: Path) -> str | None:
+    """What is wrong with a checkpoint directory (a missing or torn file), or None if every file reads back."""
+    from safetensors import safe_open
+
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError) as error:
+        return f"trainer_state.json: {error}"
+    for file in sorted(checkpoint.rglob("*")):
+        try:
+            if file.suffix == ".safetensors":
+                with safe_open(str(file), "pt"):  # checks that the header's tensors fit in the file
+                    pass
+            elif file.suffix in (".pt", ".pth", ".bin") and file.name != "training_args.bin":
+                zipfile.ZipFile(file).close()  # torch.save's format: a torn file has no central directory
+        except Exception as error:
+            return f"{file.name}: {error}"
+    return None
+
+
+def _model_card_section(card: Path) -> str | None:
+    """The trade-off section that `efficient_trl.analysis.write_model_card` put in the card, markers included."""
+    text = card.read_text() if card.is_file() else ""
+    if MODEL_CARD_BEGIN not in text or MODEL_CARD_END not in text:
+        return None
+    start = text.index(MODEL_CARD_BEGIN)
+    return text[start : text.index(MODEL_CARD_END, start) + len(MODEL_CARD_END)]
+
+
+def _restore_model_card_section(card: Path, section: str) -> None:
+    text = card.read_text() if card.is_file() else ""
+    if MODEL_CARD_BEGIN not in text:
+        card.write_text((text.rstrip("\n") + "\n\n" if text else "") + section + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 @dataclass
@@ -190,6 +434,7 @@ class BaselineScriptArguments:
         default="data/rejection-sampling/sft",
         metadata={"help": "The sft/ or dpo/ directory written by recipes/rejection_sampling.py."},
     )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
 
 
 BASELINES = {"sft": (SFTTrainer, SFTConfig), "dpo": (DPOTrainer, DPOConfig)}
@@ -200,7 +445,11 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
     if kind not in BASELINES:
         raise ValueError(f"kind must be one of {sorted(BASELINES)}, got {kind!r}.")
     trainer_class, config_class = BASELINES[kind]
-    parser = TrlParser((BaselineScriptArguments, config_class, ModelConfig))
+    parser = TrlParser(
+        (BaselineScriptArguments, config_class, ModelConfig),
+        usage=f"accelerate launch recipes/{kind}.py --config recipes/<model>/{kind}_lr_<lr>.yaml [--field value ...]",
+        description=f"The {kind.upper()} baseline on rejection-sampled data (recipes/rejection_sampling.py).",
+    )
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     dataset = load_from_disk(script_args.dataset_path)
     if len(dataset) == 0:
@@ -208,4 +457,4 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
             f"{script_args.dataset_path} holds no examples: rejection sampling found no usable responses "
             "(see its report.json)."
         )
-    return _train_resuming(trainer_class, training_args, model_args, dataset)
+    return _train_resuming(trainer_class, training_args, model_args, dataset, script_args)

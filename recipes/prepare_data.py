@@ -11,7 +11,7 @@ draws from the authors' own published split instead (daman1209arora/compression_
 import argparse
 import logging
 
-from efficient_trl.data import AUTHORS_TRAINING_SET, prepare_training_set, save_prepared
+from efficient_trl.data import AUTHORS_TRAINING_SET, check_new_output_dir, prepare_training_set, save_prepared
 
 
 def main() -> None:
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args()
+    check_new_output_dir(args.output_dir)  # before the preparation, which takes minutes
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # unparseable answers are counted, not logged
     sources = [AUTHORS_TRAINING_SET] if args.authors_split else args.sources
     sample, report = prepare_training_set(sources, args.num_samples, args.seed)

@@ -94,3 +94,19 @@ def test_authors_training_split_columns(tmp_path, monkeypatch):
     sample, report = prepare_training_set([AUTHORS_TRAINING_SET], num_samples=2)
     assert sorted(sample["answer"]) == ["2", "\\frac{1}{2}"]  # x+1 is not a number
     assert report.dropped[AUTHORS_TRAINING_SET] == {"answer not a number": 1}
+
+
+def test_prepare_data_refuses_a_taken_output_dir_before_preparing(tmp_path):
+    # The check used to come after the whole preparation (minutes); now it comes first: a source that would fail to
+    # load is never reached.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "data.arrow").write_text("an earlier set")
+    script = Path(__file__).resolve().parents[1] / "recipes" / "prepare_data.py"
+    command = [sys.executable, str(script), "--sources", "no-such-source", "--output_dir", str(taken)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "taken already holds data; choose another output directory" in result.stderr

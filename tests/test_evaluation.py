@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import sys
@@ -94,6 +95,19 @@ def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
         run_demo(run_dir, settings, start_model=DEMO_MODEL_DIR)
     with pytest.raises(ValueError, match="normalizations must be a non-empty list of"):
         DemoSettings(normalizations=["std"])
+
+
+def test_demo_settings_are_checked_before_anything_trains():
+    # These used to fail only after the earlier models had trained, leaving a run directory that was then refused.
+    for settings, message in (
+        ({"alphas": [0.0, 1.0]}, r"alphas must be a non-empty list of values in \[0, 1\)"),
+        ({"eval_k": 0}, "eval_k must be >= 1"),
+        ({"alphas": [0.2, 0.2]}, "lists a value twice"),
+        ({"eval_temperature": 0.0}, "eval_temperature must be > 0"),
+        ({"num_generations": 1}, "num_generations must be >= 2"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            DemoSettings(**settings)
 
 
 def test_cutoff_baseline_from_existing_samples():
@@ -278,8 +292,8 @@ def test_transformers_backend_and_rejection_sampling_with_the_r1_template(tiny_r
         assert row["input_ids"] == seen[2 * problem] + response + [tokenizer.eos_token_id]
 
 
-# A stand-in for the vllm package, importable by spawned processes too (data parallel): it samples "\boxed{<n>}"
-# answers, where n is the number of prompts the engine got so far, and logs every engine and call to a file.
+# A stand-in for the vllm package, importable by spawned processes too (data parallel): every sample answers
+# "\boxed{2}", and every engine and generate call is logged to a file.
 _VLLM_STAND_IN = """
 import json, os, types
 
@@ -381,3 +395,57 @@ def test_auto_backend_says_which_it_chose(vllm_stand_in, monkeypatch, capsys):
     assert resolve_backend("transformers") == "transformers"
     with pytest.raises(ValueError, match="backend must be one of"):
         resolve_backend("tgi")
+
+
+def test_a_failed_evaluation_does_not_block_the_corrected_command(tiny_model_path, tmp_path):
+    from efficient_trl.evaluation import evaluate
+
+    run, options = tmp_path / "run", dict(k=1, max_new_tokens=4, num_problems=1)
+    mistakes = [(ValueError, "temperature must be > 0", {"temperature": 0.0})]
+    mistakes += [(ValueError, "batch_size must be >= 1", {"batch_size": 0})]
+    if importlib.util.find_spec("vllm") is None:
+        mistakes += [(ImportError, r"pip install 'efficient-trl\[vllm\]'", {"backend": "vllm"})]
+    for error, message, mistake in mistakes:
+        with pytest.raises(error, match=message):
+            evaluate(tiny_model_path, "gsm8k", run, **options, **mistake)
+        assert not run.exists()
+    with pytest.raises(FileNotFoundError, match="neither a local directory nor a hub name: check the path"):
+        evaluate(str(tmp_path / "runs" / "alpha_0.2"), "gsm8k", run, **options)
+    # A run that failed before its first sample (say, out of memory loading the model) holds nothing to keep.
+    run.mkdir()
+    (run / "settings.json").write_text(json.dumps({"model": "another", "k": 9}))
+    assert evaluate(tiny_model_path, "gsm8k", run, **options)["num_samples"] == 1
+
+
+def test_evaluation_refuses_samples_of_replaced_weights(tiny_model_path, tmp_path):
+    import shutil
+
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.testing import build_tiny_model
+
+    model, run, options = tmp_path / "model", tmp_path / "run", dict(k=1, max_new_tokens=4, num_problems=1)
+    shutil.copytree(tiny_model_path, model)
+    evaluate(str(model), "gsm8k", run, **options)
+    shutil.copytree(model, tmp_path / "copy")  # the same weights, copied (new mtimes): still the same run
+    assert (run / "settings.json").exists()
+    build_tiny_model(model, seed=1)  # new weights at the same path
+    with pytest.raises(FileExistsError, match="model_fingerprint"):
+        evaluate(str(model), "gsm8k", run, **options)
+
+
+def test_unreadable_gold_answers_are_refused_and_counted(tiny_model_path, tmp_path):
+    from efficient_trl.data import check_gold_answers, load_problems
+    from efficient_trl.evaluation import evaluate
+
+    problems = tmp_path / "problems.jsonl"
+    rows = [{"problem": "1+1", "solution": "two"}, {"problem": "2+2", "answer": ""}, {"problem": "3", "answer": "}{"}]
+    problems.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(ValueError, match=r"3 of its 3 gold answers cannot be read \(2 empty, 1 that math-verify"):
+        evaluate(tiny_model_path, str(problems), tmp_path / "run", k=1, max_new_tokens=4)
+    assert not (tmp_path / "run").exists()
+    mixed = load_problems("gsm8k").select(range(4))
+    mixed = mixed.map(lambda row, index: {"answer": "" if index == 0 else row["answer"]}, with_indices=True)
+    with pytest.warns(UserWarning, match="1 of its 4 gold answers cannot be read"):
+        check_gold_answers(mixed, "gsm8k")
+    with pytest.raises(FileNotFoundError, match="python recipes/prepare_data.py --output_dir data/no-such-set"):
+        load_problems("data/no-such-set")

@@ -156,3 +156,35 @@ def test_worker_that_cannot_start_is_a_clear_error(monkeypatch):
     grader = MathGrader(timeout_seconds=1.0, num_workers=1)
     with pytest.raises(RuntimeError, match="failed to start"):
         grader.verify(["1"], ["1"])
+
+
+def test_interrupted_call_leaves_the_grader_in_step():
+    # Ctrl-C while the grader waits for a worker: the reply of the interrupted call must not be read as the next
+    # call's (it used to be: the next call got one stale verdict for three answers, the one after it this one's).
+    import _thread
+
+    grader = MathGrader(timeout_seconds=2.0, num_workers=1)
+    try:
+        grader.verify(["1"], ["1"])  # a started worker
+        timer = threading.Timer(0.3, _thread.interrupt_main)  # a pathological answer keeps the worker busy ~2 s
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            grader.verify(["9^{9^{9^{9}}}"], ["5"])
+        timer.join()
+        assert grader.verify(["1", "2", "3"], ["1", "2", "4"]) == [True, True, False]
+        assert grader.verify(["\\frac{1}{2}", "7"], ["0.5", "8"]) == [True, False]
+    finally:
+        grader.close()
+
+
+def test_bad_grader_input_names_the_fix():
+    with pytest.raises(TypeError, match="completion 1 is None.*replace missing completions"):
+        math_accuracy_reward(["\\boxed{1}", None], answer=["1", "2"])
+    with pytest.raises(TypeError, match="completion 0 is b.*decode bytes"):
+        math_accuracy_reward([b"\\boxed{1}"], answer=["1"])
+    with pytest.raises(ValueError, match="2 completions but 1 values of 'answer': pass one gold answer per"):
+        math_accuracy_reward(["\\boxed{1}", "\\boxed{2}"], answer=["1"])
+    with pytest.raises(TypeError, match="prediction 0 is a bytes.*decode or convert"):
+        MathGrader(num_workers=1).verify([b"1"], ["1"])
+    with pytest.raises(ValueError, match="one gold answer per prediction"):
+        MathGrader(num_workers=1).verify(["1", "2"], ["1"])

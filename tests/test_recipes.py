@@ -191,3 +191,141 @@ def test_evaluation_recipes_leave_the_hub_on(script):
     result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["None", "False"]
+
+
+# Relaunching a training run: finished, other settings, torn checkpoint, model card. One short finished run (4 steps,
+# checkpoints at 2 and 4) is copied into each test.
+SHORT = ["--max_steps", "4", "--save_steps", "2", "--max_completion_length", "12", "--logging_steps", "1"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_model_path, tmp_path_factory):
+    from efficient_trl.training import train
+
+    root = tmp_path_factory.mktemp("finished")
+    recipe = write_tiny_recipe(root, tiny_model_path, root / "run")
+    trainer = train(*parse_training_arguments(["--config", str(recipe), *SHORT]))
+    assert trainer.state.global_step == 4
+    return recipe, root / "run"
+
+
+def relaunch(finished_run, tmp_path, *overrides):
+    """The finished run copied to tmp_path/run, and a relaunch of its command there with `overrides`."""
+    import shutil
+
+    from efficient_trl.training import train
+
+    recipe, run = finished_run
+    shutil.copytree(run, tmp_path / "run")
+    return lambda *more: train(
+        *parse_training_arguments(
+            ["--config", str(recipe), *SHORT, "--output_dir", str(tmp_path / "run"), *overrides, *more]
+        )
+    )
+
+
+def test_relaunching_a_finished_run_leaves_it_as_it_is(finished_run, tmp_path, capsys):
+    launch_again = relaunch(finished_run, tmp_path)
+    run = tmp_path / "run"
+    weights, state = (run / "model.safetensors").read_bytes(), (run / "trainer_state.json").read_text()
+    assert launch_again() is None
+    assert "holds this run, finished" in capsys.readouterr().out
+    assert (run / "model.safetensors").read_bytes() == weights and (run / "trainer_state.json").read_text() == state
+
+
+def test_a_different_run_into_the_same_output_dir_is_refused(finished_run, tmp_path):
+    launch_again = relaunch(finished_run, tmp_path)
+    run = tmp_path / "run"
+    weights = (run / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match=r"training.length_penalty_alpha: 0.2 -> 0.3.*--overwrite_output_dir"):
+        launch_again("--length_penalty_alpha", "0.3")
+    with pytest.raises(FileExistsError, match="trainer: 'EfficientGRPOTrainer' -> 'EfficientRLOOTrainer'"):
+        launch_again("--trainer", "rloo")
+    assert (run / "model.safetensors").read_bytes() == weights
+    (run / "efficient_trl_run.json").unlink()  # a run made before settings were recorded
+    with pytest.raises(FileExistsError, match="settings were not recorded"):
+        launch_again()
+    # The explicit way to reuse the directory: start over.
+    trainer = launch_again("--overwrite_output_dir", "true", "--max_steps", "1", "--save_strategy", "no")
+    assert trainer.state.global_step == 1 and not list(run.glob("checkpoint-*"))
+
+
+def interrupted_after_checkpoint_4(run: Path) -> None:
+    """What a run killed while saving its step-4 checkpoint leaves: no final model or log in output_dir."""
+    for name in ("trainer_state.json", "model.safetensors"):
+        (run / name).unlink()
+
+
+def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp_path):
+    launch_again = relaunch(finished_run, tmp_path)
+    run = tmp_path / "run"
+    interrupted_after_checkpoint_4(run)
+    torn = run / "checkpoint-4" / "model.safetensors"
+    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
+    with pytest.warns(RuntimeWarning, match="checkpoint-4 .*model.safetensors.*resuming from .*checkpoint-2"):
+        trainer = launch_again()
+    assert trainer.state.global_step == 4
+    assert [entry["step"] for entry in load_training_log(run) if "loss" in entry] == [1, 2, 3, 4]
+
+
+def test_a_relaunch_keeps_the_model_cards_tradeoff_section(finished_run, tmp_path):
+    import shutil
+
+    from efficient_trl.analysis import write_model_card
+
+    launch_again = relaunch(finished_run, tmp_path)
+    run = tmp_path / "run"
+    interrupted_after_checkpoint_4(run)
+    shutil.rmtree(run / "checkpoint-4")
+    write_model_card(run, "| dataset | accuracy |\n| --- | --- |\n| gsm8k | 80% |")
+    launch_again()
+    card = (run / "README.md").read_text()
+    assert "| gsm8k | 80% |" in card and "trl" in card.lower()  # TRL's regenerated card, with the section back
+
+
+def test_every_shipped_recipe_works_with_either_trainer(capsys):
+    for recipe in RECIPES:
+        _, args, _ = parse_training_arguments(["--config", str(recipe), "--trainer", "rloo", *CPU])
+        assert type(args).__name__ == "EfficientRLOOConfig"
+        assert args.length_penalty_alpha == float(recipe.stem.removeprefix("alpha_"))
+        assert "rloo has no loss_type='grpo'" in capsys.readouterr().out
+
+
+def test_train_help_leads_with_the_recipe_usage():
+    from efficient_trl.training import make_parser
+
+    first_lines = make_parser("grpo").format_help().splitlines()[:8]
+    assert "recipes/train.py" in first_lines[0] and "--config recipe.yaml" in first_lines[1]
+    assert any(line.startswith("Train a model to reason efficiently") for line in first_lines)
+
+
+def test_bad_training_input_names_the_fix(tiny_model_path, tmp_path):
+    from efficient_trl.training import train
+
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "run")
+    for count in ("0", "-1"):
+        with pytest.raises(ValueError, match="num_train_problems must be >= 1.*leave it out"):
+            parse_training_arguments(["--config", str(recipe), "--num_train_problems", count])
+    with pytest.raises(FileNotFoundError, match="prepare_data.py --output_dir data/train-3.2k"):
+        train(*parse_training_arguments(["--config", str(recipe), "--dataset_name", "data/train-3.2k"]))
+    with pytest.raises(FileNotFoundError, match="neither a local directory nor a hub name"):
+        train(*parse_training_arguments(["--config", str(recipe), "--model_name_or_path", "runs/none/alpha_0.2"]))
+    no_answers = tmp_path / "no_answers.jsonl"
+    no_answers.write_text("".join(json.dumps({"problem": f"{a}+1", "answer": " "}) + "\n" for a in range(4)))
+    with pytest.raises(ValueError, match="4 of its 4 gold answers cannot be read"):
+        train(*parse_training_arguments(["--config", str(recipe), "--dataset_name", str(no_answers)]))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="has no problems"):
+        train(*parse_training_arguments(["--config", str(recipe), "--dataset_name", str(empty)]))
+    assert not (tmp_path / "run").exists()
+    notes = tmp_path / "notes"  # not a training run: --overwrite_output_dir must not delete it
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="holds no training run.*so it is not deleted"):
+        train(
+            *parse_training_arguments(
+                ["--config", str(recipe), "--output_dir", str(notes), "--overwrite_output_dir", "true"]
+            )
+        )
+    assert (notes / "todo.txt").read_text() == "keep me"

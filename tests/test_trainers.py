@@ -164,6 +164,13 @@ def test_missing_answer_column_fails_at_construction(trainer_class, config_class
         trainer_class(model=tiny_model_path, args=make_args(config_class, tmp_path), train_dataset=dataset)
 
 
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+def test_missing_prompt_column_fails_at_construction(trainer_class, config_class, tiny_model_path, tmp_path):
+    dataset = Dataset.from_list([{"problem": "1+1=", "answer": "2"}] * 4)
+    with pytest.raises(ValueError, match="no 'prompt' column.*efficient_trl.data.to_prompts"):
+        trainer_class(model=tiny_model_path, args=make_args(config_class, tmp_path), train_dataset=dataset)
+
+
 def test_wrong_config_type_and_unknown_correctness_reward(tiny_model_path, tmp_path):
     from trl import GRPOConfig
 
