@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 REQUIRED_FIELDS = ("name", "dataset", "accuracy", "accuracy_stderr", "mean_tokens")
+# What kind of model a row is; each is drawn its own way by plot_tradeoff (see the module docstring)
+FAMILIES = ("start", "model", "alpha", "cutoff", "sft", "dpo")
 # (log key, axis label, scale): what the paper plots during training, accuracy in percent
 DYNAMICS_METRICS = (
     ("efficiency/accuracy", "training accuracy (%)", 100.0),
@@ -61,7 +63,8 @@ def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict
     if (path / "results.json").is_file():
         rows = json.loads((path / "results.json").read_text())
         _check_rows(rows, path / "results.json")
-        return [{**row, "family": _demo_family(row)} for row in rows]
+        # runs written before rows carried their family get it from their name
+        return [{**row, "family": row.get("family") or _demo_family(row)} for row in rows]
     summaries = sorted(path.rglob("summary.json"))
     if not summaries:
         raise FileNotFoundError(
@@ -284,6 +287,7 @@ def plot_tradeoff(
     """
     if not rows:
         raise ValueError("no rows to plot.")
+    _check_placeable(rows)
     datasets = _distinct(rows, "dataset")
     figure, panels = _figure(len(datasets), title)
     for axes, dataset in zip(panels, datasets, strict=True):
@@ -311,6 +315,20 @@ def plot_tradeoff(
                 _errorbar(axes, row, fmt=marker, markersize=11 if marker == "*" else 8, label=row["name"])
         _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
     return _finish(figure, path)
+
+
+def _check_placeable(rows: list[dict[str, Any]]) -> None:
+    """Refuse rows the trade-off plot would silently leave out."""
+    unknown = [row.get("name", row) for row in rows if row.get("family") not in FAMILIES]
+    if unknown:
+        raise ValueError(
+            f"cannot place {unknown} on the plot: each row needs a 'family' of {list(FAMILIES)}; rows from "
+            "load_results and efficient_trl.demo.run_demo carry it."
+        )
+    for family, key in (("alpha", "alpha"), ("cutoff", "cutoff")):
+        lacking = [row["name"] for row in rows if row["family"] == family and row.get(key) is None]
+        if lacking:
+            raise ValueError(f"cannot place {lacking} on the plot: {family} rows need their {key!r} value.")
 
 
 def plot_training_dynamics(

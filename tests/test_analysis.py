@@ -19,6 +19,7 @@ from efficient_trl.analysis import (
     select,
     write_model_card,
 )
+from efficient_trl.demo import write_demo_report
 
 
 def test_tradeoff_table_and_plot(tmp_path):
@@ -187,3 +188,36 @@ def test_clear_errors_for_missing_or_old_outputs(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps([{"name": "start", "accuracy": 1.0}]))
     with pytest.raises(ValueError, match=r"lacks \['dataset', 'accuracy_stderr', 'mean_tokens'\]; .* rerun"):
         load_results(tmp_path)
+
+
+def plotted_points(axes) -> list[tuple[float, float]]:
+    """Every data marker a panel shows, as (tokens, accuracy %) rounded to 6 digits, error bar caps left out."""
+    return sorted(
+        (round(float(x), 6), round(float(y), 6))
+        for line in axes.get_lines()
+        if line.get_marker() not in (None, "None", "", " ", "_")
+        for x, y in line.get_xydata()
+    )
+
+
+def test_demo_report_plots_every_model_of_its_table(tiny_demo_run):
+    # The path recipes/demo.py takes (make demo / sweep / ablation): run_demo's rows straight into the report
+    run_dir, rows, _ = tiny_demo_run
+    table, figure = write_demo_report(run_dir, rows)
+    assert (run_dir / "results.md").read_text() == table + "\n"
+    assert (run_dir / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (axes,) = [axes for axes in figure.axes if axes.get_title() == "held-out sums"]
+    # one marker per row of the table, at its tokens and accuracy (several models may share a point on 8 problems)
+    expected = sorted((round(row["mean_tokens"], 6), round(100 * row["accuracy"], 6)) for row in rows)
+    assert len(rows) == 9 and plotted_points(axes) == expected
+    for name in ("start", "SFT", "DPO", "generation cutoff", "length penalty"):
+        assert any(name.lower() in label.lower() for label in axes.get_legend_handles_labels()[1]), name
+    assert {row["name"] for row in rows} <= {line.split("|")[1].strip() for line in table.splitlines()[2:]}
+
+
+def test_plot_tradeoff_refuses_rows_it_cannot_place():
+    row = {"name": "alpha=0.2", "dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 60.0}
+    with pytest.raises(ValueError, match=r"cannot place \['alpha=0.2', 'mine'\] .*family"):
+        plot_tradeoff([row, {**row, "name": "mine", "family": "mystery"}, {**row, "name": "s", "family": "start"}])
+    with pytest.raises(ValueError, match=r"cannot place \['alpha=0.2'\] .*alpha"):
+        plot_tradeoff([{**row, "family": "alpha"}])
