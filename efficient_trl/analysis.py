@@ -27,10 +27,13 @@ __all__ = [
     "load_results",
     "load_training_log",
     "load_training_logs",
+    "model_card_data",
+    "model_card_section",
     "model_card_table",
     "plot_normalization_ablation",
     "plot_tradeoff",
     "plot_training_dynamics",
+    "push_checkpoint",
     "result_name",
     "select",
     "write_model_card",
@@ -50,6 +53,14 @@ _ALPHA_IN_NAME = re.compile(r"(?:^|[^a-z])alpha[_=]?(\d+(?:\.\d+)?)")
 _NORMALIZATION_IN_NAME = re.compile(r"norm[_=](none|group|batch)")
 MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
 MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
+PAPER = "[Training Language Models to Reason Efficiently](https://arxiv.org/abs/2502.04463) (Arora & Zanette, 2025)"
+MODEL_CARD_TAGS = ("efficient-trl", "reasoning", "length-penalty", "arxiv:2502.04463")
+# Shipped evaluation sets -> (hub dataset, config, split) they are copies of, for the model-index
+HUB_DATASETS = {
+    "gsm8k": ("openai/gsm8k", "main", "test"),
+    "math500": ("HuggingFaceH4/MATH-500", None, "test"),
+    "aime24": ("HuggingFaceH4/aime_2024", None, "train"),
+}
 
 
 def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict[str, Any]]:
@@ -437,12 +448,73 @@ def model_card_table(rows: list[dict[str, Any]], model: str, start: str) -> str:
     return "\n".join(lines)
 
 
-def write_model_card(checkpoint_dir: str | Path, table: str, heading: str = "## Reasoning efficiency") -> Path:
+def _base_model(rows: list[dict[str, Any]], start: str) -> str | None:
+    """The starting model's hub name, as its evaluation recorded it (`summary.json`'s `model`); None for a local
+    directory or a demo run."""
+    models = {row.get("model") for row in rows if row["name"] == start and row["family"] != "cutoff"}
+    hub_names = [m for m in models if isinstance(m, str) and m.count("/") == 1 and not Path(m).exists()]
+    return hub_names[0] if len(hub_names) == 1 else None
+
+
+def model_card_section(rows: list[dict[str, Any]], model: str, start: str, base_model: str | None = None) -> str:
+    """What the model card says about efficiency: how `model` was trained (base model, the paper, alpha) and
+    `model_card_table`'s comparison with the `start` model, with the evaluation settings."""
+    base_model = base_model or _base_model(rows, start) or start
+    alphas = {row.get("alpha") for row in rows if row["name"] == model and row["family"] == "alpha"}
+    how = f" at alpha = {alphas.pop():g}" if len(alphas) == 1 else ""
+    intro = (
+        f"Trained from `{base_model}` with the length-penalized RL of {PAPER}{how}, using "
+        "[efficient-trl](https://github.com/efficient-trl/efficient-trl): the reward of a correct response "
+        "shrinks as it gets longer than the prompt's other correct responses, so the model learns to reason in "
+        "fewer tokens. Evaluation: average pass@k, graded with math-verify."
+    )
+    return f"{intro}\n\n{model_card_table(rows, model, start)}"
+
+
+def model_card_data(
+    rows: list[dict[str, Any]],
+    model: str,
+    start: str,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+) -> Any:
+    """The card's metadata (`huggingface_hub.ModelCardData`): base model, tags, training datasets, and a
+    model-index with `model`'s accuracy and mean tokens per evaluation dataset."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    trained = [row for row in rows if row["name"] == model and row["family"] != "cutoff"]
+    if not trained:
+        raise ValueError(f"no results for {model!r} (models: {_distinct(rows)}).")
+    results = []
+    for row in trained:
+        dataset, config, split = HUB_DATASETS.get(row["dataset"], (row["dataset"], None, None))
+        where = dict(task_type="text-generation", dataset_type=dataset, dataset_name=row["dataset"])
+        where.update(dataset_config=config, dataset_split=split)
+        k = f" (average pass@{row['k']})" if "k" in row else ""
+        results += [
+            EvalResult(**where, metric_type="accuracy", metric_name=f"accuracy{k}", metric_value=row["accuracy"]),
+            EvalResult(**where, metric_type="mean_tokens", metric_name="mean tokens", metric_value=row["mean_tokens"]),
+        ]
+    return ModelCardData(
+        base_model=base_model or _base_model(rows, start),
+        datasets=datasets,
+        tags=list(MODEL_CARD_TAGS),
+        model_name=model,
+        eval_results=results,
+    )
+
+
+def write_model_card(
+    checkpoint_dir: str | Path, table: str, heading: str = "## Reasoning efficiency", data: Any = None
+) -> Path:
     """Put `table` under `heading` in the checkpoint's README.md (its model card) and return the card's path.
 
     The section sits between two HTML comments: writing again replaces only that section, and whatever else the
-    card holds (TRL's own model card, your text) is kept.
+    card holds (TRL's own model card, your text) is kept. `data` (from `model_card_data`) goes into the card's
+    metadata header: its fields replace those of the same name, its tags join the card's own.
     """
+    from huggingface_hub import ModelCard
+
     checkpoint_dir = Path(checkpoint_dir)
     if not (checkpoint_dir / "config.json").is_file():
         raise FileNotFoundError(
@@ -451,6 +523,13 @@ def write_model_card(checkpoint_dir: str | Path, table: str, heading: str = "## 
     card = checkpoint_dir / "README.md"
     section = f"{MODEL_CARD_BEGIN}\n{heading}\n\n{table}\n{MODEL_CARD_END}"
     text = card.read_text() if card.is_file() else ""
+    if data is not None:  # parsed and rewritten by huggingface_hub, which validates the model-index
+        parsed = ModelCard(text if text.startswith("---") else "---\n{}\n---\n" + text)  # {}: no metadata yet
+        parsed.data.tags = list(dict.fromkeys([*(parsed.data.tags or []), *(data.tags or [])]))
+        for key in ("base_model", "datasets", "model_name", "eval_results"):
+            if getattr(data, key) is not None:
+                setattr(parsed.data, key, getattr(data, key))
+        text = str(parsed)
     if text.count(MODEL_CARD_BEGIN) > 1 or text.count(MODEL_CARD_BEGIN) != text.count(MODEL_CARD_END):
         raise ValueError(f"{card} has unbalanced efficient-trl markers; remove the broken section by hand and rerun.")
     if MODEL_CARD_BEGIN in text:
@@ -460,3 +539,16 @@ def write_model_card(checkpoint_dir: str | Path, table: str, heading: str = "## 
         text = (text.rstrip("\n") + "\n\n" if text else "") + section + "\n"
     card.write_text(text)
     return card
+
+
+def push_checkpoint(checkpoint_dir: str | Path, repo_id: str, private: bool = False) -> str:
+    """Upload the checkpoint directory (model, tokenizer, model card) to the hub repository `repo_id`, creating it
+    if needed; returns the commit's URL. Needs a hub token (`hf auth login` or HF_TOKEN)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    commit = api.upload_folder(
+        folder_path=str(checkpoint_dir), repo_id=repo_id, commit_message="efficient-trl: model and card"
+    )
+    return commit.commit_url

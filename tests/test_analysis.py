@@ -11,6 +11,8 @@ from efficient_trl.analysis import (
     load_results,
     load_training_log,
     load_training_logs,
+    model_card_data,
+    model_card_section,
     model_card_table,
     plot_normalization_ablation,
     plot_tradeoff,
@@ -154,6 +156,44 @@ def test_model_card(evaluation_runs, tiny_demo_run, tmp_path):
         write_model_card(tmp_path, table)
 
 
+def test_model_card_for_the_hub(evaluation_runs, tiny_demo_run, tmp_path):
+    from huggingface_hub import ModelCard
+
+    rows = load_results(evaluation_runs)
+    checkpoint = tmp_path / "alpha_0.3"
+    shutil.copytree(tiny_demo_run[0] / "alpha_0.3", checkpoint)
+    trl_card = "---\nlibrary_name: transformers\nmodel_name: alpha_0.3\ntags:\n- trl\n- grpo\n---\n# TRL's card\n"
+    (checkpoint / "README.md").write_text(trl_card)  # what TRL's push_to_hub leaves
+    base = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    section = model_card_section(rows, model="alpha_0.3", start="demo_model", base_model=base)
+    data = model_card_data(rows, model="alpha_0.3", start="demo_model", base_model=base, datasets=["my/data"])
+    for _ in range(2):  # rerunning rewrites the same card
+        path = write_model_card(checkpoint, section, data=data)
+    card = ModelCard.load(path)  # parsed back as the hub parses it
+    assert (
+        card.data.base_model == base and card.data.datasets == ["my/data"] and card.data.library_name == "transformers"
+    )
+    assert card.data.tags == ["trl", "grpo", "efficient-trl", "reasoning", "length-penalty", "arxiv:2502.04463"]
+    assert card.text.startswith("# TRL's card\n") and card.text.count(MODEL_CARD_BEGIN) == 1
+    assert f"`{base}`" in card.text and "arxiv.org/abs/2502.04463" in card.text and "alpha = 0.3" in card.text
+    assert model_card_table(rows, model="alpha_0.3", start="demo_model") in card.text
+    assert "k=2, temperature 0.6, up to 24 tokens" in card.text  # the evaluation settings
+    # the model-index: accuracy and mean tokens of every evaluation of the model, as evaluate() summarized them
+    index = {(result.dataset_name, result.metric_type): result for result in card.data.eval_results}
+    assert card.data.model_name == "alpha_0.3" and len(index) == len(card.data.eval_results) == 4
+    for row in select(rows, name="alpha_0.3"):
+        assert index[row["dataset"], "accuracy"].metric_value == row["accuracy"]
+        assert index[row["dataset"], "mean_tokens"].metric_value == row["mean_tokens"]
+    assert index["gsm8k", "accuracy"].dataset_type == "openai/gsm8k"
+    assert index["math500", "accuracy"].dataset_type == "HuggingFaceH4/MATH-500"
+    # the base model comes from the starting model's evaluations when they name a hub model
+    hub_rows = [{**row, "model": base} if row["name"] == "demo_model" else row for row in rows]
+    assert model_card_data(hub_rows, model="alpha_0.3", start="demo_model").base_model == base
+    assert f"`{base}`" in model_card_section(hub_rows, model="alpha_0.3", start="demo_model")
+    with pytest.raises(ValueError, match="no results for 'alpha_9'"):
+        model_card_data(rows, model="alpha_9", start="demo_model")
+
+
 def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch, capsys):
     checkpoint = tmp_path / "runs" / "alpha_0.3"
     shutil.copytree(tiny_demo_run[0] / "alpha_0.3", checkpoint)
@@ -162,6 +202,13 @@ def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch
     runpy.run_path("recipes/model_card.py", run_name="__main__")
     card = (checkpoint / "README.md").read_text()
     assert "| math500 |" in card and "| gsm8k |" in card and str(checkpoint / "README.md") in capsys.readouterr().out
+    from huggingface_hub import ModelCard
+
+    assert len(ModelCard.load(checkpoint / "README.md").data.eval_results) == 4  # gsm8k, math500 x accuracy, tokens
+    monkeypatch.setattr(sys, "argv", [*argv, "--start", "demo_model", "--push_to_hub"])
+    with pytest.raises(SystemExit):
+        runpy.run_path("recipes/model_card.py", run_name="__main__")
+    assert "--push_to_hub needs --hub_model_id" in capsys.readouterr().err
 
 
 def test_training_log_from_the_newest_checkpoint(tiny_demo_run, tmp_path):

@@ -60,6 +60,16 @@ def test_recipe_parses_and_matches_the_paper(recipe):
     assert args.activation_checkpointing
 
 
+@pytest.mark.parametrize("tracker", ["trackio", "wandb", "tensorboard"])
+def test_tracking_is_one_flag_documented_in_every_recipe(tracker):
+    yamls = sorted((ROOT / "recipes").glob("*/*.yaml"))
+    for path in yamls:  # the switch is named where a user reads the recipe
+        (line,) = [line for line in path.read_text().splitlines() if line.startswith("report_to:")]
+        assert "--report_to trackio, wandb or tensorboard" in line, path
+    _, args, _ = parse_training_arguments(["--config", str(RECIPES[0]), *CPU, "--report_to", tracker])
+    assert args.report_to == [tracker]
+
+
 def test_unknown_recipe_key_is_an_error(tmp_path):
     recipe = yaml.safe_load(RECIPES[0].read_text())
     recipe["length_penalty"] = 0.2  # a typo of length_penalty_alpha must not be silently ignored
