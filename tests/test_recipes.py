@@ -164,3 +164,29 @@ def test_lora_through_model_config(tiny_model_path, tmp_path):
     assert type(trainer.model).__name__.startswith("Peft")
     assert trainer.state.global_step == 2
     assert (tmp_path / "lora" / "adapter_config.json").exists()
+
+
+def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
+    from efficient_trl.training import train
+
+    recipe = ROOT / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "lora_alpha_0.2.yaml"
+    # The launch line in the header names an Accelerate config whose process count keeps the paper's batches
+    accelerate_config = re.search(r"accelerate_configs/(\w+)\.yaml", recipe.read_text()).group(1)
+    processes = load_config_from_file(str(ROOT / "accelerate_configs" / f"{accelerate_config}.yaml")).num_processes
+    _, args, model_args = parse_training_arguments(["--config", str(recipe), *CPU])
+    assert args.per_device_train_batch_size * processes * args.gradient_accumulation_steps == 128
+    assert (args.length_penalty_alpha, args.learning_rate, args.use_vllm) == (0.2, 5e-5, True)  # 10x the full 5e-6
+    assert model_args.use_peft and model_args.lora_target_modules == "all-linear"
+
+    problems = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "unused").parent / "problems.jsonl"
+    overrides = ["--model_name_or_path", tiny_model_path, "--dataset_name", str(problems), "--dtype", "float32"]
+    overrides += ["--use_vllm", "false", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1"]
+    overrides += ["--steps_per_generation", "1", "--max_completion_length", "32", "--max_steps", "1"]
+    overrides += ["--save_strategy", "no", "--output_dir", str(tmp_path / "lora")]
+    trainer = train(*parse_training_arguments(["--config", str(recipe), *CPU, *overrides]))
+    assert type(trainer.model).__name__.startswith("Peft") and trainer.state.global_step == 1
+    trainable = [name for name, parameter in trainer.model.named_parameters() if parameter.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+    assert any("mlp" in name for name in trainable)  # all-linear: the MLP too, not attention only
+    adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
+    assert (adapter["r"], adapter["lora_alpha"]) == (32, 32)
