@@ -70,6 +70,32 @@ def test_tracking_is_one_flag_documented_in_every_recipe(tracker):
     assert args.report_to == [tracker]
 
 
+def test_readme_use_snippet_is_the_recipe():
+    """The README's Python snippet runs on the recipe's hardware: it sets what the 1.5B recipe sets."""
+    import ast
+    from dataclasses import fields
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("## Use\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    calls = {node.func.id: node for node in ast.walk(ast.parse(snippet)) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name)}  # fmt: skip
+    config = {keyword.arg: ast.literal_eval(keyword.value) for keyword in calls["EfficientGRPOConfig"].keywords}
+    recipe = ROOT / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "alpha_0.2.yaml"
+    script_args, args, model_args = parse_training_arguments(["--config", str(recipe), *CPU])
+    trainer_model = next(k.value for k in calls["EfficientGRPOTrainer"].keywords if k.arg == "model")
+    assert ast.literal_eval(trainer_model) == model_args.model_name_or_path
+    assert ast.literal_eval(calls["load_problems"].args[0]) == script_args.dataset_name
+    assert config.pop("model_init_kwargs") == {"dtype": model_args.dtype} and config.pop("bf16") is True
+    for name, value in config.items():
+        assert getattr(args, name) == value, name
+    # every setting in which the recipe departs from the config's defaults is in the snippet (but bookkeeping)
+    defaults = type(args)(output_dir=args.output_dir, use_cpu=True, bf16=False)
+    bookkeeping = {"logging_steps", "save_steps", "optim", "generation_batch_size"}
+    departures = {f.name for f in fields(args) if f.init and getattr(args, f.name) != getattr(defaults, f.name)}
+    departures -= bookkeeping
+    assert departures <= set(config), departures - set(config)
+
+
 def test_unknown_recipe_key_is_an_error(tmp_path):
     recipe = yaml.safe_load(RECIPES[0].read_text())
     recipe["length_penalty"] = 0.2  # a typo of length_penalty_alpha must not be silently ignored
