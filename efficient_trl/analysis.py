@@ -17,6 +17,7 @@ import json
 import math
 import re
 import warnings
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "model_card_data",
     "model_card_section",
     "model_card_table",
+    "model_style",
     "plot_normalization_ablation",
     "plot_tradeoff",
     "plot_training_dynamics",
@@ -238,10 +240,44 @@ def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
     return "\n".join(lines)
 
 
+# How models look in every figure (`model_style`): colour is alpha (one colour map), line style and marker are the
+# advantage normalization; the baselines and starting models have colours and markers no alpha point uses.
+NORMALIZATION_STYLES = {"none": ("-", "o"), "group": ("--", "X"), "batch": (":", "D")}
+BASELINE_STYLES = {"sft": ("#2ca02c", "^"), "dpo": ("#17becf", "v"), "cutoff": ("#808080", "s")}
+OTHER_MODEL_COLORS = ("#000000", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f")  # the demo's "start" is black
+ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger ones get the last
+
+
+def model_style(name: str) -> dict[str, Any]:
+    """Colour, line style and marker of a model, from its name alone, so that a model looks the same in every
+    figure: alpha models ('alpha=0.2', 'alpha_0.2_norm_group') are coloured by alpha on the plasma colour map (a
+    square-root scale, which separates 0, 0.05 and 0.1), with line style and marker by advantage normalization;
+    SFT/DPO (names starting with sft/dpo) and the generation cutoff have their own colours and markers; any other
+    model is a star, black for the demo's 'start'."""
+    import matplotlib
+
+    lowered = name.lower()
+    alpha = _ALPHA_IN_NAME.search(lowered)
+    if alpha:
+        normalization = _NORMALIZATION_IN_NAME.search(lowered)
+        linestyle, marker = NORMALIZATION_STYLES[normalization.group(1) if normalization else "none"]
+        position = 0.85 * math.sqrt(min(float(alpha.group(1)) / ALPHA_COLOR_SPAN, 1.0))  # 0.85: no pale yellow
+        return {"color": matplotlib.colors.to_hex(matplotlib.colormaps["plasma"](position)), "linestyle": linestyle,
+                "marker": marker}  # fmt: skip
+    for kind, (color, marker) in BASELINE_STYLES.items():
+        if lowered.startswith(kind):
+            return {"color": color, "linestyle": "-", "marker": marker}
+    color = OTHER_MODEL_COLORS[0 if name == "start" else zlib.crc32(name.encode()) % len(OTHER_MODEL_COLORS)]
+    return {"color": color, "linestyle": "-", "marker": "*"}
+
+
 def _figure(panels: int, title: str | None) -> tuple[Any, list[Any]]:
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.3), dpi=110, squeeze=False)
+    # constrained layout: room for the legend outside the panels, where it hides no line
+    figure, axes = plt.subplots(
+        1, panels, figsize=(5.5 * panels + 2.0, 5.0), dpi=110, squeeze=False, layout="constrained"
+    )
     if title:
         figure.suptitle(title)
     return figure, list(axes[0])
@@ -250,7 +286,12 @@ def _figure(panels: int, title: str | None) -> tuple[Any, list[Any]]:
 def _finish(figure: Any, path: str | Path | None) -> Any:
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
+    handles: dict[str, Any] = {}  # one legend for the figure, each label once, outside the panels
+    for axes in figure.axes:
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if handles:
+        figure.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize=8)
     if path is not None:
         figure.savefig(Path(path))
     plt.close(figure)  # the caller holds the figure; pyplot need not (no double display in notebooks)
@@ -263,10 +304,16 @@ def _errorbar(axes: Any, row: dict[str, Any], **style: Any) -> None:
     axes.errorbar(row["mean_tokens"], 100 * row["accuracy"], yerr=yerr, capsize=3, **style)
 
 
-def _label(axes: Any, row: dict[str, Any], text: str) -> None:
-    axes.annotate(
-        text, (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points", xytext=(5, 5), fontsize=8
-    )
+def _label_points(axes: Any, rows: list[dict[str, Any]], texts: list[str]) -> None:
+    """Label points in order of tokens, alternately above and below, so that neighbours' labels do not overlap."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["mean_tokens"])
+    for position, index in enumerate(order):
+        row = rows[index]
+        above = position % 2 == 0
+        axes.annotate(
+            texts[index], (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points",
+            xytext=(0, 7 if above else -8), ha="center", va="bottom" if above else "top", fontsize=8,
+        )  # fmt: skip
 
 
 def _decorate(axes: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
@@ -275,7 +322,6 @@ def _decorate(axes: Any, xlabel: str, ylabel: str, title: str | None = None) -> 
     if title:
         axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
 
 
 def _series(log: list[dict[str, Any]], key: str, scale: float) -> tuple[list[float], list[float]]:
@@ -288,6 +334,102 @@ def _sorted_by(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row[key])
 
 
+def _baseline_label(row: dict[str, Any]) -> str:
+    family = row["family"]
+    if family in ("sft", "dpo"):
+        kind = f"{family.upper()} baseline"
+        return kind if row["name"].lower() == family else f"{kind}: {row['name']}"
+    return row["name"]
+
+
+def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
+    """The trade-off points of one dataset on `axes`; `labels`: annotate the alpha and cutoff points."""
+    curves: dict[str, list[dict[str, Any]]] = {}  # one alpha curve per advantage normalization
+    for row in _sorted_by(select(rows, family="alpha"), "alpha"):
+        curves.setdefault(row.get("advantage_normalization") or "none", []).append(row)
+    for normalization, trained in curves.items():
+        label = "length penalty" + ("" if normalization == "none" else f" ({normalization}-normalized)")
+        axes.plot(
+            [r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained],
+            NORMALIZATION_STYLES[normalization][0], color="#555555", linewidth=1, zorder=1,
+            label=label if labels else None,
+        )  # fmt: skip
+        for row in trained:
+            style = model_style(row["name"])
+            _errorbar(axes, row, fmt=style["marker"], color=style["color"], markersize=7, zorder=3,
+                      label=row["name"] if labels else None)  # fmt: skip
+        if labels:
+            _label_points(axes, trained, [f"α={row['alpha']:g}" for row in trained])
+    cutoffs = _sorted_by(select(rows, family="cutoff"), "cutoff")
+    if cutoffs:
+        color, marker = BASELINE_STYLES["cutoff"]
+        axes.plot(
+            [r["mean_tokens"] for r in cutoffs], [100 * r["accuracy"] for r in cutoffs], linestyle="--",
+            marker=marker, color=color, label="generation cutoff" if labels else None,
+        )  # fmt: skip
+        if labels:
+            _label_points(axes, cutoffs, [f"≤{row['cutoff']:g}" for row in cutoffs])
+    for family in ("start", "model", "sft", "dpo"):
+        for row in select(rows, family=family):
+            style = model_style(row["name"])
+            _errorbar(
+                axes, row, fmt=style["marker"], color=style["color"], markeredgecolor="black", zorder=4,
+                markersize=12 if style["marker"] == "*" else 9, label=_baseline_label(row) if labels else None,
+            )  # fmt: skip
+
+
+def _free_place(axes: Any) -> list[float]:
+    """Inset bounds (axes fractions) where the inset hides the least of the panel: a grid of candidate places, each
+    scored by the markers and labels it would cover (weighted) and by points along the lines it would cross."""
+    import numpy as np
+
+    to_axes = axes.transData + axes.transAxes.inverted()
+    markers, along = [np.zeros((0, 2))], [np.zeros((0, 2))]
+    for line in axes.get_lines():
+        xy = to_axes.transform(line.get_xydata())
+        markers.append(xy)
+        for start, end in zip(xy[:-1], xy[1:], strict=True):
+            along.append(start + np.linspace(0, 1, 12)[:, None] * (end - start))
+    markers.append(np.array([to_axes.transform(text.xy) for text in axes.texts]).reshape(-1, 2))
+    markers, along = np.concatenate(markers), np.concatenate(along)
+    width, height = 0.42, 0.34
+
+    def hidden(bounds: tuple[float, float]) -> int:
+        x, y = bounds
+
+        def inside(points: Any) -> int:  # with room for the inset's tick labels (left, below) and title (above)
+            return int(((points[:, 0] > x - 0.1) & (points[:, 0] < x + width + 0.03) & (points[:, 1] > y - 0.08)
+                        & (points[:, 1] < y + height + 0.05)).sum())  # fmt: skip
+
+        return 10 * inside(markers) + 3 * inside(along)
+
+    x, y = min(((x, y) for y in (0.48, 0.28, 0.08) for x in (0.55, 0.33, 0.11)), key=hidden)
+    return [x, y, width, height]
+
+
+def _zoom_on_models(axes: Any, rows: list[dict[str, Any]]) -> None:
+    """When the cutoff baseline stretches the accuracy axis so far that the models' error bars shrink to dots, an
+    inset shows the models (not the cutoff) zoomed in, with their error bars."""
+    models = [row for row in rows if row["family"] != "cutoff"]
+    if not models or len(models) == len(rows):
+        return
+    low = min(100 * (row["accuracy"] - (row.get("accuracy_stderr") or 0.0)) for row in models)
+    high = max(100 * (row["accuracy"] + (row.get("accuracy_stderr") or 0.0)) for row in models)
+    bottom, top = axes.get_ylim()
+    if top - bottom < 8 * max(high - low, 0.5):
+        return
+    inset = axes.inset_axes(_free_place(axes))
+    _draw_tradeoff(inset, models, labels=False)
+    margin = 0.15 * max(high - low, 0.5)
+    inset.set_ylim(low - margin, high + margin)
+    inset.set_title("models, zoomed (± 1 s.e.)", fontsize=7)
+    inset.tick_params(labelsize=7)
+    inset.grid(alpha=0.3)
+    zoomed = axes.indicate_inset_zoom(inset, edgecolor="#999999")
+    for connector in zoomed.connectors:  # the frame around the zoomed region says enough; lines would cross data
+        connector.set_visible(False)
+
+
 def plot_tradeoff(
     rows: list[dict[str, Any]], path: str | Path | None = None, title: str = "Accuracy against tokens"
 ) -> Any:
@@ -295,6 +437,8 @@ def plot_tradeoff(
 
     Models trained with the length penalty are joined in order of alpha (one line per advantage normalization),
     the generation cutoff in order of its limit; the starting model and the SFT/DPO baselines are single points.
+    Each model is drawn as `model_style` says. When the cutoff baseline stretches the accuracy axis, an inset zooms
+    in on the models so that their error bars show.
     """
     if not rows:
         raise ValueError("no rows to plot.")
@@ -303,28 +447,11 @@ def plot_tradeoff(
     figure, panels = _figure(len(datasets), title)
     for axes, dataset in zip(panels, datasets, strict=True):
         on_dataset = select(rows, dataset=dataset)
-        curves: dict[str, list[dict[str, Any]]] = {}  # one alpha curve per advantage normalization
-        for row in _sorted_by(select(on_dataset, family="alpha"), "alpha"):
-            curves.setdefault(row.get("advantage_normalization") or "none", []).append(row)
-        for normalization, trained in curves.items():
-            label = "length penalty" + ("" if normalization == "none" else f" ({normalization}-normalized)")
-            line = axes.plot([r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained], "-")
-            for row in trained:
-                _errorbar(axes, row, fmt="o", color=line[0].get_color())
-                _label(axes, row, f"α={row['alpha']:g}")
-            line[0].set_label(label)
-        cutoffs = _sorted_by(select(on_dataset, family="cutoff"), "cutoff")
-        if cutoffs:
-            axes.plot(
-                [r["mean_tokens"] for r in cutoffs], [100 * r["accuracy"] for r in cutoffs], "s--", color="grey",
-                label="generation cutoff",
-            )  # fmt: skip
-            for row in cutoffs:
-                _label(axes, row, f"≤{row['cutoff']:g}")
-        for family, marker in (("start", "*"), ("model", "*"), ("sft", "^"), ("dpo", "v")):
-            for row in select(on_dataset, family=family):
-                _errorbar(axes, row, fmt=marker, markersize=11 if marker == "*" else 8, label=row["name"])
+        _draw_tradeoff(axes, on_dataset, labels=True)
         _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
+        axes.margins(x=0.08, y=0.1)  # room for the labels above and below the outermost points
+        axes.autoscale_view()
+        _zoom_on_models(axes, on_dataset)
     return _finish(figure, path)
 
 
@@ -348,7 +475,8 @@ def plot_training_dynamics(
     path: str | Path | None = None,
     title: str | None = "During training",
 ) -> Any:
-    """One panel per metric (log key, axis label, scale), one line per model, against the optimizer step."""
+    """One panel per metric (log key, axis label, scale), one line per model (drawn as `model_style` says),
+    against the optimizer step."""
     if not logs:
         raise ValueError("no training logs to plot.")
     figure, panels = _figure(len(metrics), title)
@@ -359,7 +487,9 @@ def plot_training_dynamics(
             raise ValueError(f"no training log has {key!r}; the logs have {logged}.")
         for name, (steps, values) in series.items():
             if steps:  # e.g. SFT/DPO logs have no RL accuracy
-                axes.plot(steps, values, "o-", markersize=3, label=name)
+                style = model_style(name)
+                axes.plot(steps, values, linestyle=style["linestyle"], color=style["color"], marker="o",
+                          markersize=3, label=name)  # fmt: skip
         _decorate(axes, "optimizer step", label)
     return _finish(figure, path)
 
@@ -371,7 +501,8 @@ def plot_normalization_ablation(
     dataset: str | None = None,
 ) -> Any:
     """Training length and accuracy per step, and held-out accuracy against tokens, for models trained at the same
-    alphas with different advantage normalizations: colour is alpha, line style is the normalization.
+    alphas with different advantage normalizations: colour is alpha, line style and marker are the normalization
+    (`model_style`).
 
     With evaluation runs on several datasets, `dataset` picks the one for the held-out panel. Evaluation rows take
     their normalization from the model's name (`alpha_0.2_norm_group`; no `norm_` means "none"), and their training
@@ -394,26 +525,23 @@ def plot_normalization_ablation(
             f"the ablation needs models trained with two or more advantage normalizations, found {normalizations}: "
             "run `make ablation` (recipes/demo.py --normalizations none group)."
         )
-    alphas = sorted({row["alpha"] for row in trained})
-    colors = {alpha: f"C{i}" for i, alpha in enumerate(alphas)}
-    styles = {"none": "-", "group": "--", "batch": ":"}
     figure, panels = _figure(3, "Advantage normalization ablation")
     length_then_accuracy = DYNAMICS_METRICS[::-1]
     for axes, (key, label, scale) in zip(panels[:2], length_then_accuracy, strict=True):
         for row in trained:
+            style = model_style(row["name"])
             axes.plot(
-                *_series(logs[row["name"]], key, scale), styles[row["advantage_normalization"]],
-                color=colors[row["alpha"]], label=row["name"],
+                *_series(logs[row["name"]], key, scale), linestyle=style["linestyle"], color=style["color"],
+                label=row["name"],
             )  # fmt: skip
         _decorate(axes, "optimizer step", label)
     held_out = panels[2]
-    for row in trained:
+    for row in trained + select(rows, family="start") + select(rows, family="model"):
+        style = model_style(row["name"])
         _errorbar(
-            held_out, row, fmt="o" if row["advantage_normalization"] == "none" else "x", color=colors[row["alpha"]],
-            label=row["name"],
+            held_out, row, fmt=style["marker"], color=style["color"], label=row["name"],
+            markersize=12 if style["marker"] == "*" else 7,
         )  # fmt: skip
-    for row in select(rows, family="start") + select(rows, family="model"):
-        _errorbar(held_out, row, fmt="*", markersize=11, color="black", label=row["name"])
     _decorate(held_out, "mean completion tokens (held-out)", "held-out accuracy (%)")
     return _finish(figure, path)
 

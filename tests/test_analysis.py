@@ -2,6 +2,7 @@ import json
 import runpy
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from efficient_trl.analysis import (
     model_card_data,
     model_card_section,
     model_card_table,
+    model_style,
     plot_normalization_ablation,
     plot_tradeoff,
     plot_training_dynamics,
@@ -268,3 +270,71 @@ def test_plot_tradeoff_refuses_rows_it_cannot_place():
         plot_tradeoff([row, {**row, "name": "mine", "family": "mystery"}, {**row, "name": "s", "family": "start"}])
     with pytest.raises(ValueError, match=r"cannot place \['alpha=0.2'\] .*alpha"):
         plot_tradeoff([{**row, "family": "alpha"}])
+
+
+def _pixel_boxes(figure, artists):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)  # lays the figure out and draws it, as the notebook shows it
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    return [artist.get_window_extent(renderer) for artist in artists]
+
+
+def _colors_by_label(figure) -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    colors = {}
+    for axes in figure.axes:
+        for container in axes.containers:  # error bar points
+            colors.setdefault(container.get_label(), set()).add(to_hex(container.lines[0].get_color()))
+        for line in axes.get_lines():
+            colors.setdefault(line.get_label(), set()).add(to_hex(line.get_color()))
+    return {label: found for label, found in colors.items() if not label.startswith("_")}
+
+
+def test_notebook_figures_are_readable():
+    # The committed demo runs the notebooks show (notebooks/demo_runs), drawn as the notebooks draw them
+    sweep = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs" / "sweep"
+    rows = load_results(sweep)
+    tradeoff = plot_tradeoff(rows)
+    (axes,) = tradeoff.axes
+    # point labels (alpha, cutoff) do not overlap one another
+    boxes = _pixel_boxes(tradeoff, axes.texts)
+    assert len(boxes) == 8
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+    # the legend is outside the panel, so it hides no point or line
+    (legend,) = tradeoff.legends
+    legend_box, panel_box = _pixel_boxes(tradeoff, [legend, axes])
+    assert not legend_box.overlaps(panel_box)
+    # every model's error bar is visible: at least 6 pixels tall in the zoomed inset (the cutoff stretches the
+    # main axis from 0 to 100%, where they are a pixel or two)
+    (inset,) = axes.child_axes
+    for row in select(rows, family="alpha") + select(rows, family="start"):
+        low, high = (100 * (row["accuracy"] + sign * row["accuracy_stderr"]) for sign in (-1, 1))
+        pixels = inset.transData.transform([(row["mean_tokens"], low), (row["mean_tokens"], high)])
+        assert pixels[1][1] - pixels[0][1] >= 6, row["name"]
+    # SFT and DPO look like no alpha point: own marker and colour
+    markers = {c.get_label(): (c.lines[0].get_marker(), c.lines[0].get_color()) for c in axes.containers}
+    alpha_looks = {markers[row["name"]] for row in select(rows, family="alpha")}
+    assert markers["SFT baseline"] != markers["DPO baseline"]
+    for baseline in ("SFT baseline", "DPO baseline"):
+        assert markers[baseline][0] not in {m for m, _ in alpha_looks}
+        assert markers[baseline][1] not in {c for _, c in alpha_looks}
+
+    # the same model has the same colour in every figure of a notebook
+    logs = load_training_logs(sweep)
+    figures = [tradeoff, plot_training_dynamics(logs)]
+    ablation_dir = sweep.parent / "ablation"
+    ablation_rows, ablation_logs = load_results(ablation_dir), load_training_logs(ablation_dir)
+    figures += [plot_normalization_ablation(ablation_rows, ablation_logs), plot_training_dynamics(ablation_logs)]
+    colors: dict[str, set[str]] = {}
+    for figure in figures:
+        for label, found in _colors_by_label(figure).items():
+            colors.setdefault(label, set()).update(found)
+    for name in ["alpha=0", "alpha=0.05", "alpha=0.2", "alpha=0.2,norm=group", "start", "sft", "dpo"]:
+        label = {"sft": "SFT baseline", "dpo": "DPO baseline"}.get(name, name)
+        assert len(colors[label]) == 1, (label, colors[label])
+        assert colors[label] == {model_style(name)["color"]}
+    distinct = {next(iter(colors[name])) for name in ("alpha=0", "alpha=0.05", "alpha=0.1", "alpha=0.2", "alpha=0.4")}
+    assert len(distinct) == 5
