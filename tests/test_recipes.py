@@ -216,3 +216,20 @@ def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
     assert any("mlp" in name for name in trainable)  # all-linear: the MLP too, not attention only
     adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert (adapter["r"], adapter["lora_alpha"]) == (32, 32)
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "recipes").glob("*.py")), ids=lambda p: p.name)
+def test_every_recipe_answers_help(script, monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [str(script), "--help"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exited.value.code in (0, None) and "usage" in capsys.readouterr().out.lower()
+
+
+def test_commands_in_the_readmes_name_files_that_exist():
+    text = (ROOT / "README.md").read_text() + (ROOT / "recipes" / "README.md").read_text()
+    named = set(re.findall(r"\b((?:recipes|accelerate_configs|benchmarks)/[\w./-]+\.(?:py|yaml))", text))
+    assert "recipes/deepseek-r1-distill-qwen-1.5b/lora_alpha_0.2.yaml" in named
+    assert [path for path in sorted(named) if not (ROOT / path).is_file()] == []
