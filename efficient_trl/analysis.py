@@ -246,12 +246,18 @@ NORMALIZATION_STYLES = {"none": ("-", "o"), "group": ("--", "X"), "batch": (":",
 BASELINE_STYLES = {"sft": ("#2ca02c", "^"), "dpo": ("#17becf", "v"), "cutoff": ("#808080", "s")}
 OTHER_MODEL_COLORS = ("#000000", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f")  # the demo's "start" is black
 ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger ones get the last
+LORA_MARKER = "P"  # a LoRA adapter at some alpha: that alpha's colour, its own marker
+
+
+def _is_lora(name: str) -> bool:
+    return re.search(r"(?:^|[^a-z])lora(?:[^a-z]|$)", name.lower()) is not None
 
 
 def model_style(name: str) -> dict[str, Any]:
     """Colour, line style and marker of a model, from its name alone, so that a model looks the same in every
     figure: alpha models ('alpha=0.2', 'alpha_0.2_norm_group') are coloured by alpha on the plasma colour map (a
-    square-root scale, which separates 0, 0.05 and 0.1), with line style and marker by advantage normalization;
+    square-root scale, which separates 0, 0.05 and 0.1), with line style and marker by advantage normalization
+    (a LoRA adapter, 'lora' in the name, has a marker of its own);
     SFT/DPO (names starting with sft/dpo) and the generation cutoff have their own colours and markers; any other
     model is a star, black for the demo's 'start'."""
     import matplotlib
@@ -261,6 +267,7 @@ def model_style(name: str) -> dict[str, Any]:
     if alpha:
         normalization = _NORMALIZATION_IN_NAME.search(lowered)
         linestyle, marker = NORMALIZATION_STYLES[normalization.group(1) if normalization else "none"]
+        marker = LORA_MARKER if _is_lora(name) else marker
         position = 0.85 * math.sqrt(min(float(alpha.group(1)) / ALPHA_COLOR_SPAN, 1.0))  # 0.85: no pale yellow
         return {"color": matplotlib.colors.to_hex(matplotlib.colormaps["plasma"](position)), "linestyle": linestyle,
                 "marker": marker}  # fmt: skip
@@ -344,11 +351,14 @@ def _baseline_label(row: dict[str, Any]) -> str:
 
 def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
     """The trade-off points of one dataset on `axes`; `labels`: annotate the alpha and cutoff points."""
-    curves: dict[str, list[dict[str, Any]]] = {}  # one alpha curve per advantage normalization
+    # one alpha curve per advantage normalization, and apart for LoRA adapters (lora_alpha_0.2.yaml's alpha_0.2_lora)
+    curves: dict[tuple[str, bool], list[dict[str, Any]]] = {}
     for row in _sorted_by(select(rows, family="alpha"), "alpha"):
-        curves.setdefault(row.get("advantage_normalization") or "none", []).append(row)
-    for normalization, trained in curves.items():
-        label = "length penalty" + ("" if normalization == "none" else f" ({normalization}-normalized)")
+        variant = (row.get("advantage_normalization") or "none", _is_lora(row["name"]))
+        curves.setdefault(variant, []).append(row)
+    for (normalization, lora), trained in curves.items():
+        details = ([] if normalization == "none" else [f"{normalization}-normalized"]) + (["LoRA"] if lora else [])
+        label = "length penalty" + (f" ({', '.join(details)})" if details else "")
         axes.plot(
             [r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained],
             NORMALIZATION_STYLES[normalization][0], color="#555555", linewidth=1, zorder=1,

@@ -264,6 +264,26 @@ def test_demo_report_plots_every_model_of_its_table(tiny_demo_run):
     assert {row["name"] for row in rows} <= {line.split("|")[1].strip() for line in table.splitlines()[2:]}
 
 
+def test_lora_models_get_a_curve_of_their_own():
+    # recipes/deepseek-r1-distill-qwen-1.5b/lora_alpha_0.2.yaml writes alpha_0.2_lora beside the full alpha_0.2
+    row = {
+        "dataset": "d",
+        "accuracy": 0.9,
+        "accuracy_stderr": 0.01,
+        "family": "alpha",
+        "advantage_normalization": "none",
+    }
+    rows = [{**row, "name": "alpha_0.1", "alpha": 0.1, "mean_tokens": 80.0}]
+    rows += [{**row, "name": "alpha_0.2", "alpha": 0.2, "mean_tokens": 60.0}]
+    rows += [{**row, "name": "alpha_0.2_lora", "alpha": 0.2, "mean_tokens": 70.0}]
+    curves = {line.get_label(): list(line.get_xdata()) for line in plot_tradeoff(rows).axes[0].get_lines()
+              if line.get_label().startswith("length penalty")}  # fmt: skip
+    assert curves == {"length penalty": [80.0, 60.0], "length penalty (LoRA)": [70.0]}
+    assert model_style("alpha_0.2_lora")["color"] == model_style("alpha_0.2")["color"]
+    assert model_style("alpha_0.2_lora")["marker"] != model_style("alpha_0.2")["marker"]
+    assert model_style("alpha_0.2_exploration")["marker"] == "o"  # 'lora' inside a word is not LoRA
+
+
 def test_plot_tradeoff_refuses_rows_it_cannot_place():
     row = {"name": "alpha=0.2", "dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 60.0}
     with pytest.raises(ValueError, match=r"cannot place \['alpha=0.2', 'mine'\] .*family"):
