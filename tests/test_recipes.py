@@ -216,6 +216,11 @@ def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
     assert any("mlp" in name for name in trainable)  # all-linear: the MLP too, not attention only
     adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert (adapter["r"], adapter["lora_alpha"]) == (32, 32)
+    # the adapter directory evaluates as the header says (transformers loads the base model, then the adapter)
+    from efficient_trl.evaluation import evaluate
+
+    summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", k=1, max_new_tokens=8, num_problems=2)
+    assert summary["num_problems"] == 2 and summary["model"] == str(tmp_path / "lora")
 
 
 @pytest.mark.parametrize("script", sorted((ROOT / "recipes").glob("*.py")), ids=lambda p: p.name)
