@@ -111,7 +111,7 @@ def numeric_answer(answer: str) -> bool:
 
     if not answer.strip():
         return False
-    parsed = parse_boxed(answer, parsing_timeout=5)  # data preparation runs in the main thread
+    parsed = parse_boxed(answer, parsing_timeout=5)  # signals: called in a main thread (a datasets worker's, or ours)
     return bool(parsed) and isinstance(parsed[0], sympy.Number)
 
 
