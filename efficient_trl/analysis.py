@@ -17,6 +17,7 @@ import json
 import math
 import re
 import warnings
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,22 @@ __all__ = [
     "load_results",
     "load_training_log",
     "load_training_logs",
+    "model_card_data",
+    "model_card_section",
     "model_card_table",
+    "model_style",
     "plot_normalization_ablation",
     "plot_tradeoff",
     "plot_training_dynamics",
+    "push_checkpoint",
     "result_name",
     "select",
     "write_model_card",
 ]
 
 REQUIRED_FIELDS = ("name", "dataset", "accuracy", "accuracy_stderr", "mean_tokens")
+# What kind of model a row is; each is drawn its own way by plot_tradeoff (see the module docstring)
+FAMILIES = ("start", "model", "alpha", "cutoff", "sft", "dpo")
 # (log key, axis label, scale): what the paper plots during training, accuracy in percent
 DYNAMICS_METRICS = (
     ("efficiency/accuracy", "training accuracy (%)", 100.0),
@@ -48,6 +55,14 @@ _ALPHA_IN_NAME = re.compile(r"(?:^|[^a-z])alpha[_=]?(\d+(?:\.\d+)?)")
 _NORMALIZATION_IN_NAME = re.compile(r"norm[_=](none|group|batch)")
 MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
 MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
+PAPER = "[Training Language Models to Reason Efficiently](https://arxiv.org/abs/2502.04463) (Arora & Zanette, 2025)"
+MODEL_CARD_TAGS = ("efficient-trl", "reasoning", "length-penalty", "arxiv:2502.04463")
+# Shipped evaluation sets -> (hub dataset, config, split) they are copies of, for the model-index
+HUB_DATASETS = {
+    "gsm8k": ("openai/gsm8k", "main", "test"),
+    "math500": ("HuggingFaceH4/MATH-500", None, "test"),
+    "aime24": ("HuggingFaceH4/aime_2024", None, "train"),
+}
 
 
 def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict[str, Any]]:
@@ -61,7 +76,8 @@ def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict
     if (path / "results.json").is_file():
         rows = json.loads((path / "results.json").read_text())
         _check_rows(rows, path / "results.json")
-        return [{**row, "family": _demo_family(row)} for row in rows]
+        # runs written before rows carried their family get it from their name
+        return [{**row, "family": row.get("family") or _demo_family(row)} for row in rows]
     summaries = sorted(path.rglob("summary.json"))
     if not summaries:
         raise FileNotFoundError(
@@ -224,10 +240,51 @@ def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
     return "\n".join(lines)
 
 
+# How models look in every figure (`model_style`): colour is alpha (one colour map), line style and marker are the
+# advantage normalization; the baselines and starting models have colours and markers no alpha point uses.
+NORMALIZATION_STYLES = {"none": ("-", "o"), "group": ("--", "X"), "batch": (":", "D")}
+BASELINE_STYLES = {"sft": ("#2ca02c", "^"), "dpo": ("#17becf", "v"), "cutoff": ("#808080", "s")}
+OTHER_MODEL_COLORS = ("#000000", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f")  # the demo's "start" is black
+ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger ones get the last
+LORA_MARKER = "P"  # a LoRA adapter at some alpha: that alpha's colour, its own marker
+
+
+def _is_lora(name: str) -> bool:
+    return re.search(r"(?:^|[^a-z])lora(?:[^a-z]|$)", name.lower()) is not None
+
+
+def model_style(name: str) -> dict[str, Any]:
+    """Colour, line style and marker of a model, from its name alone, so that a model looks the same in every
+    figure: alpha models ('alpha=0.2', 'alpha_0.2_norm_group') are coloured by alpha on the plasma colour map (a
+    square-root scale, which separates 0, 0.05 and 0.1), with line style and marker by advantage normalization
+    (a LoRA adapter, 'lora' in the name, has a marker of its own);
+    SFT/DPO (names starting with sft/dpo) and the generation cutoff have their own colours and markers; any other
+    model is a star, black for the demo's 'start'."""
+    import matplotlib
+
+    lowered = name.lower()
+    alpha = _ALPHA_IN_NAME.search(lowered)
+    if alpha:
+        normalization = _NORMALIZATION_IN_NAME.search(lowered)
+        linestyle, marker = NORMALIZATION_STYLES[normalization.group(1) if normalization else "none"]
+        marker = LORA_MARKER if _is_lora(name) else marker
+        position = 0.85 * math.sqrt(min(float(alpha.group(1)) / ALPHA_COLOR_SPAN, 1.0))  # 0.85: no pale yellow
+        return {"color": matplotlib.colors.to_hex(matplotlib.colormaps["plasma"](position)), "linestyle": linestyle,
+                "marker": marker}  # fmt: skip
+    for kind, (color, marker) in BASELINE_STYLES.items():
+        if lowered.startswith(kind):
+            return {"color": color, "linestyle": "-", "marker": marker}
+    color = OTHER_MODEL_COLORS[0 if name == "start" else zlib.crc32(name.encode()) % len(OTHER_MODEL_COLORS)]
+    return {"color": color, "linestyle": "-", "marker": "*"}
+
+
 def _figure(panels: int, title: str | None) -> tuple[Any, list[Any]]:
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.3), dpi=110, squeeze=False)
+    # constrained layout: room for the legend outside the panels, where it hides no line
+    figure, axes = plt.subplots(
+        1, panels, figsize=(5.5 * panels + 2.0, 5.0), dpi=110, squeeze=False, layout="constrained"
+    )
     if title:
         figure.suptitle(title)
     return figure, list(axes[0])
@@ -236,7 +293,12 @@ def _figure(panels: int, title: str | None) -> tuple[Any, list[Any]]:
 def _finish(figure: Any, path: str | Path | None) -> Any:
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
+    handles: dict[str, Any] = {}  # one legend for the figure, each label once, outside the panels
+    for axes in figure.axes:
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if handles:
+        figure.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize=8)
     if path is not None:
         figure.savefig(Path(path))
     plt.close(figure)  # the caller holds the figure; pyplot need not (no double display in notebooks)
@@ -249,10 +311,16 @@ def _errorbar(axes: Any, row: dict[str, Any], **style: Any) -> None:
     axes.errorbar(row["mean_tokens"], 100 * row["accuracy"], yerr=yerr, capsize=3, **style)
 
 
-def _label(axes: Any, row: dict[str, Any], text: str) -> None:
-    axes.annotate(
-        text, (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points", xytext=(5, 5), fontsize=8
-    )
+def _label_points(axes: Any, rows: list[dict[str, Any]], texts: list[str]) -> None:
+    """Label points in order of tokens, alternately above and below, so that neighbours' labels do not overlap."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["mean_tokens"])
+    for position, index in enumerate(order):
+        row = rows[index]
+        above = position % 2 == 0
+        axes.annotate(
+            texts[index], (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points",
+            xytext=(0, 7 if above else -8), ha="center", va="bottom" if above else "top", fontsize=8,
+        )  # fmt: skip
 
 
 def _decorate(axes: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
@@ -261,7 +329,6 @@ def _decorate(axes: Any, xlabel: str, ylabel: str, title: str | None = None) -> 
     if title:
         axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
 
 
 def _series(log: list[dict[str, Any]], key: str, scale: float) -> tuple[list[float], list[float]]:
@@ -274,6 +341,105 @@ def _sorted_by(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row[key])
 
 
+def _baseline_label(row: dict[str, Any]) -> str:
+    family = row["family"]
+    if family in ("sft", "dpo"):
+        kind = f"{family.upper()} baseline"
+        return kind if row["name"].lower() == family else f"{kind}: {row['name']}"
+    return row["name"]
+
+
+def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
+    """The trade-off points of one dataset on `axes`; `labels`: annotate the alpha and cutoff points."""
+    # one alpha curve per advantage normalization, and apart for LoRA adapters (lora_alpha_0.2.yaml's alpha_0.2_lora)
+    curves: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    for row in _sorted_by(select(rows, family="alpha"), "alpha"):
+        variant = (row.get("advantage_normalization") or "none", _is_lora(row["name"]))
+        curves.setdefault(variant, []).append(row)
+    for (normalization, lora), trained in curves.items():
+        details = ([] if normalization == "none" else [f"{normalization}-normalized"]) + (["LoRA"] if lora else [])
+        label = "length penalty" + (f" ({', '.join(details)})" if details else "")
+        axes.plot(
+            [r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained],
+            NORMALIZATION_STYLES[normalization][0], color="#555555", linewidth=1, zorder=1,
+            label=label if labels else None,
+        )  # fmt: skip
+        for row in trained:
+            style = model_style(row["name"])
+            _errorbar(axes, row, fmt=style["marker"], color=style["color"], markersize=7, zorder=3,
+                      label=row["name"] if labels else None)  # fmt: skip
+        if labels:
+            _label_points(axes, trained, [f"α={row['alpha']:g}" for row in trained])
+    cutoffs = _sorted_by(select(rows, family="cutoff"), "cutoff")
+    if cutoffs:
+        color, marker = BASELINE_STYLES["cutoff"]
+        axes.plot(
+            [r["mean_tokens"] for r in cutoffs], [100 * r["accuracy"] for r in cutoffs], linestyle="--",
+            marker=marker, color=color, label="generation cutoff" if labels else None,
+        )  # fmt: skip
+        if labels:
+            _label_points(axes, cutoffs, [f"≤{row['cutoff']:g}" for row in cutoffs])
+    for family in ("start", "model", "sft", "dpo"):
+        for row in select(rows, family=family):
+            style = model_style(row["name"])
+            _errorbar(
+                axes, row, fmt=style["marker"], color=style["color"], markeredgecolor="black", zorder=4,
+                markersize=12 if style["marker"] == "*" else 9, label=_baseline_label(row) if labels else None,
+            )  # fmt: skip
+
+
+def _free_place(axes: Any) -> list[float]:
+    """Inset bounds (axes fractions) where the inset hides the least of the panel: a grid of candidate places, each
+    scored by the markers and labels it would cover (weighted) and by points along the lines it would cross."""
+    import numpy as np
+
+    to_axes = axes.transData + axes.transAxes.inverted()
+    markers, along = [np.zeros((0, 2))], [np.zeros((0, 2))]
+    for line in axes.get_lines():
+        xy = to_axes.transform(line.get_xydata())
+        markers.append(xy)
+        for start, end in zip(xy[:-1], xy[1:], strict=True):
+            along.append(start + np.linspace(0, 1, 12)[:, None] * (end - start))
+    markers.append(np.array([to_axes.transform(text.xy) for text in axes.texts]).reshape(-1, 2))
+    markers, along = np.concatenate(markers), np.concatenate(along)
+    width, height = 0.42, 0.34
+
+    def hidden(bounds: tuple[float, float]) -> int:
+        x, y = bounds
+
+        def inside(points: Any) -> int:  # with room for the inset's tick labels (left, below) and title (above)
+            return int(((points[:, 0] > x - 0.1) & (points[:, 0] < x + width + 0.03) & (points[:, 1] > y - 0.08)
+                        & (points[:, 1] < y + height + 0.05)).sum())  # fmt: skip
+
+        return 10 * inside(markers) + 3 * inside(along)
+
+    x, y = min(((x, y) for y in (0.48, 0.28, 0.08) for x in (0.55, 0.33, 0.11)), key=hidden)
+    return [x, y, width, height]
+
+
+def _zoom_on_models(axes: Any, rows: list[dict[str, Any]]) -> None:
+    """When the cutoff baseline stretches the accuracy axis so far that the models' error bars shrink to dots, an
+    inset shows the models (not the cutoff) zoomed in, with their error bars."""
+    models = [row for row in rows if row["family"] != "cutoff"]
+    if not models or len(models) == len(rows):
+        return
+    low = min(100 * (row["accuracy"] - (row.get("accuracy_stderr") or 0.0)) for row in models)
+    high = max(100 * (row["accuracy"] + (row.get("accuracy_stderr") or 0.0)) for row in models)
+    bottom, top = axes.get_ylim()
+    if top - bottom < 8 * max(high - low, 0.5):
+        return
+    inset = axes.inset_axes(_free_place(axes))
+    _draw_tradeoff(inset, models, labels=False)
+    margin = 0.15 * max(high - low, 0.5)
+    inset.set_ylim(low - margin, high + margin)
+    inset.set_title("models, zoomed (± 1 s.e.)", fontsize=7)
+    inset.tick_params(labelsize=7)
+    inset.grid(alpha=0.3)
+    zoomed = axes.indicate_inset_zoom(inset, edgecolor="#999999")
+    for connector in zoomed.connectors:  # the frame around the zoomed region says enough; lines would cross data
+        connector.set_visible(False)
+
+
 def plot_tradeoff(
     rows: list[dict[str, Any]], path: str | Path | None = None, title: str = "Accuracy against tokens"
 ) -> Any:
@@ -281,36 +447,36 @@ def plot_tradeoff(
 
     Models trained with the length penalty are joined in order of alpha (one line per advantage normalization),
     the generation cutoff in order of its limit; the starting model and the SFT/DPO baselines are single points.
+    Each model is drawn as `model_style` says. When the cutoff baseline stretches the accuracy axis, an inset zooms
+    in on the models so that their error bars show.
     """
     if not rows:
         raise ValueError("no rows to plot.")
+    _check_placeable(rows)
     datasets = _distinct(rows, "dataset")
     figure, panels = _figure(len(datasets), title)
     for axes, dataset in zip(panels, datasets, strict=True):
         on_dataset = select(rows, dataset=dataset)
-        curves: dict[str, list[dict[str, Any]]] = {}  # one alpha curve per advantage normalization
-        for row in _sorted_by(select(on_dataset, family="alpha"), "alpha"):
-            curves.setdefault(row.get("advantage_normalization") or "none", []).append(row)
-        for normalization, trained in curves.items():
-            label = "length penalty" + ("" if normalization == "none" else f" ({normalization}-normalized)")
-            line = axes.plot([r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained], "-")
-            for row in trained:
-                _errorbar(axes, row, fmt="o", color=line[0].get_color())
-                _label(axes, row, f"α={row['alpha']:g}")
-            line[0].set_label(label)
-        cutoffs = _sorted_by(select(on_dataset, family="cutoff"), "cutoff")
-        if cutoffs:
-            axes.plot(
-                [r["mean_tokens"] for r in cutoffs], [100 * r["accuracy"] for r in cutoffs], "s--", color="grey",
-                label="generation cutoff",
-            )  # fmt: skip
-            for row in cutoffs:
-                _label(axes, row, f"≤{row['cutoff']:g}")
-        for family, marker in (("start", "*"), ("model", "*"), ("sft", "^"), ("dpo", "v")):
-            for row in select(on_dataset, family=family):
-                _errorbar(axes, row, fmt=marker, markersize=11 if marker == "*" else 8, label=row["name"])
+        _draw_tradeoff(axes, on_dataset, labels=True)
         _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
+        axes.margins(x=0.08, y=0.1)  # room for the labels above and below the outermost points
+        axes.autoscale_view()
+        _zoom_on_models(axes, on_dataset)
     return _finish(figure, path)
+
+
+def _check_placeable(rows: list[dict[str, Any]]) -> None:
+    """Refuse rows the trade-off plot would silently leave out."""
+    unknown = [row.get("name", row) for row in rows if row.get("family") not in FAMILIES]
+    if unknown:
+        raise ValueError(
+            f"cannot place {unknown} on the plot: each row needs a 'family' of {list(FAMILIES)}; rows from "
+            "load_results and efficient_trl.demo.run_demo carry it."
+        )
+    for family, key in (("alpha", "alpha"), ("cutoff", "cutoff")):
+        lacking = [row["name"] for row in rows if row["family"] == family and row.get(key) is None]
+        if lacking:
+            raise ValueError(f"cannot place {lacking} on the plot: {family} rows need their {key!r} value.")
 
 
 def plot_training_dynamics(
@@ -319,7 +485,8 @@ def plot_training_dynamics(
     path: str | Path | None = None,
     title: str | None = "During training",
 ) -> Any:
-    """One panel per metric (log key, axis label, scale), one line per model, against the optimizer step."""
+    """One panel per metric (log key, axis label, scale), one line per model (drawn as `model_style` says),
+    against the optimizer step."""
     if not logs:
         raise ValueError("no training logs to plot.")
     figure, panels = _figure(len(metrics), title)
@@ -330,7 +497,9 @@ def plot_training_dynamics(
             raise ValueError(f"no training log has {key!r}; the logs have {logged}.")
         for name, (steps, values) in series.items():
             if steps:  # e.g. SFT/DPO logs have no RL accuracy
-                axes.plot(steps, values, "o-", markersize=3, label=name)
+                style = model_style(name)
+                axes.plot(steps, values, linestyle=style["linestyle"], color=style["color"], marker="o",
+                          markersize=3, label=name)  # fmt: skip
         _decorate(axes, "optimizer step", label)
     return _finish(figure, path)
 
@@ -342,7 +511,8 @@ def plot_normalization_ablation(
     dataset: str | None = None,
 ) -> Any:
     """Training length and accuracy per step, and held-out accuracy against tokens, for models trained at the same
-    alphas with different advantage normalizations: colour is alpha, line style is the normalization.
+    alphas with different advantage normalizations: colour is alpha, line style and marker are the normalization
+    (`model_style`).
 
     With evaluation runs on several datasets, `dataset` picks the one for the held-out panel. Evaluation rows take
     their normalization from the model's name (`alpha_0.2_norm_group`; no `norm_` means "none"), and their training
@@ -365,26 +535,23 @@ def plot_normalization_ablation(
             f"the ablation needs models trained with two or more advantage normalizations, found {normalizations}: "
             "run `make ablation` (recipes/demo.py --normalizations none group)."
         )
-    alphas = sorted({row["alpha"] for row in trained})
-    colors = {alpha: f"C{i}" for i, alpha in enumerate(alphas)}
-    styles = {"none": "-", "group": "--", "batch": ":"}
     figure, panels = _figure(3, "Advantage normalization ablation")
     length_then_accuracy = DYNAMICS_METRICS[::-1]
     for axes, (key, label, scale) in zip(panels[:2], length_then_accuracy, strict=True):
         for row in trained:
+            style = model_style(row["name"])
             axes.plot(
-                *_series(logs[row["name"]], key, scale), styles[row["advantage_normalization"]],
-                color=colors[row["alpha"]], label=row["name"],
+                *_series(logs[row["name"]], key, scale), linestyle=style["linestyle"], color=style["color"],
+                label=row["name"],
             )  # fmt: skip
         _decorate(axes, "optimizer step", label)
     held_out = panels[2]
-    for row in trained:
+    for row in trained + select(rows, family="start") + select(rows, family="model"):
+        style = model_style(row["name"])
         _errorbar(
-            held_out, row, fmt="o" if row["advantage_normalization"] == "none" else "x", color=colors[row["alpha"]],
-            label=row["name"],
+            held_out, row, fmt=style["marker"], color=style["color"], label=row["name"],
+            markersize=12 if style["marker"] == "*" else 7,
         )  # fmt: skip
-    for row in select(rows, family="start") + select(rows, family="model"):
-        _errorbar(held_out, row, fmt="*", markersize=11, color="black", label=row["name"])
     _decorate(held_out, "mean completion tokens (held-out)", "held-out accuracy (%)")
     return _finish(figure, path)
 
@@ -419,12 +586,73 @@ def model_card_table(rows: list[dict[str, Any]], model: str, start: str) -> str:
     return "\n".join(lines)
 
 
-def write_model_card(checkpoint_dir: str | Path, table: str, heading: str = "## Reasoning efficiency") -> Path:
+def _base_model(rows: list[dict[str, Any]], start: str) -> str | None:
+    """The starting model's hub name, as its evaluation recorded it (`summary.json`'s `model`); None for a local
+    directory or a demo run."""
+    models = {row.get("model") for row in rows if row["name"] == start and row["family"] != "cutoff"}
+    hub_names = [m for m in models if isinstance(m, str) and m.count("/") == 1 and not Path(m).exists()]
+    return hub_names[0] if len(hub_names) == 1 else None
+
+
+def model_card_section(rows: list[dict[str, Any]], model: str, start: str, base_model: str | None = None) -> str:
+    """What the model card says about efficiency: how `model` was trained (base model, the paper, alpha) and
+    `model_card_table`'s comparison with the `start` model, with the evaluation settings."""
+    base_model = base_model or _base_model(rows, start) or start
+    alphas = {row.get("alpha") for row in rows if row["name"] == model and row["family"] == "alpha"}
+    how = f" at alpha = {alphas.pop():g}" if len(alphas) == 1 else ""
+    intro = (
+        f"Trained from `{base_model}` with the length-penalized RL of {PAPER}{how}, using "
+        "[efficient-trl](https://github.com/efficient-trl/efficient-trl): the reward of a correct response "
+        "shrinks as it gets longer than the prompt's other correct responses, so the model learns to reason in "
+        "fewer tokens. Evaluation: average pass@k, graded with math-verify."
+    )
+    return f"{intro}\n\n{model_card_table(rows, model, start)}"
+
+
+def model_card_data(
+    rows: list[dict[str, Any]],
+    model: str,
+    start: str,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+) -> Any:
+    """The card's metadata (`huggingface_hub.ModelCardData`): base model, tags, training datasets, and a
+    model-index with `model`'s accuracy and mean tokens per evaluation dataset."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    trained = [row for row in rows if row["name"] == model and row["family"] != "cutoff"]
+    if not trained:
+        raise ValueError(f"no results for {model!r} (models: {_distinct(rows)}).")
+    results = []
+    for row in trained:
+        dataset, config, split = HUB_DATASETS.get(row["dataset"], (row["dataset"], None, None))
+        where = dict(task_type="text-generation", dataset_type=dataset, dataset_name=row["dataset"])
+        where.update(dataset_config=config, dataset_split=split)
+        k = f" (average pass@{row['k']})" if "k" in row else ""
+        results += [
+            EvalResult(**where, metric_type="accuracy", metric_name=f"accuracy{k}", metric_value=row["accuracy"]),
+            EvalResult(**where, metric_type="mean_tokens", metric_name="mean tokens", metric_value=row["mean_tokens"]),
+        ]
+    return ModelCardData(
+        base_model=base_model or _base_model(rows, start),
+        datasets=datasets,
+        tags=list(MODEL_CARD_TAGS),
+        model_name=model,
+        eval_results=results,
+    )
+
+
+def write_model_card(
+    checkpoint_dir: str | Path, table: str, heading: str = "## Reasoning efficiency", data: Any = None
+) -> Path:
     """Put `table` under `heading` in the checkpoint's README.md (its model card) and return the card's path.
 
     The section sits between two HTML comments: writing again replaces only that section, and whatever else the
-    card holds (TRL's own model card, your text) is kept.
+    card holds (TRL's own model card, your text) is kept. `data` (from `model_card_data`) goes into the card's
+    metadata header: its fields replace those of the same name, its tags join the card's own.
     """
+    from huggingface_hub import ModelCard
+
     checkpoint_dir = Path(checkpoint_dir)
     if not (checkpoint_dir / "config.json").is_file():
         raise FileNotFoundError(
@@ -433,6 +661,13 @@ def write_model_card(checkpoint_dir: str | Path, table: str, heading: str = "## 
     card = checkpoint_dir / "README.md"
     section = f"{MODEL_CARD_BEGIN}\n{heading}\n\n{table}\n{MODEL_CARD_END}"
     text = card.read_text() if card.is_file() else ""
+    if data is not None:  # parsed and rewritten by huggingface_hub, which validates the model-index
+        parsed = ModelCard(text if text.startswith("---") else "---\n{}\n---\n" + text)  # {}: no metadata yet
+        parsed.data.tags = list(dict.fromkeys([*(parsed.data.tags or []), *(data.tags or [])]))
+        for key in ("base_model", "datasets", "model_name", "eval_results"):
+            if getattr(data, key) is not None:
+                setattr(parsed.data, key, getattr(data, key))
+        text = str(parsed)
     if text.count(MODEL_CARD_BEGIN) > 1 or text.count(MODEL_CARD_BEGIN) != text.count(MODEL_CARD_END):
         raise ValueError(f"{card} has unbalanced efficient-trl markers; remove the broken section by hand and rerun.")
     if MODEL_CARD_BEGIN in text:
@@ -442,3 +677,16 @@ def write_model_card(checkpoint_dir: str | Path, table: str, heading: str = "## 
         text = (text.rstrip("\n") + "\n\n" if text else "") + section + "\n"
     card.write_text(text)
     return card
+
+
+def push_checkpoint(checkpoint_dir: str | Path, repo_id: str, private: bool = False) -> str:
+    """Upload the checkpoint directory (model, tokenizer, model card) to the hub repository `repo_id`, creating it
+    if needed; returns the commit's URL. Needs a hub token (`hf auth login` or HF_TOKEN)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    commit = api.upload_folder(
+        folder_path=str(checkpoint_dir), repo_id=repo_id, commit_message="efficient-trl: model and card"
+    )
+    return commit.commit_url

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import re
 import threading
 import warnings
 from collections import Counter
@@ -23,9 +25,12 @@ __all__ = [
     "AUTHORS_TRAINING_SET",
     "LOCAL_DATASETS",
     "PAPER_PROMPT",
+    "FIGURE_PATTERNS",
     "PreparationReport",
     "check_gold_answers",
     "check_new_output_dir",
+    "default_num_proc",
+    "figure_reference",
     "load_problems",
     "numeric_answer",
     "prepare_training_set",
@@ -163,8 +168,50 @@ def numeric_answer(answer: str) -> bool:
 
     if not answer.strip():
         return False
-    parsed = parse_boxed(answer, parsing_timeout=5)  # data preparation runs in the main thread
+    parsed = parse_boxed(answer, parsing_timeout=5)  # signals: called in a main thread (a datasets worker's, or ours)
     return bool(parsed) and isinstance(parsed[0], sympy.Number)
+
+
+# Problems a text-only model cannot solve as given: the figure is Asymptote code, an image file, or not there at all.
+# (drop reason, pattern); the phrases are the ones that name a figure the problem relies on, so that "a figure is
+# created by connecting A to B" or "figure out" stay in.
+FIGURE_PATTERNS = (
+    ("figure in Asymptote code ([asy])", re.compile(r"\[asy\]", re.IGNORECASE)),
+    ("figure as an image file", re.compile(r"\.(?:png|jpe?g|gif|svg)\b", re.IGNORECASE)),
+    (
+        "refers to a figure it does not include",
+        re.compile(
+            r"\b(?:in|on|from|see|by) the (?:\w+ )?(?:figure|diagram)s?\b"  # as shown in the (first) figure
+            r"|\((?:see )?(?:figure|diagram)\.?\)"  # (See figure.)
+            r"|\bthe (?:figure|diagram)s? (?:below|above|shown|indicates?)\b"  # the diagram indicates ...
+            r"|\bgraph\b[^.]*\bshown\b|\bshown\b[^.]*\bgraph\b",  # the graph of f is shown in red below
+            re.IGNORECASE,
+        ),
+    ),
+)
+MAX_DEFAULT_PROCESSES = 8  # math-verify parsing scales to a few processes; more mostly costs start-up time
+
+
+def figure_reference(problem: str) -> str | None:
+    """Why `problem` needs a figure that a text-only model cannot see (a `FIGURE_PATTERNS` reason), else None."""
+    return next((reason for reason, pattern in FIGURE_PATTERNS if pattern.search(problem)), None)
+
+
+def default_num_proc() -> int:
+    """Processes for data preparation: the machine's cores, at most `MAX_DEFAULT_PROCESSES`."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_PROCESSES))
+
+
+def _checks(problem: str, answer: str) -> dict:
+    """Per-problem checks, computed in parallel; the order-dependent ones (duplicates) are decided afterwards."""
+    has_answer = bool(answer.strip())
+    return {
+        "key": hashlib.sha1(" ".join(problem.split()).encode()).hexdigest(),
+        "has_answer": has_answer,
+        "figure": figure_reference(problem) or "",
+        # math-verify's timeout uses signals: each datasets worker process runs this in its own main thread
+        "numeric": has_answer and numeric_answer(answer),
+    }
 
 
 @dataclass
@@ -200,30 +247,45 @@ def prepare_training_set(
     sources: list[str],
     num_samples: int = 3200,
     seed: int = 0,
+    num_proc: int | None = None,
 ) -> tuple[Dataset, PreparationReport]:
-    """The paper's training prompts: problems with a numeric gold answer, deduplicated, a deterministic sample.
+    """The paper's training prompts: problems with a numeric gold answer and no figure, deduplicated, a
+    deterministic sample.
 
     Returns the sample (columns `problem`, `answer`, `source`) and a report of what was dropped and why. Asking for
-    more problems than are eligible is an error, not a silently smaller set.
+    more problems than are eligible is an error, not a silently smaller set. The checks run in `num_proc` processes
+    (default `default_num_proc()`), with a progress bar per source; the result does not depend on `num_proc`.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+    num_proc = default_num_proc() if num_proc is None else num_proc
+    if num_proc < 1:
+        raise ValueError(f"num_proc must be >= 1, got {num_proc}.")
     report = PreparationReport()
     seen: set[str] = set()
     pools = []
     for source in sources:
         dataset = load_problems(source)
+        processes = min(num_proc, len(dataset))
+        checks = dataset.map(
+            _checks,
+            input_columns=["problem", "answer"],
+            remove_columns=dataset.column_names,
+            num_proc=processes if processes > 1 else None,
+            desc=f"checking {source}",
+        )
         keep = []
-        for index, row in enumerate(dataset):
-            key = hashlib.sha1(" ".join(row["problem"].split()).encode()).hexdigest()
-            if not row["answer"].strip():
+        for index, row in enumerate(checks):
+            if not row["has_answer"]:
                 report.drop(source, "no gold answer")
-            elif key in seen:
+            elif row["figure"]:
+                report.drop(source, row["figure"])
+            elif row["key"] in seen:
                 report.drop(source, "duplicate problem")
-            elif not numeric_answer(row["answer"]):
+            elif not row["numeric"]:
                 report.drop(source, "answer not a number")
             else:
-                seen.add(key)
+                seen.add(row["key"])
                 keep.append(index)
         report.kept[source] = len(keep)
         pools.append(

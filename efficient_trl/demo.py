@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .analysis import format_tradeoff_table, plot_tradeoff
 from .baselines import rejection_sampling_datasets
 from .configs import EfficientGRPOConfig
 from .evaluation import (
@@ -37,6 +38,7 @@ __all__ = [
     "run_demo",
     "train_baselines",
     "train_with_alpha",
+    "write_demo_report",
 ]
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
@@ -181,13 +183,17 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
     (run_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
     problems = sum_problems(settings.eval_problems, seed=EVAL_SEED, split="held_out")
     # (name, model path, row fields): model_dir is relative to the run directory, where the training log is
-    models = [("start", start_model, {"alpha": 0.0, "advantage_normalization": None, "model_dir": None})]
+    # family: what kind of model a row is, how efficient_trl.analysis places it on the trade-off plot
+    models = [
+        ("start", start_model, {"family": "start", "alpha": 0.0, "advantage_normalization": None, "model_dir": None})
+    ]
     for normalization in settings.normalizations:
         for alpha in settings.alphas:
             name = model_name(alpha, normalization)
             started = time.monotonic()
             trained = train_with_alpha(start_model, alpha, settings, run_dir / _file_name(name), normalization)
-            fields = {"alpha": alpha, "advantage_normalization": normalization, "model_dir": trained.name}
+            fields = {"family": "alpha", "alpha": alpha, "advantage_normalization": normalization}
+            fields["model_dir"] = trained.name
             models.append((name, trained, {**fields, "train_seconds": time.monotonic() - started}))
     rows = []
     for name, path, fields in models:
@@ -200,12 +206,25 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
         baseline_fields = {"dataset": DEMO_DATASET, "alpha": None, "advantage_normalization": None}
         for row in cutoff_baseline(start_samples, tuple(int(c) for c in settings.cutoffs)):
             name = f"cutoff={row['cutoff']}"
-            rows.append({"name": name, **baseline_fields, "model_dir": None, "train_seconds": 0.0, **row})
+            rows.append(
+                {"name": name, "family": "cutoff", **baseline_fields, "model_dir": None, "train_seconds": 0.0, **row}
+            )
         for name, path, seconds in train_baselines(start_model, settings, run_dir):
             summary, _ = evaluate_model(path, problems, settings, run_dir / f"samples_{name}.jsonl")
-            rows.append({"name": name, **baseline_fields, "model_dir": path.name, "train_seconds": seconds, **summary})
+            fields = {"family": name, **baseline_fields, "model_dir": path.name, "train_seconds": seconds}
+            rows.append({"name": name, **fields, **summary})
         (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
     return rows
+
+
+def write_demo_report(
+    run_dir: Path, rows: list[dict[str, Any]], title: str = "CPU demo: accuracy against tokens"
+) -> tuple[str, Any]:
+    """The table (printed, and saved as results.md) and the trade-off plot (tradeoff.png) of a demo run's rows;
+    returns the table and the figure."""
+    table = format_tradeoff_table(rows, baseline="start")
+    (run_dir / "results.md").write_text(table + "\n")
+    return table, plot_tradeoff(rows, run_dir / "tradeoff.png", title=title)
 
 
 def _file_name(name: str) -> str:

@@ -20,8 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from efficient_trl.analysis import format_tradeoff_table, plot_tradeoff  # noqa: E402
-from efficient_trl.demo import DemoSettings, run_demo  # noqa: E402
+from efficient_trl.demo import DemoSettings, run_demo, write_demo_report  # noqa: E402
 
 
 def main() -> None:
@@ -41,13 +40,10 @@ def main() -> None:
     settings = DemoSettings(**args)
     started = time.monotonic()
     rows = run_demo(run_dir, settings)
-    table = format_tradeoff_table(rows, baseline="start")
-    (run_dir / "results.md").write_text(table + "\n")
-    plot = run_dir / "tradeoff.png"
-    plot_tradeoff(rows, plot, title="CPU demo: accuracy against tokens")
+    table, _ = write_demo_report(run_dir, rows)
     print(
         f"\n{table}\n\n{settings.eval_problems} held-out problems x {settings.eval_k} samples per model; "
-        f"total time {time.monotonic() - started:.0f}s\nresults in {run_dir} (plot: {plot})"
+        f"total time {time.monotonic() - started:.0f}s\nresults in {run_dir} (plot: {run_dir / 'tradeoff.png'})"
     )
 
 

@@ -4,14 +4,22 @@
     python recipes/prepare_data.py --sources AI-MO/NuminaMath-CoT --output_dir data/numina-3.2k   # online
     python recipes/prepare_data.py --authors_split --output_dir data/authors-3.2k                 # online
 
-Offline, the shipped MATH train set and AIME 1983-2023 stand in for the paper's Numina subsets. `--authors_split`
-draws from the authors' own published split instead (daman1209arora/compression_dataset; needs hub access).
+Offline, the shipped MATH train set and AIME 1983-2023 stand in for the paper's Numina subsets. Problems that need a
+figure (Asymptote code, an image file, "in the diagram") are dropped; the checks run on all cores (--num_proc).
+`--authors_split` draws from the authors' own published split instead (daman1209arora/compression_dataset; needs
+hub access).
 """
 
 import argparse
 import logging
 
-from efficient_trl.data import AUTHORS_TRAINING_SET, check_new_output_dir, prepare_training_set, save_prepared
+from efficient_trl.data import (
+    AUTHORS_TRAINING_SET,
+    check_new_output_dir,
+    default_num_proc,
+    prepare_training_set,
+    save_prepared,
+)
 
 
 def main() -> None:
@@ -25,11 +33,14 @@ def main() -> None:
     parser.add_argument("--num_samples", type=int, default=3200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", required=True)
+    parser.add_argument(
+        "--num_proc", type=int, default=default_num_proc(), help="processes for the checks (default: cores, max 8)"
+    )
     args = parser.parse_args()
     check_new_output_dir(args.output_dir)  # before the preparation, which takes minutes
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # unparseable answers are counted, not logged
     sources = [AUTHORS_TRAINING_SET] if args.authors_split else args.sources
-    sample, report = prepare_training_set(sources, args.num_samples, args.seed)
+    sample, report = prepare_training_set(sources, args.num_samples, args.seed, num_proc=args.num_proc)
     path = save_prepared(sample, report, args.output_dir)
     print(report.table())
     print(f"saved to {path}")

@@ -2,6 +2,7 @@ import json
 import runpy
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,10 @@ from efficient_trl.analysis import (
     load_results,
     load_training_log,
     load_training_logs,
+    model_card_data,
+    model_card_section,
     model_card_table,
+    model_style,
     plot_normalization_ablation,
     plot_tradeoff,
     plot_training_dynamics,
@@ -19,6 +23,7 @@ from efficient_trl.analysis import (
     select,
     write_model_card,
 )
+from efficient_trl.demo import write_demo_report
 
 
 def test_tradeoff_table_and_plot(tmp_path):
@@ -153,6 +158,44 @@ def test_model_card(evaluation_runs, tiny_demo_run, tmp_path):
         write_model_card(tmp_path, table)
 
 
+def test_model_card_for_the_hub(evaluation_runs, tiny_demo_run, tmp_path):
+    from huggingface_hub import ModelCard
+
+    rows = load_results(evaluation_runs)
+    checkpoint = tmp_path / "alpha_0.3"
+    shutil.copytree(tiny_demo_run[0] / "alpha_0.3", checkpoint)
+    trl_card = "---\nlibrary_name: transformers\nmodel_name: alpha_0.3\ntags:\n- trl\n- grpo\n---\n# TRL's card\n"
+    (checkpoint / "README.md").write_text(trl_card)  # what TRL's push_to_hub leaves
+    base = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    section = model_card_section(rows, model="alpha_0.3", start="demo_model", base_model=base)
+    data = model_card_data(rows, model="alpha_0.3", start="demo_model", base_model=base, datasets=["my/data"])
+    for _ in range(2):  # rerunning rewrites the same card
+        path = write_model_card(checkpoint, section, data=data)
+    card = ModelCard.load(path)  # parsed back as the hub parses it
+    assert (
+        card.data.base_model == base and card.data.datasets == ["my/data"] and card.data.library_name == "transformers"
+    )
+    assert card.data.tags == ["trl", "grpo", "efficient-trl", "reasoning", "length-penalty", "arxiv:2502.04463"]
+    assert card.text.startswith("# TRL's card\n") and card.text.count(MODEL_CARD_BEGIN) == 1
+    assert f"`{base}`" in card.text and "arxiv.org/abs/2502.04463" in card.text and "alpha = 0.3" in card.text
+    assert model_card_table(rows, model="alpha_0.3", start="demo_model") in card.text
+    assert "k=2, temperature 0.6, up to 24 tokens" in card.text  # the evaluation settings
+    # the model-index: accuracy and mean tokens of every evaluation of the model, as evaluate() summarized them
+    index = {(result.dataset_name, result.metric_type): result for result in card.data.eval_results}
+    assert card.data.model_name == "alpha_0.3" and len(index) == len(card.data.eval_results) == 4
+    for row in select(rows, name="alpha_0.3"):
+        assert index[row["dataset"], "accuracy"].metric_value == row["accuracy"]
+        assert index[row["dataset"], "mean_tokens"].metric_value == row["mean_tokens"]
+    assert index["gsm8k", "accuracy"].dataset_type == "openai/gsm8k"
+    assert index["math500", "accuracy"].dataset_type == "HuggingFaceH4/MATH-500"
+    # the base model comes from the starting model's evaluations when they name a hub model
+    hub_rows = [{**row, "model": base} if row["name"] == "demo_model" else row for row in rows]
+    assert model_card_data(hub_rows, model="alpha_0.3", start="demo_model").base_model == base
+    assert f"`{base}`" in model_card_section(hub_rows, model="alpha_0.3", start="demo_model")
+    with pytest.raises(ValueError, match="no results for 'alpha_9'"):
+        model_card_data(rows, model="alpha_9", start="demo_model")
+
+
 def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch, capsys):
     checkpoint = tmp_path / "runs" / "alpha_0.3"
     shutil.copytree(tiny_demo_run[0] / "alpha_0.3", checkpoint)
@@ -161,6 +204,13 @@ def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch
     runpy.run_path("recipes/model_card.py", run_name="__main__")
     card = (checkpoint / "README.md").read_text()
     assert "| math500 |" in card and "| gsm8k |" in card and str(checkpoint / "README.md") in capsys.readouterr().out
+    from huggingface_hub import ModelCard
+
+    assert len(ModelCard.load(checkpoint / "README.md").data.eval_results) == 4  # gsm8k, math500 x accuracy, tokens
+    monkeypatch.setattr(sys, "argv", [*argv, "--start", "demo_model", "--push_to_hub"])
+    with pytest.raises(SystemExit):
+        runpy.run_path("recipes/model_card.py", run_name="__main__")
+    assert "--push_to_hub needs --hub_model_id" in capsys.readouterr().err
 
 
 def test_training_log_from_the_newest_checkpoint(tiny_demo_run, tmp_path):
@@ -187,3 +237,124 @@ def test_clear_errors_for_missing_or_old_outputs(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps([{"name": "start", "accuracy": 1.0}]))
     with pytest.raises(ValueError, match=r"lacks \['dataset', 'accuracy_stderr', 'mean_tokens'\]; .* rerun"):
         load_results(tmp_path)
+
+
+def plotted_points(axes) -> list[tuple[float, float]]:
+    """Every data marker a panel shows, as (tokens, accuracy %) rounded to 6 digits, error bar caps left out."""
+    return sorted(
+        (round(float(x), 6), round(float(y), 6))
+        for line in axes.get_lines()
+        if line.get_marker() not in (None, "None", "", " ", "_")
+        for x, y in line.get_xydata()
+    )
+
+
+def test_demo_report_plots_every_model_of_its_table(tiny_demo_run):
+    # The path recipes/demo.py takes (make demo / sweep / ablation): run_demo's rows straight into the report
+    run_dir, rows, _ = tiny_demo_run
+    table, figure = write_demo_report(run_dir, rows)
+    assert (run_dir / "results.md").read_text() == table + "\n"
+    assert (run_dir / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (axes,) = [axes for axes in figure.axes if axes.get_title() == "held-out sums"]
+    # one marker per row of the table, at its tokens and accuracy (several models may share a point on 8 problems)
+    expected = sorted((round(row["mean_tokens"], 6), round(100 * row["accuracy"], 6)) for row in rows)
+    assert len(rows) == 9 and plotted_points(axes) == expected
+    for name in ("start", "SFT", "DPO", "generation cutoff", "length penalty"):
+        assert any(name.lower() in label.lower() for label in axes.get_legend_handles_labels()[1]), name
+    assert {row["name"] for row in rows} <= {line.split("|")[1].strip() for line in table.splitlines()[2:]}
+
+
+def test_lora_models_get_a_curve_of_their_own():
+    # recipes/deepseek-r1-distill-qwen-1.5b/lora_alpha_0.2.yaml writes alpha_0.2_lora beside the full alpha_0.2
+    row = {
+        "dataset": "d",
+        "accuracy": 0.9,
+        "accuracy_stderr": 0.01,
+        "family": "alpha",
+        "advantage_normalization": "none",
+    }
+    rows = [{**row, "name": "alpha_0.1", "alpha": 0.1, "mean_tokens": 80.0}]
+    rows += [{**row, "name": "alpha_0.2", "alpha": 0.2, "mean_tokens": 60.0}]
+    rows += [{**row, "name": "alpha_0.2_lora", "alpha": 0.2, "mean_tokens": 70.0}]
+    curves = {line.get_label(): list(line.get_xdata()) for line in plot_tradeoff(rows).axes[0].get_lines()
+              if line.get_label().startswith("length penalty")}  # fmt: skip
+    assert curves == {"length penalty": [80.0, 60.0], "length penalty (LoRA)": [70.0]}
+    assert model_style("alpha_0.2_lora")["color"] == model_style("alpha_0.2")["color"]
+    assert model_style("alpha_0.2_lora")["marker"] != model_style("alpha_0.2")["marker"]
+    assert model_style("alpha_0.2_exploration")["marker"] == "o"  # 'lora' inside a word is not LoRA
+
+
+def test_plot_tradeoff_refuses_rows_it_cannot_place():
+    row = {"name": "alpha=0.2", "dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 60.0}
+    with pytest.raises(ValueError, match=r"cannot place \['alpha=0.2', 'mine'\] .*family"):
+        plot_tradeoff([row, {**row, "name": "mine", "family": "mystery"}, {**row, "name": "s", "family": "start"}])
+    with pytest.raises(ValueError, match=r"cannot place \['alpha=0.2'\] .*alpha"):
+        plot_tradeoff([{**row, "family": "alpha"}])
+
+
+def _pixel_boxes(figure, artists):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)  # lays the figure out and draws it, as the notebook shows it
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    return [artist.get_window_extent(renderer) for artist in artists]
+
+
+def _colors_by_label(figure) -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    colors = {}
+    for axes in figure.axes:
+        for container in axes.containers:  # error bar points
+            colors.setdefault(container.get_label(), set()).add(to_hex(container.lines[0].get_color()))
+        for line in axes.get_lines():
+            colors.setdefault(line.get_label(), set()).add(to_hex(line.get_color()))
+    return {label: found for label, found in colors.items() if not label.startswith("_")}
+
+
+def test_notebook_figures_are_readable():
+    # The committed demo runs the notebooks show (notebooks/demo_runs), drawn as the notebooks draw them
+    sweep = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs" / "sweep"
+    rows = load_results(sweep)
+    tradeoff = plot_tradeoff(rows)
+    (axes,) = tradeoff.axes
+    # point labels (alpha, cutoff) do not overlap one another
+    boxes = _pixel_boxes(tradeoff, axes.texts)
+    assert len(boxes) == 8
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+    # the legend is outside the panel, so it hides no point or line
+    (legend,) = tradeoff.legends
+    legend_box, panel_box = _pixel_boxes(tradeoff, [legend, axes])
+    assert not legend_box.overlaps(panel_box)
+    # every model's error bar is visible: at least 6 pixels tall in the zoomed inset (the cutoff stretches the
+    # main axis from 0 to 100%, where they are a pixel or two)
+    (inset,) = axes.child_axes
+    for row in select(rows, family="alpha") + select(rows, family="start"):
+        low, high = (100 * (row["accuracy"] + sign * row["accuracy_stderr"]) for sign in (-1, 1))
+        pixels = inset.transData.transform([(row["mean_tokens"], low), (row["mean_tokens"], high)])
+        assert pixels[1][1] - pixels[0][1] >= 6, row["name"]
+    # SFT and DPO look like no alpha point: own marker and colour
+    markers = {c.get_label(): (c.lines[0].get_marker(), c.lines[0].get_color()) for c in axes.containers}
+    alpha_looks = {markers[row["name"]] for row in select(rows, family="alpha")}
+    assert markers["SFT baseline"] != markers["DPO baseline"]
+    for baseline in ("SFT baseline", "DPO baseline"):
+        assert markers[baseline][0] not in {m for m, _ in alpha_looks}
+        assert markers[baseline][1] not in {c for _, c in alpha_looks}
+
+    # the same model has the same colour in every figure of a notebook
+    logs = load_training_logs(sweep)
+    figures = [tradeoff, plot_training_dynamics(logs)]
+    ablation_dir = sweep.parent / "ablation"
+    ablation_rows, ablation_logs = load_results(ablation_dir), load_training_logs(ablation_dir)
+    figures += [plot_normalization_ablation(ablation_rows, ablation_logs), plot_training_dynamics(ablation_logs)]
+    colors: dict[str, set[str]] = {}
+    for figure in figures:
+        for label, found in _colors_by_label(figure).items():
+            colors.setdefault(label, set()).update(found)
+    for name in ["alpha=0", "alpha=0.05", "alpha=0.2", "alpha=0.2,norm=group", "start", "sft", "dpo"]:
+        label = {"sft": "SFT baseline", "dpo": "DPO baseline"}.get(name, name)
+        assert len(colors[label]) == 1, (label, colors[label])
+        assert colors[label] == {model_style(name)["color"]}
+    distinct = {next(iter(colors[name])) for name in ("alpha=0", "alpha=0.05", "alpha=0.1", "alpha=0.2", "alpha=0.4")}
+    assert len(distinct) == 5

@@ -4,6 +4,7 @@ import pytest
 
 from efficient_trl.data import (
     PAPER_PROMPT,
+    figure_reference,
     load_problems,
     numeric_answer,
     prepare_training_set,
@@ -57,10 +58,12 @@ def test_prepared_set_is_deterministic_and_reported(tmp_path):
     again, _ = prepare_training_set(["aime_1983_2023"], num_samples=100, seed=0)
     other, _ = prepare_training_set(["aime_1983_2023"], num_samples=100, seed=1)
     assert len(sample) == 100 and sample["problem"] == again["problem"] and sample["problem"] != other["problem"]
-    assert report.kept["aime_1983_2023"] == 918
-    assert dict(report.dropped["aime_1983_2023"]) == {"answer not a number": 1}
-    assert "sampled 100 of 918" in report.table()
-    with pytest.raises(ValueError, match="only 918 are eligible"):
+    assert report.kept["aime_1983_2023"] == 861  # of 919
+    assert dict(report.dropped["aime_1983_2023"]) == {
+        "answer not a number": 1, "figure as an image file": 16, "figure in Asymptote code ([asy])": 41,
+    }  # fmt: skip
+    assert "sampled 100 of 861" in report.table()
+    with pytest.raises(ValueError, match="only 861 are eligible"):
         prepare_training_set(["aime_1983_2023"], num_samples=5000)
 
     saved = save_prepared(sample, report, tmp_path / "prepared")
@@ -110,3 +113,54 @@ def test_prepare_data_refuses_a_taken_output_dir_before_preparing(tmp_path):
     command = [sys.executable, str(script), "--sources", "no-such-source", "--output_dir", str(taken)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "taken already holds data; choose another output directory" in result.stderr
+
+
+def test_figure_references_are_precise():
+    # from the shipped training sets: each needs a figure the model never sees ...
+    assert figure_reference("[asy]draw((0,0)--(1,1));[/asy] Find the area.") == "figure in Asymptote code ([asy])"
+    assert figure_reference("Find the area of $ABC$ . AIME 1985 Problem 6.png") == "figure as an image file"
+    for problem in (
+        "In the diagram, $BP$ and $BQ$ trisect $\\angle ABC$.",
+        "... by five segments as shown in the figure, where $XY = YB$",
+        "... cut into two pieces, as shown in the first figure below, by joining the midpoints",
+        "... label this point 3. (See figure.) Continue this process",
+        "The diagram indicates the path of blocks around the garden.",
+        "The complete graph of $y=f(x)$, which consists of five line segments, is shown in red below.",
+    ):
+        assert figure_reference(problem) == "refers to a figure it does not include", problem
+    # ... while these describe everything they need
+    for problem in (
+        "A figure is created by connecting $A$ to $B,$ $B$ to $C.$ Find its area.",
+        "When the figure is rotated clockwise $270^\\circ$ around point $M$, where is $N$?",
+        "... asked them to figure out which trigonometric function produced the value.",
+        "A 5-inch by 7-inch picture is placed on a rectangular piece of red paper.",
+        "Two dice are tossed and the numbers shown on the top faces are added.",
+        "The first six rows of Pascal's triangle are shown below, beginning with row zero.",
+        "The graph of $y = x^2 + 1$ passes through which quadrants?",
+    ):
+        assert figure_reference(problem) is None, problem
+
+
+def test_preparation_drops_figures_and_gives_the_same_set_in_parallel(tmp_path):
+    problems = [
+        ("In the diagram, $AB = 3$. Find $BC$.", "4"),
+        ("[asy]draw((0,0)--(3,0));[/asy] Find the length.", "3"),
+        ("Find $AB$. AIME 1985 Problem 4.png", "5"),
+        ("A figure is created by connecting $(0,0)$, $(2,0)$ and $(0,2)$. Find its area.", "2"),
+        ("They figure out that $x + 1 = 4$. Find $x$.", "\\frac{6}{2}"),
+        ("A figure is created by connecting $(0,0)$, $(2,0)$ and $(0,2)$.   Find its area.", "2"),  # duplicate
+        ("Simplify $x + x$.", "2x"),
+    ] + [(f"What is ${a} + {a}$?", f"{2 * a}") for a in range(9)]
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps({"problem": p, "answer": a}) + "\n" for p, a in problems))
+    serial, serial_report = prepare_training_set([str(path)], num_samples=11, num_proc=1)
+    # two worker processes: math-verify's signal timeouts run in each worker's main thread
+    parallel, parallel_report = prepare_training_set([str(path)], num_samples=11, num_proc=2)
+    assert serial["problem"] == parallel["problem"] and serial_report.to_dict() == parallel_report.to_dict()
+    assert serial["answer"][:2] == ["2", "\\frac{6}{2}"] and len(serial) == 11  # a number, read by math-verify
+    assert dict(serial_report.dropped[str(path)]) == {
+        "refers to a figure it does not include": 1, "figure in Asymptote code ([asy])": 1,
+        "figure as an image file": 1, "duplicate problem": 1, "answer not a number": 1,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="num_proc must be >= 1"):
+        prepare_training_set([str(path)], num_samples=1, num_proc=0)

@@ -83,6 +83,42 @@ def test_training_refuses_a_batch_other_than_the_recipes(tiny_model_path, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("tracker", ["trackio", "wandb", "tensorboard"])
+def test_tracking_is_one_flag_documented_in_every_recipe(tracker):
+    yamls = sorted((ROOT / "recipes").glob("*/*.yaml"))
+    for path in yamls:  # the switch is named where a user reads the recipe
+        (line,) = [line for line in path.read_text().splitlines() if line.startswith("report_to:")]
+        assert "--report_to trackio, wandb or tensorboard" in line, path
+    _, args, _ = parse_training_arguments(["--config", str(RECIPES[0]), *CPU, "--report_to", tracker])
+    assert args.report_to == [tracker]
+
+
+def test_readme_use_snippet_is_the_recipe():
+    """The README's Python snippet runs on the recipe's hardware: it sets what the 1.5B recipe sets."""
+    import ast
+    from dataclasses import fields
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("## Use\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    calls = {node.func.id: node for node in ast.walk(ast.parse(snippet)) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name)}  # fmt: skip
+    config = {keyword.arg: ast.literal_eval(keyword.value) for keyword in calls["EfficientGRPOConfig"].keywords}
+    recipe = ROOT / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "alpha_0.2.yaml"
+    script_args, args, model_args = parse_training_arguments(["--config", str(recipe), *CPU])
+    trainer_model = next(k.value for k in calls["EfficientGRPOTrainer"].keywords if k.arg == "model")
+    assert ast.literal_eval(trainer_model) == model_args.model_name_or_path
+    assert ast.literal_eval(calls["load_problems"].args[0]) == script_args.dataset_name
+    assert config.pop("model_init_kwargs") == {"dtype": model_args.dtype} and config.pop("bf16") is True
+    for name, value in config.items():
+        assert getattr(args, name) == value, name
+    # every setting in which the recipe departs from the config's defaults is in the snippet (but bookkeeping)
+    defaults = type(args)(output_dir=args.output_dir, use_cpu=True, bf16=False)
+    bookkeeping = {"logging_steps", "save_steps", "optim", "generation_batch_size"}
+    departures = {f.name for f in fields(args) if f.init and getattr(args, f.name) != getattr(defaults, f.name)}
+    departures -= bookkeeping
+    assert departures <= set(config), departures - set(config)
+
+
 def test_unknown_recipe_key_is_an_error(tmp_path):
     recipe = yaml.safe_load(RECIPES[0].read_text())
     recipe["length_penalty"] = 0.2  # a typo of length_penalty_alpha must not be silently ignored
@@ -329,3 +365,51 @@ def test_bad_training_input_names_the_fix(tiny_model_path, tmp_path):
             )
         )
     assert (notes / "todo.txt").read_text() == "keep me"
+
+
+def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
+    from efficient_trl.training import train
+
+    recipe = ROOT / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "lora_alpha_0.2.yaml"
+    # The launch line in the header names an Accelerate config whose process count keeps the paper's batches
+    accelerate_config = re.search(r"accelerate_configs/(\w+)\.yaml", recipe.read_text()).group(1)
+    processes = load_config_from_file(str(ROOT / "accelerate_configs" / f"{accelerate_config}.yaml")).num_processes
+    _, args, model_args = parse_training_arguments(["--config", str(recipe), *CPU])
+    assert args.per_device_train_batch_size * processes * args.gradient_accumulation_steps == 128
+    assert (args.length_penalty_alpha, args.learning_rate, args.use_vllm) == (0.2, 5e-5, True)  # 10x the full 5e-6
+    assert model_args.use_peft and model_args.lora_target_modules == "all-linear"
+
+    problems = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "unused").parent / "problems.jsonl"
+    overrides = ["--model_name_or_path", tiny_model_path, "--dataset_name", str(problems), "--dtype", "float32"]
+    overrides += ["--use_vllm", "false", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1"]
+    overrides += ["--steps_per_generation", "1", "--max_completion_length", "32", "--max_steps", "1"]
+    overrides += ["--save_strategy", "no", "--output_dir", str(tmp_path / "lora")]
+    trainer = train(*parse_training_arguments(["--config", str(recipe), *CPU, *overrides]))
+    assert type(trainer.model).__name__.startswith("Peft") and trainer.state.global_step == 1
+    trainable = [name for name, parameter in trainer.model.named_parameters() if parameter.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+    assert any("mlp" in name for name in trainable)  # all-linear: the MLP too, not attention only
+    adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
+    assert (adapter["r"], adapter["lora_alpha"]) == (32, 32)
+    # the adapter directory evaluates as the header says (transformers loads the base model, then the adapter)
+    from efficient_trl.evaluation import evaluate
+
+    summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", k=1, max_new_tokens=8, num_problems=2)
+    assert summary["num_problems"] == 2 and summary["model"] == str(tmp_path / "lora")
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "recipes").glob("*.py")), ids=lambda p: p.name)
+def test_every_recipe_answers_help(script, monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [str(script), "--help"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exited.value.code in (0, None) and "usage" in capsys.readouterr().out.lower()
+
+
+def test_commands_in_the_readmes_name_files_that_exist():
+    text = (ROOT / "README.md").read_text() + (ROOT / "recipes" / "README.md").read_text()
+    named = set(re.findall(r"\b((?:recipes|accelerate_configs|benchmarks)/[\w./-]+\.(?:py|yaml))", text))
+    assert "recipes/deepseek-r1-distill-qwen-1.5b/lora_alpha_0.2.yaml" in named
+    assert [path for path in sorted(named) if not (ROOT / path).is_file()] == []
