@@ -383,6 +383,7 @@ def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
     overrides = ["--model_name_or_path", tiny_model_path, "--dataset_name", str(problems), "--dtype", "float32"]
     overrides += ["--use_vllm", "false", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1"]
     overrides += ["--steps_per_generation", "1", "--max_completion_length", "32", "--max_steps", "1"]
+    overrides += ["--completions_per_step", "8", "--completions_per_generation", "8"]  # the smoke run's own totals
     overrides += ["--save_strategy", "no", "--output_dir", str(tmp_path / "lora")]
     trainer = train(*parse_training_arguments(["--config", str(recipe), *CPU, *overrides]))
     assert type(trainer.model).__name__.startswith("Peft") and trainer.state.global_step == 1
