@@ -129,11 +129,15 @@ class _LengthPenaltyMixin:
         """LEN(z) of the penalty: every token, or (length_penalty_measure="thinking") the tokens before `</think>`."""
         if self.args.length_penalty_measure == "completion":
             return len(completion_ids)
-        width = len(self._think_end_ids)
-        for start in range(len(completion_ids) - width + 1):
-            if completion_ids[start : start + width] == self._think_end_ids:
+        marker, width, start = self._think_end_ids, len(self._think_end_ids), 0
+        while True:  # list.index scans in C: completions run to 32k tokens, 256 of them per step
+            try:
+                start = completion_ids.index(marker[0], start)
+            except ValueError:
+                return len(completion_ids)  # never closed its thoughts: all of it is thinking
+            if completion_ids[start : start + width] == marker:
                 return start
-        return len(completion_ids)  # never closed its thoughts: all of it is thinking
+            start += 1
 
     def _log_length_metrics(self, scored, correct, lengths, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.

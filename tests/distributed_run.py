@@ -4,6 +4,8 @@ the processes and write what each process trained on to OUT_DIR/rank<k>.json."""
 import json
 import sys
 
+import torch
+
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
 from efficient_trl.testing import arithmetic_dataset, build_tiny_tokenizer
 from tests.recording import even_token_sum, recording
@@ -44,6 +46,10 @@ def main() -> None:
     rank = trainer.accelerator.process_index
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump({"records": trainer.records, "terminators": terminators}, f)
+    # Leave together and close the process group: a rank that exits while the other still holds the gloo
+    # connection can abort in its C++ teardown ("terminate called without an active exception").
+    trainer.accelerator.wait_for_everyone()
+    torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
