@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test lint quickstart demo sweep ablation notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo sweep ablation notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ lint: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -q
+
+# Everything but the end-to-end tests (training runs, subprocess launches, notebooks): about a minute
+test-fast: setup lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 quickstart: setup
 	$(BIN)/python recipes/quickstart.py

@@ -59,3 +59,13 @@ def ablation_training_dirs(tiny_demo_run, tmp_path):
         (tmp_path / "runs" / name).mkdir(parents=True)
         shutil.copy(tiny_demo_run[0] / name / "trainer_state.json", tmp_path / "runs" / name)
     return tmp_path / "runs"
+
+
+# Fixtures that train or evaluate models for real (tens of seconds): a test using one is marked slow.
+SLOW_FIXTURES = {"tiny_demo_run", "evaluation_runs", "ablation_training_dirs", "finished_run"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

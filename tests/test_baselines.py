@@ -103,6 +103,7 @@ def test_baseline_recipes_parse(recipe):
     assert script_args.dataset_path.endswith(recipe.stem.split("_")[0])
 
 
+@pytest.mark.slow
 def test_rejection_sampling_then_sft_and_dpo_end_to_end(tmp_path):
     problems = tmp_path / "problems.jsonl"
     sums = ["1+2+3+4", "9+9+9+9", "5+1+7+2", "3+3+8+6"]

@@ -12,6 +12,7 @@ from .recording import expected_advantages
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer, normalization", [("rloo", "none"), ("grpo", "none"), ("grpo", "batch")])
 def test_groups_split_across_processes_match_one_process(trainer, normalization, tiny_model_path, tmp_path):
     command = [

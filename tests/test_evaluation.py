@@ -366,6 +366,7 @@ def test_vllm_writes_chunks_and_an_interrupted_run_resumes(vllm_stand_in, tiny_m
     assert summary["num_samples"] == 10 and len(load_samples(run)) == 10
 
 
+@pytest.mark.slow
 def test_vllm_data_parallel_uses_every_engine_and_keeps_problem_indices(vllm_stand_in, tiny_model_path, tmp_path):
     run = tmp_path / "run"
     summary = evaluate(

@@ -170,6 +170,7 @@ def launch(recipe: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_where_it_stopped(tiny_model_path, tmp_path):
     reference_dir, resumed_dir = tmp_path / "uninterrupted", tmp_path / "interrupted"
     reference = launch(write_tiny_recipe(tmp_path, tiny_model_path, reference_dir))
@@ -215,6 +216,7 @@ def test_lora_through_model_config(tiny_model_path, tmp_path):
     assert (tmp_path / "lora" / "adapter_config.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["evaluate.py", "rejection_sampling.py"])
 def test_evaluation_recipes_leave_the_hub_on(script):
     # `--model deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B` must download on a fresh GPU node: only the offline demo,
