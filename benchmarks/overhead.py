@@ -25,7 +25,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from transformers import TrainerCallback  # noqa: E402
+from timing import StepTimer, fastest_per_step, paired_ratio  # noqa: E402  (benchmarks/timing.py)
 from transformers.trainer_callback import PrinterCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer  # noqa: E402
 
@@ -48,17 +48,6 @@ PAIRS = {
         (EfficientGRPOTrainer, EfficientGRPOConfig, {"length_penalty_alpha": 0.2}),
     ),
 }
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.times.append(time.perf_counter() - self._start)
 
 
 class AddedWork:
@@ -180,14 +169,6 @@ def main() -> None:
             f"{name:<8} {statistics.median(stock):>13.4f} {statistics.median(efficient):>17.4f} {ratio:>6.3f} "
             f"{noise:>6.3f} {1000 * added:>14.2f} {1 + added / statistics.median(stock):>7.4f}"
         )
-
-
-def fastest_per_step(runs: list[list[float]]) -> list[float]:
-    return [min(step) for step in zip(*runs, strict=True)]
-
-
-def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
-    return statistics.median(n / d for n, d in zip(numerator, denominator, strict=True))
 
 
 if __name__ == "__main__":
