@@ -416,3 +416,30 @@ def test_commands_in_the_readmes_name_files_that_exist():
     named = set(re.findall(r"\b((?:recipes|accelerate_configs|benchmarks)/[\w./-]+\.(?:py|yaml))", text))
     assert "recipes/deepseek-r1-distill-qwen-1.5b/lora_alpha_0.2.yaml" in named
     assert [path for path in sorted(named) if not (ROOT / path).is_file()] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command, written_in, extra",
+    [
+        ("python recipes/prepare_data.py --output_dir data/train-3.2k", "README.md", []),
+        # `make quickstart`; its default output directory is time-stamped, so the test names one
+        ("$(BIN)/python recipes/quickstart.py", "Makefile", ["--output_dir", "runs/quickstart"]),
+    ],
+    ids=["prepare_data", "quickstart"],
+)
+def test_readme_cpu_commands_run_as_written(command, written_in, extra, tmp_path):
+    # The CPU commands a newcomer runs from the README, word for word, in a directory laid out like the clone (so
+    # that what they write lands there, not in this checkout).
+    assert command in (ROOT / written_in).read_text()
+    for part in ("recipes", "efficient_trl"):
+        (tmp_path / part).symlink_to(ROOT / part)
+    argv = [sys.executable, *command.split()[1:], *extra]
+    result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if "prepare_data" in command:
+        report = json.loads((tmp_path / "data/train-3.2k/preparation_report.json").read_text())
+        assert report["sampled"] == 3200 and "saved to data/train-3.2k" in result.stdout
+    else:
+        assert (tmp_path / "runs/quickstart/final-model/config.json").exists()
+        assert "Model and logs saved under runs/quickstart" in result.stdout
