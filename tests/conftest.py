@@ -62,7 +62,7 @@ def ablation_training_dirs(tiny_demo_run, tmp_path):
 
 
 # Fixtures that train or evaluate models for real (tens of seconds): a test using one is marked slow.
-SLOW_FIXTURES = {"tiny_demo_run", "evaluation_runs", "ablation_training_dirs", "finished_run"}
+SLOW_FIXTURES = {"tiny_demo_run", "evaluation_runs", "ablation_training_dirs", "finished_run", "tiny_run"}
 
 
 def pytest_collection_modifyitems(items):
