@@ -35,7 +35,6 @@ __all__ = [
     "evaluate",
     "generate_samples",
     "generate_samples_vllm",
-    "generate_samples_vllm_parallel",
     "grade_samples",
     "load_samples",
     "model_fingerprint",
@@ -172,6 +171,7 @@ def generate_samples_vllm(
     skip: frozenset[tuple[int, int]] = frozenset(),
     on_batch: Callable[[list[EvaluationSample]], None] | None = None,
     chunk_size: int | None = None,
+    data_parallel_size: int = 1,
     **llm_kwargs: Any,
 ) -> list[EvaluationSample]:
     """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): k completions per prompt,
@@ -181,11 +181,21 @@ def generate_samples_vllm(
 
     Prompts go to vLLM `chunk_size` (default `VLLM_CHUNK_SIZE`) at a time and `on_batch` sees each chunk's samples
     as soon as it is done, so an interrupted run loses at most one chunk. `llm_kwargs` go to `vllm.LLM` (e.g.
-    `tensor_parallel_size`)."""
+    `tensor_parallel_size`). With `data_parallel_size` N > 1, N engines sample at once, each in its own process on
+    its own `tensor_parallel_size` GPUs, each every N-th problem; their samples come back to this process chunk by
+    chunk, so `on_batch` (grading, writing) runs here and an interrupted run resumes as with one engine."""
     _check_sampling(prompts, k, temperature)
     chunk_size = VLLM_CHUNK_SIZE if chunk_size is None else chunk_size
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
+    if data_parallel_size < 1 or llm_kwargs.get("tensor_parallel_size", 1) < 1:
+        raise ValueError(
+            f"data_parallel_size and tensor_parallel_size must be >= 1, got {data_parallel_size} and "
+            f"{llm_kwargs.get('tensor_parallel_size', 1)}."
+        )
+    if data_parallel_size > 1:
+        sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, chunk_size=chunk_size)
+        return _generate_data_parallel(model, prompts, data_parallel_size, sampling, llm_kwargs, skip, on_batch)
     try:
         from vllm import LLM, SamplingParams
     except ImportError as error:
@@ -219,34 +229,20 @@ def generate_samples_vllm(
     return samples
 
 
-def generate_samples_vllm_parallel(
+def _generate_data_parallel(
     model: str,
     prompts: list[Any],
-    *,
     data_parallel_size: int,
-    tensor_parallel_size: int = 1,
-    k: int = 1,
-    temperature: float = 0.6,
-    max_new_tokens: int = 32768,
-    seed: int = 0,
-    skip: frozenset[tuple[int, int]] = frozenset(),
-    on_batch: Callable[[list[EvaluationSample]], None] | None = None,
-    chunk_size: int | None = None,
+    sampling: dict[str, Any],
+    llm_kwargs: dict[str, Any],
+    skip: frozenset[tuple[int, int]],
+    on_batch: Callable[[list[EvaluationSample]], None] | None,
 ) -> list[EvaluationSample]:
-    """`generate_samples_vllm` on `data_parallel_size` vLLM engines at once, each in its own process on its own
-    `tensor_parallel_size` GPUs, each sampling every data_parallel_size-th problem.
-
-    Samples come back to this process as each engine finishes a chunk, so `on_batch` (grading, writing) runs here
-    and an interrupted run resumes like a single-engine one.
-    """
+    """`generate_samples_vllm` with `data_parallel_size` engine processes; engine `rank` samples problems rank,
+    rank + N, ... with seed + rank, on its own GPUs."""
     import multiprocessing
 
-    _check_sampling(prompts, k, temperature)
-    if data_parallel_size < 1 or tensor_parallel_size < 1:
-        raise ValueError(
-            f"data_parallel_size and tensor_parallel_size must be >= 1, got {data_parallel_size} and "
-            f"{tensor_parallel_size}."
-        )
+    tensor_parallel_size = llm_kwargs.get("tensor_parallel_size", 1)
     devices = _visible_cuda_devices()
     if devices and data_parallel_size * tensor_parallel_size > len(devices):
         raise ValueError(
@@ -265,8 +261,7 @@ def generate_samples_vllm_parallel(
             # this shard's problem i is the run's problem indices[i] = rank + i * data_parallel_size
             "skip": frozenset((i // data_parallel_size, j) for i, j in skip if i % data_parallel_size == rank),
             "devices": devices[rank * tensor_parallel_size : (rank + 1) * tensor_parallel_size],
-            "sampling": dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + rank,
-                             chunk_size=chunk_size, tensor_parallel_size=tensor_parallel_size),
+            "sampling": {**sampling, **llm_kwargs, "seed": sampling["seed"] + rank},
         }  # fmt: skip
         # not a daemon: vLLM starts processes of its own, which a daemon may not
         worker = context.Process(target=_vllm_worker, args=(rank, shard, messages))
@@ -487,15 +482,10 @@ def evaluate(
     if len(done) < len(problems) * k:
         tokenizer = AutoTokenizer.from_pretrained(model)
         sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + len(done))
-        if backend == "vllm" and data_parallel_size > 1:
-            generate_samples_vllm_parallel(
-                model, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record,
-                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
-            )  # fmt: skip
-        elif backend == "vllm":
+        if backend == "vllm":
             generate_samples_vllm(
                 model, tokenizer, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record,
-                tensor_parallel_size=tensor_parallel_size,
+                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
             )  # fmt: skip
         else:
             loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
