@@ -19,7 +19,7 @@ from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
-from .math_grader import _plain_number, gold_answer, parse_boxed
+from .math_grader import gold_answer, parse_boxed, plain_number
 
 __all__ = [
     "AUTHORS_TRAINING_SET",
@@ -142,7 +142,7 @@ def check_gold_answers(dataset: Dataset, name: str, warn_share: float = 0.1) -> 
 
 
 def _readable(answer: str) -> bool:
-    if _plain_number(answer) is not None:
+    if plain_number(answer) is not None:
         return True  # the common case, without parsing LaTeX
     # math-verify's own timeout needs the main thread; elsewhere parse without one
     timeout = 5 if threading.current_thread() is threading.main_thread() else None

@@ -35,6 +35,7 @@ __all__ = [
     "last_boxed",
     "math_accuracy_reward",
     "parse_boxed",
+    "plain_number",
 ]
 
 THINK_END = "</think>"
@@ -130,7 +131,7 @@ def _equivalent(prediction: str, gold: str) -> bool:
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
 
-def _plain_number(text: str) -> Decimal | None:
+def plain_number(text: str) -> Decimal | None:
     """`text` as a number if it is written as a plain decimal number (thousands commas allowed), else None."""
     return Decimal(text.replace(",", "")) if _PLAIN_NUMBER.fullmatch(text) else None
 
@@ -143,7 +144,7 @@ def _shortcut(prediction: str, gold: str) -> bool | None:
     prediction, gold = "".join(prediction.split()), "".join(gold.split())
     if prediction == gold:
         return True  # identical: equivalent, whether or not math-verify could parse it
-    predicted_number, gold_number = _plain_number(prediction), _plain_number(gold)
+    predicted_number, gold_number = plain_number(prediction), plain_number(gold)
     if predicted_number is None or gold_number is None:
         return None
     if predicted_number == gold_number:
