@@ -192,8 +192,9 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
             name = model_name(alpha, normalization)
             started = time.monotonic()
             trained = train_with_alpha(start_model, alpha, settings, run_dir / _file_name(name), normalization)
-            fields = {"family": "alpha", "alpha": alpha, "advantage_normalization": normalization}
-            fields["model_dir"] = trained.name
+            fields = {
+                "family": "alpha", "alpha": alpha, "advantage_normalization": normalization, "model_dir": trained.name
+            }  # fmt: skip
             models.append((name, trained, {**fields, "train_seconds": time.monotonic() - started}))
     rows = []
     for name, path, fields in models:
