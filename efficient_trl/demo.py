@@ -26,12 +26,13 @@ from .evaluation import (
     summarize,
 )
 from .rewards import ADVANTAGE_NORMALIZATIONS
-from .synthetic import sum_problems
+from .synthetic import TASKS
 from .trainers import EfficientGRPOTrainer
 
 __all__ = [
     "DEMO_DATASET",
     "DEMO_MODEL_DIR",
+    "DEMO_MODEL_DIRS",
     "DemoSettings",
     "evaluate_model",
     "model_name",
@@ -42,8 +43,10 @@ __all__ = [
 ]
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
+# Each demo task's shipped starting model (recipes/build_demo_model.py --task <name> rebuilds it)
+DEMO_MODEL_DIRS = {"sums": DEMO_MODEL_DIR, "multi_sums": DEMO_MODEL_DIR.with_name("demo_model_multi_sums")}
 RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
-DEMO_DATASET = "held-out sums"  # the `dataset` of every demo result row
+DEMO_DATASET = "held-out sums"  # the `dataset` of every demo result row ("held-out <task>" for the other tasks)
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -54,6 +57,11 @@ def _setting(default: Any, help: str) -> Any:
 
 @dataclass
 class DemoSettings:
+    task: str = _setting(
+        "sums",
+        f"Demo task, one of {list(TASKS)}: 'sums' adds four digits, 'multi_sums' 2 to 8 (where cutting steps costs "
+        "accuracy); picks the problems and the shipped starting model.",
+    )
     alphas: list[float] = _setting([0.0, 0.2], "Length-penalty alphas to train, one model each.")
     normalizations: list[str] = _setting(
         ["none"],
@@ -78,6 +86,8 @@ class DemoSettings:
 
     def __post_init__(self) -> None:
         # Everything checked here, before the first model trains: a late failure would leave a half-written run.
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {list(TASKS)}, got {self.task!r}.")
         unknown = sorted(set(self.normalizations) - set(ADVANTAGE_NORMALIZATIONS))
         if unknown or not self.normalizations:
             raise ValueError(
@@ -138,7 +148,7 @@ def train_with_alpha(
         report_to="none",
         seed=settings.seed,
     )
-    prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
+    prompts = TASKS[settings.task](settings.steps * settings.prompts_per_step, seed=RL_SEED)
     trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=prompts)
     trainer.train()
     trainer.save_model(str(output_dir))
@@ -170,18 +180,21 @@ def evaluate_model(
     return summarize(samples), samples
 
 
-def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MODEL_DIR) -> list[dict[str, Any]]:
-    """Train one model per alpha and evaluate them with the starting model; results also go to results.json."""
+def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path | None = None) -> list[dict[str, Any]]:
+    """Train one model per alpha and evaluate them with the starting model (default: the shipped one of
+    `settings.task`); results also go to results.json."""
+    start_model = DEMO_MODEL_DIRS[settings.task] if start_model is None else start_model
     if not (start_model / "config.json").exists():
         raise FileNotFoundError(
             f"no demo model at {start_model}; rebuild it with `python recipes/build_demo_model.py --output_dir "
-            f"{start_model}`."
+            f"{start_model} --task {settings.task}`."
         )
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run; runs are never overwritten, choose another.")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
-    problems = sum_problems(settings.eval_problems, seed=EVAL_SEED, split="held_out")
+    problems = TASKS[settings.task](settings.eval_problems, seed=EVAL_SEED, split="held_out")
+    dataset = DEMO_DATASET if settings.task == "sums" else f"held-out {settings.task}"
     # (name, model path, row fields): model_dir is relative to the run directory, where the training log is
     # family: what kind of model a row is, how efficient_trl.analysis places it on the trade-off plot
     models = [
@@ -199,12 +212,12 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
     rows = []
     for name, path, fields in models:
         summary, samples = evaluate_model(path, problems, settings, run_dir / f"samples_{_file_name(name)}.jsonl")
-        rows.append({"name": name, "dataset": DEMO_DATASET, "train_seconds": 0.0, **fields, **summary})
+        rows.append({"name": name, "dataset": dataset, "train_seconds": 0.0, **fields, **summary})
         if name == "start":
             start_samples = samples
         (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
     if settings.baselines:
-        baseline_fields = {"dataset": DEMO_DATASET, "alpha": None, "advantage_normalization": None}
+        baseline_fields = {"dataset": dataset, "alpha": None, "advantage_normalization": None}
         for row in cutoff_baseline(start_samples, tuple(int(c) for c in settings.cutoffs)):
             name = f"cutoff={row['cutoff']}"
             rows.append(
@@ -238,7 +251,7 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
     started = time.monotonic()
-    prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
+    prompts = TASKS[settings.task](settings.steps * settings.prompts_per_step, seed=RL_SEED)
     tokenizer = AutoTokenizer.from_pretrained(str(start_model))
     samples = generate_samples(
         AutoModelForCausalLM.from_pretrained(str(start_model)),

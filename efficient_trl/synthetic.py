@@ -9,6 +9,12 @@ The boxed answer is the result of the last pass, so a model that slips during a 
 extra checks cost tokens and, for an imperfect model, accuracy. A small model fine-tuned on these solutions
 (`recipes/build_demo_model.py`) is the starting point of the demo. Problems are split into disjoint train and
 held-out sets by a hash of their text, so no evaluation problem is ever trained on.
+
+On that task the shortest answer (no check) is always right, so every length reward reaches the same floor at no
+accuracy cost. The second task, `multi_sum_problems` ("multi_sums"), adds 2 to 8 digits: the steps a problem needs
+vary (one per term after the first) on top of the needless re-checks, so a model pushed below a problem's floor,
+`solve_with_checks(terms, 0)`, has to add several digits in one token and loses accuracy. `TASKS` maps each task's
+name to its problem function (same signature), for the demo and the model builder to pick by name.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import random
 
 from datasets import Dataset
 
-__all__ = ["solve_with_checks", "sum_problems"]
+__all__ = ["TASKS", "multi_sum_problems", "solve_with_checks", "sum_problems"]
 
 NUM_TERMS = 4
+MULTI_SUM_TERMS = (2, 8)  # multi_sums: fewest and most digits a problem adds
 HELD_OUT_SHARE = 5  # one problem in five is held out for evaluation
 
 
@@ -71,3 +78,36 @@ def sum_problems(
             row["completion"] = [{"role": "assistant", "content": solution}]
         rows.append(row)
     return Dataset.from_list(rows)
+
+
+def multi_sum_problems(
+    num_problems: int,
+    *,
+    seed: int,
+    split: str = "train",
+    max_checks: int = 2,
+    with_solutions: bool = False,
+) -> Dataset:
+    """The "multi_sums" task: like `sum_problems`, but each problem adds a uniform 2 to 8 digits, so the steps it
+    needs (one per term after the first) vary; `max_checks` defaults to 2 to keep the longest solutions (8 digits,
+    2 checks: about 170 tokens) within a 192-token completion limit. Same columns and train/held-out split.
+    """
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
+    rng = random.Random(seed)
+    rows = []
+    while len(rows) < num_problems:
+        terms = [rng.randint(1, 9) for _ in range(rng.randint(*MULTI_SUM_TERMS))]
+        problem = "+".join(map(str, terms))
+        if is_held_out(problem) != (split == "held_out"):
+            continue
+        row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
+        if with_solutions:
+            solution = solve_with_checks(terms, rng.randint(0, max_checks))
+            row["completion"] = [{"role": "assistant", "content": solution}]
+        rows.append(row)
+    return Dataset.from_list(rows)
+
+
+# name -> problem function `(num_problems, *, seed, split, max_checks, with_solutions) -> Dataset`
+TASKS = {"sums": sum_problems, "multi_sums": multi_sum_problems}

@@ -41,7 +41,7 @@ TINY_CHAT_TEMPLATE = (
 # DeepSeek-R1-Distill-Qwen's special tokens (tokenizer_config.json of the hub checkpoints).
 R1_BOS, R1_EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
 R1_ROLE_TOKENS = ("<｜User｜>", "<｜Assistant｜>")
-TOKENIZER_STYLES = ("tiny", "r1-distill")
+TOKENIZER_STYLES = ("tiny", "tiny-byte-level", "r1-distill")
 
 
 def build_tiny_tokenizer(style: str = "tiny"):
@@ -58,6 +58,27 @@ def build_tiny_tokenizer(style: str = "tiny"):
         raise ValueError(f"style must be one of {TOKENIZER_STYLES}, got {style!r}.")
     characters = sorted(set(string.printable) - set("\r\x0b\x0c"))
     words = "|".join(token.replace("\\", "\\\\").replace("|", "\\|") for token in WORD_TOKENS)
+    if style == "tiny-byte-level":
+        # "tiny"'s vocabulary and ids, stored the way AutoTokenizer rebuilds a saved Qwen2 checkpoint's tokenizer
+        # (transformers 5 forces `Qwen2Tokenizer` for model_type qwen2, whatever tokenizer_config.json declares, and
+        # builds it from the vocabulary alone: byte-level characters, BPE, Qwen's pre-tokenizer). Characters are
+        # byte-level (space is "Ġ") and the multi-character words are added tokens, so the rebuilt tokenizer encodes
+        # every text exactly as this one; "tiny" itself reloads as characters without spaces or whole words.
+        to_byte_level = _bytes_to_unicode()
+        byte_level_characters = [to_byte_level[ord(c)] for c in characters]
+        vocab = {token: index for index, token in enumerate([PAD, EOS, UNK, *WORD_TOKENS, *byte_level_characters])}
+        tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None))
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.add_tokens([AddedToken(word, special=False, normalized=False) for word in WORD_TOKENS])
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer,
+            pad_token=PAD,
+            eos_token=EOS,
+            unk_token=UNK,
+            chat_template=TINY_CHAT_TEMPLATE,
+            model_max_length=4096,
+        )
     if style == "tiny":
         vocab = {token: index for index, token in enumerate([PAD, EOS, UNK, *WORD_TOKENS, *characters])}
         tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))

@@ -1,0 +1,72 @@
+import inspect
+
+import pytest
+from transformers import AutoTokenizer
+
+from efficient_trl.demo import DEMO_MODEL_DIRS, DemoSettings
+from efficient_trl.math_grader import math_accuracy_reward
+from efficient_trl.synthetic import TASKS, is_held_out, multi_sum_problems, solve_with_checks, sum_problems
+from efficient_trl.testing import build_tiny_model, build_tiny_tokenizer
+
+
+def _terms(problem: str) -> list[int]:
+    return [int(term) for term in problem.split("+")]
+
+
+def test_multi_sums_need_two_to_eight_steps_on_top_of_needless_checks():
+    train = multi_sum_problems(400, seed=1, with_solutions=True)
+    held_out = multi_sum_problems(200, seed=3, split="held_out")
+    assert {len(_terms(p)) for p in train["problem"]} == set(range(2, 9))
+    assert {len(_terms(p)) for p in held_out["problem"]} == set(range(2, 9))
+    assert not set(train["problem"]) & set(held_out["problem"])
+    assert all(is_held_out(p) for p in held_out["problem"]) and not any(is_held_out(p) for p in train["problem"])
+    assert train["answer"] == [str(sum(_terms(p))) for p in train["problem"]]
+    completions = [row[0]["content"] for row in train["completion"]]
+    assert math_accuracy_reward(completions, answer=train["answer"]) == [1.0] * 400
+    assert {c.count("Check:") for c in completions} == {0, 1, 2}
+    for problem, completion in zip(train["problem"], completions, strict=True):
+        terms = _terms(problem)
+        floor = solve_with_checks(terms, 0)  # the shortest right solution: one step per term after the first
+        assert floor.count("=") == len(terms) - 1
+        # the checks are needless: dropping them leaves the floor solution, with the same boxed answer
+        thought, boxed = completion.split("</think>")
+        assert thought.split("Check:")[0] + "</think>" + boxed == floor
+    # reproducible by seed, and the seed matters
+    assert multi_sum_problems(50, seed=1, with_solutions=True).to_list() == train.select(range(50)).to_list()
+    assert multi_sum_problems(50, seed=2)["problem"] != train["problem"][:50]
+
+
+def test_tasks_are_picked_by_name_with_one_signature():
+    assert TASKS == {"sums": sum_problems, "multi_sums": multi_sum_problems}
+    # the same parameters (the defaults of max_checks differ)
+    parameters = {tuple((p.name, p.kind) for p in inspect.signature(f).parameters.values()) for f in TASKS.values()}
+    assert len(parameters) == 1
+    for name, problems in TASKS.items():
+        rows = problems(3, seed=0, split="held_out", with_solutions=True)
+        assert rows.column_names == ["prompt", "problem", "answer", "completion"], name
+    assert set(DEMO_MODEL_DIRS) == set(TASKS)
+    assert DemoSettings().task == "sums" and DemoSettings(task="multi_sums").task == "multi_sums"
+    with pytest.raises(ValueError, match=r"task must be one of \['sums', 'multi_sums'\], got 'sum'"):
+        DemoSettings(task="sum")
+
+
+def _task_texts(tokenizer) -> list[str]:
+    rows = multi_sum_problems(20, seed=0, with_solutions=True)
+    chats = [tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in rows]
+    return [*chats, "free text: a b\n c <think> x</think>\\boxed{\\frac{1}{2}} <|system|>"]
+
+
+def test_byte_level_tiny_tokenizer_reloads_as_built(tmp_path):
+    # transformers 5 reloads any saved Qwen2 checkpoint's tokenizer as Qwen2Tokenizer rebuilt from its vocabulary;
+    # the "tiny" tokenizer comes back splitting <think> into characters and dropping spaces.
+    built = build_tiny_tokenizer("tiny-byte-level")
+    reloaded = AutoTokenizer.from_pretrained(build_tiny_model(tmp_path / "m", tokenizer_style="tiny-byte-level"))
+    tiny = build_tiny_tokenizer("tiny")
+    for text in _task_texts(built):
+        assert reloaded(text)["input_ids"] == built(text)["input_ids"] == tiny(text)["input_ids"], text
+        assert reloaded.decode(reloaded(text)["input_ids"]) == text
+    prompt = [{"role": "user", "content": "2+3"}]
+    rendered = reloaded.apply_chat_template(prompt, add_generation_prompt=True)["input_ids"]
+    assert rendered == tiny.apply_chat_template(prompt, add_generation_prompt=True)["input_ids"]
+    assert reloaded.convert_ids_to_tokens(rendered)[-1] == "<|assistant|>"
+    assert (reloaded.eos_token, reloaded.pad_token) == (tiny.eos_token, tiny.pad_token)
