@@ -70,3 +70,11 @@ def test_byte_level_tiny_tokenizer_reloads_as_built(tmp_path):
     assert rendered == tiny.apply_chat_template(prompt, add_generation_prompt=True)["input_ids"]
     assert reloaded.convert_ids_to_tokens(rendered)[-1] == "<|assistant|>"
     assert (reloaded.eos_token, reloaded.pad_token) == (tiny.eos_token, tiny.pad_token)
+
+
+def test_demo_without_the_tasks_model_names_the_build_command(tmp_path):
+    from efficient_trl.demo import run_demo
+
+    with pytest.raises(FileNotFoundError, match=r"build_demo_model.py --output_dir \S+ --task multi_sums"):
+        run_demo(tmp_path / "run", DemoSettings(task="multi_sums"), start_model=tmp_path / "missing")
+    assert not (tmp_path / "run").exists()
