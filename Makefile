@@ -36,8 +36,8 @@ sweep: setup
 ablation: setup
 	$(BIN)/python recipes/demo.py --alphas 0.05 0.2 --normalizations none group
 
-# The same ablation on the task where skipping steps costs accuracy (2 to 8 digits; its longest solutions need
-# about 170 tokens, hence the 200-token limit)
+# The same ablation on the task where skipping steps costs accuracy (2 to 6 distinct digits; its longest
+# solutions need about 140 tokens, hence the 200-token limit)
 ablation-multi-sums: setup
 	$(BIN)/python recipes/demo.py --task multi_sums --alphas 0.05 0.2 --normalizations none group \
 		--max_completion_length 200

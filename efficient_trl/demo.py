@@ -59,8 +59,8 @@ def _setting(default: Any, help: str) -> Any:
 class DemoSettings:
     task: str = _setting(
         "sums",
-        f"Demo task, one of {list(TASKS)}: 'sums' adds four digits, 'multi_sums' 2 to 8 (where cutting steps costs "
-        "accuracy); picks the problems and the shipped starting model.",
+        f"Demo task, one of {list(TASKS)}: 'sums' adds four digits, 'multi_sums' 2 to 6 distinct ones (where cutting "
+        "steps costs accuracy); picks the problems and the shipped starting model.",
     )
     alphas: list[float] = _setting([0.0, 0.2], "Length-penalty alphas to train, one model each.")
     normalizations: list[str] = _setting(

@@ -11,10 +11,10 @@ extra checks cost tokens and, for an imperfect model, accuracy. A small model fi
 held-out sets by a hash of their text, so no evaluation problem is ever trained on.
 
 On that task the shortest answer (no check) is always right, so every length reward reaches the same floor at no
-accuracy cost. The second task, `multi_sum_problems` ("multi_sums"), adds 2 to 8 digits: the steps a problem needs
-vary (one per term after the first) on top of the needless re-checks, so a model pushed below a problem's floor,
-`solve_with_checks(terms, 0)`, has to add several digits in one token and loses accuracy. `TASKS` maps each task's
-name to its problem function (same signature), for the demo and the model builder to pick by name.
+accuracy cost. The second task, `multi_sum_problems` ("multi_sums"), adds 2 to 6 distinct digits: the steps a
+problem needs vary (one per term after the first) on top of the needless re-checks, so a model pushed below a
+problem's floor, `solve_with_checks(terms, 0)`, has to add several digits in one token and loses accuracy. `TASKS`
+maps each task's name to its problem function (same signature), for the demo and the model builder to pick by name.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datasets import Dataset
 __all__ = ["TASKS", "multi_sum_problems", "solve_with_checks", "sum_problems"]
 
 NUM_TERMS = 4
-MULTI_SUM_TERMS = (2, 8)  # multi_sums: fewest and most digits a problem adds
+MULTI_SUM_TERMS = (2, 6)  # multi_sums: fewest and most digits a problem adds (distinct digits, so at most 9)
 HELD_OUT_SHARE = 5  # one problem in five is held out for evaluation
 
 
@@ -88,16 +88,18 @@ def multi_sum_problems(
     max_checks: int = 2,
     with_solutions: bool = False,
 ) -> Dataset:
-    """The "multi_sums" task: like `sum_problems`, but each problem adds a uniform 2 to 8 digits, so the steps it
-    needs (one per term after the first) vary; `max_checks` defaults to 2 to keep the longest solutions (8 digits,
-    2 checks: about 170 tokens) within a 192-token completion limit. Same columns and train/held-out split.
+    """The "multi_sums" task: like `sum_problems`, but each problem adds a uniform 2 to 6 distinct digits, so the steps
+    it needs (one per term after the first) vary; `max_checks` defaults to 2 (the longest solutions, 6 digits and 2
+    checks, are about 140 tokens). Same columns and train/held-out split.
     """
     if split not in ("train", "held_out"):
         raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
     rng = random.Random(seed)
     rows = []
     while len(rows) < num_problems:
-        terms = [rng.randint(1, 9) for _ in range(rng.randint(*MULTI_SUM_TERMS))]
+        # distinct digits: each step's next term is the one after the previous step's term in the problem, a lookup
+        # a ~1M model learns; with repeated digits it had to count positions and got 4% of held-out problems right
+        terms = rng.sample(range(1, 10), rng.randint(*MULTI_SUM_TERMS))
         problem = "+".join(map(str, terms))
         if is_held_out(problem) != (split == "held_out"):
             continue

@@ -3,7 +3,7 @@ sums step by step while re-checking its work a random number of times, like an o
 
     python recipes/build_demo_model.py --output_dir efficient_trl/demo_model     # about 15 minutes on 2 CPU cores
     python recipes/build_demo_model.py --task multi_sums --output_dir efficient_trl/demo_model_multi_sums
-        # fine-tunes the shipped sums model on sums of 2 to 8 digits (build record: its directory's README.md)
+        # fine-tunes the shipped sums model on sums of 2 to 6 distinct digits (build record: its directory's README.md)
 
 The results ship in the package (efficient_trl/demo_model, efficient_trl/demo_model_multi_sums), so `make demo`
 does not need to run this.
@@ -40,8 +40,8 @@ TASK_RECIPES = {
         "learning_rate": 2e-3, "batch_size": 64,
     },
     "multi_sums": {
-        "init": "sums", "tokenizer_style": "tiny-byte-level", "num_problems": 6_000, "max_length": 200,
-        "sampling": "group_by_length", "learning_rate": 5e-4, "batch_size": 16,
+        "init": "sums", "tokenizer_style": "tiny-byte-level", "num_problems": 8_000, "max_length": 200,
+        "sampling": "group_by_length", "learning_rate": 1e-3, "batch_size": 16,
     },
 }  # fmt: skip
 
