@@ -53,6 +53,11 @@ class BuildSettings:
     num_problems: int = field(default=0, metadata={"help": "Solutions to fine-tune on (0: the task's default)."})
     epochs: float = field(default=1.0, metadata={"help": "Fine-tuning epochs."})
     seed: int = field(default=0, metadata={"help": "Seed of the initial weights and of training."})
+    init_model: str = field(
+        default="",
+        metadata={"help": "Start from this model's weights (e.g. an earlier build, to train it longer) instead of the "
+                  "task recipe's start."},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.task not in TASK_RECIPES:
@@ -82,10 +87,11 @@ def main() -> None:
             seed=settings.seed,
             tokenizer_style=recipe["tokenizer_style"],
         )
-        if recipe["init"] is not None:  # the weights of another task's shipped model, beside this task's tokenizer
+        start = settings.init_model or (recipe["init"] and str(DEMO_MODEL_DIRS[recipe["init"]]))
+        if start:  # another model's weights (another task's shipped model, an earlier build), beside this tokenizer
             from transformers import AutoModelForCausalLM
 
-            AutoModelForCausalLM.from_pretrained(str(DEMO_MODEL_DIRS[recipe["init"]])).save_pretrained(initial)
+            AutoModelForCausalLM.from_pretrained(start).save_pretrained(initial)
         num_problems = settings.num_problems or recipe["num_problems"]
         dataset = TASKS[settings.task](num_problems, seed=TRAIN_SEED, split="train", with_solutions=True)
         config = SFTConfig(
