@@ -2,8 +2,9 @@
 sums step by step while re-checking its work a random number of times, like an overthinking R1-distilled model.
 
     python recipes/build_demo_model.py --output_dir efficient_trl/demo_model     # about 15 minutes on 2 CPU cores
-    python recipes/build_demo_model.py --task multi_sums --output_dir efficient_trl/demo_model_multi_sums
-        # fine-tunes the shipped sums model on sums of 2 to 6 distinct digits (build record: its directory's README.md)
+    python recipes/build_demo_model.py --task multi_sums --output_dir /tmp/multi_sums_1     # then train it again:
+    python recipes/build_demo_model.py --task multi_sums --init_model /tmp/multi_sums_1 \
+        --output_dir efficient_trl/demo_model_multi_sums    # about 20 minutes in all (README.md: its accuracy)
 
 The results ship in the package (efficient_trl/demo_model, efficient_trl/demo_model_multi_sums), so `make demo`
 does not need to run this.
@@ -29,11 +30,10 @@ from efficient_trl.testing import build_tiny_model  # noqa: E402
 TRAIN_SEED = 1  # fine-tuning draws from the train split; the demo evaluates on the held-out split
 # What differs per task. "sums" keeps the shipped demo_model's recipe. "multi_sums" starts from the shipped sums
 # model (a random start had learned the format but not the sums, 2% held-out accuracy, after 219 steps and 24
-# minutes on the shared cores; from the sums model as below, 375 steps, 531 s: loss 0.2-0.3 but still only 6%, so
-# this recipe needs more steps before it gives a usable model), with the tokenizer that reloads as built (same token
-# ids as the sums model's "tiny" one, which reloads as characters without spaces or whole words), a length limit
-# that fits its longest solutions (about 170 tokens) and batches of similar lengths (its lengths vary 3x: padding
-# would double the cost).
+# minutes on the shared cores; one run as below reaches 32%, a second one from its result 67%), with the tokenizer
+# that reloads as built (same token ids as the sums model's "tiny" one, which reloads as characters without spaces
+# or whole words), a length limit that fits its longest solutions (about 140 tokens) and batches of similar lengths
+# (its lengths vary 3x: padding would double the cost).
 TASK_RECIPES = {
     "sums": {
         "init": None, "tokenizer_style": "tiny", "num_problems": 20_000, "max_length": 256, "sampling": "random",

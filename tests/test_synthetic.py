@@ -1,4 +1,5 @@
 import inspect
+from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
@@ -80,3 +81,39 @@ def test_demo_without_the_tasks_model_names_the_build_command(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"build_demo_model.py --output_dir \S+ --task multi_sums"):
         run_demo(tmp_path / "run", DemoSettings(task="multi_sums"), start_model=tmp_path / "missing")
     assert not (tmp_path / "run").exists()
+
+
+def test_shipped_multi_sums_model_tokenizer_reloads_as_built():
+    shipped = AutoTokenizer.from_pretrained(str(DEMO_MODEL_DIRS["multi_sums"]))
+    built = build_tiny_tokenizer("tiny-byte-level")
+    for text in _task_texts(built):
+        assert shipped(text)["input_ids"] == built(text)["input_ids"], text
+
+
+@pytest.mark.slow
+def test_shipped_multi_sums_model_solves_held_out_sums_and_needs_its_steps(monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    from efficient_trl.evaluation import generate_samples, grade_samples, summarize
+
+    model_dir = str(DEMO_MODEL_DIRS["multi_sums"])
+    problems = multi_sum_problems(32, seed=3, split="held_out")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    samples = generate_samples(
+        AutoModelForCausalLM.from_pretrained(model_dir), tokenizer, problems["prompt"],
+        k=1, temperature=0.6, max_new_tokens=160, batch_size=32, seed=0,
+    )  # fmt: skip
+    summary = summarize(grade_samples(samples, problems["answer"]))
+    assert summary["accuracy"] >= 0.5
+    # needless re-checks present: longer on average than the floor solutions of the same problems
+    floor = [len(tokenizer(solve_with_checks(_terms(p), 0))["input_ids"]) for p in problems["problem"]]
+    assert summary["mean_tokens"] > 1.3 * sum(floor) / len(floor)
+    # forced to answer after the reference's steps it copies the running total; with steps skipped it must add
+    # digits in one token, and fails
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from skip_steps import forced_answer_accuracy
+
+    held_out = map(_terms, multi_sum_problems(400, seed=3, split="held_out")["problem"])
+    long = [terms for terms in held_out if len(terms) >= 5][:32]
+    assert forced_answer_accuracy(model_dir, long, skipped=0) >= 0.9
+    assert forced_answer_accuracy(model_dir, long, skipped=3) <= 0.2
