@@ -2,6 +2,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from efficient_trl.demo import DEMO_MODEL_DIRS, DemoSettings
@@ -117,3 +118,24 @@ def test_shipped_multi_sums_model_solves_held_out_sums_and_needs_its_steps(monke
     long = [terms for terms in held_out if len(terms) >= 5][:32]
     assert forced_answer_accuracy(model_dir, long, skipped=0) >= 0.9
     assert forced_answer_accuracy(model_dir, long, skipped=3) <= 0.2
+
+
+@pytest.mark.slow
+def test_build_demo_model_trains_an_earlier_build_further(tmp_path, monkeypatch):
+    import runpy
+    import sys
+
+    from transformers import AutoModelForCausalLM
+
+    def weights(model_dir) -> torch.Tensor:
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    earlier = DEMO_MODEL_DIRS["multi_sums"]
+    argv = ["build_demo_model.py", "--task", "multi_sums", "--num_problems", "16", "--init_model", str(earlier)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--output_dir", str(tmp_path / "further")])
+    runpy.run_path(str(Path(__file__).resolve().parents[1] / "recipes" / "build_demo_model.py"), run_name="__main__")
+    further = weights(tmp_path / "further")
+    # one step from the earlier build, not from the recipe's start (the sums model)
+    assert (further - weights(earlier)).norm() < 0.1 * (further - weights(DEMO_MODEL_DIRS["sums"])).norm()
+    assert AutoTokenizer.from_pretrained(str(tmp_path / "further"))("1+2")["input_ids"] == [29, 23, 30]
