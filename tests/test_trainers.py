@@ -194,3 +194,34 @@ def test_non_binary_correctness_reward_is_refused(tiny_model_path, tmp_path):
     )
     with pytest.raises(ValueError, match="needs a binary signal"):
         trainer.train()
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+def test_registry_entry_with_trls_length_reward_beside(trainer_class, config_class, tiny_model_path, tmp_path):
+    # One step with kimi (weight 0.5, from a JSON string as on the command line) replacing the correctness reward,
+    # and TRL's own DAPO soft overlong punishment passed beside it as a second reward function (weights 1 and 1).
+    from trl.rewards import get_soft_overlong_punishment
+
+    overlong = get_soft_overlong_punishment(max_completion_len=16, soft_punish_cache=8)
+    args = make_args(
+        config_class, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
+        length_reward="kimi", length_reward_kwargs='{"weight": 0.5}', correctness_reward_func="even_token_sum",
+    )  # fmt: skip
+    trainer = recording(trainer_class)(
+        model=tiny_model_path, reward_funcs=[overlong, even_token_sum], args=args, train_dataset=arithmetic_dataset(8)
+    )
+    trainer.train()
+    (record,) = trainer.records
+    completions = record["completion_ids"]
+    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    punishment = torch.tensor(overlong(completion_ids=completions))
+    assert (punishment < 0).any() and (punishment == 0).any(), "the overlong punishment did not bite here"
+    rewards, expected = expected_advantages(
+        completions, terminators, 4, 0.2, length_reward="kimi", extra_rewards=punishment, weight=0.5
+    )
+    assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
+    # The paper's sigmoid reward on the same completions gives other advantages: the entry was used.
+    sigmoid = expected_advantages(completions, terminators, 4, 0.2, extra_rewards=punishment)[1]
+    assert not torch.allclose(expected, sigmoid, atol=1e-3)
+    # TRL's completions table shows each reward function's own column: the overlong one unchanged.
+    assert list(trainer._logs["rewards"]["soft_overlong_punishment_reward"]) == pytest.approx(punishment.tolist())

@@ -1,0 +1,159 @@
+import inspect
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from efficient_trl import LENGTH_REWARDS, EfficientGRPOConfig, EfficientRLOOConfig
+from efficient_trl.length_rewards import length_reward_parameters
+from efficient_trl.rewards import length_penalized_rewards
+
+
+def rewards_of(name, correct, lengths, num_generations, **params):
+    return LENGTH_REWARDS[name](torch.tensor(correct), torch.tensor(lengths), num_generations, **params).tolist()
+
+
+def test_sigmoid_is_the_papers_reward():
+    assert LENGTH_REWARDS["sigmoid"] is length_penalized_rewards
+    # Correct lengths 10 and 30: mean 20, population std 10, z = -1 and +1; wrong ones earn 0.
+    s = 1 / (1 + math.exp(1))  # sigmoid(-1) = 0.268941
+    expected = [1 - 0.2 * s, 1 - 0.2 * (1 - s), 0.0, 0.0]  # 0.946212, 0.853788
+    assert rewards_of("sigmoid", [True, True, False, False], [10, 30, 5, 5], 4, alpha=0.2) == pytest.approx(expected)
+
+
+def test_kimi_hand_computed():
+    # Lengths 10, 20, 30, 50: min 10, max 50, lam = 0.5 - (L - 10) / 40 = 0.5, 0.25, 0, -0.5.
+    # Correct: 1 + lam = 1.5, 1.25. Wrong: 0 + min(0, lam) = 0, -0.5.
+    correct, lengths = [True, True, False, False], [10, 20, 30, 50]
+    assert rewards_of("kimi", correct, lengths, 4) == pytest.approx([1.5, 1.25, 0.0, -0.5])
+    # weight 0.5 halves the length term: 1.25, 1.125, 0, -0.25.
+    assert rewards_of("kimi", correct, lengths, 4, weight=0.5) == pytest.approx([1.25, 1.125, 0.0, -0.25])
+    # min and max are over all G completions, wrong ones included; equal lengths give lam = 0.
+    assert rewards_of("kimi", [True, False, True, False], [7, 7, 7, 7], 4) == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_shorterbetter_hand_computed():
+    # L_SOL = shortest correct = 300: 0 - 0.001 * 200 = -0.2; 2 - 0 = 2; 0 - 0.001 * 250 = -0.25; 2 - 0.1 = 1.9.
+    got = rewards_of("shorterbetter", [False, True, False, True], [100, 300, 50, 400], 4)
+    assert got == pytest.approx([-0.2, 2.0, -0.25, 1.9])
+    # None correct: L_SOL = mean length 250, so -0.001 * |L - 250| = -0.15, -0.05, -0.05, -0.15.
+    got = rewards_of("shorterbetter", [False] * 4, [100, 200, 300, 400], 4)
+    assert got == pytest.approx([-0.15, -0.05, -0.05, -0.15])
+    got = rewards_of("shorterbetter", [True, False], [10, 30], 2, correct_weight=1.0, length_weight=0.01)
+    assert got == pytest.approx([1.0, -0.2])  # 1 - 0; 0 - 0.01 * 20
+
+
+def test_grpo_lead_hand_computed():
+    # Correct lengths 10, 20, 30: mean 20, population std sqrt(200 / 3) = 8.165, z = -sqrt(1.5), 0, +sqrt(1.5).
+    # exp(-0.05 * z) = exp(0.061237) = 1.063151, 1, exp(-0.061237) = 0.940604; the wrong one earns -1.
+    z = math.sqrt(1.5)
+    expected = [math.exp(0.05 * z), 1.0, math.exp(-0.05 * z), -1.0]
+    assert rewards_of("grpo_lead", [True, True, True, False], [10, 20, 30, 99], 4) == pytest.approx(expected)
+    assert rewards_of("grpo_lead", [True, False], [10, 30], 2, wrong_reward=0.0) == [1.0, 0.0]  # one correct: z = 0
+
+
+def test_alp_hand_computed():
+    # Solve rate 3/4; per-token cost 0.5 / 100 * 0.75 = 0.00375: 1 - 0.0375, 1 - 0.075, 1 - 0.15, 0 - 0.3.
+    got = rewards_of("alp", [True, True, True, False], [10, 20, 40, 80], 4, beta=0.5, normalizer=100)
+    assert got == pytest.approx([0.9625, 0.925, 0.85, -0.3])
+    # None correct: the solve rate is floored at 1 / K = 0.25, cost 0.5 / 100 * 0.25 = 0.00125 per token.
+    got = rewards_of("alp", [False] * 4, [40, 40, 80, 0], 4, beta=0.5, normalizer=100)
+    assert got == pytest.approx([-0.05, -0.05, -0.1, 0.0])
+    # Defaults beta = 1, N = 16384: an always-solved prompt's 16384-token answer earns 1 - 1 = 0.
+    assert rewards_of("alp", [True, True], [16384, 0], 2) == pytest.approx([0.0, 1.0])
+
+
+# Defaults of every entry, and alpha for the sigmoid (which has none).
+PARAMS = {name: {"alpha": 0.4} if name == "sigmoid" else {} for name in LENGTH_REWARDS}
+# Where the paper intends that a correct answer never earns less than a wrong one of its group (see the docstrings):
+# shorterbetter and alp trade correctness against length on purpose.
+CORRECT_OUTRANKS_WRONG = {"sigmoid", "kimi", "grpo_lead"}
+
+groups = st.integers(min_value=2, max_value=16).flatmap(
+    lambda g: st.tuples(
+        st.just(g),
+        st.lists(st.tuples(st.booleans(), st.integers(0, 40_000)), min_size=g, max_size=3 * g).map(
+            lambda rows: rows[: len(rows) - len(rows) % g]
+        ),
+        st.randoms(use_true_random=False),
+    )
+)
+
+
+@pytest.mark.parametrize("name", sorted(LENGTH_REWARDS))
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(case=groups)
+def test_properties(name, case):
+    num_generations, rows, random = case
+    correct = torch.tensor([c for c, _ in rows], dtype=torch.bool)
+    lengths = torch.tensor([n for _, n in rows])
+    rewards = LENGTH_REWARDS[name](correct, lengths, num_generations, **PARAMS[name])
+    assert rewards.dtype == torch.float32 and rewards.shape == lengths.shape
+    assert torch.isfinite(rewards).all()
+    # Permuting the completions within each group permutes their rewards the same way.
+    order = torch.cat(
+        [
+            start + torch.tensor(random.sample(range(num_generations), num_generations))
+            for start in range(0, len(rows), num_generations)
+        ]
+    )
+    permuted = LENGTH_REWARDS[name](correct[order], lengths[order], num_generations, **PARAMS[name])
+    assert torch.allclose(permuted, rewards[order], atol=1e-6)
+    if name in CORRECT_OUTRANKS_WRONG:
+        for group_correct, group_rewards in zip(
+            correct.view(-1, num_generations), rewards.view(-1, num_generations), strict=True
+        ):
+            if group_correct.any() and (~group_correct).any():
+                assert group_rewards[group_correct].min() >= group_rewards[~group_correct].max()
+
+
+@pytest.mark.parametrize("name", ["shorterbetter", "alp"])
+def test_correct_can_earn_less_than_wrong_where_the_paper_trades_them(name):
+    # A 40000-token correct answer against a 10-token wrong one: the length cost outweighs correctness.
+    rewards = rewards_of(name, [True, True, False, False], [10, 40_000, 10, 10], 4)
+    assert rewards[1] < rewards[2]
+
+
+@pytest.mark.parametrize("name", sorted(LENGTH_REWARDS))
+def test_every_entry_follows_the_signature(name):
+    entry = LENGTH_REWARDS[name]
+    parameters = list(inspect.signature(entry).parameters.values())
+    assert [p.name for p in parameters[:3]] == ["correct", "lengths", "num_generations"]
+    assert "arXiv:" in inspect.getdoc(entry) or name == "sigmoid", "the docstring names the paper"
+    required = [p.name for p in parameters[3:] if p.default is inspect.Parameter.empty]
+    assert required == (["alpha"] if name == "sigmoid" else []), (
+        "every parameter but the sigmoid's alpha has a default"
+    )
+    assert set(length_reward_parameters(name)) == {p.name for p in parameters[3:]}
+    # The shared input checks apply to every entry.
+    with pytest.raises(ValueError, match="same shape"):
+        entry(torch.tensor([True, False]), torch.tensor([1, 2, 3]), 2, **PARAMS[name])
+    with pytest.raises(ValueError, match="whole number of groups"):
+        entry(torch.tensor([True, False, True]), torch.tensor([1, 2, 3]), 2, **PARAMS[name])
+    with pytest.raises(ValueError, match="bool tensor"):
+        entry(torch.tensor([1, 0]), torch.tensor([1, 2]), 2, **PARAMS[name])
+    with pytest.raises(ValueError, match="non-negative"):
+        entry(torch.tensor([True, False]), torch.tensor([1, -2]), 2, **PARAMS[name])
+
+
+@pytest.mark.parametrize("config_class", [EfficientRLOOConfig, EfficientGRPOConfig])
+def test_config_selects_and_checks_the_length_reward(config_class, tmp_path):
+    def make(**fields):
+        return config_class(output_dir=str(tmp_path), use_cpu=True, bf16=False, **fields)
+
+    assert make(length_penalty_alpha=0.2).resolved_length_reward() == ("sigmoid", {"alpha": 0.2, "eps": 1e-7})
+    # A JSON string, as from the command line, overrides the paper's defaults; the rest stay.
+    config = make(length_reward="shorterbetter", length_reward_kwargs='{"length_weight": 0.01}')
+    assert config.resolved_length_reward() == ("shorterbetter", {"correct_weight": 2.0, "length_weight": 0.01})
+    with pytest.raises(ValueError, match=r"not a registered length reward; choose one of \['alp', 'grpo_lead'"):
+        make(length_reward="l1")
+    with pytest.raises(ValueError, match=r"'kimi' does not take; its parameters are \['weight'\]"):
+        make(length_reward="kimi", length_reward_kwargs={"alpha": 0.5})
+    with pytest.raises(ValueError, match="alpha is length_penalty_alpha"):
+        make(length_reward_kwargs={"alpha": 0.5})
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        make(length_reward="kimi", length_reward_kwargs="weight=0.5")
+    with pytest.raises(ValueError, match="weight must be >= 0"):
+        make(length_reward="kimi", length_reward_kwargs={"weight": -1})
