@@ -157,3 +157,20 @@ def test_config_selects_and_checks_the_length_reward(config_class, tmp_path):
         make(length_reward="kimi", length_reward_kwargs="weight=0.5")
     with pytest.raises(ValueError, match="weight must be >= 0"):
         make(length_reward="kimi", length_reward_kwargs={"weight": -1})
+
+
+def test_selected_from_a_recipe_yaml_and_the_command_line(tmp_path):
+    from pathlib import Path
+
+    from efficient_trl.training import parse_training_arguments
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "alpha_0.2.yaml"
+    config = tmp_path / "shorterbetter.yaml"  # the README's snippet appended to a paper recipe
+    config.write_text(
+        recipe.read_text() + "length_reward: shorterbetter\nlength_reward_kwargs:\n  length_weight: 0.002\n"
+    )
+    cpu = ["--bf16", "false", "--use_cpu", "true"]
+    _, args, _ = parse_training_arguments(["--config", str(config), *cpu])
+    assert args.resolved_length_reward() == ("shorterbetter", {"correct_weight": 2.0, "length_weight": 0.002})
+    argv = ["--config", str(recipe), *cpu, "--length_reward", "kimi", "--length_reward_kwargs", '{"weight": 0.5}']
+    assert parse_training_arguments(argv)[1].resolved_length_reward() == ("kimi", {"weight": 0.5})
