@@ -3,10 +3,11 @@
 Every entry has the signature `f(correct, lengths, num_generations, **params) -> float32 tensor`: `correct` (bool)
 and `lengths` (token counts: the whole completion, or the thinking only, as `length_penalty_measure` says) hold
 consecutive groups of `num_generations` completions of one prompt, and the returned reward, one per completion,
-REPLACES the binary correctness reward. The trainers call the chosen entry on the rewards and lengths gathered from
-all processes, so a group-relative statistic (a group's min, max, mean, shortest correct answer, solve rate) is
-always the prompt's, never that of one process's slice of it: a TRL reward function sees only its process's
-completions.
+REPLACES the binary correctness reward. An entry that needs a per-completion value from the dataset declares it as a
+keyword-only argument without default named in `DATASET_INPUTS` (L1's `budgets`, read from the `budget` column).
+The trainers call the chosen entry on the rewards and lengths gathered from all processes, so a group-relative
+statistic (a group's min, max, mean, shortest correct answer, solve rate) is always the prompt's, never that of one
+process's slice of it: a TRL reward function sees only its process's completions.
 
 Per-completion length rewards that need no group (TRL's `trl.rewards.get_soft_overlong_punishment`, DAPO's, and
 `get_cosine_scaled_reward`) are not re-implemented here: pass them as extra reward functions beside the correctness
@@ -28,10 +29,14 @@ import torch
 from .rewards import check_completions, correct_length_zscores, length_penalized_rewards
 
 __all__ = [
+    "DATASET_INPUTS",
     "LENGTH_REWARDS",
     "alp",
+    "dataset_inputs",
     "grpo_lead",
     "kimi",
+    "l1_exact",
+    "l1_max",
     "length_reward_parameters",
     "resolve_length_reward",
     "shorterbetter",
@@ -39,6 +44,9 @@ __all__ = [
 
 # The arguments every entry takes positionally; what follows them are the entry's parameters.
 _INPUTS = ("correct", "lengths", "num_generations")
+# Per-completion inputs an entry may also take (a keyword argument without default), and the dataset column the
+# trainers read them from: its rows' values, gathered from every process like the lengths.
+DATASET_INPUTS = {"budgets": "budget"}
 
 
 def _check_finite(name: str, value: Any, minimum: float | None = None) -> None:
@@ -166,6 +174,67 @@ def alp(
     return rewards.view(-1).to(torch.float32)
 
 
+def _check_budgets(budgets: torch.Tensor, lengths: torch.Tensor) -> None:
+    if not isinstance(budgets, torch.Tensor) or budgets.shape != lengths.shape:
+        raise ValueError(
+            f"budgets must be a tensor with one token budget per completion (shape {tuple(lengths.shape)}), got "
+            f"{type(budgets).__name__} {tuple(getattr(budgets, 'shape', ()))}."
+        )
+    if budgets.dtype == torch.bool or budgets.dtype.is_complex or not torch.isfinite(budgets.double()).all():
+        raise ValueError("budgets must be finite, real token counts.")
+    if (budgets < 0).any():
+        raise ValueError("budgets must be non-negative token counts.")
+
+
+# L1's lengths are per completion, not per group: num_generations is taken for the common signature only.
+def l1_exact(
+    correct: torch.Tensor, lengths: torch.Tensor, num_generations: int, *, budgets: torch.Tensor, a: float = 0.0003
+) -> torch.Tensor:
+    """L1's LCPO-Exact reward: `1{c} - a * |N - L|`, N the token budget its prompt asked for.
+
+    Paper: "L1: Controlling How Long A Reasoning Model Thinks With Reinforcement Learning", Aggarwal and Welleck,
+    arXiv:2503.04697: `r(y, N) = 1{y correct} - alpha * |n_gold - n_y|`. Checked against the official code
+    (github cmu-l3/l1, math_reward.py: `get_delta_score_linear` returns `-alpha * |N - L|`, added to the correctness
+    score; scripts/train/run_l1_exact.sh sets `reward_config.alpha=0.0003`): a = 0.0003. No group statistic: each
+    completion is compared with its own budget (the dataset's `budget` column, gathered like the lengths).
+
+    A correct answer far from its budget can earn less than a wrong one on budget: the paper trades them on purpose.
+    """
+    check_completions(correct, lengths, num_generations)
+    _check_budgets(budgets, lengths)
+    _check_finite("a", a, minimum=0.0)
+    distance = (budgets.to(torch.float64) - lengths.to(torch.float64)).abs()
+    return (correct.to(torch.float64) - a * distance).to(torch.float32)
+
+
+def l1_max(
+    correct: torch.Tensor,
+    lengths: torch.Tensor,
+    num_generations: int,
+    *,
+    budgets: torch.Tensor,
+    a: float = 0.0003,
+    d: float = 0.5,
+) -> torch.Tensor:
+    """L1's LCPO-Max reward: `1{c} * clip(a * (N - L) + d, 0, 1)`, N the maximum token budget its prompt set.
+
+    Paper: "L1: Controlling How Long A Reasoning Model Thinks With Reinforcement Learning", Aggarwal and Welleck,
+    arXiv:2503.04697: `r(y, N) = 1{y correct} * clip(alpha * (n_gold - n_y) + delta, 0, 1)`. The official code
+    (github cmu-l3/l1, math_reward.py, `get_delta_score_linear_both` with `multiplier_reward`) computes
+    `(clip(alpha * (N - L), -1, 1) + 1) / 2`, i.e. delta = 0.5 and a slope of alpha / 2; its run_l1_max.sh sets no
+    alpha, so the defaults here are the formula's d = 0.5 and the a = 0.0003 of LCPO-Exact's script (not confirmed for
+    LCPO-Max). Per completion, no group statistic; the budget comes from the dataset's `budget` column.
+
+    A correct answer never earns less than a wrong one (wrong ones earn 0, correct ones a value in [0, 1]).
+    """
+    check_completions(correct, lengths, num_generations)
+    _check_budgets(budgets, lengths)
+    _check_finite("a", a, minimum=0.0)
+    _check_finite("d", d)
+    margin = a * (budgets.to(torch.float64) - lengths.to(torch.float64)) + d
+    return (correct.to(torch.float64) * margin.clamp(0.0, 1.0)).to(torch.float32)
+
+
 LENGTH_REWARDS: dict[str, Callable[..., torch.Tensor]] = {
     # The paper of this project (Arora & Zanette 2025, arXiv:2502.04463); its alpha is `length_penalty_alpha`.
     "sigmoid": length_penalized_rewards,
@@ -173,6 +242,8 @@ LENGTH_REWARDS: dict[str, Callable[..., torch.Tensor]] = {
     "shorterbetter": shorterbetter,
     "grpo_lead": grpo_lead,
     "alp": alp,
+    "l1_exact": l1_exact,
+    "l1_max": l1_max,
 }
 
 
@@ -183,7 +254,13 @@ def length_reward_parameters(name: str) -> dict[str, Any]:
             f"length_reward={name!r} is not a registered length reward; choose one of {sorted(LENGTH_REWARDS)}."
         )
     parameters = list(inspect.signature(LENGTH_REWARDS[name]).parameters.values())
-    return {p.name: p.default for p in parameters if p.name not in _INPUTS}
+    return {p.name: p.default for p in parameters if p.name not in _INPUTS and p.name not in DATASET_INPUTS}
+
+
+def dataset_inputs(name: str) -> dict[str, str]:
+    """The per-completion inputs entry `name` takes besides correct and lengths, mapped to their dataset columns."""
+    parameters = inspect.signature(LENGTH_REWARDS[name]).parameters
+    return {argument: column for argument, column in DATASET_INPUTS.items() if argument in parameters}
 
 
 def resolve_length_reward(name: str, kwargs: dict[str, Any] | None, alpha: float) -> tuple[str, dict[str, Any]]:
@@ -206,5 +283,6 @@ def resolve_length_reward(name: str, kwargs: dict[str, Any] | None, alpha: float
         params["alpha"] = alpha
     params.update(kwargs)
     # Call it once on a tiny group, so that a bad value (a negative weight, a string) fails now, not at the first step.
-    LENGTH_REWARDS[name](torch.tensor([True, False]), torch.tensor([1, 2]), 2, **params)
+    tiny_inputs = {argument: torch.tensor([1, 2]) for argument in dataset_inputs(name)}
+    LENGTH_REWARDS[name](torch.tensor([True, False]), torch.tensor([1, 2]), 2, **tiny_inputs, **params)
     return name, params

@@ -20,7 +20,7 @@ from datasets import Dataset, IterableDataset
 from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
-from .length_rewards import LENGTH_REWARDS
+from .length_rewards import LENGTH_REWARDS, dataset_inputs
 from .rewards import math_accuracy_reward, normalize_advantages
 
 __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
@@ -32,7 +32,8 @@ __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 # Hooks we override (and call through super()):
 #   _calculate_rewards(self, inputs, prompts, completions, completion_ids_list) -> Tensor (N_all, num_reward_funcs):
 #       the rewards of every process, gathered, one column per reward function in `reward_func_names` order, NaN
-#       where a function returned None; TRL then weights the columns by `reward_weights` and sums them.
+#       where a function returned None; TRL then weights the columns by `reward_weights` and sums them. `inputs` are
+#       this process's dataset rows, one per completion, in completion order (L1's `budget` is read from them).
 #   _generate_and_score_completions(self, inputs) -> dict: its "advantages" entry holds this process's slice
 #       (process_index * local size onwards) of the advantages of the gathered batch, and it has logged those
 #       advantages to `_logs["advantages"]` just before returning.
@@ -53,8 +54,9 @@ __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str) -> None:
-    """Fail at construction, not at the first reward call, when a reward function's gold column is missing."""
+def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str, length_reward: str = "sigmoid") -> None:
+    """Fail at construction, not at the first reward call, when a reward function's gold column, or a column the
+    length reward reads (L1's `budget`), is missing."""
     columns = getattr(dataset, "column_names", None)
     if not isinstance(columns, list):  # None for an IterableDataset of unknown features; a dict for a DatasetDict
         return
@@ -64,6 +66,12 @@ def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str) -> None
             "Add one with efficient_trl.data.to_prompts(dataset) (from a 'problem' column), or rename yours to "
             "'prompt'."
         )
+    for column in dataset_inputs(length_reward).values():
+        if column not in columns:
+            raise ValueError(
+                f"the {split} dataset has no {column!r} column, which length_reward={length_reward!r} reads per "
+                f"prompt (columns present: {columns}). Add it (the token budget each prompt asks for)."
+            )
     for reward_func in reward_funcs:
         needed = getattr(reward_func, "gold_columns", None)
         if needed and not set(needed) & set(columns):
@@ -101,9 +109,9 @@ class _LengthPenaltyMixin:
             reward_funcs = [math_accuracy_reward]
         elif not isinstance(reward_funcs, list):
             reward_funcs = [reward_funcs]
-        _check_dataset_columns(train_dataset, reward_funcs, "train")
+        _check_dataset_columns(train_dataset, reward_funcs, "train", args.length_reward)
         for name, dataset in eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval", eval_dataset)]:
-            _check_dataset_columns(dataset, reward_funcs, name)
+            _check_dataset_columns(dataset, reward_funcs, name, args.length_reward)
         super().__init__(
             model, reward_funcs, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs
         )
@@ -147,13 +155,28 @@ class _LengthPenaltyMixin:
         num_generations = self._num_generations()
         if num_generations >= 2:
             reward = LENGTH_REWARDS[self._length_reward]
-            penalized = reward(correct, measured, num_generations, **self._length_reward_params)
+            per_completion = self._gathered_dataset_inputs(inputs, device)
+            penalized = reward(correct, measured, num_generations, **per_completion, **self._length_reward_params)
         else:  # evaluation with one completion per prompt: no group to compare lengths with
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
         self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
         self._log_length_metrics(scored, correct, lengths, penalized, num_generations)
         return rewards_per_func
+
+    def _gathered_dataset_inputs(self, inputs: list[dict[str, Any]], device: torch.device) -> dict[str, torch.Tensor]:
+        """The length reward's per-completion dataset values (L1's budgets), from this process's rows (TRL passes one
+        row per completion), gathered from every process like the lengths."""
+        gathered = {}
+        for argument, column in dataset_inputs(self._length_reward).items():
+            values = [row.get(column) for row in inputs]
+            if any(value is None for value in values):
+                raise ValueError(
+                    f"length_reward={self._length_reward!r} needs a {column!r} value in every dataset row; some "
+                    "rows have none."
+                )
+            gathered[argument] = self.accelerator.gather(torch.tensor(values, device=device))
+        return gathered
 
     def _penalized_length(self, completion_ids: list[int]) -> int:
         """LEN(z) of the penalty: every token, or (length_penalty_measure="thinking") the tokens before `</think>`."""

@@ -34,8 +34,14 @@ def recording(trainer_class):
                 row[mask.bool()].tolist()
                 for row, mask in zip(output["prompt_ids"], output["prompt_mask"], strict=True)
             ]
+            budgets = [row.get("budget") for row in inputs]  # L1's per-prompt budget, where the dataset has one
             self.records.append(
-                {"completion_ids": ids, "advantages": output["advantages"].tolist(), "prompt_ids": prompts}
+                {
+                    "completion_ids": ids,
+                    "advantages": output["advantages"].tolist(),
+                    "prompt_ids": prompts,
+                    "budgets": budgets,
+                }
             )
             return output
 

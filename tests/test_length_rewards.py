@@ -7,11 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from efficient_trl import LENGTH_REWARDS, EfficientGRPOConfig, EfficientRLOOConfig
-from efficient_trl.length_rewards import length_reward_parameters
+from efficient_trl.length_rewards import dataset_inputs, length_reward_parameters
 from efficient_trl.rewards import length_penalized_rewards
 
 
 def rewards_of(name, correct, lengths, num_generations, **params):
+    params = {key: torch.tensor(value) if key == "budgets" else value for key, value in params.items()}
     return LENGTH_REWARDS[name](torch.tensor(correct), torch.tensor(lengths), num_generations, **params).tolist()
 
 
@@ -65,11 +66,36 @@ def test_alp_hand_computed():
     assert rewards_of("alp", [True, True], [16384, 0], 2) == pytest.approx([0.0, 1.0])
 
 
+def test_l1_exact_hand_computed():
+    # 1{c} - 0.0003 * |N - L|: 1 - 0.0003 * 1000 = 0.7; 0 - 0.0003 * 500 = -0.15; 1 - 0; 0 - 0.0003 * 100 = -0.03.
+    got = rewards_of("l1_exact", [True, False, True, False], [3000, 500, 80, 180], 2, budgets=[4000, 1000, 80, 80])
+    assert got == pytest.approx([0.7, -0.15, 1.0, -0.03])
+
+
+def test_l1_max_hand_computed():
+    # 1{c} * clip(0.0003 * (N - L) + 0.5, 0, 1): under budget by 1000 -> 0.8; over by 1000 -> 0.2; under by 4000
+    # -> clipped to 1; over by 2000 -> clipped to 0; wrong -> 0 whatever its length.
+    got = rewards_of(
+        "l1_max", [True, True, True, True, False, False], [1000, 3000, 0, 4000, 10, 10], 2,
+        budgets=[2000, 2000, 4000, 2000, 4000, 4000],
+    )  # fmt: skip
+    assert got == pytest.approx([0.8, 0.2, 1.0, 0.0, 0.0, 0.0])
+    got = rewards_of("l1_max", [True, True], [100, 300], 2, budgets=[200, 200], a=0.001, d=0.4)
+    assert got == pytest.approx([0.5, 0.3])  # 0.001 * 100 + 0.4; 0.001 * -100 + 0.4
+
+
 # Defaults of every entry, and alpha for the sigmoid (which has none).
 PARAMS = {name: {"alpha": 0.4} if name == "sigmoid" else {} for name in LENGTH_REWARDS}
+NEEDS_BUDGETS = {"l1_exact", "l1_max"}
 # Where the paper intends that a correct answer never earns less than a wrong one of its group (see the docstrings):
-# shorterbetter and alp trade correctness against length on purpose.
-CORRECT_OUTRANKS_WRONG = {"sigmoid", "kimi", "grpo_lead"}
+# shorterbetter, alp and l1_exact trade correctness against length on purpose.
+CORRECT_OUTRANKS_WRONG = {"sigmoid", "kimi", "grpo_lead", "l1_max"}
+
+
+def call(name, correct, lengths, num_generations, budgets):
+    inputs = {"budgets": budgets} if name in NEEDS_BUDGETS else {}
+    return LENGTH_REWARDS[name](correct, lengths, num_generations, **inputs, **PARAMS[name])
+
 
 groups = st.integers(min_value=2, max_value=16).flatmap(
     lambda g: st.tuples(
@@ -89,7 +115,8 @@ def test_properties(name, case):
     num_generations, rows, random = case
     correct = torch.tensor([c for c, _ in rows], dtype=torch.bool)
     lengths = torch.tensor([n for _, n in rows])
-    rewards = LENGTH_REWARDS[name](correct, lengths, num_generations, **PARAMS[name])
+    budgets = torch.tensor([random.randint(0, 40_000) for _ in rows])
+    rewards = call(name, correct, lengths, num_generations, budgets)
     assert rewards.dtype == torch.float32 and rewards.shape == lengths.shape
     assert torch.isfinite(rewards).all()
     # Permuting the completions within each group permutes their rewards the same way.
@@ -99,7 +126,7 @@ def test_properties(name, case):
             for start in range(0, len(rows), num_generations)
         ]
     )
-    permuted = LENGTH_REWARDS[name](correct[order], lengths[order], num_generations, **PARAMS[name])
+    permuted = call(name, correct[order], lengths[order], num_generations, budgets[order])
     assert torch.allclose(permuted, rewards[order], atol=1e-6)
     if name in CORRECT_OUTRANKS_WRONG:
         for group_correct, group_rewards in zip(
@@ -109,10 +136,12 @@ def test_properties(name, case):
                 assert group_rewards[group_correct].min() >= group_rewards[~group_correct].max()
 
 
-@pytest.mark.parametrize("name", ["shorterbetter", "alp"])
+@pytest.mark.parametrize("name", ["shorterbetter", "alp", "l1_exact"])
 def test_correct_can_earn_less_than_wrong_where_the_paper_trades_them(name):
-    # A 40000-token correct answer against a 10-token wrong one: the length cost outweighs correctness.
-    rewards = rewards_of(name, [True, True, False, False], [10, 40_000, 10, 10], 4)
+    # A 40000-token correct answer against a 10-token wrong one (both with a 10-token budget): the length cost
+    # outweighs correctness.
+    budgets = {"budgets": [10] * 4} if name in NEEDS_BUDGETS else {}
+    rewards = rewards_of(name, [True, True, False, False], [10, 40_000, 10, 10], 4, **budgets)
     assert rewards[1] < rewards[2]
 
 
@@ -123,19 +152,23 @@ def test_every_entry_follows_the_signature(name):
     assert [p.name for p in parameters[:3]] == ["correct", "lengths", "num_generations"]
     assert "arXiv:" in inspect.getdoc(entry) or name == "sigmoid", "the docstring names the paper"
     required = [p.name for p in parameters[3:] if p.default is inspect.Parameter.empty]
-    assert required == (["alpha"] if name == "sigmoid" else []), (
-        "every parameter but the sigmoid's alpha has a default"
-    )
-    assert set(length_reward_parameters(name)) == {p.name for p in parameters[3:]}
+    # Every parameter has its paper's default, but the sigmoid's alpha (length_penalty_alpha) and the per-completion
+    # dataset inputs (L1's budgets, keyword-only).
+    assert required == (["alpha"] if name == "sigmoid" else ["budgets"] if name in NEEDS_BUDGETS else [])
+    assert set(dataset_inputs(name)) == ({"budgets"} if name in NEEDS_BUDGETS else set())
+    assert set(length_reward_parameters(name)) == {p.name for p in parameters[3:]} - set(dataset_inputs(name))
     # The shared input checks apply to every entry.
     with pytest.raises(ValueError, match="same shape"):
-        entry(torch.tensor([True, False]), torch.tensor([1, 2, 3]), 2, **PARAMS[name])
+        call(name, torch.tensor([True, False]), torch.tensor([1, 2, 3]), 2, torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="whole number of groups"):
-        entry(torch.tensor([True, False, True]), torch.tensor([1, 2, 3]), 2, **PARAMS[name])
+        call(name, torch.tensor([True, False, True]), torch.tensor([1, 2, 3]), 2, torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="bool tensor"):
-        entry(torch.tensor([1, 0]), torch.tensor([1, 2]), 2, **PARAMS[name])
+        call(name, torch.tensor([1, 0]), torch.tensor([1, 2]), 2, torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="non-negative"):
-        entry(torch.tensor([True, False]), torch.tensor([1, -2]), 2, **PARAMS[name])
+        call(name, torch.tensor([True, False]), torch.tensor([1, -2]), 2, torch.tensor([1, 2]))
+    if name in NEEDS_BUDGETS:
+        with pytest.raises(ValueError, match="one token budget per completion"):
+            call(name, torch.tensor([True, False]), torch.tensor([1, 2]), 2, torch.tensor([1, 2, 3]))
 
 
 @pytest.mark.parametrize("config_class", [EfficientRLOOConfig, EfficientGRPOConfig])
@@ -149,6 +182,9 @@ def test_config_selects_and_checks_the_length_reward(config_class, tmp_path):
     assert config.resolved_length_reward() == ("shorterbetter", {"correct_weight": 2.0, "length_weight": 0.01})
     with pytest.raises(ValueError, match=r"not a registered length reward; choose one of \['alp', 'grpo_lead'"):
         make(length_reward="l1")
+    assert make(length_reward="l1_max").resolved_length_reward() == ("l1_max", {"a": 0.0003, "d": 0.5})
+    with pytest.raises(ValueError, match=r"its parameters are \['a', 'd'\]"):
+        make(length_reward="l1_max", length_reward_kwargs={"budgets": [1, 2]})  # a dataset column, not a parameter
     with pytest.raises(ValueError, match=r"'kimi' does not take; its parameters are \['weight'\]"):
         make(length_reward="kimi", length_reward_kwargs={"alpha": 0.5})
     with pytest.raises(ValueError, match="alpha is length_penalty_alpha"):
