@@ -48,9 +48,11 @@ class LengthPenaltyArguments:
     length_reward: str = field(
         default="sigmoid",
         metadata={
-            "help": "Which length reward replaces the correctness reward (efficient_trl.LENGTH_REWARDS): 'sigmoid' "
-            "(the paper's, strength length_penalty_alpha), 'kimi', 'shorterbetter', 'grpo_lead' or 'alp'. All are "
-            "computed per prompt over the completions gathered from every process.",
+            "help": "Which length reward replaces the correctness reward, from efficient_trl.LENGTH_REWARDS: "
+            "'sigmoid' is the paper's (strength length_penalty_alpha); the others ("
+            + ", ".join(list(LENGTH_REWARDS)[1:])
+            + ") are other papers', documented in efficient_trl/length_rewards.py. All are computed per prompt "
+            "over the completions gathered from every process.",
             "choices": list(LENGTH_REWARDS),
         },
     )
