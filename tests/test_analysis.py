@@ -20,6 +20,7 @@ from efficient_trl.analysis import (
     plot_normalization_ablation,
     plot_tradeoff,
     plot_training_dynamics,
+    provenance_fields,
     result_name,
     select,
     write_model_card,
@@ -272,6 +273,28 @@ def test_model_card_for_the_hub(evaluation_runs, tiny_demo_run, tmp_path):
     assert f"`{base}`" in model_card_section(hub_rows, model="alpha_0.3", start="demo_model")
     with pytest.raises(ValueError, match="no results for 'alpha_9'"):
         model_card_data(rows, model="alpha_9", start="demo_model")
+
+
+def test_model_card_takes_base_model_data_and_settings_from_provenance():
+    provenance = {
+        "schema": 1, "trainer": "grpo", "base_model": {"name_or_path": "deepseek-ai/R1-1.5B", "fingerprint": "f"},
+        "length_reward": {"name": "sigmoid", "alpha": 0.2, "measure": "completion"},
+        "advantage_normalization": "none", "learning_rate": 1e-6, "max_steps": 100, "global_step": 100, "seed": 0,
+        "num_generations": 8, "beta": 1e-3, "data": {"dataset": "you/math-3.2k", "num_problems": 3200}, "lora": False,
+    }  # fmt: skip
+    row = {"dataset": "gsm8k", "accuracy": 0.8, "accuracy_stderr": 0.01, "mean_tokens": 100.0}
+    rows = [
+        {**row, "name": "base", "family": "start", "model": "/local/copy/of/base"},
+        {**row, "name": "mine", "mean_tokens": 60.0, "provenance": provenance, **provenance_fields(provenance)},
+    ]
+    data = model_card_data(rows, model="mine", start="base")
+    assert (data.base_model, data.datasets) == ("deepseek-ai/R1-1.5B", ["you/math-3.2k"])
+    section = model_card_section(rows, model="mine", start="base")
+    assert "from `deepseek-ai/R1-1.5B`" in section and "at alpha = 0.2" in section
+    assert "trainer GRPO; length reward sigmoid (alpha 0.2, measure completion); advantage normalization none; " \
+        "learning rate 1e-06; 100 steps; seed 0; data `you/math-3.2k` (3200 examples)." in section  # fmt: skip
+    # what the user passes wins
+    assert model_card_data(rows, model="mine", start="base", base_model="a/b", datasets=["c/d"]).datasets == ["c/d"]
 
 
 def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch, capsys):
