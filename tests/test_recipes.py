@@ -469,4 +469,5 @@ def test_readme_cpu_commands_run_as_written(command, written_in, extra, tmp_path
         assert report["sampled"] == 3200 and "saved to data/train-3.2k" in result.stdout
     else:
         assert (tmp_path / "runs/quickstart/final-model/config.json").exists()
+        assert read_provenance(tmp_path / "runs/quickstart/final-model")["length_reward"]["alpha"] == 0.2
         assert "Model and logs saved under runs/quickstart" in result.stdout
