@@ -9,7 +9,6 @@ and vLLM (`generate_samples_vllm`, the one place that touches vLLM).
 from __future__ import annotations
 
 import csv
-import hashlib
 import importlib.util
 import io
 import json
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
+from .provenance import model_fingerprint, read_provenance
 
 __all__ = [
     "DEFAULT_K",
@@ -43,6 +43,7 @@ __all__ = [
     "resolve_backend",
     "samples_to_jsonl",
     "summarize",
+    "write_summary",
 ]
 
 # The paper's k for average pass@k on each shipped test set.
@@ -494,10 +495,27 @@ def evaluate(
                 loaded, tokenizer, problems["prompt"], **sampling, batch_size=batch_size, desc=dataset,
                 skip=frozenset(done), on_batch=record,
             )  # fmt: skip
-    samples = load_samples(run_dir)
+    levels = problems["level"] if "level" in problems.column_names else None
+    return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+
+
+def write_summary(
+    run_dir: str | Path,
+    settings: dict[str, Any],
+    samples: list[EvaluationSample],
+    cutoffs: tuple[int, ...],
+    provenance: dict[str, Any] | None,
+    levels: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Summarize an evaluation run's graded samples into run_dir/summary.json and summary.csv (each written whole,
+    then renamed into place) and return the summary: the run's `settings`, `summarize`'s figures, the generation
+    cutoff baseline at `cutoffs`, the evaluated model's `provenance` (None: it has none) and, given each problem's
+    level, the figures per level."""
+    run_dir = Path(run_dir)
     summary = {**settings, **summarize(samples), "cutoff_baseline": cutoff_baseline(samples, cutoffs)}
-    if "level" in problems.column_names:
-        summary["by_level"] = _by_level(samples, problems["level"])
+    if levels is not None:
+        summary["by_level"] = _by_level(samples, levels)
+    summary["provenance"] = provenance  # how the model was trained, for efficient_trl.analysis
     _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
     _write_atomically(run_dir / "summary.csv", _summary_csv(summary))
     return summary
@@ -563,51 +581,6 @@ def check_model_reference(model: str) -> None:
             f"model {model!r} is neither a local directory nor a hub name: check the path (a hub name is written "
             "owner/name, e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B)."
         )
-
-
-def model_fingerprint(model: str, prefix_bytes: int = 1 << 20) -> str:
-    """What identifies the model's weights, cheaply: for a local directory, a hash of its config.json and of each
-    weight file's name, size, first and last `prefix_bytes`; for a hub name, its commit (from the local cache, else
-    the hub) or the bare name when neither is reachable."""
-    path = Path(model).expanduser()
-    if not path.is_dir():
-        return f"hub:{model}@{_hub_commit(model) or 'unknown'}"
-    digest = hashlib.sha256()
-    for name in ("config.json", "adapter_config.json"):
-        if (path / name).is_file():
-            digest.update(name.encode() + (path / name).read_bytes())
-    weights = sorted(
-        file
-        for pattern in ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf")
-        for file in path.glob(pattern)
-        if file.name not in ("training_args.bin",)
-    )
-    if not weights:
-        raise FileNotFoundError(f"{model} holds no weight files (*.safetensors, *.bin, ...) to evaluate.")
-    for file in weights:
-        size = file.stat().st_size
-        digest.update(f"{file.name}:{size}".encode())
-        with file.open("rb") as f:  # whole files would cost minutes for multi-GB weights
-            digest.update(f.read(prefix_bytes))
-            f.seek(max(0, size - prefix_bytes))
-            digest.update(f.read(prefix_bytes))
-    return digest.hexdigest()[:16]
-
-
-def _hub_commit(model: str) -> str | None:
-    from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(model, local_files_only=True)).name  # snapshots/<commit>
-    except (LocalEntryNotFoundError, ValueError, OSError):
-        pass
-    if constants.HF_HUB_OFFLINE:
-        return None
-    try:
-        return HfApi().model_info(model).sha
-    except (HfHubHTTPError, OSError, ValueError):
-        return None
 
 
 def samples_to_jsonl(samples: Iterable[EvaluationSample]) -> str:

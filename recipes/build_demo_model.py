@@ -17,10 +17,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
+from efficient_trl.provenance import training_provenance, write_provenance  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 from efficient_trl.testing import build_tiny_model  # noqa: E402
 
 TRAIN_SEED = 1  # fine-tuning draws from the train split; the demo evaluates on the held-out split
+# What the model is fine-tuned on, as its provenance.json records it
+SFT_DATA = f"efficient_trl.synthetic.sum_problems(seed={TRAIN_SEED}, split='train', with_solutions=True)"
 
 
 def main() -> None:
@@ -57,6 +60,13 @@ def main() -> None:
         trainer = SFTTrainer(model=initial, args=config, train_dataset=dataset)
         trainer.train()
         trainer.save_model(str(output_dir))
+        # the base model is a random Qwen2 that lives only here: provenance names how to rebuild it
+        data = {"dataset": SFT_DATA, "num_problems": len(dataset), "prompt_template": None}
+        provenance = training_provenance("sft", config, initial, data, global_step=trainer.state.global_step)
+        provenance["base_model"]["name_or_path"] = (
+            f"efficient_trl.testing.build_tiny_model(hidden_size=128, num_layers=4, seed={args.seed})"
+        )
+        write_provenance(output_dir, provenance)
     print(f"saved the demo's starting model to {output_dir}")
 
 

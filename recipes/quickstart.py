@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from trl import TrlParser  # noqa: E402
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer  # noqa: E402
+from efficient_trl.provenance import training_provenance, write_provenance  # noqa: E402
 from efficient_trl.testing import arithmetic_dataset, build_tiny_model  # noqa: E402
 
 METRICS = {  # column label -> logged metric
@@ -62,6 +63,9 @@ def main() -> None:
     )
     trainer.train()
     trainer.save_model(str(run_dir / "final-model"))
+    data = {"dataset": "efficient_trl.testing.arithmetic_dataset", "num_problems": quickstart.num_prompts}
+    provenance = training_provenance("grpo", args, model_path, data, global_step=trainer.state.global_step)
+    write_provenance(run_dir / "final-model", provenance)
     print("\n" + " ".join(f"{label:>12}" for label in ("step", *METRICS)))
     for entry in trainer.state.log_history:
         if "loss" in entry:

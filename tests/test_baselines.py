@@ -10,6 +10,7 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlPa
 
 from efficient_trl.baselines import rejection_sampling_datasets
 from efficient_trl.evaluation import EvaluationSample, prompt_token_ids
+from efficient_trl.provenance import read_provenance
 from efficient_trl.testing import build_tiny_tokenizer
 from efficient_trl.training import BaselineScriptArguments, train_baseline
 
@@ -127,3 +128,7 @@ def test_rejection_sampling_then_sft_and_dpo_end_to_end(tmp_path):
         trainer = train_baseline(kind, arguments)
         assert trainer.state.global_step == 2
         assert (tmp_path / kind / "model.safetensors").exists()
+        provenance = read_provenance(tmp_path / kind)  # written next to the weights: what the model is
+        assert (provenance["trainer"], provenance["global_step"], provenance["length_reward"]) == (kind, 2, None)
+        assert provenance["data"] == {"dataset": str(tmp_path / "rs" / kind), "num_problems": len(load_from_disk(
+            str(tmp_path / "rs" / kind))), "prompt_template": None}  # fmt: skip

@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from efficient_trl.analysis import load_results
 from efficient_trl.demo import DemoSettings, run_demo
 from efficient_trl.evaluation import (
     EvaluationSample,
@@ -17,6 +18,7 @@ from efficient_trl.evaluation import (
     summarize,
 )
 from efficient_trl.math_grader import math_accuracy_reward
+from efficient_trl.provenance import read_provenance
 from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
 
 
@@ -82,15 +84,24 @@ def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
         "start", "alpha=0", "alpha=0.3", "alpha=0,norm=group", "alpha=0.3,norm=group",
         "cutoff=30", "cutoff=60", "sft", "dpo",
     ]  # fmt: skip
-    assert json.loads((run_dir / "results.json").read_text()) == rows
+    # the layout evaluation writes: run_dir/eval/<model>/ per evaluated model, read back by load_results
+    assert load_results(run_dir, cutoff_model="start") == rows
+    assert sorted(path.name for path in (run_dir / "eval").iterdir()) == [
+        "alpha_0", "alpha_0.3", "alpha_0.3_norm_group", "alpha_0_norm_group", "dpo", "sft", "start"
+    ]  # fmt: skip
+    for evaluation in (run_dir / "eval").iterdir():
+        summary = json.loads((evaluation / "summary.json").read_text())
+        assert json.loads((evaluation / "settings.json").read_text()).items() <= summary.items()
+        assert len(load_samples(evaluation)) == summary["num_samples"] == 8
+        model = DEMO_MODEL_DIR if evaluation.name == "start" else run_dir / evaluation.name
+        assert summary["provenance"] == read_provenance(model) is not None  # every trained model records its own
+        if evaluation.name != "start":  # ... saved with its training log
+            assert (model / "model.safetensors").exists() and (model / "trainer_state.json").exists()
     assert all(row["num_samples"] == 8 and row["dataset"] == "held-out sums" for row in rows)
     assert rows[5]["mean_tokens"] <= 30 and (run_dir / "dpo" / "model.safetensors").exists()
     assert json.loads((run_dir / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
-    for row in rows:
-        if row["model_dir"]:  # every trained model is saved with its training log
-            assert (run_dir / row["model_dir"] / "model.safetensors").exists()
-            assert (run_dir / row["model_dir"] / "trainer_state.json").exists()
     assert [row["advantage_normalization"] for row in rows[1:5]] == ["none", "none", "group", "group"]
+    assert [row["trainer"] for row in rows if row["family"] in ("sft", "dpo")] == ["sft", "dpo"]
     with pytest.raises(FileExistsError, match="never overwritten"):
         run_demo(run_dir, settings, start_model=DEMO_MODEL_DIR)
     with pytest.raises(ValueError, match="normalizations must be a non-empty list of"):
@@ -161,6 +172,29 @@ def test_evaluation_run_directory_resumes_and_refuses(tiny_model_path, tmp_path)
 
     with pytest.raises(FileExistsError, match="other settings"):
         evaluate(tiny_model_path, "math500", run, **{**options, "temperature": 1.0})
+
+
+def test_evaluation_records_the_models_provenance(tiny_model_path, tmp_path):
+    import shutil
+
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.provenance import write_provenance
+
+    model = shutil.copytree(tiny_model_path, tmp_path / "model")
+    options = dict(k=1, max_new_tokens=4, num_problems=2)
+    assert evaluate(str(model), "gsm8k", tmp_path / "run", **options)["provenance"] is None  # none recorded
+    # rerunning the same command (what load_results' warning about old summaries says) resumes from the samples and
+    # records what the model directory now says about itself
+    samples = (tmp_path / "run" / "samples.jsonl").read_text()
+    provenance = {"schema": 1, "trainer": "grpo", "length_reward": {"name": "sigmoid", "alpha": 0.1}}
+    write_provenance(model, provenance)
+    summary = evaluate(str(model), "gsm8k", tmp_path / "run", **options)
+    assert (
+        summary["provenance"]
+        == provenance
+        == json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]
+    )
+    assert (tmp_path / "run" / "samples.jsonl").read_text() == samples
 
 
 def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import trl
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from safetensors.torch import load_file
 
 from efficient_trl.analysis import load_training_log
+from efficient_trl.data import PAPER_PROMPT
+from efficient_trl.provenance import read_provenance
 from efficient_trl.training import check_batch_sizes, parse_training_arguments, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,9 +292,31 @@ def test_a_different_run_into_the_same_output_dir_is_refused(finished_run, tmp_p
 
 
 def interrupted_after_checkpoint_4(run: Path) -> None:
-    """What a run killed while saving its step-4 checkpoint leaves: no final model or log in output_dir."""
-    for name in ("trainer_state.json", "model.safetensors"):
+    """What a run killed while saving its step-4 checkpoint leaves: no final model, log or provenance in output_dir."""
+    for name in ("trainer_state.json", "model.safetensors", "provenance.json"):
         (run / name).unlink()
+
+
+def test_training_records_provenance_next_to_the_weights_and_in_each_checkpoint(finished_run, tiny_model_path):
+    from efficient_trl.provenance import model_fingerprint
+
+    recipe, run = finished_run
+    provenance = read_provenance(run)
+    assert provenance["trainer"] == "grpo" and provenance["advantage_normalization"] == "none"
+    assert provenance["length_reward"] == {"name": "sigmoid", "alpha": 0.2, "measure": "completion"}
+    assert provenance["base_model"] == {
+        "name_or_path": tiny_model_path,
+        "fingerprint": model_fingerprint(tiny_model_path),
+    }
+    assert (provenance["max_steps"], provenance["global_step"], provenance["seed"]) == (4, 4, 0)
+    assert (provenance["learning_rate"], provenance["num_generations"], provenance["beta"]) == (1e-3, 4, 1e-3)
+    assert provenance["data"] == {
+        "dataset": str(recipe.parent / "problems.jsonl"), "num_problems": 32, "prompt_template": PAPER_PROMPT
+    }  # fmt: skip
+    assert provenance["lora"] is False and provenance["trl_version"] == trl.__version__
+    # each checkpoint evaluated on its own knows its step
+    assert read_provenance(run / "checkpoint-2") == {**provenance, "global_step": 2}
+    assert read_provenance(run / "checkpoint-4") == provenance
 
 
 def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp_path):
@@ -303,6 +328,7 @@ def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp
     with pytest.warns(RuntimeWarning, match="checkpoint-4 .*model.safetensors.*resuming from .*checkpoint-2"):
         trainer = launch_again()
     assert trainer.state.global_step == 4
+    assert read_provenance(run)["global_step"] == 4 and read_provenance(run / "checkpoint-4")["global_step"] == 4
     assert [entry["step"] for entry in load_training_log(run) if "loss" in entry] == [1, 2, 3, 4]
 
 
@@ -399,6 +425,7 @@ def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
 
     summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", k=1, max_new_tokens=8, num_problems=2)
     assert summary["num_problems"] == 2 and summary["model"] == str(tmp_path / "lora")
+    assert summary["provenance"]["lora"] is True and summary["provenance"] == read_provenance(tmp_path / "lora")
 
 
 @pytest.mark.parametrize("script", sorted((ROOT / "recipes").glob("*.py")), ids=lambda p: p.name)
@@ -442,4 +469,5 @@ def test_readme_cpu_commands_run_as_written(command, written_in, extra, tmp_path
         assert report["sampled"] == 3200 and "saved to data/train-3.2k" in result.stdout
     else:
         assert (tmp_path / "runs/quickstart/final-model/config.json").exists()
+        assert read_provenance(tmp_path / "runs/quickstart/final-model")["length_reward"]["alpha"] == 0.2
         assert "Model and logs saved under runs/quickstart" in result.stdout
