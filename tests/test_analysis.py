@@ -469,3 +469,19 @@ def test_notebook_figures_are_readable():
         assert colors[label] == {model_style(every_row[name])["color"]}
     distinct = {next(iter(colors[name])) for name in ("alpha=0", "alpha=0.05", "alpha=0.1", "alpha=0.2", "alpha=0.4")}
     assert len(distinct) == 5
+
+
+def test_a_model_trained_with_another_length_reward_is_plotted_as_a_model_not_on_the_alpha_curve(tmp_path):
+    kimi = {"schema": 1, "trainer": "grpo", "length_reward": {"name": "kimi", "weight": 1.0, "measure": "completion"},
+            "advantage_normalization": "none", "lora": False}  # fmt: skip
+    sigmoid = {**kimi, "length_reward": {"name": "sigmoid", "alpha": 0.2, "eps": 1e-7, "measure": "completion"}}
+    assert provenance_fields(kimi)["family"] == "model" and provenance_fields(kimi)["alpha"] is None
+    assert provenance_fields(sigmoid)["family"] == "alpha" and provenance_fields(sigmoid)["alpha"] == 0.2
+    point = {"dataset": "sums", "accuracy": 0.9, "accuracy_stderr": 0.01}
+    rows = [
+        {**point, "name": "kimi-run", "mean_tokens": 50.0, **provenance_fields(kimi)},
+        {**point, "name": "alpha-run", "mean_tokens": 60.0, **provenance_fields(sigmoid)},
+    ]
+    figure = plot_tradeoff(rows, tmp_path / "plot.png")
+    plotted = {tuple(xy) for axes in figure.axes for line in axes.lines for xy in line.get_xydata().tolist()}
+    assert (50.0, 90.0) in plotted and (60.0, 90.0) in plotted
