@@ -32,6 +32,8 @@ from .trainers import EfficientGRPOTrainer
 __all__ = [
     "DEMO_DATASET",
     "DEMO_MODEL_DIR",
+    "DemoModelArguments",
+    "DemoRunArguments",
     "DemoSettings",
     "evaluate_model",
     "model_name",
@@ -283,3 +285,25 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
         trainer.save_state()
         trained.append((name, output_dir, sampling_seconds + time.monotonic() - started))
     return trained
+
+
+@dataclass
+class DemoRunArguments:
+    """Where recipes/demo.py writes its run; parsed beside `DemoSettings`."""
+
+    run_dir: str = field(
+        default_factory=lambda: f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}",
+        metadata={"help": "A new directory for the run (by default time-stamped: runs/demo-<date>-<time>)."},
+    )
+
+
+@dataclass
+class DemoModelArguments:
+    """How recipes/build_demo_model.py fine-tunes the demo's starting model (DEMO_MODEL_DIR) with SFT."""
+
+    output_dir: str = field(
+        metadata={"help": "A new directory for the model (the shipped one: efficient_trl/demo_model)."}
+    )
+    num_problems: int = field(default=20_000, metadata={"help": "Solutions to fine-tune on."})
+    epochs: float = field(default=1.0, metadata={"help": "Fine-tuning epochs."})
+    seed: int = field(default=0, metadata={"help": "Seed of the initial weights and of fine-tuning."})
