@@ -21,7 +21,10 @@ __all__ = ["function_default", "parse_arguments"]
 def function_default(function: Callable[..., Any], parameter: str) -> Any:
     """The default of `function`'s keyword `parameter`: an argument dataclass takes its default from the library
     function it drives, so that the value is written in one place."""
-    default = inspect.signature(function).parameters[parameter].default
+    parameters = inspect.signature(function).parameters
+    if parameter not in parameters:  # the function's signature changed: the dataclass must follow it
+        raise ValueError(f"{function.__name__} has no parameter {parameter!r}; update the argument dataclass.")
+    default = parameters[parameter].default
     if default is inspect.Parameter.empty:
         raise ValueError(f"{function.__name__}'s parameter {parameter!r} has no default.")
     return default
@@ -37,7 +40,8 @@ def parse_arguments(
     each of `dataclass_types`, in order. `description` heads `--help` (a recipe passes its docstring; its first
     paragraph is shown); `defaults` replace the dataclasses' own defaults, below the YAML and the command line.
 
-    A missing required field or a value outside a field's `choices` is a usage error (exit 2) naming the field.
+    A missing required field, a value outside a field's `choices`, an unknown YAML key or a field's own check
+    (`__post_init__`) that fails is a usage error (exit 2) with the message naming the problem.
     """
     from trl import TrlParser  # here, so that the library modules defining arguments do not import TRL for it
 
