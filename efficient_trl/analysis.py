@@ -22,13 +22,16 @@ import math
 import warnings
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli import function_default
 from .provenance import PROVENANCE_FILE, RL_TRAINERS, read_provenance
 
 __all__ = [
     "DYNAMICS_METRICS",
+    "ModelCardArguments",
     "TrainingLog",
     "format_tradeoff_table",
     "load_results",
@@ -827,3 +830,44 @@ def push_checkpoint(checkpoint_dir: str | Path, repo_id: str, private: bool = Fa
         folder_path=str(checkpoint_dir), repo_id=repo_id, commit_message="efficient-trl: model and card"
     )
     return commit.commit_url
+
+
+@dataclass
+class ModelCardArguments:
+    """What recipes/model_card.py writes into a checkpoint's card (`model_card_section`, `model_card_data`), and
+    whether it uploads the checkpoint (`push_checkpoint`)."""
+
+    checkpoint: str = field(metadata={"help": "The trained model's directory."})
+    results: str = field(metadata={"help": "Evaluation run directories (or a demo run directory)."})
+    start: str = field(metadata={"help": "Name of the starting model in the results."})
+    model: str | None = field(
+        default=None,
+        metadata={"help": "Name of the trained model in the results; None: the --checkpoint directory's."},
+    )
+    base_model: str | None = field(
+        default=function_default(model_card_section, "base_model"),
+        metadata={
+            "help": "Hub name of the starting model for the card; None: the model's provenance, else the one the "
+            "starting model's evaluations recorded."
+        },
+    )
+    datasets: list[str] | None = field(
+        default=function_default(model_card_data, "datasets"),
+        metadata={"help": "Hub names of the training data, for the card; None: from the model's provenance."},
+    )
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the checkpoint with its card."})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository to upload to, e.g. you/my-model."}
+    )
+    private: bool = field(
+        default=function_default(push_checkpoint, "private"),
+        metadata={"help": "Create the hub repository as private."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id (e.g. --hub_model_id you/r1-1.5b-alpha0.2).")
+
+    def model_name(self) -> str:
+        """The trained model's name in the results: --model, else the checkpoint directory's."""
+        return self.model or result_name(self.checkpoint)

@@ -12,13 +12,33 @@ without thinking and DPO would compare two answer summaries instead of the paper
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from datasets import Dataset
 
-from .evaluation import EvaluationSample, prompt_token_ids, render_prompt
+from .cli import function_default
+from .data import PREPARED_TRAINING_SET
+from .evaluation import EvaluationSample, evaluate, prompt_token_ids, render_prompt
 
-__all__ = ["rejection_sampling_datasets"]
+__all__ = ["RejectionSamplingArguments", "rejection_sampling_datasets"]
+
+
+@dataclass
+class RejectionSamplingArguments:
+    """What recipes/rejection_sampling.py samples, and where it writes; parsed beside `GenerationArguments`."""
+
+    model: str = field(metadata={"help": "The starting model: local directory or hub name."})
+    output_dir: str = field(metadata={"help": "Writes samples/, sft/, dpo/ and report.json here."})
+    dataset: str = field(
+        default=PREPARED_TRAINING_SET, metadata={"help": "Training problems (see recipes/prepare_data.py)."}
+    )
+    num_problems: int | None = field(default=None, metadata={"help": "Sample the first N problems only."})
+    # Sampling (as RL training samples: temperature 1, up to 32k tokens, 8 responses per prompt)
+    num_samples: int = field(default=8, metadata={"help": "Responses sampled per prompt."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    max_new_tokens: int = field(default=32000, metadata={"help": "Token limit per response."})
+    seed: int = field(default=function_default(evaluate, "seed"), metadata={"help": "Sampling seed."})
 
 
 def rejection_sampling_datasets(

@@ -26,6 +26,8 @@ from .trainers import EfficientGRPOTrainer
 __all__ = [
     "DEMO_DATASET",
     "DEMO_MODEL_DIR",
+    "DemoModelArguments",
+    "DemoRunArguments",
     "DemoSettings",
     "baseline_config",
     "convert_legacy_demo_run",
@@ -398,3 +400,25 @@ def _legacy_provenance(row: dict[str, Any], settings: DemoSettings, model_dir: P
     provenance = training_provenance(trainer, args, str(DEMO_MODEL_DIR), data, global_step=state["global_step"])
     provenance["base_model"]["name_or_path"] = _recorded_path(DEMO_MODEL_DIR, model_dir.parent)  # no machine path
     return {**provenance, "efficient_trl_version": None, "trl_version": None}  # not recorded by the old layout
+
+
+@dataclass
+class DemoRunArguments:
+    """Where recipes/demo.py writes its run; parsed beside `DemoSettings`."""
+
+    run_dir: str = field(
+        default_factory=lambda: f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}",
+        metadata={"help": "A new directory for the run (by default time-stamped: runs/demo-<date>-<time>)."},
+    )
+
+
+@dataclass
+class DemoModelArguments:
+    """How recipes/build_demo_model.py fine-tunes the demo's starting model (DEMO_MODEL_DIR) with SFT."""
+
+    output_dir: str = field(
+        metadata={"help": "A new directory for the model (the shipped one: efficient_trl/demo_model)."}
+    )
+    num_problems: int = field(default=20_000, metadata={"help": "Solutions to fine-tune on."})
+    epochs: float = field(default=1.0, metadata={"help": "Fine-tuning epochs."})
+    seed: int = field(default=0, metadata={"help": "Seed of the initial weights and of fine-tuning."})

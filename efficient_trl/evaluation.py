@@ -16,20 +16,23 @@ import math
 import os
 import queue
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 from .provenance import model_fingerprint, read_provenance
 
 __all__ = [
     "DEFAULT_K",
+    "EvaluationArguments",
     "EvaluationSample",
+    "GenerationArguments",
     "check_model_reference",
     "cutoff_baseline",
     "evaluate",
@@ -628,3 +631,52 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+@dataclass
+class GenerationArguments:
+    """How prompts are rendered and generated: shared by recipes/evaluate.py and recipes/rejection_sampling.py."""
+
+    backend: str = field(
+        default=function_default(evaluate, "backend"),
+        metadata={"help": "auto: vLLM if installed and CUDA is present.", "choices": list(BACKENDS)},
+    )
+    batch_size: int = field(
+        default=function_default(evaluate, "batch_size"), metadata={"help": "Prompts per `generate` call."}
+    )
+    tensor_parallel_size: int = field(
+        default=function_default(evaluate, "tensor_parallel_size"), metadata={"help": "GPUs per vLLM engine."}
+    )
+    data_parallel_size: int = field(
+        default=function_default(evaluate, "data_parallel_size"),
+        metadata={"help": "vLLM engines, one process each."},
+    )
+    prompt_template: str = field(
+        default=function_default(evaluate, "prompt_template"),
+        metadata={"help": "User turn; {problem} is replaced."},
+    )
+
+
+@dataclass
+class EvaluationArguments:
+    """What recipes/evaluate.py evaluates, and where; parsed beside `GenerationArguments`."""
+
+    model: str = field(metadata={"help": "Local directory or hub name."})
+    dataset: str = field(metadata={"help": f"{sorted(DEFAULT_K)}, a .jsonl file or a hub name."})
+    num_problems: int | None = field(default=None, metadata={"help": "Evaluate on the first N problems only."})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>."},
+    )
+    # Sampling (the paper's defaults, from `evaluate`)
+    k: int | None = field(
+        default=function_default(evaluate, "k"),
+        metadata={"help": f"Samples per problem; None: the paper's, {DEFAULT_K}, else 1."},
+    )
+    temperature: float = field(
+        default=function_default(evaluate, "temperature"), metadata={"help": "Sampling temperature."}
+    )
+    max_new_tokens: int = field(
+        default=function_default(evaluate, "max_new_tokens"), metadata={"help": "Token limit per completion."}
+    )
+    seed: int = field(default=function_default(evaluate, "seed"), metadata={"help": "Sampling seed."})

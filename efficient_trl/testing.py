@@ -16,9 +16,13 @@ from __future__ import annotations
 import json
 import random
 import string
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "QuickstartArguments",
     "R1_BOS",
     "R1_EOS",
     "TINY_CHAT_TEMPLATE",
@@ -26,6 +30,7 @@ __all__ = [
     "arithmetic_dataset",
     "build_tiny_model",
     "build_tiny_tokenizer",
+    "quickstart_defaults",
 ]
 
 PAD, EOS, UNK = "<|pad|>", "<|endoftext|>", "<|unk|>"
@@ -180,3 +185,28 @@ def arithmetic_dataset(num_examples: int, *, seed: int = 0, conversational: bool
         prompt = [{"role": "user", "content": question}] if conversational else question
         rows.append({"prompt": prompt, "answer": str(a + b)})
     return Dataset.from_list(rows)
+
+
+@dataclass
+class QuickstartArguments:
+    """recipes/quickstart.py's own setting; it is parsed beside `EfficientGRPOConfig`, with `quickstart_defaults`."""
+
+    num_prompts: int = field(default=64, metadata={"help": "Synthetic addition problems to train on."})
+
+
+def quickstart_defaults() -> dict[str, Any]:
+    """recipes/quickstart.py's `EfficientGRPOConfig` defaults: a short CPU run (a --config YAML and the command line
+    override them), into a new time-stamped directory."""
+    return dict(
+        output_dir=f"runs/quickstart-{time.strftime('%Y%m%d-%H%M%S')}",
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=16,
+        max_completion_length=48,
+        max_steps=8,
+        learning_rate=1e-4,
+        length_penalty_alpha=0.2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+    )

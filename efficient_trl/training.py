@@ -31,7 +31,7 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlPa
 
 from .analysis import MODEL_CARD_BEGIN, MODEL_CARD_END
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
-from .data import PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
+from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
 from .provenance import training_provenance, write_provenance
 from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
@@ -67,7 +67,7 @@ class TrainScriptArguments:
         },
     )
     dataset_name: str = field(
-        default="data/train-3.2k",
+        default=PREPARED_TRAINING_SET,
         metadata={
             "help": "Training problems: a directory written by recipes/prepare_data.py, a shipped set "
             "(math_train, aime_1983_2023), a .jsonl file or a hub dataset name."

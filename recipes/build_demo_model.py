@@ -8,7 +8,6 @@ The result ships in the package (efficient_trl/demo_model), so `make demo` does 
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
+from efficient_trl.cli import parse_arguments  # noqa: E402
+from efficient_trl.demo import DemoModelArguments  # noqa: E402
 from efficient_trl.provenance import training_provenance, write_provenance  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 from efficient_trl.testing import build_tiny_model  # noqa: E402
@@ -27,12 +28,7 @@ SFT_DATA = f"efficient_trl.synthetic.sum_problems(seed={TRAIN_SEED}, split='trai
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--num_problems", type=int, default=20_000, help="solutions to fine-tune on")
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    (args,) = parse_arguments(DemoModelArguments, description=__doc__)
     output_dir = Path(args.output_dir)
     if output_dir.exists() and any(output_dir.iterdir()):
         raise SystemExit(f"{output_dir} is not empty; choose another --output_dir.")

@@ -11,42 +11,24 @@ interrupted and refused if it holds a run with other settings. `--backend vllm` 
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from efficient_trl.analysis import result_name
-from efficient_trl.data import PAPER_PROMPT
-from efficient_trl.evaluation import BACKENDS, DEFAULT_K, evaluate
+from efficient_trl.cli import parse_arguments
+from efficient_trl.evaluation import DEFAULT_K, EvaluationArguments, GenerationArguments, evaluate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="local directory or hub name")
-    parser.add_argument("--dataset", required=True, help=f"{sorted(DEFAULT_K)}, a .jsonl file or a hub name")
-    parser.add_argument("--k", type=int, default=None, help="samples per problem (default: the paper's)")
-    parser.add_argument("--temperature", type=float, default=0.6)
-    parser.add_argument("--max_new_tokens", type=int, default=32768)
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--num_problems", type=int, default=None, help="evaluate on the first N problems only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output_dir", default=None)
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="auto", help="auto: vLLM if installed and CUDA is present"
-    )
-    parser.add_argument("--tensor_parallel_size", type=int, default=1, help="GPUs per vLLM engine")
-    parser.add_argument("--data_parallel_size", type=int, default=1, help="vLLM engines, one process each")
-    parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
-    args = parser.parse_args()
+    args, generation = parse_arguments(EvaluationArguments, GenerationArguments, description=__doc__)
     k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
     output_dir = args.output_dir or (
         f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{k}-t{args.temperature:g}-max{args.max_new_tokens}"
     )
     summary = evaluate(
         args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, num_problems=args.num_problems, seed=args.seed, backend=args.backend,
-        tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
-        prompt_template=args.prompt_template,
+        num_problems=args.num_problems, seed=args.seed, **asdict(generation),
     )  # fmt: skip
     shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}
     print(json.dumps(shown, indent=1))

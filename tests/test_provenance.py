@@ -30,7 +30,7 @@ def test_provenance_of_an_rl_run_round_trips(tmp_path, tiny_model_path):
     assert provenance == {
         "schema": SCHEMA_VERSION, "trainer": "grpo",
         "base_model": {"name_or_path": tiny_model_path, "fingerprint": model_fingerprint(tiny_model_path)},
-        "length_reward": {"name": "sigmoid", "alpha": 0.2, "measure": "thinking"},
+        "length_reward": {"name": "sigmoid", "alpha": 0.2, "eps": 1e-7, "measure": "thinking"},
         "advantage_normalization": "group", "learning_rate": 1e-6, "max_steps": 100, "global_step": 40, "seed": 3,
         "num_generations": 8, "beta": 1e-3, "data": DATA, "lora": True, "efficient_trl_version": __version__,
         "trl_version": provenance["trl_version"],
@@ -72,3 +72,9 @@ def test_the_shipped_demo_model_records_how_it_was_made():
     provenance = read_provenance(DEMO_MODEL_DIR)
     assert provenance["trainer"] == "sft" and provenance["data"]["num_problems"] == 20_000
     assert provenance["base_model"]["name_or_path"].startswith("efficient_trl.testing.build_tiny_model(")
+
+
+def test_provenance_records_the_chosen_length_reward_with_every_parameter(tmp_path, tiny_model_path):
+    args = grpo_args(tmp_path, length_reward="kimi", length_reward_kwargs='{"weight": 0.5}')
+    provenance = training_provenance("grpo", args, tiny_model_path, DATA)
+    assert provenance["length_reward"] == {"name": "kimi", "weight": 0.5, "measure": "completion"}
