@@ -15,19 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import format_tradeoff_table, plot_tradeoff
-from .baselines import rejection_sampling_datasets
+from .baselines import rejection_sample
 from .configs import EfficientGRPOConfig
-from .evaluation import (
-    EvaluationSample,
-    cutoff_baseline,
-    generate_samples,
-    grade_samples,
-    samples_to_jsonl,
-    summarize,
-)
+from .data import check_new_output_dir
+from .evaluation import SamplingSettings, evaluate_problems, load_samples, summarize
 from .rewards import ADVANTAGE_NORMALIZATIONS
 from .synthetic import sum_problems
 from .trainers import EfficientGRPOTrainer
+from .training import CPU_TRAINING_KWARGS, train_and_save
 
 __all__ = [
     "DEMO_DATASET",
@@ -44,6 +39,9 @@ __all__ = [
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
 RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
 DEMO_DATASET = "held-out sums"  # the `dataset` of every demo result row
+DEMO_PROMPT_TEMPLATE = "{problem}"  # the demo's user turn is the bare sum
+# Generation batch sizes: evaluation and rejection sampling (fixed: they set the sampled numbers of the demo table)
+EVAL_BATCH_SIZE, REJECTION_SAMPLING_BATCH_SIZE = 250, 256
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -120,8 +118,7 @@ def train_with_alpha(
     (the training log)."""
     args = EfficientGRPOConfig(
         output_dir=str(output_dir),
-        use_cpu=True,
-        bf16=False,
+        **CPU_TRAINING_KWARGS,
         length_penalty_alpha=alpha,
         advantage_normalization=normalization,
         num_generations=settings.num_generations,
@@ -134,40 +131,31 @@ def train_with_alpha(
         temperature=1.0,
         max_completion_length=settings.max_completion_length,
         logging_steps=settings.logging_steps,
-        save_strategy="no",
-        report_to="none",
         seed=settings.seed,
     )
-    prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
-    trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=prompts)
-    trainer.train()
-    trainer.save_model(str(output_dir))
-    trainer.save_state()
-    return output_dir
+    trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=_rl_prompts(settings))
+    return train_and_save(trainer, output_dir)
 
 
-def evaluate_model(
-    model_path: str | Path, problems: Any, settings: DemoSettings, samples_path: Path
-) -> tuple[dict, list[EvaluationSample]]:
-    """Average pass@k and token counts on `problems`, and the graded samples, also written to `samples_path`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _rl_prompts(settings: DemoSettings) -> Any:
+    """The RL training prompts, which rejection sampling for the baselines samples too."""
+    return sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
 
-    model = AutoModelForCausalLM.from_pretrained(str(model_path))
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    samples = generate_samples(
-        model,
-        tokenizer,
-        problems["prompt"],
+
+def evaluate_model(model_path: str | Path, problems: Any, settings: DemoSettings, eval_dir: Path) -> dict[str, Any]:
+    """Average pass@k and token counts on `problems` (the held-out sums), evaluated into the evaluation run directory
+    `eval_dir` (`evaluation.evaluate_problems`: settings.json, samples.jsonl, summary.json)."""
+    sampling = SamplingSettings(
         k=settings.eval_k,
         temperature=settings.eval_temperature,
         max_new_tokens=settings.max_completion_length,
-        batch_size=250,
         seed=settings.seed,
-        desc=f"evaluating {Path(model_path).name}",
     )
-    grade_samples(samples, problems["answer"])
-    samples_path.write_text(samples_to_jsonl(samples))
-    return summarize(samples), samples
+    evaluate_problems(
+        str(model_path), problems, eval_dir, sampling, dataset=DEMO_DATASET, prompt_template=DEMO_PROMPT_TEMPLATE,
+        backend="transformers", batch_size=EVAL_BATCH_SIZE, cutoffs=tuple(int(c) for c in settings.cutoffs),
+    )  # fmt: skip
+    return summarize(load_samples(eval_dir))
 
 
 def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MODEL_DIR) -> list[dict[str, Any]]:
@@ -177,8 +165,7 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
             f"no demo model at {start_model}; rebuild it with `python recipes/build_demo_model.py --output_dir "
             f"{start_model}`."
         )
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} already holds a run; runs are never overwritten, choose another.")
+    check_new_output_dir(run_dir, option="run directory (--run_dir)")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
     problems = sum_problems(settings.eval_problems, seed=EVAL_SEED, split="held_out")
@@ -198,20 +185,19 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
             models.append((name, trained, {**fields, "train_seconds": time.monotonic() - started}))
     rows = []
     for name, path, fields in models:
-        summary, samples = evaluate_model(path, problems, settings, run_dir / f"samples_{_file_name(name)}.jsonl")
+        summary = evaluate_model(path, problems, settings, _eval_dir(run_dir, name))
         rows.append({"name": name, "dataset": DEMO_DATASET, "train_seconds": 0.0, **fields, **summary})
-        if name == "start":
-            start_samples = samples
         (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
     if settings.baselines:
         baseline_fields = {"dataset": DEMO_DATASET, "alpha": None, "advantage_normalization": None}
-        for row in cutoff_baseline(start_samples, tuple(int(c) for c in settings.cutoffs)):
+        start_summary = json.loads((_eval_dir(run_dir, "start") / "summary.json").read_text())
+        for row in start_summary["cutoff_baseline"]:
             name = f"cutoff={row['cutoff']}"
             rows.append(
                 {"name": name, "family": "cutoff", **baseline_fields, "model_dir": None, "train_seconds": 0.0, **row}
             )
         for name, path, seconds in train_baselines(start_model, settings, run_dir):
-            summary, _ = evaluate_model(path, problems, settings, run_dir / f"samples_{name}.jsonl")
+            summary = evaluate_model(path, problems, settings, _eval_dir(run_dir, name))
             fields = {"family": name, **baseline_fields, "model_dir": path.name, "train_seconds": seconds}
             rows.append({"name": name, **fields, **summary})
         (run_dir / "results.json").write_text(json.dumps(rows, indent=1))
@@ -232,34 +218,30 @@ def _file_name(name: str) -> str:
     return name.replace("=", "_").replace(",", "_")
 
 
+def _eval_dir(run_dir: Path, name: str) -> Path:
+    """The evaluation run directory of model `name` in a demo run: run_dir/eval/<model>/."""
+    return run_dir / "eval" / _file_name(name)
+
+
 def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) -> list[tuple[str, Path, float]]:
-    """Rejection-sample the starting model on the RL prompts, then train the SFT and DPO baselines from it."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Rejection-sample the starting model on the RL prompts (`baselines.rejection_sample`, into the evaluation run
+    directory run_dir/rejection_sampling), then train the SFT and DPO baselines from it."""
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
     started = time.monotonic()
-    prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
-    tokenizer = AutoTokenizer.from_pretrained(str(start_model))
-    samples = generate_samples(
-        AutoModelForCausalLM.from_pretrained(str(start_model)),
-        tokenizer,
-        prompts["prompt"],
-        k=settings.num_generations,
-        temperature=1.0,
-        max_new_tokens=settings.max_completion_length,
-        batch_size=256,
-        seed=settings.seed,
-        desc="rejection sampling",
+    sampling = SamplingSettings(
+        k=settings.num_generations, temperature=1.0, max_new_tokens=settings.max_completion_length, seed=settings.seed
     )
-    sft_data, dpo_data, report = rejection_sampling_datasets(
-        prompts["prompt"], grade_samples(samples, prompts["answer"]), tokenizer
-    )
+    sft_data, dpo_data, report = rejection_sample(
+        str(start_model), _rl_prompts(settings), run_dir / "rejection_sampling", sampling,
+        dataset="train sums", prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers",
+        batch_size=REJECTION_SAMPLING_BATCH_SIZE,
+    )  # fmt: skip
     (run_dir / "rejection_sampling_report.json").write_text(json.dumps(report, indent=1))
     sampling_seconds = time.monotonic() - started
     common = dict(
-        use_cpu=True, bf16=False, per_device_train_batch_size=16, num_train_epochs=1,
-        lr_scheduler_type="constant", logging_steps=5,
-        save_strategy="no", report_to="none", seed=settings.seed,
+        **CPU_TRAINING_KWARGS, per_device_train_batch_size=16, num_train_epochs=1, lr_scheduler_type="constant",
+        logging_steps=5, seed=settings.seed,
     )  # fmt: skip
     trained = []
     for name, trainer_class, config_class, data, learning_rate in (
@@ -278,8 +260,5 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
             args=config_class(output_dir=str(output_dir), learning_rate=learning_rate, **common),
             train_dataset=data,
         )
-        trainer.train()
-        trainer.save_model(str(output_dir))
-        trainer.save_state()
-        trained.append((name, output_dir, sampling_seconds + time.monotonic() - started))
+        trained.append((name, train_and_save(trainer, output_dir), sampling_seconds + time.monotonic() - started))
     return trained

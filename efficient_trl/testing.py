@@ -14,7 +14,6 @@ pad token, and the real chat template (TRL's copy), which opens every prompt wit
 from __future__ import annotations
 
 import json
-import random
 import string
 from pathlib import Path
 
@@ -23,7 +22,7 @@ __all__ = [
     "R1_EOS",
     "TINY_CHAT_TEMPLATE",
     "TOKENIZER_STYLES",
-    "arithmetic_dataset",
+    "TWO_TERM_SUMS",
     "build_tiny_model",
     "build_tiny_tokenizer",
 ]
@@ -42,6 +41,10 @@ TINY_CHAT_TEMPLATE = (
 R1_BOS, R1_EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
 R1_ROLE_TOKENS = ("<｜User｜>", "<｜Assistant｜>")
 TOKENIZER_STYLES = ("tiny", "r1-distill")
+
+# `synthetic.sum_problems` options for the small addition problems of tests, the quickstart and the benchmarks
+# ("37+5=": two terms in 0-99, from the whole problem space): `sum_problems(n, seed=0, **TWO_TERM_SUMS)`.
+TWO_TERM_SUMS = {"split": "all", "num_terms": 2, "term_range": (0, 99), "prompt_suffix": "="}
 
 
 def build_tiny_tokenizer(style: str = "tiny"):
@@ -166,17 +169,3 @@ def build_tiny_model(
         tokenizer_config = json.loads(config_path.read_text())
         config_path.write_text(json.dumps({**tokenizer_config, "tokenizer_class": "LlamaTokenizerFast"}, indent=2))
     return str(output_dir)
-
-
-def arithmetic_dataset(num_examples: int, *, seed: int = 0, conversational: bool = True):
-    """Addition problems with a `prompt` and a gold `answer` column, in the shape the math reward reads."""
-    from datasets import Dataset
-
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(num_examples):
-        a, b = rng.randint(0, 99), rng.randint(0, 99)
-        question = f"{a}+{b}="
-        prompt = [{"role": "user", "content": question}] if conversational else question
-        rows.append({"prompt": prompt, "answer": str(a + b)})
-    return Dataset.from_list(rows)

@@ -17,8 +17,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
+from efficient_trl.data import check_new_output_dir  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 from efficient_trl.testing import build_tiny_model  # noqa: E402
+from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save  # noqa: E402
 
 TRAIN_SEED = 1  # fine-tuning draws from the train split; the demo evaluates on the held-out split
 
@@ -30,9 +32,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    output_dir = Path(args.output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise SystemExit(f"{output_dir} is not empty; choose another --output_dir.")
+    output_dir = check_new_output_dir(args.output_dir, option="--output_dir")
     with tempfile.TemporaryDirectory() as scratch:
         initial = build_tiny_model(Path(scratch) / "initial", hidden_size=128, num_layers=4, seed=args.seed)
         dataset = sum_problems(args.num_problems, seed=TRAIN_SEED, split="train", with_solutions=True).select_columns(
@@ -40,8 +40,7 @@ def main() -> None:
         )
         config = SFTConfig(
             output_dir=str(Path(scratch) / "sft"),
-            use_cpu=True,
-            bf16=False,
+            **CPU_TRAINING_KWARGS,
             num_train_epochs=args.epochs,
             per_device_train_batch_size=64,
             learning_rate=2e-3,
@@ -50,13 +49,10 @@ def main() -> None:
             weight_decay=0.0,
             max_length=256,
             logging_steps=50,
-            save_strategy="no",
-            report_to="none",
             seed=args.seed,
         )
         trainer = SFTTrainer(model=initial, args=config, train_dataset=dataset)
-        trainer.train()
-        trainer.save_model(str(output_dir))
+        train_and_save(trainer, output_dir)
     print(f"saved the demo's starting model to {output_dir}")
 
 

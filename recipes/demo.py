@@ -5,9 +5,10 @@
     make ablation                               # alphas 0.05 and 0.2, advantages normalized or not
     python recipes/demo.py --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
 
-Writes under a new run directory: one trained model per alpha (with trainer_state.json, its training log), every
-evaluation sample (JSONL), results.json, results.md (the table printed at the end) and tradeoff.png. The notebooks
-in notebooks/ read such a directory.
+Writes under a new run directory: one trained model per alpha (with trainer_state.json, its training log), one
+evaluation run directory per model (eval/<model>/: settings.json, samples.jsonl, summary.json; with --baselines also
+rejection_sampling/), results.json, results.md (the table printed at the end) and tradeoff.png. The notebooks in
+notebooks/ read such a directory.
 """
 
 from __future__ import annotations

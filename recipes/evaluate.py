@@ -17,7 +17,7 @@ from pathlib import Path
 
 from efficient_trl.analysis import result_name
 from efficient_trl.data import PAPER_PROMPT
-from efficient_trl.evaluation import BACKENDS, DEFAULT_K, evaluate
+from efficient_trl.evaluation import BACKENDS, DEFAULT_K, SamplingSettings, evaluate
 
 
 def main() -> None:
@@ -38,15 +38,17 @@ def main() -> None:
     parser.add_argument("--data_parallel_size", type=int, default=1, help="vLLM engines, one process each")
     parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
     args = parser.parse_args()
-    k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
+    sampling = SamplingSettings(
+        k=args.k, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed
+    ).for_dataset(args.dataset)
     output_dir = args.output_dir or (
-        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{k}-t{args.temperature:g}-max{args.max_new_tokens}"
+        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{sampling.k}-t{sampling.temperature:g}"
+        f"-max{sampling.max_new_tokens}"
     )
     summary = evaluate(
-        args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, num_problems=args.num_problems, seed=args.seed, backend=args.backend,
-        tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
-        prompt_template=args.prompt_template,
+        args.model, args.dataset, output_dir, sampling, batch_size=args.batch_size, num_problems=args.num_problems,
+        backend=args.backend, tensor_parallel_size=args.tensor_parallel_size,
+        data_parallel_size=args.data_parallel_size, prompt_template=args.prompt_template,
     )  # fmt: skip
     shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}
     print(json.dumps(shown, indent=1))
