@@ -30,28 +30,16 @@ __all__ = ["rejection_sample", "rejection_sampling_datasets"]
 
 
 def rejection_sample(
-    model: str,
-    problems: Dataset,
-    output_dir: str | Path,
-    sampling: SamplingSettings,
-    *,
-    dataset: str,
-    prompt_template: str | None = None,
-    backend: str = "auto",
-    batch_size: int = 64,
-    tensor_parallel_size: int = 1,
-    data_parallel_size: int = 1,
+    model: str, problems: Dataset, output_dir: str | Path, sampling: SamplingSettings, **evaluation_options: Any
 ) -> tuple[Dataset, Dataset, dict[str, int]]:
     """Rejection sampling for the SFT and DPO baselines: `sampling.k` responses of `model` per problem of `problems`
     (`prompt` and gold `answer` columns), sampled and graded into the evaluation run directory `output_dir` by
-    `evaluation.evaluate_problems` (so an interrupted run resumes; `dataset`, `prompt_template` and the backend
-    options are its), then the SFT and DPO datasets and their report of `rejection_sampling_datasets`."""
+    `evaluation.evaluate_problems` (so an interrupted run resumes; `evaluation_options` are its keywords: `dataset`,
+    `prompt_template`, `backend`, ...), then the SFT and DPO datasets and their report from
+    `rejection_sampling_datasets`."""
     from transformers import AutoTokenizer
 
-    evaluate_problems(
-        model, problems, output_dir, sampling, dataset=dataset, prompt_template=prompt_template, backend=backend,
-        batch_size=batch_size, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
-    )  # fmt: skip
+    evaluate_problems(model, problems, output_dir, sampling, **evaluation_options)
     return rejection_sampling_datasets(
         problems["prompt"], load_samples(output_dir), AutoTokenizer.from_pretrained(model)
     )

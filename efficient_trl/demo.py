@@ -154,6 +154,7 @@ def evaluate_model(model_path: str | Path, problems: Any, settings: DemoSettings
     evaluate_problems(
         str(model_path), problems, eval_dir, sampling, dataset=DEMO_DATASET, prompt_template=DEMO_PROMPT_TEMPLATE,
         backend="transformers", batch_size=EVAL_BATCH_SIZE, cutoffs=tuple(int(c) for c in settings.cutoffs),
+        device="cpu",  # a CPU demo: the same numbers on a machine with a GPU
     )  # fmt: skip
     return summarize(load_samples(eval_dir))
 
@@ -235,7 +236,7 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
     sft_data, dpo_data, report = rejection_sample(
         str(start_model), _rl_prompts(settings), run_dir / "rejection_sampling", sampling,
         dataset="train sums", prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers",
-        batch_size=REJECTION_SAMPLING_BATCH_SIZE,
+        batch_size=REJECTION_SAMPLING_BATCH_SIZE, device="cpu",
     )  # fmt: skip
     (run_dir / "rejection_sampling_report.json").write_text(json.dumps(report, indent=1))
     sampling_seconds = time.monotonic() - started

@@ -509,6 +509,7 @@ def evaluate_problems(
     tensor_parallel_size: int = 1,
     data_parallel_size: int = 1,
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Sample, grade and summarize `model` (a local directory or hub name) on `problems` (`prompt` and gold `answer`
     columns, e.g. from `resolve_problems`) into the run directory `output_dir`, resuming it if it was interrupted.
@@ -516,7 +517,8 @@ def evaluate_problems(
     `dataset` and `prompt_template` name where the problems came from, for the run's settings. `backend` is
     "transformers" (`generate`, runs anywhere), "vllm" (batched, the normal choice on GPUs) or "auto" (vLLM when it
     is installed and CUDA is present, else transformers; `resolve_backend`); vLLM runs `data_parallel_size` engines
-    of `tensor_parallel_size` GPUs each, so a node's GPUs all work. `sampling.k` unset is the paper's for
+    of `tensor_parallel_size` GPUs each, so a node's GPUs all work; the transformers backend runs on `device`
+    (default: CUDA when present, else the CPU). `sampling.k` unset is the paper's for
     `dataset` (`SamplingSettings.for_dataset`). `load_samples(output_dir)` reads the graded samples back.
 
     Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
@@ -561,7 +563,7 @@ def evaluate_problems(
             )  # fmt: skip
         else:
             loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
-            loaded.to("cuda" if torch.cuda.is_available() else "cpu")
+            loaded.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
             generate_samples(
                 loaded, tokenizer, problems["prompt"], remaining, batch_size=batch_size, desc=dataset,
                 skip=frozenset(done), on_batch=record,
