@@ -84,6 +84,9 @@ def load_results(path: str | Path, cutoff_model: str | None = None, start: str |
     in a fixed order: start, other models, alpha models (by normalization, then alpha), cutoffs, SFT, DPO.
     """
     path = Path(path)
+    if (path / "eval").is_dir() and (path / "settings.json").is_file():
+        # a demo run directory: its models' evaluations are under eval/ (rejection_sampling/ is the baselines' data)
+        path = path / "eval"
     summaries = sorted(path.rglob("summary.json"))
     if not summaries and (path / "results.json").is_file():
         raise ValueError(

@@ -13,15 +13,22 @@ without thinking and DPO would compare two answer summaries instead of the paper
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 
-from .cli import function_default
 from .data import PREPARED_TRAINING_SET
-from .evaluation import EvaluationSample, evaluate, prompt_token_ids, render_prompt
+from .evaluation import (
+    EvaluationSample,
+    SamplingSettings,
+    evaluate_problems,
+    load_samples,
+    prompt_token_ids,
+    render_prompt,
+)
 
-__all__ = ["RejectionSamplingArguments", "rejection_sampling_datasets"]
+__all__ = ["RejectionSamplingArguments", "rejection_sample", "rejection_sampling_datasets"]
 
 
 @dataclass
@@ -38,7 +45,31 @@ class RejectionSamplingArguments:
     num_samples: int = field(default=8, metadata={"help": "Responses sampled per prompt."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     max_new_tokens: int = field(default=32000, metadata={"help": "Token limit per response."})
-    seed: int = field(default=function_default(evaluate, "seed"), metadata={"help": "Sampling seed."})
+    seed: int = field(
+        default=SamplingSettings.__dataclass_fields__["seed"].default, metadata={"help": "Sampling seed."}
+    )
+
+    def sampling(self) -> SamplingSettings:
+        """The sampling settings of these arguments, for `rejection_sample`."""
+        return SamplingSettings(
+            k=self.num_samples, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed
+        )
+
+
+def rejection_sample(
+    model: str, problems: Dataset, output_dir: str | Path, sampling: SamplingSettings, **evaluation_options: Any
+) -> tuple[Dataset, Dataset, dict[str, int]]:
+    """Rejection sampling for the SFT and DPO baselines: `sampling.k` responses of `model` per problem of `problems`
+    (`prompt` and gold `answer` columns), sampled and graded into the evaluation run directory `output_dir` by
+    `evaluation.evaluate_problems` (so an interrupted run resumes; `evaluation_options` are its keywords: `dataset`,
+    `prompt_template`, `backend`, ...), then the SFT and DPO datasets and their report from
+    `rejection_sampling_datasets`."""
+    from transformers import AutoTokenizer
+
+    evaluate_problems(model, problems, output_dir, sampling, **evaluation_options)
+    return rejection_sampling_datasets(
+        problems["prompt"], load_samples(output_dir), AutoTokenizer.from_pretrained(model)
+    )
 
 
 def rejection_sampling_datasets(

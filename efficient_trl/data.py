@@ -320,12 +320,16 @@ def save_prepared(sample: Dataset, report: PreparationReport, output_dir: str | 
     return output_dir
 
 
-def check_new_output_dir(output_dir: str | Path) -> Path:
-    """`output_dir` as a Path if it is free for a prepared set (absent or empty); checked before the preparation
-    too, so that a taken directory is refused at once rather than after it."""
+def check_new_output_dir(output_dir: str | Path, option: str = "output directory") -> Path:
+    """`output_dir` as a Path if it is free (absent or empty), else a FileExistsError naming `option`, what to
+    change. The one check of every command that writes a new directory (prepared sets, the demo's runs, the quickstart,
+    the demo model, rejection-sampled datasets); call it before the work, so that a taken directory is refused at once
+    rather than after it."""
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()):
-        raise FileExistsError(f"{output_dir} already holds data; choose another output directory.")
+        raise FileExistsError(
+            f"{output_dir} already holds data; choose another {option} (outputs are never overwritten)."
+        )
     return output_dir
 
 

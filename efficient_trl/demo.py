@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import format_tradeoff_table, load_results, plot_tradeoff
-from .baselines import rejection_sampling_datasets
+from .baselines import rejection_sample
 from .configs import EfficientGRPOConfig
-from .evaluation import EvaluationSample, generate_samples, grade_samples, samples_to_jsonl, summarize, write_summary
+from .data import check_new_output_dir
+from .evaluation import SamplingSettings, evaluate_problems
 from .provenance import model_fingerprint, read_provenance, training_provenance, write_provenance
 from .rewards import ADVANTAGE_NORMALIZATIONS
 from .synthetic import sum_problems
 from .trainers import EfficientGRPOTrainer
+from .training import CPU_TRAINING_KWARGS, train_and_save
 
 __all__ = [
     "DEMO_DATASET",
@@ -31,7 +33,6 @@ __all__ = [
     "DemoSettings",
     "baseline_config",
     "convert_legacy_demo_run",
-    "evaluate_into_run",
     "evaluate_model",
     "model_name",
     "rl_config",
@@ -47,6 +48,9 @@ DEMO_DATASET = "held-out sums"  # the `dataset` of every demo result row
 # What the demo's models were trained on, as their provenance.json records it
 RL_DATA = f"efficient_trl.synthetic.sum_problems(seed={RL_SEED}, split='train')"
 BASELINE_DATA = f"rejection sampling of the starting model on {RL_DATA}"
+DEMO_PROMPT_TEMPLATE = "{problem}"  # the demo's user turn is the bare sum
+# Generation batch sizes: evaluation and rejection sampling (fixed: they set the sampled numbers of the demo table)
+EVAL_BATCH_SIZE, REJECTION_SAMPLING_BATCH_SIZE = 250, 256
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -120,8 +124,7 @@ def rl_config(alpha: float, settings: DemoSettings, output_dir: Path, normalizat
     """The demo's RL training arguments at one alpha."""
     return EfficientGRPOConfig(
         output_dir=str(output_dir),
-        use_cpu=True,
-        bf16=False,
+        **CPU_TRAINING_KWARGS,
         length_penalty_alpha=alpha,
         advantage_normalization=normalization,
         num_generations=settings.num_generations,
@@ -134,8 +137,6 @@ def rl_config(alpha: float, settings: DemoSettings, output_dir: Path, normalizat
         temperature=1.0,
         max_completion_length=settings.max_completion_length,
         logging_steps=settings.logging_steps,
-        save_strategy="no",
-        report_to="none",
         seed=settings.seed,
     )
 
@@ -146,40 +147,35 @@ def train_with_alpha(
     """RL from `model_path` at one alpha; returns the directory of the trained model, with its trainer_state.json
     (the training log) and provenance.json."""
     args = rl_config(alpha, settings, output_dir, normalization)
-    prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
+    prompts = _rl_prompts(settings)
     trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=prompts)
-    trainer.train()
-    trainer.save_model(str(output_dir))
-    trainer.save_state()
     data = {"dataset": RL_DATA, "num_problems": len(prompts), "prompt_template": None}
-    write_provenance(
-        output_dir, training_provenance("grpo", args, str(model_path), data, global_step=trainer.state.global_step)
-    )
-    return output_dir
+    return train_and_save(trainer, output_dir, training_provenance("grpo", args, str(model_path), data))
+
+
+def _rl_prompts(settings: DemoSettings) -> Any:
+    """The RL training prompts, which rejection sampling for the baselines samples too."""
+    return sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
 
 
 def evaluate_model(
-    model_path: str | Path, problems: Any, settings: DemoSettings, samples_path: Path
-) -> tuple[dict, list[EvaluationSample]]:
-    """Average pass@k and token counts on `problems`, and the graded samples, also written to `samples_path`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(str(model_path))
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    samples = generate_samples(
-        model,
-        tokenizer,
-        problems["prompt"],
+    model_path: str | Path, name: str, problems: Any, settings: DemoSettings, run_dir: Path, cutoffs: tuple[int, ...]
+) -> dict[str, Any]:
+    """Evaluate the demo's model `name` on `problems` (the held-out sums) into run_dir/eval/<name>/, as evaluation
+    lays out a run (`evaluation.evaluate_problems`: settings.json, samples.jsonl, summary.json with the model's
+    provenance and the generation cutoff baseline at `cutoffs`); returns the summary."""
+    sampling = SamplingSettings(
         k=settings.eval_k,
         temperature=settings.eval_temperature,
         max_new_tokens=settings.max_completion_length,
-        batch_size=250,
         seed=settings.seed,
-        desc=f"evaluating {Path(model_path).name}",
     )
-    grade_samples(samples, problems["answer"])
-    samples_path.write_text(samples_to_jsonl(samples))
-    return summarize(samples), samples
+    return evaluate_problems(
+        str(model_path), problems, _eval_dir(run_dir, name), sampling, dataset=DEMO_DATASET,
+        prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers", batch_size=EVAL_BATCH_SIZE, cutoffs=cutoffs,
+        device="cpu",  # a CPU demo: the same numbers on a machine with a GPU
+        name=name,
+    )  # fmt: skip
 
 
 def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MODEL_DIR) -> list[dict[str, Any]]:
@@ -195,8 +191,7 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
             f"no demo model at {start_model}; rebuild it with `python recipes/build_demo_model.py --output_dir "
             f"{start_model}`."
         )
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} already holds a run; runs are never overwritten, choose another.")
+    check_new_output_dir(run_dir, option="run directory (--run_dir)")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
     problems = sum_problems(settings.eval_problems, seed=EVAL_SEED, split="held_out")
@@ -210,31 +205,17 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path = DEMO_MOD
     # the generation-cutoff baseline comes from the starting model's samples (summary.json's cutoff_baseline)
     cutoffs = tuple(int(cutoff) for cutoff in settings.cutoffs) if settings.baselines else ()
     for name, path in models:
-        evaluate_into_run(run_dir, name, path, problems, settings, cutoffs if name == "start" else ())
+        evaluate_model(path, name, problems, settings, run_dir, cutoffs if name == "start" else ())
     if settings.baselines:
         for name, path, _ in train_baselines(start_model, settings, run_dir):
-            evaluate_into_run(run_dir, name, path, problems, settings, ())
+            evaluate_model(path, name, problems, settings, run_dir, ())
     return load_results(run_dir, cutoff_model="start", start="start")
-
-
-def evaluate_into_run(
-    run_dir: Path, name: str, model_path: Path, problems: Any, settings: DemoSettings, cutoffs: tuple[int, ...]
-) -> dict[str, Any]:
-    """Evaluate one model of a demo run into run_dir/eval/<name>/ as evaluation lays out a run (settings.json,
-    samples.jsonl, summary.json with the model's provenance); returns the summary."""
-    eval_dir = run_dir / "eval" / _file_name(name)
-    eval_dir.mkdir(parents=True)
-    fingerprint = model_fingerprint(str(model_path))
-    eval_settings = _evaluation_settings(name, model_path, run_dir, settings, len(problems), fingerprint)
-    (eval_dir / "settings.json").write_text(json.dumps(eval_settings, indent=1) + "\n")
-    _, samples = evaluate_model(model_path, problems, settings, eval_dir / "samples.jsonl")
-    return write_summary(eval_dir, eval_settings, samples, cutoffs, read_provenance(model_path))
 
 
 def _evaluation_settings(
     name: str, model_path: Path, run_dir: Path, settings: DemoSettings, num_problems: int, fingerprint: str | None
 ) -> dict[str, Any]:
-    """An evaluation's settings.json, as `efficient_trl.evaluation.evaluate` writes it, plus the demo's `name`."""
+    """An old demo run's evaluation settings.json (for `convert_legacy_demo_run`), as evaluation writes it."""
     return {
         "name": name, "model": _recorded_path(model_path, run_dir), "model_fingerprint": fingerprint,
         "dataset": DEMO_DATASET, "num_problems": num_problems, "k": settings.eval_k,
@@ -267,28 +248,25 @@ def _file_name(name: str) -> str:
     return name.replace("=", "_").replace(",", "_")
 
 
+def _eval_dir(run_dir: Path, name: str) -> Path:
+    """The evaluation run directory of model `name` in a demo run: run_dir/eval/<model>/."""
+    return run_dir / "eval" / _file_name(name)
+
+
 def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) -> list[tuple[str, Path, float]]:
-    """Rejection-sample the starting model on the RL prompts, then train the SFT and DPO baselines from it."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Rejection-sample the starting model on the RL prompts (`baselines.rejection_sample`, into the evaluation run
+    directory run_dir/rejection_sampling), then train the SFT and DPO baselines from it."""
     from trl import DPOTrainer, SFTTrainer
 
     started = time.monotonic()
-    prompts = sum_problems(settings.steps * settings.prompts_per_step, seed=RL_SEED)
-    tokenizer = AutoTokenizer.from_pretrained(str(start_model))
-    samples = generate_samples(
-        AutoModelForCausalLM.from_pretrained(str(start_model)),
-        tokenizer,
-        prompts["prompt"],
-        k=settings.num_generations,
-        temperature=1.0,
-        max_new_tokens=settings.max_completion_length,
-        batch_size=256,
-        seed=settings.seed,
-        desc="rejection sampling",
+    sampling = SamplingSettings(
+        k=settings.num_generations, temperature=1.0, max_new_tokens=settings.max_completion_length, seed=settings.seed
     )
-    sft_data, dpo_data, report = rejection_sampling_datasets(
-        prompts["prompt"], grade_samples(samples, prompts["answer"]), tokenizer
-    )
+    sft_data, dpo_data, report = rejection_sample(
+        str(start_model), _rl_prompts(settings), run_dir / "rejection_sampling", sampling,
+        dataset="train sums", prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers",
+        batch_size=REJECTION_SAMPLING_BATCH_SIZE, device="cpu",
+    )  # fmt: skip
     (run_dir / "rejection_sampling_report.json").write_text(json.dumps(report, indent=1))
     sampling_seconds = time.monotonic() - started
     trained = []
@@ -302,12 +280,10 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
         output_dir = run_dir / name
         args = baseline_config(name, settings, output_dir)
         trainer = trainer_class(model=str(start_model), args=args, train_dataset=data)
-        trainer.train()
-        trainer.save_model(str(output_dir))
-        trainer.save_state()
-        source = {"dataset": BASELINE_DATA, "num_problems": len(data)}
-        provenance = training_provenance(name, args, str(start_model), source, global_step=trainer.state.global_step)
-        write_provenance(output_dir, provenance)
+        provenance = training_provenance(
+            name, args, str(start_model), {"dataset": BASELINE_DATA, "num_problems": len(data)}
+        )
+        train_and_save(trainer, output_dir, provenance)
         trained.append((name, output_dir, sampling_seconds + time.monotonic() - started))
     return trained
 
@@ -320,9 +296,9 @@ def baseline_config(name: str, settings: DemoSettings, output_dir: Path) -> Any:
         "sft": (SFTConfig, settings.sft_learning_rate), "dpo": (DPOConfig, settings.dpo_learning_rate)
     }[name]  # fmt: skip
     return config_class(
-        output_dir=str(output_dir), learning_rate=learning_rate, use_cpu=True, bf16=False,
+        output_dir=str(output_dir), learning_rate=learning_rate, **CPU_TRAINING_KWARGS,
         per_device_train_batch_size=16, num_train_epochs=1, lr_scheduler_type="constant", logging_steps=5,
-        save_strategy="no", report_to="none", seed=settings.seed,
+        seed=settings.seed,
     )  # fmt: skip
 
 

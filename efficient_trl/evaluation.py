@@ -33,9 +33,11 @@ __all__ = [
     "EvaluationArguments",
     "EvaluationSample",
     "GenerationArguments",
+    "SamplingSettings",
     "check_model_reference",
     "cutoff_baseline",
     "evaluate",
+    "evaluate_problems",
     "generate_samples",
     "generate_samples_vllm",
     "grade_samples",
@@ -44,6 +46,7 @@ __all__ = [
     "prompt_token_ids",
     "render_prompt",
     "resolve_backend",
+    "resolve_problems",
     "samples_to_jsonl",
     "summarize",
     "write_summary",
@@ -86,14 +89,44 @@ def prompt_token_ids(prompt: Any, tokenizer: Any) -> list[int]:
     return tokenizer(render_prompt(prompt, tokenizer), add_special_tokens=False)["input_ids"]
 
 
-def _check_sampling(prompts: list[Any], k: int, temperature: float) -> None:
-    """What both generation backends need: something to sample, k samples each, a sampling temperature."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}.")
+@dataclass
+class SamplingSettings:
+    """How completions are sampled, the same for both generation backends (and `evaluate`'s settings.json).
+
+    Nucleus sampling is off (top-p 1, no top-k), as in the paper. A new sampling option is one field here: both
+    backends, the data-parallel engines and the run directory's settings take it from this object.
+    """
+
+    k: int | None = field(
+        default=None,
+        metadata={
+            "help": "Samples per problem (average pass@k). Default: the paper's for the test set "
+            f"({', '.join(f'{name} {k}' for name, k in DEFAULT_K.items())}), 1 for any other problems."
+        },
+    )
+    temperature: float = field(default=0.6, metadata={"help": "Sampling temperature (the paper's: 0.6)."})
+    max_new_tokens: int = field(
+        default=32768,
+        metadata={"help": "Token limit per completion; one that reaches it without EOS counts as wrong."},
+    )
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+
+    def __post_init__(self) -> None:
+        if self.k is not None and self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}.")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 for sampling (the paper uses 0.6), got {self.temperature}.")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}.")
+
+    def for_dataset(self, dataset: str | None = None) -> SamplingSettings:
+        """These settings with k resolved: as given, else the paper's k for `dataset` (`DEFAULT_K`), else 1."""
+        return self if self.k is not None else replace(self, k=DEFAULT_K.get(dataset, 1))
+
+
+def _check_prompts(prompts: list[Any]) -> None:
     if not prompts:
         raise ValueError("no prompts to evaluate: the dataset is empty.")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}.")
 
 
 @torch.no_grad()
@@ -101,28 +134,32 @@ def generate_samples(
     model: Any,
     tokenizer: Any,
     prompts: list[Any],
+    sampling: SamplingSettings | None = None,
     *,
-    k: int = 1,
-    temperature: float = 0.6,
-    max_new_tokens: int = 32768,
     batch_size: int = 64,
-    seed: int = 0,
     desc: str = "generating",
     skip: frozenset[tuple[int, int]] = frozenset(),
     on_batch: Callable[[list[EvaluationSample]], None] | None = None,
 ) -> list[EvaluationSample]:
-    """k sampled completions per prompt with transformers `generate` (prompts: strings or chat turns).
+    """`sampling.k` sampled completions per prompt with transformers `generate` (prompts: strings or chat turns;
+    `sampling`: `SamplingSettings()` if not given, k 1 if unset).
 
     `skip` holds (problem, sample) pairs already done (a resumed run); `on_batch` sees each batch as it finishes.
     """
-    _check_sampling(prompts, k, temperature)
+    sampling = (sampling or SamplingSettings()).for_dataset()
+    _check_prompts(prompts)
     eos_ids = {tokenizer.eos_token_id, *(_as_list(model.generation_config.eos_token_id))}
     eos_ids.discard(None)
     prompt_ids = [prompt_token_ids(prompt, tokenizer) for prompt in prompts]  # the same ids as the vLLM backend's
-    jobs = [(index, sample) for index in range(len(prompt_ids)) for sample in range(k) if (index, sample) not in skip]
+    jobs = [
+        (index, sample)
+        for index in range(len(prompt_ids))
+        for sample in range(sampling.k)
+        if (index, sample) not in skip
+    ]
     samples: list[EvaluationSample] = []
     generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    torch.manual_seed(sampling.seed)
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     model.eval()
     try:
@@ -133,10 +170,10 @@ def generate_samples(
             output = model.generate(
                 **inputs,
                 do_sample=True,
-                temperature=temperature,
+                temperature=sampling.temperature,
                 top_p=1.0,
                 top_k=0,
-                max_new_tokens=max_new_tokens,
+                max_new_tokens=sampling.max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
             )
             finished = []
@@ -167,19 +204,16 @@ def generate_samples_vllm(
     model: str,
     tokenizer: Any,
     prompts: list[Any],
+    sampling: SamplingSettings | None = None,
     *,
-    k: int = 1,
-    temperature: float = 0.6,
-    max_new_tokens: int = 32768,
-    seed: int = 0,
     skip: frozenset[tuple[int, int]] = frozenset(),
     on_batch: Callable[[list[EvaluationSample]], None] | None = None,
     chunk_size: int | None = None,
     data_parallel_size: int = 1,
     **llm_kwargs: Any,
 ) -> list[EvaluationSample]:
-    """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): k completions per prompt,
-    temperature `temperature`, top-p 1, at most `max_new_tokens`, on the same prompt token ids
+    """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): the same `sampling`
+    settings (k completions per prompt at its temperature, top-p 1, at most max_new_tokens), on the same prompt ids
     (`prompt_token_ids`); a completion's token count includes its EOS, and one stopped by the length limit is
     truncated. Everything vLLM-specific in the toolkit is in this function.
 
@@ -188,7 +222,8 @@ def generate_samples_vllm(
     `tensor_parallel_size`). With `data_parallel_size` N > 1, N engines sample at once, each in its own process on
     its own `tensor_parallel_size` GPUs, each every N-th problem; their samples come back to this process chunk by
     chunk, so `on_batch` (grading, writing) runs here and an interrupted run resumes as with one engine."""
-    _check_sampling(prompts, k, temperature)
+    sampling = (sampling or SamplingSettings()).for_dataset()
+    _check_prompts(prompts)
     chunk_size = VLLM_CHUNK_SIZE if chunk_size is None else chunk_size
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
@@ -198,17 +233,24 @@ def generate_samples_vllm(
             f"{llm_kwargs.get('tensor_parallel_size', 1)}."
         )
     if data_parallel_size > 1:
-        sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, chunk_size=chunk_size)
-        return _generate_data_parallel(model, prompts, data_parallel_size, sampling, llm_kwargs, skip, on_batch)
+        return _generate_data_parallel(
+            model, prompts, data_parallel_size, sampling, chunk_size, llm_kwargs, skip, on_batch
+        )
     try:
         from vllm import LLM, SamplingParams
     except ImportError as error:
         raise ImportError("the vLLM backend needs vLLM: pip install 'efficient-trl[vllm]'") from error
-    todo = [index for index in range(len(prompts)) if any((index, j) not in skip for j in range(k))]
+    todo = [index for index in range(len(prompts)) if any((index, j) not in skip for j in range(sampling.k))]
     if not todo:
         return []
-    llm = LLM(model=model, seed=seed, **llm_kwargs)
-    params = SamplingParams(n=k, temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
+    llm = LLM(model=model, seed=sampling.seed, **llm_kwargs)
+    params = SamplingParams(
+        n=sampling.k,
+        temperature=sampling.temperature,
+        top_p=1.0,
+        max_tokens=sampling.max_new_tokens,
+        seed=sampling.seed,
+    )
     samples: list[EvaluationSample] = []
     for start in tqdm(range(0, len(todo), chunk_size), desc="generating (vLLM)", unit="chunk"):
         chunk = todo[start : start + chunk_size]
@@ -237,7 +279,8 @@ def _generate_data_parallel(
     model: str,
     prompts: list[Any],
     data_parallel_size: int,
-    sampling: dict[str, Any],
+    sampling: SamplingSettings,
+    chunk_size: int,
     llm_kwargs: dict[str, Any],
     skip: frozenset[tuple[int, int]],
     on_batch: Callable[[list[EvaluationSample]], None] | None,
@@ -265,7 +308,9 @@ def _generate_data_parallel(
             # this shard's problem i is the run's problem indices[i] = rank + i * data_parallel_size
             "skip": frozenset((i // data_parallel_size, j) for i, j in skip if i % data_parallel_size == rank),
             "devices": devices[rank * tensor_parallel_size : (rank + 1) * tensor_parallel_size],
-            "sampling": {**sampling, **llm_kwargs, "seed": sampling["seed"] + rank},
+            # the same settings in every engine, but its own seed: engines draw different samples
+            "sampling": asdict(replace(sampling, seed=sampling.seed + rank)),
+            "chunk_size": chunk_size, "llm_kwargs": llm_kwargs,
         }  # fmt: skip
         # not a daemon: vLLM starts processes of its own, which a daemon may not
         worker = context.Process(target=_vllm_worker, args=(rank, shard, messages))
@@ -325,8 +370,9 @@ def _vllm_worker(rank: int, shard: dict[str, Any], messages: Any) -> None:
             messages.put(("samples", rank, rows))
 
         generate_samples_vllm(
-            shard["model"], AutoTokenizer.from_pretrained(shard["model"]), shard["prompts"], skip=shard["skip"],
-            on_batch=send, **shard["sampling"],
+            shard["model"], AutoTokenizer.from_pretrained(shard["model"]), shard["prompts"],
+            SamplingSettings(**shard["sampling"]), skip=shard["skip"], on_batch=send, chunk_size=shard["chunk_size"],
+            **shard["llm_kwargs"],
         )  # fmt: skip
         messages.put(("done", rank, None))
     except BaseException:
@@ -408,36 +454,136 @@ def evaluate(
     model: str,
     dataset: str,
     output_dir: str | Path,
+    sampling: SamplingSettings | None = None,
     *,
-    k: int | None = None,
-    temperature: float = 0.6,
-    max_new_tokens: int = 32768,
-    batch_size: int = 64,
     num_problems: int | None = None,
-    seed: int = 0,
-    cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
-    backend: str = "auto",
     split: str = "test",
     prompt_template: str = PAPER_PROMPT,
+    backend: str = "auto",
+    batch_size: int = 64,
     tensor_parallel_size: int = 1,
     data_parallel_size: int = 1,
+    cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
 ) -> dict[str, Any]:
-    """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted.
+    """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted:
+    `resolve_problems`, then `evaluate_problems` (see both). `sampling` defaults to the paper's (`SamplingSettings`:
+    temperature 0.6, 32,768 tokens, k = GSM8K 1, MATH500 3, AIME 2024 10)."""
+    sampling = (sampling or SamplingSettings()).for_dataset(dataset)
+    # The run's options first (cheap), then the dataset: everything is checked before the run directory exists.
+    backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
+    problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
+    return evaluate_problems(
+        model, problems, output_dir, sampling, dataset=dataset, prompt_template=prompt_template, backend=backend,
+        batch_size=batch_size, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
+        cutoffs=cutoffs,
+    )  # fmt: skip
 
-    `backend` is "transformers" (`generate`, runs anywhere), "vllm" (batched, the normal choice on GPUs) or "auto"
-    (vLLM when it is installed and CUDA is present, else transformers; `resolve_backend`); vLLM runs
-    `data_parallel_size` engines of `tensor_parallel_size` GPUs each, so a node's GPUs all work;
-    `split` is the split of a hub dataset; `prompt_template` the user turn ('{problem}' is replaced; default: the
-    paper's). `load_samples(output_dir)` reads the graded samples back.
+
+def resolve_problems(
+    dataset: str, *, split: str = "test", num_problems: int | None = None, prompt_template: str = PAPER_PROMPT
+) -> Any:
+    """The problems of `dataset` as `evaluate_problems` takes them: a `Dataset` with a `prompt` (the user turn,
+    `prompt_template` with '{problem}' replaced; default: the paper's) and a checked gold `answer` column.
+
+    `dataset` is a shipped test set (`DEFAULT_K`), a local file or directory, or a hub name (its `split`);
+    `num_problems` keeps the first N.
+    """
+    if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
+        raise ValueError(
+            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
+            "name (owner/name) also works."
+        )
+    problems = load_problems(dataset, split=split)
+    if num_problems is not None:
+        problems = problems.select(range(min(num_problems, len(problems))))
+    check_gold_answers(problems, dataset)
+    return to_prompts(problems, prompt_template)
+
+
+def evaluate_problems(
+    model: str,
+    problems: Any,
+    output_dir: str | Path,
+    sampling: SamplingSettings,
+    *,
+    dataset: str,
+    prompt_template: str | None = None,
+    backend: str = "auto",
+    batch_size: int = 64,
+    tensor_parallel_size: int = 1,
+    data_parallel_size: int = 1,
+    cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
+    device: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Sample, grade and summarize `model` (a local directory or hub name) on `problems` (`prompt` and gold `answer`
+    columns, e.g. from `resolve_problems`) into the run directory `output_dir`, resuming it if it was interrupted.
+
+    `dataset` and `prompt_template` name where the problems came from, for the run's settings; `name`, if given, is
+    the model's name in results (`analysis.load_results`; default: its directory's, as `analysis.result_name` says).
+    `backend` is
+    "transformers" (`generate`, runs anywhere), "vllm" (batched, the normal choice on GPUs) or "auto" (vLLM when it
+    is installed and CUDA is present, else transformers; `resolve_backend`); vLLM runs `data_parallel_size` engines
+    of `tensor_parallel_size` GPUs each, so a node's GPUs all work; the transformers backend runs on `device`
+    (default: CUDA when present, else the CPU). `sampling.k` unset is the paper's for
+    `dataset` (`SamplingSettings.for_dataset`). `load_samples(output_dir)` reads the graded samples back.
 
     Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
     `summary.json` and `summary.csv` (written whole, then renamed into place). A directory that holds a run with
-    other settings is refused, never overwritten. `k` defaults to the paper's (GSM8K 1, MATH500 3, AIME 2024 10).
+    other settings is refused, never overwritten.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    k = DEFAULT_K.get(dataset, 1) if k is None else k
+    sampling = sampling.for_dataset(dataset)
     # Everything checked before the run directory is created, so that a corrected command is never refused.
+    backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
+    missing = {"prompt", "answer"} - set(problems.column_names)
+    if missing:
+        raise ValueError(
+            f"the problems have no {sorted(missing)} column: give a Dataset with `prompt` and `answer` columns "
+            "(resolve_problems makes one)."
+        )
+    _check_prompts(problems["prompt"])
+
+    run_dir = Path(output_dir)
+    settings = {
+        **({"name": name} if name is not None else {}),
+        "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
+        "num_problems": len(problems), **asdict(sampling), "backend": backend, "prompt_template": prompt_template,
+    }  # fmt: skip
+    samples_path = run_dir / "samples.jsonl"
+    done = _load_run(run_dir, settings)
+    golds = problems["answer"]
+
+    def record(batch: list[EvaluationSample]) -> None:
+        grade_samples(batch, golds)
+        with samples_path.open("a") as f:
+            f.write(samples_to_jsonl(batch))
+
+    if len(done) < len(problems) * sampling.k:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        # a resumed run draws new random numbers for the samples it still needs
+        remaining = replace(sampling, seed=sampling.seed + len(done))
+        if backend == "vllm":
+            generate_samples_vllm(
+                model, tokenizer, problems["prompt"], remaining, skip=frozenset(done), on_batch=record,
+                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
+            )  # fmt: skip
+        else:
+            loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
+            loaded.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            generate_samples(
+                loaded, tokenizer, problems["prompt"], remaining, batch_size=batch_size, desc=dataset,
+                skip=frozenset(done), on_batch=record,
+            )  # fmt: skip
+    levels = problems["level"] if "level" in problems.column_names else None
+    return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+
+
+def _check_run_options(
+    model: str, backend: str, batch_size: int, tensor_parallel_size: int, data_parallel_size: int
+) -> str:
+    """The backend chosen (`resolve_backend`), once the model and the run's options are checked."""
     backend = resolve_backend(backend)
     if backend == "vllm" and importlib.util.find_spec("vllm") is None:
         raise ImportError(
@@ -449,57 +595,13 @@ def evaluate(
             "backend runs on one device."
         )
     for name, value in (
-        ("k", k), ("batch_size", batch_size), ("max_new_tokens", max_new_tokens),
-        ("tensor_parallel_size", tensor_parallel_size), ("data_parallel_size", data_parallel_size),
+        ("batch_size", batch_size), ("tensor_parallel_size", tensor_parallel_size),
+        ("data_parallel_size", data_parallel_size),
     ):  # fmt: skip
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}.")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling (the paper uses 0.6), got {temperature}.")
     check_model_reference(model)
-    if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
-        raise ValueError(
-            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
-            "name (owner/name) also works."
-        )
-    problems = load_problems(dataset, split=split)
-    if num_problems is not None:
-        problems = problems.select(range(min(num_problems, len(problems))))
-    check_gold_answers(problems, dataset)
-    problems = to_prompts(problems, prompt_template)
-
-    run_dir = Path(output_dir)
-    settings = {
-        "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
-        "num_problems": len(problems), "k": k, "temperature": temperature, "max_new_tokens": max_new_tokens,
-        "seed": seed, "backend": backend, "prompt_template": prompt_template,
-    }  # fmt: skip
-    samples_path = run_dir / "samples.jsonl"
-    done = _load_run(run_dir, settings)
-    golds = problems["answer"]
-
-    def record(batch: list[EvaluationSample]) -> None:
-        grade_samples(batch, golds)
-        with samples_path.open("a") as f:
-            f.write(samples_to_jsonl(batch))
-
-    if len(done) < len(problems) * k:
-        tokenizer = AutoTokenizer.from_pretrained(model)
-        sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + len(done))
-        if backend == "vllm":
-            generate_samples_vllm(
-                model, tokenizer, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record,
-                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
-            )  # fmt: skip
-        else:
-            loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
-            loaded.to("cuda" if torch.cuda.is_available() else "cpu")
-            generate_samples(
-                loaded, tokenizer, problems["prompt"], **sampling, batch_size=batch_size, desc=dataset,
-                skip=frozenset(done), on_batch=record,
-            )  # fmt: skip
-    levels = problems["level"] if "level" in problems.column_names else None
-    return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+    return backend
 
 
 def write_summary(
@@ -659,7 +761,7 @@ class GenerationArguments:
 
 @dataclass
 class EvaluationArguments:
-    """What recipes/evaluate.py evaluates, and where; parsed beside `GenerationArguments`."""
+    """What recipes/evaluate.py evaluates, and where; parsed beside `SamplingSettings` and `GenerationArguments`."""
 
     model: str = field(metadata={"help": "Local directory or hub name."})
     dataset: str = field(metadata={"help": f"{sorted(DEFAULT_K)}, a .jsonl file or a hub name."})
@@ -668,15 +770,3 @@ class EvaluationArguments:
         default=None,
         metadata={"help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>."},
     )
-    # Sampling (the paper's defaults, from `evaluate`)
-    k: int | None = field(
-        default=function_default(evaluate, "k"),
-        metadata={"help": f"Samples per problem; None: the paper's, {DEFAULT_K}, else 1."},
-    )
-    temperature: float = field(
-        default=function_default(evaluate, "temperature"), metadata={"help": "Sampling temperature."}
-    )
-    max_new_tokens: int = field(
-        default=function_default(evaluate, "max_new_tokens"), metadata={"help": "Token limit per completion."}
-    )
-    seed: int = field(default=function_default(evaluate, "seed"), metadata={"help": "Sampling seed."})

@@ -38,6 +38,7 @@ from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
 
 __all__ = [
     "BASELINES",
+    "CPU_TRAINING_KWARGS",
     "TRAINERS",
     "BaselineScriptArguments",
     "TrainScriptArguments",
@@ -45,10 +46,39 @@ __all__ = [
     "make_parser",
     "parse_training_arguments",
     "train",
+    "train_and_save",
     "train_baseline",
 ]
 
 TRAINERS = {"grpo": (EfficientGRPOTrainer, EfficientGRPOConfig), "rloo": (EfficientRLOOTrainer, EfficientRLOOConfig)}
+
+# The training-config keywords of every CPU run (the demo, the quickstart, the demo model): no GPU, float32, no
+# tracker, and no checkpoints (train_and_save writes the final model).
+CPU_TRAINING_KWARGS: dict[str, Any] = {"use_cpu": True, "bf16": False, "report_to": "none", "save_strategy": "no"}
+
+
+def train_and_save(
+    trainer: Any,
+    output_dir: str | Path,
+    provenance: dict[str, Any] | None,
+    resume_from_checkpoint: str | None = None,
+) -> Path:
+    """Train `trainer` (from `resume_from_checkpoint` if given), then save the trained model, its training log
+    (trainer_state.json, which efficient_trl.analysis reads) and its `provenance` (`provenance.training_provenance`,
+    completed with the step reached; None only for a model that is not a training result) together in `output_dir`;
+    returns `output_dir`.
+
+    The one place where a trained model is saved: the training and baseline recipes, the demo, the quickstart and the
+    demo model all save through it.
+    """
+    output_dir = Path(output_dir)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():  # what Trainer.save_state does, but next to the weights, wherever they go
+        trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
+        if provenance is not None:
+            write_provenance(output_dir, {**provenance, "global_step": trainer.state.global_step})
+    return output_dir
 
 
 _OVERWRITE_HELP = (
@@ -280,11 +310,7 @@ def _train_resuming(
     if resume_from:
         trainer.accelerator.print(f"Resuming from {resume_from}")
     try:
-        trainer.train(resume_from_checkpoint=resume_from)
-        trainer.save_model(args.output_dir)
-        trainer.save_state()  # trainer_state.json: the whole training log, read by efficient_trl.analysis
-        if trainer.is_world_process_zero():
-            write_provenance(output_dir, {**provenance, "global_step": trainer.state.global_step})
+        train_and_save(trainer, args.output_dir, provenance, resume_from_checkpoint=resume_from)
     finally:
         if card_section and trainer.is_world_process_zero():  # TRL rewrites README.md at every save
             _restore_model_card_section(output_dir / "README.md", card_section)

@@ -17,10 +17,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
 from efficient_trl.cli import parse_arguments  # noqa: E402
+from efficient_trl.data import check_new_output_dir  # noqa: E402
 from efficient_trl.demo import DemoModelArguments  # noqa: E402
-from efficient_trl.provenance import training_provenance, write_provenance  # noqa: E402
+from efficient_trl.provenance import training_provenance  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 from efficient_trl.testing import build_tiny_model  # noqa: E402
+from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save  # noqa: E402
 
 TRAIN_SEED = 1  # fine-tuning draws from the train split; the demo evaluates on the held-out split
 # What the model is fine-tuned on, as its provenance.json records it
@@ -29,9 +31,7 @@ SFT_DATA = f"efficient_trl.synthetic.sum_problems(seed={TRAIN_SEED}, split='trai
 
 def main() -> None:
     (args,) = parse_arguments(DemoModelArguments, description=__doc__)
-    output_dir = Path(args.output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise SystemExit(f"{output_dir} is not empty; choose another --output_dir.")
+    output_dir = check_new_output_dir(args.output_dir, option="--output_dir")
     with tempfile.TemporaryDirectory() as scratch:
         initial = build_tiny_model(Path(scratch) / "initial", hidden_size=128, num_layers=4, seed=args.seed)
         dataset = sum_problems(args.num_problems, seed=TRAIN_SEED, split="train", with_solutions=True).select_columns(
@@ -39,8 +39,7 @@ def main() -> None:
         )
         config = SFTConfig(
             output_dir=str(Path(scratch) / "sft"),
-            use_cpu=True,
-            bf16=False,
+            **CPU_TRAINING_KWARGS,
             num_train_epochs=args.epochs,
             per_device_train_batch_size=64,
             learning_rate=2e-3,
@@ -49,20 +48,16 @@ def main() -> None:
             weight_decay=0.0,
             max_length=256,
             logging_steps=50,
-            save_strategy="no",
-            report_to="none",
             seed=args.seed,
         )
         trainer = SFTTrainer(model=initial, args=config, train_dataset=dataset)
-        trainer.train()
-        trainer.save_model(str(output_dir))
         # the base model is a random Qwen2 that lives only here: provenance names how to rebuild it
         data = {"dataset": SFT_DATA, "num_problems": len(dataset), "prompt_template": None}
-        provenance = training_provenance("sft", config, initial, data, global_step=trainer.state.global_step)
+        provenance = training_provenance("sft", config, initial, data)
         provenance["base_model"]["name_or_path"] = (
             f"efficient_trl.testing.build_tiny_model(hidden_size=128, num_layers=4, seed={args.seed})"
         )
-        write_provenance(output_dir, provenance)
+        train_and_save(trainer, output_dir, provenance)
     print(f"saved the demo's starting model to {output_dir}")
 
 

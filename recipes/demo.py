@@ -7,7 +7,8 @@
 
 Writes under a new run directory: one trained model per alpha (with trainer_state.json, its training log, and
 provenance.json), eval/<model>/ per evaluated model as recipes/evaluate.py lays out a run (settings.json,
-samples.jsonl, summary.json), results.md (the table printed at the end) and tradeoff.png. The notebooks in
+samples.jsonl, summary.json; with --baselines also rejection_sampling/, the baselines' samples), results.md (the
+table printed at the end) and tradeoff.png. The notebooks in
 notebooks/ read such a directory.
 """
 

@@ -17,18 +17,20 @@ from pathlib import Path
 
 from efficient_trl.analysis import result_name
 from efficient_trl.cli import parse_arguments
-from efficient_trl.evaluation import DEFAULT_K, EvaluationArguments, GenerationArguments, evaluate
+from efficient_trl.evaluation import EvaluationArguments, GenerationArguments, SamplingSettings, evaluate
 
 
 def main() -> None:
-    args, generation = parse_arguments(EvaluationArguments, GenerationArguments, description=__doc__)
-    k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
+    args, sampling, generation = parse_arguments(
+        EvaluationArguments, SamplingSettings, GenerationArguments, description=__doc__
+    )
+    sampling = sampling.for_dataset(args.dataset)
     output_dir = args.output_dir or (
-        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{k}-t{args.temperature:g}-max{args.max_new_tokens}"
+        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{sampling.k}-t{sampling.temperature:g}"
+        f"-max{sampling.max_new_tokens}"
     )
     summary = evaluate(
-        args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-        num_problems=args.num_problems, seed=args.seed, **asdict(generation),
+        args.model, args.dataset, output_dir, sampling, num_problems=args.num_problems, **asdict(generation),
     )  # fmt: skip
     shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}
     print(json.dumps(shown, indent=1))

@@ -11,19 +11,16 @@ advantages, KL, logging) working end to end, not the method's effect.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer  # noqa: E402
 from efficient_trl.cli import parse_arguments  # noqa: E402
-from efficient_trl.provenance import training_provenance, write_provenance  # noqa: E402
-from efficient_trl.testing import (  # noqa: E402
-    QuickstartArguments,
-    arithmetic_dataset,
-    build_tiny_model,
-    quickstart_defaults,
-)
+from efficient_trl.data import check_new_output_dir  # noqa: E402
+from efficient_trl.provenance import training_provenance  # noqa: E402
+from efficient_trl.synthetic import sum_problems  # noqa: E402
+from efficient_trl.testing import TWO_TERM_SUMS, QuickstartArguments, build_tiny_model, quickstart_defaults  # noqa: E402
+from efficient_trl.training import train_and_save  # noqa: E402
 
 METRICS = {  # column label -> logged metric
     "accuracy": "efficiency/accuracy",
@@ -39,18 +36,12 @@ def main() -> None:
     quickstart, args = parse_arguments(
         QuickstartArguments, EfficientGRPOConfig, description=__doc__, defaults=quickstart_defaults()
     )
-    run_dir = Path(args.output_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise SystemExit(f"{run_dir} already holds a run; choose another --output_dir (runs are never overwritten).")
+    run_dir = check_new_output_dir(args.output_dir, option="--output_dir")
     model_path = build_tiny_model(run_dir / "initial-model")
-    trainer = EfficientGRPOTrainer(
-        model=model_path, args=args, train_dataset=arithmetic_dataset(quickstart.num_prompts)
-    )
-    trainer.train()
-    trainer.save_model(str(run_dir / "final-model"))
-    data = {"dataset": "efficient_trl.testing.arithmetic_dataset", "num_problems": quickstart.num_prompts}
-    provenance = training_provenance("grpo", args, model_path, data, global_step=trainer.state.global_step)
-    write_provenance(run_dir / "final-model", provenance)
+    prompts = sum_problems(quickstart.num_prompts, seed=0, **TWO_TERM_SUMS)
+    trainer = EfficientGRPOTrainer(model=model_path, args=args, train_dataset=prompts)
+    data = {"dataset": "efficient_trl.synthetic.sum_problems(seed=0, **TWO_TERM_SUMS)", "num_problems": len(prompts)}
+    train_and_save(trainer, run_dir / "final-model", training_provenance("grpo", args, model_path, data))
     print("\n" + " ".join(f"{label:>12}" for label in ("step", *METRICS)))
     for entry in trainer.state.log_history:
         if "loss" in entry:

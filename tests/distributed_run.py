@@ -7,7 +7,8 @@ import sys
 import torch
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
-from efficient_trl.testing import arithmetic_dataset, build_tiny_tokenizer
+from efficient_trl.synthetic import sum_problems
+from efficient_trl.testing import TWO_TERM_SUMS, build_tiny_tokenizer
 from tests.recording import even_token_sum, recording
 
 TRAINERS = {"rloo": (EfficientRLOOTrainer, EfficientRLOOConfig), "grpo": (EfficientGRPOTrainer, EfficientGRPOConfig)}
@@ -40,7 +41,10 @@ def main() -> None:
         generation_kwargs={"sequence_bias": {(eos_id,): 3.5}},
     )
     trainer = recording(trainer_class)(
-        model=model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(16)
+        model=model_path,
+        reward_funcs=even_token_sum,
+        args=args,
+        train_dataset=sum_problems(16, seed=0, **TWO_TERM_SUMS),
     )
     trainer.train()
     terminators = sorted({*trainer.eos_token_ids, trainer.processing_class.pad_token_id})

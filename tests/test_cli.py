@@ -16,14 +16,14 @@ from efficient_trl.baselines import RejectionSamplingArguments
 from efficient_trl.cli import parse_arguments
 from efficient_trl.data import PreparationArguments
 from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
-from efficient_trl.evaluation import EvaluationArguments, GenerationArguments
+from efficient_trl.evaluation import EvaluationArguments, GenerationArguments, SamplingSettings
 from efficient_trl.testing import QuickstartArguments, quickstart_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # recipe -> (its dataclasses, in the order it parses them; the defaults it passes)
 RECIPES = {
-    "evaluate.py": ((EvaluationArguments, GenerationArguments), None),
+    "evaluate.py": ((EvaluationArguments, SamplingSettings, GenerationArguments), None),
     "rejection_sampling.py": ((RejectionSamplingArguments, GenerationArguments), None),
     "prepare_data.py": ((PreparationArguments,), None),
     "model_card.py": ((ModelCardArguments,), None),

@@ -421,9 +421,10 @@ def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
     adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert (adapter["r"], adapter["lora_alpha"]) == (32, 32)
     # the adapter directory evaluates as the header says (transformers loads the base model, then the adapter)
-    from efficient_trl.evaluation import evaluate
+    from efficient_trl.evaluation import SamplingSettings, evaluate
 
-    summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", k=1, max_new_tokens=8, num_problems=2)
+    sampling = SamplingSettings(k=1, max_new_tokens=8)
+    summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", sampling, num_problems=2)
     assert summary["num_problems"] == 2 and summary["model"] == str(tmp_path / "lora")
     assert summary["provenance"]["lora"] is True and summary["provenance"] == read_provenance(tmp_path / "lora")
 
@@ -471,3 +472,30 @@ def test_readme_cpu_commands_run_as_written(command, written_in, extra, tmp_path
         assert (tmp_path / "runs/quickstart/final-model/config.json").exists()
         assert read_provenance(tmp_path / "runs/quickstart/final-model")["length_reward"]["alpha"] == 0.2
         assert "Model and logs saved under runs/quickstart" in result.stdout
+
+
+def test_train_and_save_puts_the_model_and_its_log_together(tiny_model_path, tmp_path):
+    # The one place a trained model is saved: weights and trainer_state.json land in output_dir even when the
+    # trainer's own output_dir is elsewhere (as for the quickstart and the demo model).
+    from trl import SFTConfig, SFTTrainer
+
+    from efficient_trl.data import check_new_output_dir
+    from efficient_trl.synthetic import sum_problems
+    from efficient_trl.testing import TWO_TERM_SUMS
+    from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save
+
+    data = sum_problems(4, seed=0, with_solutions=True, **TWO_TERM_SUMS).select_columns(["prompt", "completion"])
+    args = SFTConfig(output_dir=str(tmp_path / "scratch"), max_steps=1, per_device_train_batch_size=4,
+                     **CPU_TRAINING_KWARGS)  # fmt: skip
+    from efficient_trl.provenance import read_provenance, training_provenance
+
+    provenance = training_provenance("sft", args, tiny_model_path, {"dataset": "sums", "num_problems": 4})
+    trainer = SFTTrainer(model=tiny_model_path, args=args, train_dataset=data)
+    saved = train_and_save(trainer, tmp_path / "final", provenance)
+    assert saved == tmp_path / "final" and (saved / "model.safetensors").exists()
+    assert json.loads((saved / "trainer_state.json").read_text())["global_step"] == 1
+    assert read_provenance(saved) == {**provenance, "global_step": 1}  # with the step the weights are from
+    assert not (tmp_path / "scratch" / "trainer_state.json").exists()
+    with pytest.raises(FileExistsError, match=r"final already holds data; choose another --output_dir \(outputs"):
+        check_new_output_dir(saved, option="--output_dir")
+    assert check_new_output_dir(tmp_path / "new") == tmp_path / "new"
