@@ -15,7 +15,7 @@ TRAINERS = {"rloo": (EfficientRLOOTrainer, EfficientRLOOConfig), "grpo": (Effici
 
 
 def main() -> None:
-    model_path, out_dir, name, normalization = sys.argv[1:5]
+    model_path, out_dir, name, normalization, length_reward = sys.argv[1:6]
     trainer_class, config_class = TRAINERS[name]
     eos_id = build_tiny_tokenizer().eos_token_id
     # The seed was chosen under TRL's "dapo" loss so that a group's halves disagree at the second step; the loss type
@@ -33,6 +33,7 @@ def main() -> None:
         learning_rate=1e-3,
         beta=0.0,
         length_penalty_alpha=0.3,
+        length_reward=length_reward,
         advantage_normalization=normalization,
         save_strategy="no",
         report_to="none",
