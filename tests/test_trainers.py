@@ -215,7 +215,10 @@ def test_registry_entry_with_trls_length_reward_beside(trainer_class, config_cla
         length_reward="kimi", length_reward_kwargs='{"weight": 0.5}', correctness_reward_func="even_token_sum",
     )  # fmt: skip
     trainer = recording(trainer_class)(
-        model=tiny_model_path, reward_funcs=[overlong, even_token_sum], args=args, train_dataset=arithmetic_dataset(8)
+        model=tiny_model_path,
+        reward_funcs=[overlong, even_token_sum],
+        args=args,
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
     )
     trainer.train()
     (record,) = trainer.records
@@ -237,7 +240,7 @@ def test_registry_entry_with_trls_length_reward_beside(trainer_class, config_cla
 @pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
 def test_l1_budget_column_reaches_the_length_reward(trainer_class, config_class, tiny_model_path, tmp_path):
     # L1's LCPO-Max with a per-prompt `budget` column: each completion is scored against its own prompt's budget.
-    dataset = arithmetic_dataset(8)
+    dataset = sum_problems(8, seed=0, **TWO_TERM_SUMS)
     dataset = dataset.add_column("budget", [4 + 2 * (i % 4) for i in range(len(dataset))])  # 4, 6, 8, 10 tokens
     args = make_args(
         config_class, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
@@ -267,5 +270,8 @@ def test_l1_without_a_budget_column_fails_at_construction(tiny_model_path, tmp_p
     args = make_args(EfficientGRPOConfig, tmp_path, length_reward="l1_exact")
     with pytest.raises(ValueError, match="no 'budget' column, which length_reward='l1_exact' reads"):
         EfficientGRPOTrainer(
-            model=tiny_model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(4)
+            model=tiny_model_path,
+            reward_funcs=even_token_sum,
+            args=args,
+            train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS),
         )
