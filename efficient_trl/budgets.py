@@ -14,8 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "BUDGET_MEASURES",
+    "BUDGET_MODES",
     "BUDGET_TEMPLATES",
     "L1_BUDGET_RANGE",
+    "budget_adherence",
     "budget_template",
     "check_budget_range",
     "sample_budgets",
@@ -26,6 +29,11 @@ __all__ = [
 L1_BUDGET_RANGE = (100, 4000)
 # L1's sentences, word for word; appended to the user turn after a space.
 BUDGET_TEMPLATES = {"exact": "Think for {budget} tokens.", "max": "Think for maximum {budget} tokens."}
+# How a model is asked for a budget at evaluation: in the prompt (a budget-trained model), or by budget forcing.
+BUDGET_MODES = ("prompt", "force")
+# What a budget counts: the whole completion, or its thinking (the tokens before `</think>`), as training's
+# `length_penalty_measure`.
+BUDGET_MEASURES = ("completion", "thinking")
 
 
 def budget_template(template: str) -> str:
@@ -95,3 +103,25 @@ def with_budgets(dataset: Any, budgets: int | Sequence[int], template: str = "ex
         return {"prompt": turns, "budget": budgets[index]}
 
     return dataset.map(add, with_indices=True, desc="budgets")
+
+
+def budget_adherence(lengths: Sequence[int], budget: int) -> dict[str, float]:
+    """How well completions of `lengths` tokens kept to a budget of `budget` tokens:
+
+    - `mean_budget_length`: the mean of L;
+    - `budget_deviation`: the mean of |L - N| / N (L1's adherence measure for its exact mode);
+    - `share_within_10pct`: the share with |L - N| <= 0.1 N (for a model asked for N tokens in its prompt);
+    - `share_at_most_budget`: the share with L <= N (what budget forcing guarantees for the thinking).
+    """
+    if budget < 1:
+        raise ValueError(f"budget must be >= 1 token, got {budget}.")
+    if not lengths:
+        raise ValueError("no completions to measure against the budget.")
+    deviations = [abs(length - budget) / budget for length in lengths]
+    return {
+        "mean_budget_length": sum(lengths) / len(lengths),
+        "budget_deviation": sum(deviations) / len(deviations),
+        # in integers: 10 |L - N| <= N, with no rounding at the edge
+        "share_within_10pct": sum(10 * abs(length - budget) <= budget for length in lengths) / len(lengths),
+        "share_at_most_budget": sum(length <= budget for length in lengths) / len(lengths),
+    }

@@ -7,17 +7,31 @@ Defaults follow the paper: temperature 0.6, up to 32,768 new tokens, k = 1 (gsm8
 run directory (default runs/eval/<model>/<dataset>-k<k>-t<temperature>) is resumed if the same command was
 interrupted and refused if it holds a run with other settings. `--backend vllm` generates with vLLM
 (pip install 'efficient-trl[vllm]'); the default, transformers `generate`, runs anywhere.
+
+By token budget (one run directory per budget, budget-<N>, under <run directory>-budgets-<mode>):
+
+    python recipes/evaluate.py --model runs/deepseek-r1-distill-qwen-1.5b/l1_max --dataset math500 \
+        --budgets 512 1024 2048 3600 --budget_mode prompt --budget_template max
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from efficient_trl.analysis import result_name
+from efficient_trl.budgets import BUDGET_MEASURES, BUDGET_MODES, BUDGET_TEMPLATES
 from efficient_trl.data import PAPER_PROMPT
-from efficient_trl.evaluation import BACKENDS, DEFAULT_K, SamplingSettings, evaluate
+from efficient_trl.evaluation import (
+    BACKENDS,
+    DEFAULT_K,
+    FORCED_ANSWER_CUE,
+    SamplingSettings,
+    evaluate,
+    evaluate_budgets,
+)
 
 
 def main() -> None:
@@ -37,6 +51,22 @@ def main() -> None:
     parser.add_argument("--tensor_parallel_size", type=int, default=1, help="GPUs per vLLM engine")
     parser.add_argument("--data_parallel_size", type=int, default=1, help="vLLM engines, one process each")
     parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
+    # Token budgets (evaluate_budgets): one evaluation per budget
+    parser.add_argument("--budgets", type=int, nargs="+", default=None, help="token budgets N, one run each")
+    parser.add_argument(
+        "--budget_mode", choices=BUDGET_MODES, default="prompt",
+        help="prompt: N written into the prompt as in training (budget-trained models); force: budget forcing",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget_measure", choices=BUDGET_MEASURES, default="completion",
+        help="what L counts: every completion token, or the thinking (before </think>)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget_template",
+        default="exact",
+        help=f"prompt mode: {sorted(BUDGET_TEMPLATES)} or a string with {{budget}}",
+    )
+    parser.add_argument("--answer_cue", default=FORCED_ANSWER_CUE, help="force mode: text after the forced </think>")
     args = parser.parse_args()
     sampling = SamplingSettings(
         k=args.k, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed
@@ -45,6 +75,19 @@ def main() -> None:
         f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{sampling.k}-t{sampling.temperature:g}"
         f"-max{sampling.max_new_tokens}"
     )
+    if args.budgets:
+        summaries = evaluate_budgets(
+            args.model, args.dataset, f"{output_dir}-budgets-{args.budget_mode}",
+            replace(sampling, answer_cue=args.answer_cue), args.budgets, mode=args.budget_mode,
+            measure=args.budget_measure, template=args.budget_template, batch_size=args.batch_size,
+            num_problems=args.num_problems, backend=args.backend, tensor_parallel_size=args.tensor_parallel_size,
+            data_parallel_size=args.data_parallel_size, prompt_template=args.prompt_template,
+        )  # fmt: skip
+        keys = ("budget", "accuracy", "mean_tokens", "mean_budget_length", "budget_deviation", "share_within_10pct",
+                "share_at_most_budget")  # fmt: skip
+        print(json.dumps([{key: summary[key] for key in keys} for summary in summaries], indent=1))
+        print(f"samples and summaries in {output_dir}-budgets-{args.budget_mode}/budget-<N>")
+        return
     summary = evaluate(
         args.model, args.dataset, output_dir, sampling, batch_size=args.batch_size, num_problems=args.num_problems,
         backend=args.backend, tensor_parallel_size=args.tensor_parallel_size,

@@ -75,3 +75,88 @@ def test_a_recipe_trains_with_budgets_in_its_prompts(trainer, tiny_model_path, t
     ] == [True] * 8
     recorded = json.loads((tmp_path / "out" / "efficient_trl_run.json").read_text())["script"]
     assert recorded["budget_range"] == [10, 30] and recorded["budget_template"] == recipe["budget_template"]
+
+
+def test_budget_adherence_hand_computed():
+    from efficient_trl.budgets import budget_adherence
+
+    # N = 100: |L - N| / N = 0.1, 0, 0.11, 1.0; within 10%: 90 and 100 (111 is 11% over); at most N: 90 and 100
+    got = budget_adherence([90, 100, 111, 200], 100)
+    assert got == pytest.approx(
+        {
+            "mean_budget_length": 125.25,
+            "budget_deviation": 0.3025,
+            "share_within_10pct": 0.5,
+            "share_at_most_budget": 0.5,
+        }
+    )
+    # the 10% edge in integers: 3 over 30 is within, 4 is not
+    assert budget_adherence([33, 34, 27], 30)["share_within_10pct"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="no completions"):
+        budget_adherence([], 10)
+
+
+@pytest.mark.slow
+def test_evaluation_by_budget_in_both_modes(tiny_r1_model_path, tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+
+    from efficient_trl.evaluation import SamplingSettings, evaluate_budgets, load_samples
+
+    sampling = SamplingSettings(k=2, max_new_tokens=10)
+    summaries = evaluate_budgets(
+        tiny_r1_model_path, "gsm8k", tmp_path / "prompt", sampling, [4, 8], mode="prompt", template="max",
+        num_problems=2, backend="transformers",
+    )  # fmt: skip
+    for budget, summary in zip([4, 8], summaries, strict=True):
+        run_dir = tmp_path / "prompt" / f"budget-{budget}"
+        recorded = json.loads((run_dir / "summary.json").read_text())
+        assert recorded == summary and (summary["budget"], summary["budget_mode"]) == (budget, "prompt")
+        assert summary["budget_measure"] == "completion" and "thinking_budget" not in summary
+        assert summary["prompt_template"].endswith(f"Question: {{problem}} Think for maximum {budget} tokens.")
+        lengths = [sample.num_tokens for sample in load_samples(run_dir)]
+        assert summary["mean_budget_length"] == pytest.approx(sum(lengths) / len(lengths))
+        assert summary["share_at_most_budget"] == pytest.approx(sum(n <= budget for n in lengths) / len(lengths))
+    # The analysis reads the rows back from the summaries (one per budget), ready to plot.
+    from efficient_trl.analysis import load_results, plot_budget_adherence
+
+    rows = load_results(tmp_path / "prompt")
+    assert sorted(row["budget"] for row in rows) == [4, 8]
+    assert plot_budget_adherence(rows).axes[0].lines[0].get_xydata()[:, 0].tolist() == [4, 8]
+    # Budget forcing on the recipe's command line, the thinking measured: forced thinking never exceeds N.
+    argv = ["evaluate.py", "--model", tiny_r1_model_path, "--dataset", "gsm8k", "--num_problems", "2", "--k", "2"]
+    argv += ["--max_new_tokens", "10", "--budgets", "3", "5", "--budget_mode", "force", "--budget_measure", "thinking"]
+    argv += ["--output_dir", str(tmp_path / "cli"), "--backend", "transformers"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path("recipes/evaluate.py", run_name="__main__")
+    for budget in (3, 5):
+        summary = json.loads((tmp_path / "cli-budgets-force" / f"budget-{budget}" / "summary.json").read_text())
+        assert (summary["budget"], summary["budget_mode"], summary["thinking_budget"]) == (budget, "force", budget)
+        assert summary["share_at_most_budget"] == 1.0 and summary["budget_measure"] == "thinking"
+    assert '"budget": 5' in capsys.readouterr().out
+
+
+def test_budget_adherence_plot_draws_each_models_points():
+    from efficient_trl.analysis import plot_budget_adherence
+
+    rows = [
+        {"name": "l1_max", "budget": b, "budget_mode": "prompt", "budget_measure": "completion", "accuracy": a,
+         "mean_budget_length": n}
+        for b, a, n in [(60, 0.9, 58.0), (40, 0.5, 45.0), (80, 0.95, 75.0)]
+    ] + [
+        {"name": "start", "budget": b, "budget_mode": "force", "budget_measure": "completion", "accuracy": a,
+         "mean_budget_length": n}
+        for b, a, n in [(40, 0.1, 52.0), (80, 0.6, 88.0)]
+    ]  # fmt: skip
+    figure = plot_budget_adherence(rows)
+    accuracy_axes, tokens_axes = figure.axes[:2]
+    points = {line.get_label(): line.get_xydata().tolist() for line in accuracy_axes.lines}
+    assert points == {
+        "l1_max (budget in the prompt)": [[40, 50.0], [60, 90.0], [80, 95.0]],
+        "start (budget forcing)": [[40, 10.0], [80, 60.0]],
+    }
+    tokens = {line.get_label(): line.get_xydata().tolist() for line in tokens_axes.lines}
+    assert tokens["l1_max (budget in the prompt)"] == [[40, 45.0], [60, 58.0], [80, 75.0]]
+    assert tokens["L = N"] == [[40, 40], [80, 80]]
+    with pytest.raises(ValueError, match="without a budget"):
+        plot_budget_adherence([{"name": "alpha_0.2", "accuracy": 0.9, "mean_tokens": 50.0}])
