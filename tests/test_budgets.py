@@ -160,3 +160,36 @@ def test_budget_adherence_plot_draws_each_models_points():
     assert tokens["L = N"] == [[40, 40], [80, 80]]
     with pytest.raises(ValueError, match="without a budget"):
         plot_budget_adherence([{"name": "alpha_0.2", "accuracy": 0.9, "mean_tokens": 50.0}])
+
+
+@pytest.mark.parametrize("mode", ["exact", "max"])
+def test_l1_recipes_parse_and_have_l1s_settings(mode):
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from efficient_trl.training import check_batch_sizes
+
+    root = Path(__file__).resolve().parents[1]
+    recipe = root / "recipes" / "deepseek-r1-distill-qwen-1.5b" / f"l1_{mode}.yaml"
+    script_args, args, model_args = parse_training_arguments(
+        ["--config", str(recipe), "--bf16", "false", "--use_cpu", "true"]
+    )
+    assert (script_args.budget_range, script_args.budget_template, args.length_reward) == (
+        [100, 4000],
+        mode,
+        f"l1_{mode}",
+    )
+    assert args.resolved_length_reward()[1] == ({"a": 0.0003} if mode == "exact" else {"a": 0.0003, "d": 0.5})
+    assert (args.num_generations, args.temperature, args.beta) == (16, 0.6, 1e-3)
+    assert (args.learning_rate, args.max_completion_length) == ((1e-6, 4096) if mode == "exact" else (4e-6, 4500))
+    assert model_args.model_name_or_path == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    # L1's batches on the launch line's 4 processes: 128 prompts x 16 per iteration, 2 updates, 700 iterations
+    processes = load_config_from_file(str(root / "accelerate_configs" / "zero2.yaml")).num_processes
+    assert "accelerate_configs/zero2.yaml" in recipe.read_text() and processes == 4
+    check_batch_sizes(script_args, args, processes)
+    assert (script_args.completions_per_generation, script_args.completions_per_step, args.max_steps) == (
+        2048,
+        1024,
+        1400,
+    )
