@@ -9,7 +9,8 @@ import trl
 from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
-from efficient_trl.testing import arithmetic_dataset
+from efficient_trl.synthetic import sum_problems
+from efficient_trl.testing import TWO_TERM_SUMS
 
 from .recording import even_token_sum
 
@@ -56,7 +57,10 @@ def test_attributes_on_a_constructed_trainer(trainer_class, config_class, tiny_m
         max_completion_length=8, beta=0.0, report_to="none",
     )  # fmt: skip
     trainer = trainer_class(
-        model=tiny_model_path, reward_funcs=[even_token_sum], args=args, train_dataset=arithmetic_dataset(4)
+        model=tiny_model_path,
+        reward_funcs=[even_token_sum],
+        args=args,
+        train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS),
     )
     trl_class_name = trainer_class.__mro__[2].__name__  # the TRL trainer after the mixin
 
