@@ -422,7 +422,7 @@ def _answer_forced_vllm(
                     temperature=sampling.temperature,
                     top_p=1.0,
                     max_tokens=forced[j][2],
-                    seed=sampling.seed + j,
+                    seed=sampling.seed + jobs[j][0] * sampling.k + jobs[j][1],  # one seed per sample
                 )  # fmt: skip
                 for j in todo
             ],

@@ -193,3 +193,20 @@ def test_l1_recipes_parse_and_have_l1s_settings(mode):
         1024,
         1400,
     )
+
+
+def test_readme_budget_snippet_selects_l1_on_a_recipe(tmp_path):
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    section = (root / "README.md").read_text().split("## Token budgets", 1)[1]
+    snippet = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    config = tmp_path / "l1.yaml"  # the README's snippet appended to a paper recipe
+    config.write_text((root / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "alpha_0.2.yaml").read_text() + snippet)
+    script_args, args, _ = parse_training_arguments(["--config", str(config), "--bf16", "false", "--use_cpu", "true"])
+    assert (script_args.budget_range, script_args.budget_template, args.length_reward) == (
+        [100, 4000],
+        "max",
+        "l1_max",
+    )
