@@ -42,6 +42,7 @@ __all__ = [
     "model_card_table",
     "model_label",
     "model_style",
+    "plot_budget_adherence",
     "provenance_fields",
     "plot_normalization_ablation",
     "plot_tradeoff",
@@ -112,9 +113,11 @@ def load_results(path: str | Path, cutoff_model: str | None = None, start: str |
         )
     rows = [_evaluation_row(summary, run_dir) for summary, run_dir in loaded]
     _check_rows(rows, path)
-    seen: dict[tuple[str, str], str] = {}
-    for row in rows:
-        earlier = seen.setdefault((row["name"], row["dataset"]), row["run_dir"])
+    seen: dict[tuple[Any, ...], str] = {}
+    for row in rows:  # evaluations by budget (evaluate_budgets) are one per budget and mode
+        earlier = seen.setdefault(
+            (row["name"], row["dataset"], row.get("budget_mode"), row.get("budget")), row["run_dir"]
+        )
         if earlier != row["run_dir"]:
             raise ValueError(
                 f"two evaluations of {row['name']!r} on {row['dataset']!r} under {path}: {earlier} and "
@@ -602,6 +605,43 @@ def plot_training_dynamics(
                 axes.plot(steps, values, linestyle=style["linestyle"], color=style["color"], marker="o",
                           markersize=3, label=labels[model["name"]])  # fmt: skip
         _decorate(axes, "optimizer step", label)
+    return _finish(figure, path)
+
+
+BUDGET_FIELDS = ("name", "budget", "budget_mode", "budget_measure", "accuracy", "mean_budget_length")
+
+
+def plot_budget_adherence(
+    rows: list[dict[str, Any]], path: str | Path | None = None, title: str | None = "Token budgets"
+) -> Any:
+    """Two panels against the token budget N: accuracy (%) and the mean tokens L that the budget counts, with the
+    line L = N; one line per model and budget mode (`evaluation.evaluate_budgets`' summaries, e.g. from
+    `load_results`: every field is read from summary.json, none from a directory name)."""
+    if not rows:
+        raise ValueError("no results to plot.")
+    lacking = [f"{row.get('name', '?')} ({row.get('run_dir', 'no run_dir')})" for row in rows if
+               any(key not in row or row[key] is None for key in BUDGET_FIELDS)]  # fmt: skip
+    if lacking:
+        raise ValueError(
+            f"results without a budget (fields {list(BUDGET_FIELDS)}): {lacking}; evaluate with "
+            "recipes/evaluate.py --budgets ... (evaluate_budgets) to get them."
+        )
+    figure, (accuracy_axes, tokens_axes) = _figure(2, title)
+    for name, mode in dict.fromkeys((row["name"], row["budget_mode"]) for row in rows):
+        series = _sorted_by(select(rows, name=name, budget_mode=mode), "budget")
+        style = model_style(series[0])  # from the model's provenance, as in every other figure
+        label = f"{model_label(series[0])} ({'budget in the prompt' if mode == 'prompt' else 'budget forcing'})"
+        linestyle = style["linestyle"] if mode == "prompt" else ":"
+        budgets = [row["budget"] for row in series]
+        accuracy_axes.plot(budgets, [100 * row["accuracy"] for row in series], color=style["color"],
+                           linestyle=linestyle, marker=style["marker"], label=label)  # fmt: skip
+        tokens_axes.plot(budgets, [row["mean_budget_length"] for row in series], color=style["color"],
+                         linestyle=linestyle, marker=style["marker"], label=label)  # fmt: skip
+    span = [min(row["budget"] for row in rows), max(row["budget"] for row in rows)]
+    tokens_axes.plot(span, span, color="grey", linestyle="--", linewidth=1, label="L = N")
+    measures = sorted({row["budget_measure"] for row in rows})
+    _decorate(accuracy_axes, "token budget N", "accuracy (%)")
+    _decorate(tokens_axes, "token budget N", f"mean tokens L ({' / '.join(measures)})")
     return _finish(figure, path)
 
 

@@ -23,10 +23,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .budgets import BUDGET_MEASURES, BUDGET_MODES, budget_adherence, budget_template, with_budgets
 from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
-from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
+from .math_grader import THINK_END, MathAccuracyReward, final_answer, math_accuracy_reward
 from .provenance import model_fingerprint, read_provenance
+from .rewards import thinking_length
 
 __all__ = [
     "DEFAULT_K",
@@ -37,6 +39,7 @@ __all__ = [
     "check_model_reference",
     "cutoff_baseline",
     "evaluate",
+    "evaluate_budgets",
     "evaluate_problems",
     "generate_samples",
     "generate_samples_vllm",
@@ -59,6 +62,8 @@ DEFAULT_CUTOFFS = (8000, 16000, 20000, 24000, 32000)
 # Prompts per vLLM call: large enough to keep the engine busy, small enough that an interruption costs little.
 VLLM_CHUNK_SIZE = 256
 BACKENDS = ("auto", "transformers", "vllm")
+# Budget forcing's default cue after a forced `</think>`: s1's "Final Answer:", opening the box the grader reads.
+FORCED_ANSWER_CUE = "\n\nFinal Answer: \\boxed{"
 
 
 @dataclass
@@ -70,6 +75,9 @@ class EvaluationSample:
     truncated: bool
     extracted_answer: str | None = None
     correct: bool | None = None
+    # Tokens before `</think>` (all of them if it never closes): what a thinking budget counts. None in runs
+    # written before it was recorded.
+    thinking_tokens: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,8 +118,22 @@ class SamplingSettings:
         metadata={"help": "Token limit per completion; one that reaches it without EOS counts as wrong."},
     )
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
+    thinking_budget: int | None = field(
+        default=None,
+        metadata={
+            "help": "Budget forcing (s1): at most this many thinking tokens. A completion that has not closed "
+            "`</think>` by then gets `</think>` and answer_cue appended and goes on to its answer, within "
+            "max_new_tokens in all. None: no forcing."
+        },
+    )
+    answer_cue: str = field(
+        default=FORCED_ANSWER_CUE,
+        metadata={"help": "Text appended after a forced `</think>`, so that the model answers at once."},
+    )
 
     def __post_init__(self) -> None:
+        if self.thinking_budget is not None and self.thinking_budget < 1:
+            raise ValueError(f"thinking_budget must be >= 1 (or None: no forcing), got {self.thinking_budget}.")
         if self.k is not None and self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}.")
         if not self.temperature > 0:
@@ -122,6 +144,14 @@ class SamplingSettings:
     def for_dataset(self, dataset: str | None = None) -> SamplingSettings:
         """These settings with k resolved: as given, else the paper's k for `dataset` (`DEFAULT_K`), else 1."""
         return self if self.k is not None else replace(self, k=DEFAULT_K.get(dataset, 1))
+
+    def recorded(self) -> dict[str, Any]:
+        """The fields that define the samples, for a run's settings.json: the forcing fields only when forcing is on,
+        so that run directories written before they existed still resume."""
+        settings = asdict(self)
+        if self.thinking_budget is None:
+            del settings["thinking_budget"], settings["answer_cue"]
+        return settings
 
 
 def _check_prompts(prompts: list[Any]) -> None:
@@ -145,6 +175,11 @@ def generate_samples(
     `sampling`: `SamplingSettings()` if not given, k 1 if unset).
 
     `skip` holds (problem, sample) pairs already done (a resumed run); `on_batch` sees each batch as it finishes.
+
+    With `sampling.thinking_budget` N (budget forcing), two `generate` calls per batch: the thinking, at most N new
+    tokens, stopped early where the model writes `</think>`; then the answer, on the prompt + thinking ids (+
+    `</think>` and `sampling.answer_cue` when the thinking ran into the budget), within max_new_tokens in all. A
+    sample's text and num_tokens cover the thinking, the appended `</think>` and cue tokens, and the answer.
     """
     sampling = (sampling or SamplingSettings()).for_dataset()
     _check_prompts(prompts)
@@ -157,40 +192,66 @@ def generate_samples(
         for sample in range(sampling.k)
         if (index, sample) not in skip
     ]
+    think_end_ids = _think_end_ids(tokenizer)
+    cue_ids = tokenizer(sampling.answer_cue, add_special_tokens=False)["input_ids"]
     samples: list[EvaluationSample] = []
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(sampling.seed)
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     model.eval()
+
+    def sample(id_lists: list[list[int]], max_new_tokens: int, **kwargs: Any) -> list[list[int]]:
+        inputs = tokenizer.pad([{"input_ids": ids} for ids in id_lists], return_tensors="pt")
+        inputs = {name: tensor.to(model.device) for name, tensor in inputs.items()}
+        output = model.generate(
+            **inputs,
+            do_sample=True,
+            temperature=sampling.temperature,
+            top_p=1.0,
+            top_k=0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            **kwargs,
+        )
+        return output[:, inputs["input_ids"].shape[1] :].tolist()
+
     try:
         for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch"):
             batch = jobs[start : start + batch_size]
-            inputs = tokenizer.pad([{"input_ids": prompt_ids[i]} for i, _ in batch], return_tensors="pt")
-            inputs = {name: tensor.to(model.device) for name, tensor in inputs.items()}
-            output = model.generate(
-                **inputs,
-                do_sample=True,
-                temperature=sampling.temperature,
-                top_p=1.0,
-                top_k=0,
-                max_new_tokens=sampling.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            finished = []
-            for (problem_index, sample_index), row in zip(
-                batch, output[:, inputs["input_ids"].shape[1] :].tolist(), strict=True
-            ):
-                end = next((position for position, token in enumerate(row) if token in eos_ids), None)
-                tokens = row[: end + 1] if end is not None else row
-                finished.append(
-                    EvaluationSample(
-                        problem_index=problem_index,
-                        sample_index=sample_index,
-                        text=tokenizer.decode(tokens, skip_special_tokens=True),
-                        num_tokens=len(tokens),
-                        truncated=end is None,
-                    )
+            prompts_of_batch = [prompt_ids[i] for i, _ in batch]
+            if sampling.thinking_budget is None:
+                completions = [
+                    _until_eos(row, eos_ids, sampling.max_new_tokens)
+                    for row in sample(prompts_of_batch, sampling.max_new_tokens)
+                ]
+            else:
+                # Phase 1: the thinking, stopped at `</think>` (transformers' stop strings) or at the budget.
+                thinking = sample(
+                    prompts_of_batch, min(sampling.thinking_budget, sampling.max_new_tokens),
+                    stop_strings=[THINK_END], tokenizer=tokenizer,
+                )  # fmt: skip
+                forced = []
+                for row in thinking:  # after a stop string, padding (often EOS) follows: cut at the first EOS
+                    tokens, truncated = _until_eos(row, eos_ids, sampling.max_new_tokens)
+                    forced.append(_force_thinking(tokens, not truncated, think_end_ids, cue_ids, sampling))
+                # Phase 2: the answer, after the thinking (and the forced `</think>` + cue), within what is left.
+                todo = [j for j, (_, _, left) in enumerate(forced) if left]
+                answers = {}
+                if todo:
+                    rows = sample([prompts_of_batch[j] + forced[j][0] for j in todo], max(forced[j][2] for j in todo))
+                    answers = {j: _until_eos(row, eos_ids, forced[j][2]) for j, row in zip(todo, rows, strict=True)}
+                completions = [_join_forced(forced[j], answers.get(j)) for j in range(len(batch))]
+            finished = [
+                EvaluationSample(
+                    problem_index=problem_index,
+                    sample_index=sample_index,
+                    text=tokenizer.decode(tokens, skip_special_tokens=True),
+                    num_tokens=len(tokens),
+                    truncated=truncated,
+                    thinking_tokens=thinking_length(tokens, think_end_ids),
                 )
+                for (problem_index, sample_index), (tokens, truncated) in zip(batch, completions, strict=True)
+            ]
             if on_batch is not None:
                 on_batch(finished)
             samples.extend(finished)
@@ -198,6 +259,46 @@ def generate_samples(
         tokenizer.padding_side = padding_side
         torch.random.set_rng_state(generator_state)
     return samples
+
+
+def _think_end_ids(tokenizer: Any) -> list[int]:
+    return tokenizer(THINK_END, add_special_tokens=False)["input_ids"]
+
+
+def _until_eos(row: list[int], eos_ids: set[int], limit: int) -> tuple[list[int], bool]:
+    """A generated row cut after its first EOS (kept) and at `limit` tokens: (tokens, truncated: no EOS in them)."""
+    row = row[:limit]
+    end = next((position for position, token in enumerate(row) if token in eos_ids), None)
+    return (row[: end + 1], False) if end is not None else (row, True)
+
+
+def _force_thinking(
+    thinking: list[int], ended: bool, think_end_ids: list[int], cue_ids: list[int], sampling: SamplingSettings
+) -> tuple[list[int], bool, int]:
+    """Budget forcing after the thinking phase (at most `sampling.thinking_budget` tokens, stopped at `</think>`;
+    `ended`: it stopped with EOS, which `thinking` holds): (the completion so far, whether it is finished, how many
+    answer tokens are left to generate).
+
+    The model closed `</think>` itself: the answer follows, no cue. It ended (EOS) without closing its thoughts:
+    done. It reached the budget: `</think>` + the answer cue are appended (they count as completion tokens)."""
+    closed_at = thinking_length(thinking, think_end_ids)
+    if closed_at < len(thinking):
+        so_far = thinking[: closed_at + len(think_end_ids)]
+    elif ended:
+        return thinking, True, 0
+    else:
+        so_far = thinking[: sampling.thinking_budget] + think_end_ids + cue_ids
+    return so_far, False, max(0, sampling.max_new_tokens - len(so_far))
+
+
+def _join_forced(forced: tuple[list[int], bool, int], answer: tuple[list[int], bool] | None) -> tuple[list[int], bool]:
+    """(tokens, truncated) of a budget-forced completion: thinking (+ forced close and cue) + answer."""
+    so_far, ended, _ = forced
+    if ended:
+        return so_far, False
+    if answer is None:  # no tokens left for an answer
+        return so_far, True
+    return so_far + answer[0], answer[1]
 
 
 def generate_samples_vllm(
@@ -251,28 +352,93 @@ def generate_samples_vllm(
         max_tokens=sampling.max_new_tokens,
         seed=sampling.seed,
     )
+    think_end_ids = _think_end_ids(tokenizer)
+    if sampling.thinking_budget is not None:
+        # Phase 1 of budget forcing: the thinking, stopped at `</think>` (kept in the output) or at the budget.
+        params = SamplingParams(
+            n=sampling.k, temperature=sampling.temperature, top_p=1.0,
+            max_tokens=min(sampling.thinking_budget, sampling.max_new_tokens), seed=sampling.seed,
+            stop=[THINK_END], include_stop_str_in_output=True,
+        )  # fmt: skip
     samples: list[EvaluationSample] = []
     for start in tqdm(range(0, len(todo), chunk_size), desc="generating (vLLM)", unit="chunk"):
         chunk = todo[start : start + chunk_size]
         # Token ids, not text: vLLM tokenizes text with special tokens, which puts a second BOS after the one the
         # chat template wrote (vllm#9519). These are the ids the transformers backend and the trainers use.
-        outputs = llm.generate([{"prompt_token_ids": prompt_token_ids(prompts[i], tokenizer)} for i in chunk], params)
+        chunk_ids = {i: prompt_token_ids(prompts[i], tokenizer) for i in chunk}
+        outputs = llm.generate([{"prompt_token_ids": chunk_ids[i]} for i in chunk], params)
+        jobs = [
+            (index, sample_index, completion)
+            for index, output in zip(chunk, outputs, strict=True)
+            for sample_index, completion in enumerate(output.outputs)
+            if (index, sample_index) not in skip
+        ]
+        if sampling.thinking_budget is None:
+            completions = [
+                (completion.text, list(completion.token_ids), completion.finish_reason == "length")
+                for _, _, completion in jobs
+            ]
+        else:
+            completions = _answer_forced_vllm(llm, SamplingParams, tokenizer, jobs, chunk_ids, sampling, think_end_ids)
         finished = [
             EvaluationSample(
                 problem_index=index,
                 sample_index=sample_index,
-                text=completion.text,
-                num_tokens=len(completion.token_ids),
-                truncated=completion.finish_reason == "length",
+                text=text,
+                num_tokens=len(tokens),
+                truncated=truncated,
+                thinking_tokens=thinking_length(tokens, think_end_ids),
             )
-            for index, output in zip(chunk, outputs, strict=True)
-            for sample_index, completion in enumerate(output.outputs)
-            if (index, sample_index) not in skip
+            for (index, sample_index, _), (text, tokens, truncated) in zip(jobs, completions, strict=True)
         ]
         if on_batch is not None:
             on_batch(finished)
         samples.extend(finished)
     return samples
+
+
+def _answer_forced_vllm(
+    llm: Any,
+    sampling_params: type,
+    tokenizer: Any,
+    jobs: list[tuple[int, int, Any]],
+    prompt_ids: dict[int, list[int]],
+    sampling: SamplingSettings,
+    think_end_ids: list[int],
+) -> list[tuple[str, list[int], bool]]:
+    """Phase 2 of budget forcing with vLLM: each unfinished thinking (+ `</think>` and the cue where it ran into the
+    budget) goes back as prompt ids, with the answer tokens it has left; (text, token ids, truncated) per job."""
+    cue_ids = tokenizer(sampling.answer_cue, add_special_tokens=False)["input_ids"]
+    forced = [
+        # "stop" without `</think>` in the output: the model's EOS (vLLM keeps it in token_ids)
+        _force_thinking(list(completion.token_ids), completion.finish_reason == "stop", think_end_ids, cue_ids,
+                        sampling)
+        for _, _, completion in jobs
+    ]  # fmt: skip
+    todo = [j for j, (_, _, left) in enumerate(forced) if left]
+    answers: dict[int, tuple[list[int], bool]] = {}
+    if todo:
+        outputs = llm.generate(
+            [{"prompt_token_ids": prompt_ids[jobs[j][0]] + forced[j][0]} for j in todo],
+            [
+                sampling_params(
+                    n=1,
+                    temperature=sampling.temperature,
+                    top_p=1.0,
+                    max_tokens=forced[j][2],
+                    seed=sampling.seed + jobs[j][0] * sampling.k + jobs[j][1],  # one seed per sample
+                )  # fmt: skip
+                for j in todo
+            ],
+        )
+        for j, output in zip(todo, outputs, strict=True):
+            answer = output.outputs[0]
+            answers[j] = (list(answer.token_ids), answer.finish_reason == "length")
+    completions = []
+    for j in range(len(jobs)):
+        tokens, truncated = _join_forced(forced[j], answers.get(j))
+        completions.append((tokenizer.decode(tokens, skip_special_tokens=True), tokens, truncated))
+    return completions
 
 
 def _generate_data_parallel(
@@ -549,7 +715,7 @@ def evaluate_problems(
     settings = {
         **({"name": name} if name is not None else {}),
         "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
-        "num_problems": len(problems), **asdict(sampling), "backend": backend, "prompt_template": prompt_template,
+        "num_problems": len(problems), **sampling.recorded(), "backend": backend, "prompt_template": prompt_template,
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
     done = _load_run(run_dir, settings)
@@ -578,6 +744,73 @@ def evaluate_problems(
             )  # fmt: skip
     levels = problems["level"] if "level" in problems.column_names else None
     return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+
+
+def evaluate_budgets(
+    model: str,
+    dataset: str,
+    output_dir: str | Path,
+    sampling: SamplingSettings,
+    budgets: list[int],
+    *,
+    mode: str = "prompt",
+    measure: str = "completion",
+    template: str = "exact",
+    num_problems: int | None = None,
+    split: str = "test",
+    prompt_template: str = PAPER_PROMPT,
+    **run_options: Any,
+) -> list[dict[str, Any]]:
+    """Evaluate `model` once per token budget, each in its run directory `output_dir/budget-<N>` (resumable as
+    `evaluate_problems`'s); returns the summaries, which also hold `budget`, `budget_mode`, `budget_measure` and the
+    `budgets.budget_adherence` metrics.
+
+    `mode` "prompt": the budget is written into each prompt with `template` (`budgets.with_budgets`, as training
+    writes it: for budget-trained models); "force": budget forcing (`SamplingSettings.thinking_budget`) on the
+    unchanged prompts, for any model. `measure` says what L counts: "completion" (every token) or "thinking" (the
+    tokens before `</think>`), as training's `length_penalty_measure`. `run_options` go to `evaluate_problems`.
+    """
+    if mode not in BUDGET_MODES:
+        raise ValueError(f"budget mode must be one of {list(BUDGET_MODES)}, got {mode!r}.")
+    if measure not in BUDGET_MEASURES:
+        raise ValueError(f"budget measure must be one of {list(BUDGET_MEASURES)}, got {measure!r}.")
+    if not budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in budgets):
+        raise ValueError(f"budgets must be one or more positive token counts, got {budgets!r}.")
+    if len(set(budgets)) != len(budgets):
+        raise ValueError(f"budgets must differ from each other (one run directory each), got {budgets!r}.")
+    sentence = budget_template(template)
+    problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
+    summaries = []
+    for budget in budgets:
+        run_dir = Path(output_dir) / f"budget-{budget}"
+        if mode == "prompt":
+            # The recorded template is the one the prompts were written with: another budget or sentence is another
+            # run, refused in this directory.
+            written = f"{prompt_template} {sentence.format(budget=budget)}"
+            summary = evaluate_problems(
+                model, with_budgets(problems, budget, template), run_dir, sampling, dataset=dataset,
+                prompt_template=written, **run_options,
+            )  # fmt: skip
+        else:
+            summary = evaluate_problems(
+                model, problems, run_dir, replace(sampling, thinking_budget=budget), dataset=dataset,
+                prompt_template=prompt_template, **run_options,
+            )  # fmt: skip
+        samples = load_samples(run_dir)
+        if measure == "thinking" and any(sample.thinking_tokens is None for sample in samples):
+            raise ValueError(
+                f"{run_dir} holds samples without thinking_tokens (written by an older efficient-trl): evaluate "
+                "into a new directory to measure thinking tokens."
+            )
+        lengths = [sample.thinking_tokens if measure == "thinking" else sample.num_tokens for sample in samples]
+        summary.update(
+            {"budget": budget, "budget_mode": mode, "budget_measure": measure, **budget_adherence(lengths, budget)}
+        )
+        if mode == "prompt":
+            summary["budget_template"] = sentence
+        _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        summaries.append(summary)
+    return summaries
 
 
 def _check_run_options(
@@ -769,4 +1002,33 @@ class EvaluationArguments:
     output_dir: str | None = field(
         default=None,
         metadata={"help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>."},
+    )
+
+
+@dataclass
+class BudgetArguments:
+    """recipes/evaluate.py's evaluation by token budget (`evaluate_budgets`): one run per budget when `budgets` is
+    given; parsed beside `EvaluationArguments`."""
+
+    budgets: list[int] | None = field(
+        default=None, metadata={"help": "Token budgets N, one evaluation run each (e.g. --budgets 40 60 80)."}
+    )
+    budget_mode: str = field(
+        default=function_default(evaluate_budgets, "mode"),
+        metadata={
+            "help": "prompt: N written into the prompt as in training (budget-trained models); force: budget forcing "
+            "of the thinking, for any model.",
+            "choices": list(BUDGET_MODES),
+        },
+    )
+    budget_measure: str = field(
+        default=function_default(evaluate_budgets, "measure"),
+        metadata={
+            "help": "What L counts: every completion token, or the thinking (the tokens before </think>).",
+            "choices": list(BUDGET_MEASURES),
+        },
+    )
+    budget_template: str = field(
+        default=function_default(evaluate_budgets, "template"),
+        metadata={"help": "Prompt mode: 'exact', 'max' or a sentence of your own with {budget}."},
     )

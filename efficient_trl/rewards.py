@@ -32,6 +32,7 @@ __all__ = [
     "math_accuracy_reward",
     "normalize_advantages",
     "rloo_advantages",
+    "thinking_length",
 ]
 
 ADVANTAGE_NORMALIZATIONS = ("none", "group", "batch")
@@ -175,3 +176,17 @@ def _nanstd(values: torch.Tensor, dim: int) -> torch.Tensor:
     mean = values.nanmean(dim=dim, keepdim=True)
     squares = ((values - mean) ** 2).nansum(dim=dim, keepdim=True)
     return (squares / (count - 1).clamp(min=1)).sqrt().squeeze(dim)
+
+
+def thinking_length(completion_ids: list[int], think_end_ids: list[int]) -> int:
+    """The thinking tokens of a completion: those before the first `think_end_ids` (the tokens of `</think>`), or
+    all of them when it never closes its thoughts. What `length_penalty_measure="thinking"` and token budgets count."""
+    marker, width, start = think_end_ids, len(think_end_ids), 0
+    while True:  # list.index scans in C: completions run to 32k tokens, 256 of them per step
+        try:
+            start = completion_ids.index(marker[0], start)
+        except ValueError:
+            return len(completion_ids)
+        if completion_ids[start : start + width] == marker:
+            return start
+        start += 1

@@ -21,7 +21,7 @@ from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .length_rewards import LENGTH_REWARDS, dataset_inputs
-from .rewards import math_accuracy_reward, normalize_advantages
+from .rewards import math_accuracy_reward, normalize_advantages, thinking_length
 
 __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 
@@ -182,15 +182,7 @@ class _LengthPenaltyMixin:
         """LEN(z) of the penalty: every token, or (length_penalty_measure="thinking") the tokens before `</think>`."""
         if self.args.length_penalty_measure == "completion":
             return len(completion_ids)
-        marker, width, start = self._think_end_ids, len(self._think_end_ids), 0
-        while True:  # list.index scans in C: completions run to 32k tokens, 256 of them per step
-            try:
-                start = completion_ids.index(marker[0], start)
-            except ValueError:
-                return len(completion_ids)  # never closed its thoughts: all of it is thinking
-            if completion_ids[start : start + width] == marker:
-                return start
-            start += 1
+        return thinking_length(completion_ids, self._think_end_ids)
 
     def _log_length_metrics(self, scored, correct, lengths, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.

@@ -30,6 +30,7 @@ from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from .analysis import MODEL_CARD_BEGIN, MODEL_CARD_END
+from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, sample_budgets, with_budgets
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
@@ -126,8 +127,27 @@ class TrainScriptArguments:
         },
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
+    # Token budgets in the prompts (L1 / LCPO): train with length_reward l1_exact or l1_max.
+    budget_range: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Write a token budget into each training prompt, drawn uniformly from [low, high] (both "
+            f"included; L1's: {list(L1_BUDGET_RANGE)}) with the run's seed, and add the `budget` column that "
+            "length_reward l1_exact / l1_max reads. None: no budgets."
+        },
+    )
+    budget_template: str = field(
+        default="exact",
+        metadata={
+            "help": "The budget's sentence, appended to the user turn: 'exact' (L1's 'Think for {budget} tokens.'), "
+            "'max' ('Think for maximum {budget} tokens.') or a string of your own containing '{budget}'."
+        },
+    )
 
     def __post_init__(self) -> None:
+        if self.budget_range is not None:
+            check_budget_range(self.budget_range)
+        budget_template(self.budget_template)
         if self.num_train_problems is not None and self.num_train_problems < 1:
             raise ValueError(
                 f"num_train_problems must be >= 1, got {self.num_train_problems}; leave it out to train on every "
@@ -244,8 +264,13 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
         dataset = dataset.select(range(min(script_args.num_train_problems, len(dataset))))
     check_gold_answers(dataset, script_args.dataset_name)
     dataset = to_prompts(dataset, script_args.prompt_template)
+    if script_args.budget_range is not None:
+        budgets = sample_budgets(len(dataset), script_args.budget_range, seed=training_args.seed)
+        dataset = with_budgets(dataset, budgets, script_args.budget_template)
     data = {"dataset": script_args.dataset_name, "num_problems": len(dataset)}
     data["prompt_template"] = script_args.prompt_template
+    if script_args.budget_range is not None:  # a budget-conditioned model: what its prompts asked for
+        data["budget_range"], data["budget_template"] = list(script_args.budget_range), script_args.budget_template
     return _train_resuming(script_args.trainer, training_args, model_args, dataset, data, script_args)
 
 
