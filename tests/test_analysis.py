@@ -120,12 +120,13 @@ def test_evaluation_run_directories(evaluation_runs, tiny_demo_run):
 
 
 def test_a_model_is_what_its_provenance_says_not_what_its_directory_is_called(tiny_demo_run, tmp_path):
-    from efficient_trl.evaluation import evaluate
+    from efficient_trl.evaluation import SamplingSettings, evaluate
 
     # trained at alpha 0.3 with unnormalized advantages, then saved under a misleading name
     misleading = tmp_path / "alpha_0.4_norm_group"
     shutil.copytree(tiny_demo_run[0] / "alpha_0.3", misleading)
-    evaluate(str(misleading), "gsm8k", tmp_path / "eval" / misleading.name, k=1, max_new_tokens=8, num_problems=2)
+    sampling = SamplingSettings(k=1, max_new_tokens=8)
+    evaluate(str(misleading), "gsm8k", tmp_path / "eval" / misleading.name, sampling, num_problems=2)
     (row,) = load_results(tmp_path / "eval")
     assert (row["name"], row["family"], row["alpha"], row["advantage_normalization"]) == (
         "alpha_0.4_norm_group", "alpha", 0.3, "none"

@@ -303,7 +303,7 @@ def test_training_records_provenance_next_to_the_weights_and_in_each_checkpoint(
     recipe, run = finished_run
     provenance = read_provenance(run)
     assert provenance["trainer"] == "grpo" and provenance["advantage_normalization"] == "none"
-    assert provenance["length_reward"] == {"name": "sigmoid", "alpha": 0.2, "measure": "completion"}
+    assert provenance["length_reward"] == {"name": "sigmoid", "alpha": 0.2, "eps": 1e-7, "measure": "completion"}
     assert provenance["base_model"] == {
         "name_or_path": tiny_model_path,
         "fingerprint": model_fingerprint(tiny_model_path),
