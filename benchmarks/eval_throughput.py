@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from efficient_trl.demo import DEMO_MODEL_DIR, EVAL_SEED  # noqa: E402
-from efficient_trl.evaluation import generate_samples, grade_samples, summarize  # noqa: E402
+from efficient_trl.evaluation import SamplingSettings, generate_samples, grade_samples, summarize  # noqa: E402
 from efficient_trl.math_grader import MathAccuracyReward  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 
@@ -35,7 +35,12 @@ def main() -> None:
 
     start = time.perf_counter()
     samples = generate_samples(
-        model, tokenizer, problems["prompt"], k=1, max_new_tokens=160, batch_size=args.batch_size, desc="generating"
+        model,
+        tokenizer,
+        problems["prompt"],
+        SamplingSettings(k=1, max_new_tokens=160),
+        batch_size=args.batch_size,
+        desc="generating",
     )
     generation = time.perf_counter() - start
     start = time.perf_counter()

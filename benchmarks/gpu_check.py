@@ -217,7 +217,8 @@ def overhead_section(args: argparse.Namespace, device: Device, model_dir: str, *
     from trl import GRPOConfig, GRPOTrainer
 
     from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, math_accuracy_reward
-    from efficient_trl.testing import arithmetic_dataset
+    from efficient_trl.synthetic import sum_problems
+    from efficient_trl.testing import TWO_TERM_SUMS
 
     variants = {
         "stock": (GRPOTrainer, GRPOConfig, {"scale_rewards": "none"}),
@@ -251,7 +252,7 @@ def overhead_section(args: argparse.Namespace, device: Device, model_dir: str, *
                     model=model_dir,
                     reward_funcs=math_accuracy_reward,
                     args=config,
-                    train_dataset=arithmetic_dataset(args.overhead_prompts * args.overhead_steps),
+                    train_dataset=sum_problems(args.overhead_prompts * args.overhead_steps, seed=0, **TWO_TERM_SUMS),
                     callbacks=[timer],
                 )
                 trainer.remove_callback(PrinterCallback)
@@ -318,7 +319,8 @@ def memory_rows(
     args: argparse.Namespace, device: Device, model_dir: str, deadline: float, *, liger: bool
 ) -> list[dict[str, Any]]:
     from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, math_accuracy_reward
-    from efficient_trl.testing import arithmetic_dataset
+    from efficient_trl.synthetic import sum_problems
+    from efficient_trl.testing import TWO_TERM_SUMS
 
     settings = recipe_settings()
     group = settings["num_generations"]
@@ -329,7 +331,10 @@ def memory_rows(
             gradient_accumulation_steps=group, max_completion_length=max(args.lengths), use_liger_kernel=liger,
         )  # fmt: skip
         trainer = EfficientGRPOTrainer(
-            model=model_dir, reward_funcs=math_accuracy_reward, args=config, train_dataset=arithmetic_dataset(group)
+            model=model_dir,
+            reward_funcs=math_accuracy_reward,
+            args=config,
+            train_dataset=sum_problems(group, seed=0, **TWO_TERM_SUMS),
         )
         model = trainer.model
         # As Trainer.train() does; the method and its keyword were renamed in transformers 5.x (the first argument
@@ -403,14 +408,15 @@ def memory_rows(
 def generation_section(args: argparse.Namespace, device: Device, model_dir: str, *, deadline: float) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from efficient_trl.testing import arithmetic_dataset
+    from efficient_trl.synthetic import sum_problems
+    from efficient_trl.testing import TWO_TERM_SUMS
 
     dtype = torch.bfloat16 if device.cuda else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device.name).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     settings = recipe_settings()
     group = settings["num_generations"]
-    prompts = [row["prompt"] for row in arithmetic_dataset(max(1, args.completions // group))]
+    prompts = [row["prompt"] for row in sum_problems(max(1, args.completions // group), seed=0, **TWO_TERM_SUMS)]
     prompt_ids = [ids for ids in tokenizer.apply_chat_template(prompts, add_generation_prompt=True)["input_ids"]]
     prompt_ids = [ids for ids in prompt_ids for _ in range(group)][: args.completions]  # G completions per prompt
     # The sampling settings GRPOTrainer builds its GenerationConfig from.

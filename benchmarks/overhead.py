@@ -36,7 +36,8 @@ from efficient_trl import (  # noqa: E402
     EfficientRLOOTrainer,
     math_accuracy_reward,
 )
-from efficient_trl.testing import arithmetic_dataset, build_tiny_model  # noqa: E402
+from efficient_trl.synthetic import sum_problems  # noqa: E402
+from efficient_trl.testing import TWO_TERM_SUMS, build_tiny_model  # noqa: E402
 
 PAIRS = {
     "RLOO": (
@@ -115,7 +116,7 @@ def step_times(
         model=model_path,
         reward_funcs=math_accuracy_reward,
         args=args,
-        train_dataset=arithmetic_dataset(steps * 2),
+        train_dataset=sum_problems(steps * 2, seed=0, **TWO_TERM_SUMS),
         callbacks=[timer],
     )
     trainer.remove_callback(PrinterCallback)  # keep the per-step log dictionaries off the screen

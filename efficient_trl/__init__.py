@@ -18,6 +18,7 @@ _EXPORTS = {
     "EfficientRLOOConfig": "configs",
     "EfficientGRPOTrainer": "trainers",
     "EfficientRLOOTrainer": "trainers",
+    "LENGTH_REWARDS": "length_rewards",
     "MathAccuracyReward": "math_grader",
     "MathGrader": "math_grader",
     "length_penalized_rewards": "rewards",
@@ -31,6 +32,7 @@ __all__ = [
     "EfficientGRPOTrainer",
     "EfficientRLOOConfig",
     "EfficientRLOOTrainer",
+    "LENGTH_REWARDS",
     "MathAccuracyReward",
     "MathGrader",
     "length_penalized_rewards",
@@ -41,6 +43,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .configs import EfficientGRPOConfig, EfficientRLOOConfig
+    from .length_rewards import LENGTH_REWARDS
     from .math_grader import MathAccuracyReward, MathGrader, math_accuracy_reward
     from .rewards import length_penalized_rewards, normalize_advantages, rloo_advantages
     from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer

@@ -1,12 +1,16 @@
 """Read what the toolkit writes and draw the paper's figures: accuracy against tokens, training dynamics, the
 normalization ablation; and the trade-off table of a model card.
 
-Two kinds of result are read (`load_results`): a demo run directory (`results.json`, written by
-`efficient_trl.demo.run_demo`) and a tree of evaluation run directories (one `summary.json` each, written by
-`efficient_trl.evaluation.evaluate`, e.g. `runs/eval/<model>/<dataset>-k3-t0.6-max32768/`). Training logs are TRL's
-`trainer_state.json` (`load_training_log`). Every row is a dict with at least `name`, `dataset`, `family`,
-`accuracy`, `accuracy_stderr` and `mean_tokens`; `family` says what kind of model it is: "start", "model", "alpha"
-(the method; `alpha` and `advantage_normalization` say how it was trained), "cutoff", "sft" or "dpo".
+Results are evaluation run directories (`load_results`): one `summary.json` each, written by
+`efficient_trl.evaluation.evaluate` (e.g. `runs/eval/<model>/<dataset>-k3-t0.6-max32768/`) or by the demo
+(`<run_dir>/eval/<model>/`). Training logs are TRL's `trainer_state.json` (`load_training_log`). Every row is a dict
+with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr` and `mean_tokens`.
+
+How a model was trained comes from its provenance (`efficient_trl.provenance`, copied into `summary.json`), never
+from a directory name: `family` is "alpha" (the method, trainer grpo/rloo; `alpha`, `advantage_normalization`,
+`length_reward` and `lora` say how), "sft" or "dpo" (the baselines), "cutoff" (the generation cutoff), "start" (the
+model the others were trained from, or the one named `start=`) or "model" (anything else, e.g. a model without
+provenance).
 
 Plots return a matplotlib `Figure` (shown inline by Jupyter) and also save it when given a path.
 """
@@ -15,15 +19,20 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import warnings
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli import function_default
+from .provenance import PROVENANCE_FILE, RL_TRAINERS, read_provenance
+
 __all__ = [
     "DYNAMICS_METRICS",
+    "ModelCardArguments",
+    "TrainingLog",
     "format_tradeoff_table",
     "load_results",
     "load_training_log",
@@ -31,7 +40,10 @@ __all__ = [
     "model_card_data",
     "model_card_section",
     "model_card_table",
+    "model_label",
     "model_style",
+    "plot_budget_adherence",
+    "provenance_fields",
     "plot_normalization_ablation",
     "plot_tradeoff",
     "plot_training_dynamics",
@@ -49,10 +61,6 @@ DYNAMICS_METRICS = (
     ("efficiency/accuracy", "training accuracy (%)", 100.0),
     ("completions/mean_length", "mean completion tokens (training)", 1.0),
 )
-# Output directories of the paper recipes are named alpha_<alpha> (e.g. runs/deepseek-r1-distill-qwen-1.5b/alpha_0.2)
-_ALPHA_IN_NAME = re.compile(r"(?:^|[^a-z])alpha[_=]?(\d+(?:\.\d+)?)")
-# ... and alpha_<alpha>_norm_<normalization> for the ablation, as the demo names its models
-_NORMALIZATION_IN_NAME = re.compile(r"norm[_=](none|group|batch)")
 MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
 MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
 PAPER = "[Training Language Models to Reason Efficiently](https://arxiv.org/abs/2502.04463) (Arora & Zanette, 2025)"
@@ -65,30 +73,51 @@ HUB_DATASETS = {
 }
 
 
-def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict[str, Any]]:
-    """Result rows of a demo run directory or of every evaluation run directory under `path`.
+def load_results(path: str | Path, cutoff_model: str | None = None, start: str | None = None) -> list[dict[str, Any]]:
+    """Result rows of every evaluation run directory (with a `summary.json`) under `path`: a tree of evaluation runs
+    or a demo run directory.
 
-    Evaluation rows are named after the evaluated model's directory (`<parent>/checkpoint-N` for a checkpoint) and
-    their `dataset` is the dataset's short name (gsm8k, math500, aime24, or a file's stem). `cutoff_model` names
-    the model (usually the starting one) whose samples also give the generation-cutoff baseline rows.
+    Evaluation rows are named after the evaluated model's directory (`<parent>/checkpoint-N` for a checkpoint; the
+    demo records its own names: start, alpha=0.2, ...) and their `dataset` is the dataset's short name (gsm8k,
+    math500, aime24, or a file's stem). How each model was trained comes from its provenance (see the module
+    docstring); `start` names the starting model when no other row records it as its base model. `cutoff_model`
+    names the model (usually the starting one) whose samples also give the generation-cutoff baseline rows. Rows come
+    in a fixed order: start, other models, alpha models (by normalization, then alpha), cutoffs, SFT, DPO.
     """
     path = Path(path)
-    if (path / "results.json").is_file():
-        rows = json.loads((path / "results.json").read_text())
-        _check_rows(rows, path / "results.json")
-        # runs written before rows carried their family get it from their name
-        return [{**row, "family": row.get("family") or _demo_family(row)} for row in rows]
+    if (path / "eval").is_dir() and (path / "settings.json").is_file():
+        # a demo run directory: its models' evaluations are under eval/ (rejection_sampling/ is the baselines' data)
+        path = path / "eval"
     summaries = sorted(path.rglob("summary.json"))
+    if not summaries and (path / "results.json").is_file():
+        raise ValueError(
+            f"{path} is a demo run in the old layout (results.json, models known only by their names): convert it "
+            f'once with `python -c "from efficient_trl.demo import convert_legacy_demo_run; '
+            f"convert_legacy_demo_run('{path}')\"`, or rerun recipes/demo.py."
+        )
     if not summaries:
         raise FileNotFoundError(
-            f"no results under {path}: expected a demo run directory (with results.json, from recipes/demo.py) or "
-            "evaluation run directories (with summary.json, from recipes/evaluate.py)."
+            f"no results under {path}: expected evaluation run directories (with summary.json, from "
+            "recipes/evaluate.py) or a demo run directory (from recipes/demo.py)."
         )
-    rows = [_evaluation_row(json.loads(summary.read_text()), summary.parent) for summary in summaries]
+    loaded = [(json.loads(summary.read_text()), summary.parent) for summary in summaries]
+    unrecorded = [str(run_dir) for summary, run_dir in loaded if "provenance" not in summary]
+    if unrecorded:
+        warnings.warn(
+            f"{len(unrecorded)} evaluation(s) under {path} were written before efficient-trl recorded provenance "
+            f"({', '.join(unrecorded)}): their models are taken as untrained ('model', or 'start' for the starting "
+            "model), whatever their names say. Rerun recipes/evaluate.py with the same command for each: it resumes "
+            "from the samples and records the provenance.json of the model's directory (a model trained before "
+            "efficient-trl wrote one stays untrained).",
+            stacklevel=2,
+        )
+    rows = [_evaluation_row(summary, run_dir) for summary, run_dir in loaded]
     _check_rows(rows, path)
-    seen: dict[tuple[str, str], str] = {}
-    for row in rows:
-        earlier = seen.setdefault((row["name"], row["dataset"]), row["run_dir"])
+    seen: dict[tuple[Any, ...], str] = {}
+    for row in rows:  # evaluations by budget (evaluate_budgets) are one per budget and mode
+        earlier = seen.setdefault(
+            (row["name"], row["dataset"], row.get("budget_mode"), row.get("budget")), row["run_dir"]
+        )
         if earlier != row["run_dir"]:
             raise ValueError(
                 f"two evaluations of {row['name']!r} on {row['dataset']!r} under {path}: {earlier} and "
@@ -102,6 +131,7 @@ def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict
             "command to finish them.",
             stacklevel=2,
         )
+    _mark_start(rows, start)
     if cutoff_model is not None:
         sources = [row for row in rows if row["name"] == cutoff_model]
         if not sources:
@@ -111,7 +141,7 @@ def load_results(path: str | Path, cutoff_model: str | None = None) -> list[dict
                 rows.append(
                     {**cutoff, "name": f"cutoff={cutoff['cutoff']}", "dataset": source["dataset"], "family": "cutoff"}
                 )
-    return rows
+    return sorted(rows, key=_row_order)
 
 
 def result_name(model: str | Path) -> str:
@@ -121,26 +151,50 @@ def result_name(model: str | Path) -> str:
     return f"{model.parent.name}/{model.name}" if model.name.startswith("checkpoint-") else model.name
 
 
+def provenance_fields(provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """The row fields that say how a model was trained, from its provenance (None: an untrained 'model')."""
+    if provenance is None:
+        return {"family": "model", "trainer": None, "alpha": None, "advantage_normalization": None,
+                "length_reward": None, "lora": False}  # fmt: skip
+    trainer, length_reward = provenance["trainer"], provenance.get("length_reward")
+    # The alpha family is the paper's sigmoid reward, placed by its alpha; a model trained with another registry
+    # entry (no alpha) is drawn as a single model by its name until the length-reward comparison places them.
+    paper_reward = trainer in RL_TRAINERS and (length_reward or {}).get("name", "sigmoid") == "sigmoid"
+    family = "alpha" if paper_reward else "model" if trainer in RL_TRAINERS else trainer
+    return {
+        "family": family, "trainer": trainer,
+        "alpha": length_reward.get("alpha") if length_reward else None,
+        "advantage_normalization": provenance.get("advantage_normalization"), "length_reward": length_reward,
+        "lora": bool(provenance.get("lora")),
+    }  # fmt: skip
+
+
 def _evaluation_row(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    name = result_name(summary["model"])
+    name = summary.get("name") or result_name(summary["model"])  # the demo records its own names
     row = {**summary, "name": name, "dataset": Path(summary["dataset"]).stem, "run_dir": str(run_dir)}
-    alpha = _ALPHA_IN_NAME.search(name.lower())
-    if alpha:
-        normalization = _NORMALIZATION_IN_NAME.search(name.lower())
-        return {
-            **row, "family": "alpha", "alpha": float(alpha.group(1)),
-            "advantage_normalization": normalization.group(1) if normalization else "none",
-        }  # fmt: skip
-    family = next((kind for kind in ("sft", "dpo") if name.lower().startswith(kind)), "model")
-    return {**row, "family": family, "alpha": None}
+    return {**row, **provenance_fields(summary.get("provenance"))}
 
 
-def _demo_family(row: dict[str, Any]) -> str:
-    if row["name"] == "start":
-        return "start"
-    if row.get("advantage_normalization"):
-        return "alpha"
-    return row["name"].split("=")[0]  # cutoff=40 -> cutoff; sft; dpo
+def _mark_start(rows: list[dict[str, Any]], start: str | None) -> None:
+    """The starting model: the one other rows' provenance names as their base model (by weights fingerprint), or
+    the one named `start`."""
+    bases = {
+        (row.get("provenance") or {}).get("base_model", {}).get("fingerprint") for row in rows
+    } - {None}  # fmt: skip
+    for row in rows:
+        if row["name"] == start or row.get("model_fingerprint") in bases:
+            row["family"] = "start"
+
+
+def _row_order(row: dict[str, Any]) -> tuple:
+    normalization = row.get("advantage_normalization") or "none"
+    return (
+        FAMILIES.index(row["family"]) if row["family"] in FAMILIES else len(FAMILIES),
+        (row.get("length_reward") or {}).get("name") or "",
+        list(NORMALIZATION_STYLES).index(normalization) if normalization in NORMALIZATION_STYLES else 0,
+        bool(row.get("lora")),
+        row.get("alpha") or row.get("cutoff") or 0.0,
+    )
 
 
 def _check_rows(rows: list[dict[str, Any]], source: Path) -> None:
@@ -163,8 +217,18 @@ def select(rows: list[dict[str, Any]], **equal: Any) -> list[dict[str, Any]]:
     return [row for row in rows if all(row.get(key) == value for key, value in equal.items())]
 
 
-def load_training_log(model_dir: str | Path) -> list[dict[str, Any]]:
-    """The logged training steps of one model: `trainer_state.json` in `model_dir`, or in its newest checkpoint-N/.
+class TrainingLog(list):
+    """A model's logged training steps (a list of dicts, one per logged step), with `provenance`: how the model was
+    trained (its provenance.json; None when it has none), which gives its style and label in figures."""
+
+    def __init__(self, entries: Iterable[dict[str, Any]], provenance: dict[str, Any] | None = None) -> None:
+        super().__init__(entries)
+        self.provenance = provenance
+
+
+def load_training_log(model_dir: str | Path) -> TrainingLog:
+    """The logged training steps of one model: `trainer_state.json` in `model_dir`, or in its newest checkpoint-N/,
+    with the model's provenance (from the same directory).
 
     Each entry is what the trainer logged at one step (`step`, `loss`, `efficiency/accuracy`,
     `completions/mean_length`, ...); the end-of-training summary entry is left out.
@@ -182,15 +246,24 @@ def load_training_log(model_dir: str | Path) -> list[dict[str, Any]]:
             )
         state = checkpoints[-1]
     history = json.loads(state.read_text())["log_history"]
-    return [entry for entry in history if "step" in entry and "train_runtime" not in entry]
+    entries = [entry for entry in history if "step" in entry and "train_runtime" not in entry]
+    provenance_dir = model_dir if (model_dir / PROVENANCE_FILE).is_file() else state.parent
+    return TrainingLog(entries, read_provenance(provenance_dir))
 
 
-def load_training_logs(path: str | Path) -> dict[str, list[dict[str, Any]]]:
-    """Training logs by model name: of a demo run (names as in its results.json), of one training output
-    directory, or of every training output directory just under `path` (named by directory)."""
+def load_training_logs(path: str | Path) -> dict[str, TrainingLog]:
+    """Training logs by model name: of a demo run (named as its results are), of one training output directory,
+    or of every training output directory just under `path` (named by directory)."""
     path = Path(path)
-    if (path / "results.json").is_file():
-        directories = {row["name"]: path / row["model_dir"] for row in load_results(path) if row.get("model_dir")}
+    demo_evaluations = sorted((path / "eval").glob("*/summary.json"))
+    if demo_evaluations:  # a demo run: run_dir/<model>/ holds the training log of run_dir/eval/<model>/
+        directories = {
+            json.loads(summary.read_text())["name"]: path / summary.parent.name
+            for summary in demo_evaluations
+            if _has_training_log(path / summary.parent.name)
+        }
+        order = {row["name"]: index for index, row in enumerate(load_results(path))}
+        directories = dict(sorted(directories.items(), key=lambda item: order.get(item[0], len(order))))
     elif _has_training_log(path):
         directories = {path.name: path}
     else:
@@ -249,33 +322,65 @@ ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger one
 LORA_MARKER = "P"  # a LoRA adapter at some alpha: that alpha's colour, its own marker
 
 
-def _is_lora(name: str) -> bool:
-    return re.search(r"(?:^|[^a-z])lora(?:[^a-z]|$)", name.lower()) is not None
+# A length reward other than the paper's sigmoid gets its own colour map, so that its models never look like the
+# paper's at the same alpha; unknown names fall back to the last map.
+LENGTH_REWARD_COLORMAPS = {"sigmoid": "plasma", None: "viridis"}
 
 
-def model_style(name: str) -> dict[str, Any]:
-    """Colour, line style and marker of a model, from its name alone, so that a model looks the same in every
-    figure: alpha models ('alpha=0.2', 'alpha_0.2_norm_group') are coloured by alpha on the plasma colour map (a
-    square-root scale, which separates 0, 0.05 and 0.1), with line style and marker by advantage normalization
-    (a LoRA adapter, 'lora' in the name, has a marker of its own);
-    SFT/DPO (names starting with sft/dpo) and the generation cutoff have their own colours and markers; any other
-    model is a star, black for the demo's 'start'."""
+def model_style(row: dict[str, Any]) -> dict[str, Any]:
+    """Colour, line style and marker of a model, from its row's fields (its provenance), so that a model looks the
+    same in every figure: alpha models are coloured by alpha on their length reward's colour map (plasma for the
+    paper's sigmoid; a square-root scale, which separates 0, 0.05 and 0.1), with line style and marker by advantage
+    normalization (a LoRA adapter has a marker of its own); SFT/DPO and the generation cutoff have their own colours
+    and markers; any other model is a star, black for the starting model, else a colour picked by its name."""
     import matplotlib
 
-    lowered = name.lower()
-    alpha = _ALPHA_IN_NAME.search(lowered)
-    if alpha:
-        normalization = _NORMALIZATION_IN_NAME.search(lowered)
-        linestyle, marker = NORMALIZATION_STYLES[normalization.group(1) if normalization else "none"]
-        marker = LORA_MARKER if _is_lora(name) else marker
-        position = 0.85 * math.sqrt(min(float(alpha.group(1)) / ALPHA_COLOR_SPAN, 1.0))  # 0.85: no pale yellow
-        return {"color": matplotlib.colors.to_hex(matplotlib.colormaps["plasma"](position)), "linestyle": linestyle,
+    family, name = row.get("family"), row.get("name", "")
+    if family == "alpha":
+        normalization = row.get("advantage_normalization") or "none"
+        linestyle, marker = NORMALIZATION_STYLES.get(normalization, NORMALIZATION_STYLES["none"])
+        marker = LORA_MARKER if row.get("lora") else marker
+        reward = (row.get("length_reward") or {}).get("name", "sigmoid")
+        colormap = LENGTH_REWARD_COLORMAPS.get(reward, LENGTH_REWARD_COLORMAPS[None])
+        position = 0.85 * math.sqrt(min(float(row["alpha"]) / ALPHA_COLOR_SPAN, 1.0))  # 0.85: no pale yellow
+        return {"color": matplotlib.colors.to_hex(matplotlib.colormaps[colormap](position)), "linestyle": linestyle,
                 "marker": marker}  # fmt: skip
-    for kind, (color, marker) in BASELINE_STYLES.items():
-        if lowered.startswith(kind):
-            return {"color": color, "linestyle": "-", "marker": marker}
-    color = OTHER_MODEL_COLORS[0 if name == "start" else zlib.crc32(name.encode()) % len(OTHER_MODEL_COLORS)]
+    if family in BASELINE_STYLES:
+        color, marker = BASELINE_STYLES[family]
+        return {"color": color, "linestyle": "-", "marker": marker}
+    color = OTHER_MODEL_COLORS[0 if family == "start" else zlib.crc32(name.encode()) % len(OTHER_MODEL_COLORS)]
     return {"color": color, "linestyle": "-", "marker": "*"}
+
+
+def model_label(row: dict[str, Any]) -> str:
+    """A model's label in figures, from how it was trained: 'alpha=0.2', 'alpha=0.2, group-normalized, LoRA',
+    '<reward> alpha=0.2' for a length reward other than the sigmoid, 'SFT baseline'; other models by name."""
+    family, name = row.get("family"), row.get("name", "")
+    if family == "alpha":
+        reward = (row.get("length_reward") or {}).get("name", "sigmoid")
+        normalization = row.get("advantage_normalization") or "none"
+        details = [f"{normalization}-normalized"] if normalization != "none" else []
+        details += ["LoRA"] if row.get("lora") else []
+        prefix = "" if reward == "sigmoid" else f"{reward} "
+        return ", ".join([f"{prefix}alpha={row['alpha']:g}", *details])
+    if family in ("sft", "dpo"):
+        kind = f"{family.upper()} baseline"
+        return kind if name.lower() == family else f"{kind}: {name}"
+    return name
+
+
+def _labels(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Each row's label by name; rows that would share one (e.g. two checkpoints of a run) get their name added."""
+    labels = {row["name"]: model_label(row) for row in rows}
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    return {name: label if counts[label] == 1 else f"{label} ({name})" for name, label in labels.items()}
+
+
+def _log_row(name: str, log: list[dict[str, Any]]) -> dict[str, Any]:
+    """What figures need of a training log's model: its name and the fields its provenance gives."""
+    return {"name": name, **provenance_fields(getattr(log, "provenance", None))}
 
 
 def _figure(panels: int, title: str | None) -> tuple[Any, list[Any]]:
@@ -341,33 +446,29 @@ def _sorted_by(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row[key])
 
 
-def _baseline_label(row: dict[str, Any]) -> str:
-    family = row["family"]
-    if family in ("sft", "dpo"):
-        kind = f"{family.upper()} baseline"
-        return kind if row["name"].lower() == family else f"{kind}: {row['name']}"
-    return row["name"]
-
-
 def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
     """The trade-off points of one dataset on `axes`; `labels`: annotate the alpha and cutoff points."""
     # one alpha curve per advantage normalization, and apart for LoRA adapters (lora_alpha_0.2.yaml's alpha_0.2_lora)
-    curves: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    names = _labels(rows)
+    curves: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
     for row in _sorted_by(select(rows, family="alpha"), "alpha"):
-        variant = (row.get("advantage_normalization") or "none", _is_lora(row["name"]))
+        reward = (row.get("length_reward") or {}).get("name", "sigmoid")
+        variant = (reward, row.get("advantage_normalization") or "none", bool(row.get("lora")))
         curves.setdefault(variant, []).append(row)
-    for (normalization, lora), trained in curves.items():
+    for (reward, normalization, lora), trained in curves.items():
         details = ([] if normalization == "none" else [f"{normalization}-normalized"]) + (["LoRA"] if lora else [])
-        label = "length penalty" + (f" ({', '.join(details)})" if details else "")
+        label = ("length penalty" if reward == "sigmoid" else f"length reward {reward}") + (
+            f" ({', '.join(details)})" if details else ""
+        )
         axes.plot(
             [r["mean_tokens"] for r in trained], [100 * r["accuracy"] for r in trained],
-            NORMALIZATION_STYLES[normalization][0], color="#555555", linewidth=1, zorder=1,
+            model_style(trained[0])["linestyle"], color="#555555", linewidth=1, zorder=1,
             label=label if labels else None,
         )  # fmt: skip
         for row in trained:
-            style = model_style(row["name"])
+            style = model_style(row)
             _errorbar(axes, row, fmt=style["marker"], color=style["color"], markersize=7, zorder=3,
-                      label=row["name"] if labels else None)  # fmt: skip
+                      label=names[row["name"]] if labels else None)  # fmt: skip
         if labels:
             _label_points(axes, trained, [f"α={row['alpha']:g}" for row in trained])
     cutoffs = _sorted_by(select(rows, family="cutoff"), "cutoff")
@@ -381,10 +482,10 @@ def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
             _label_points(axes, cutoffs, [f"≤{row['cutoff']:g}" for row in cutoffs])
     for family in ("start", "model", "sft", "dpo"):
         for row in select(rows, family=family):
-            style = model_style(row["name"])
+            style = model_style(row)
             _errorbar(
                 axes, row, fmt=style["marker"], color=style["color"], markeredgecolor="black", zorder=4,
-                markersize=12 if style["marker"] == "*" else 9, label=_baseline_label(row) if labels else None,
+                markersize=12 if style["marker"] == "*" else 9, label=names[row["name"]] if labels else None,
             )  # fmt: skip
 
 
@@ -495,12 +596,52 @@ def plot_training_dynamics(
         if not any(steps for steps, _ in series.values()):
             logged = sorted({k for log in logs.values() for entry in log for k in entry})
             raise ValueError(f"no training log has {key!r}; the logs have {logged}.")
-        for name, (steps, values) in series.items():
+        models = [_log_row(name, log) for name, log in logs.items()]
+        labels = _labels(models)
+        for model in models:
+            steps, values = series[model["name"]]
             if steps:  # e.g. SFT/DPO logs have no RL accuracy
-                style = model_style(name)
+                style = model_style(model)
                 axes.plot(steps, values, linestyle=style["linestyle"], color=style["color"], marker="o",
-                          markersize=3, label=name)  # fmt: skip
+                          markersize=3, label=labels[model["name"]])  # fmt: skip
         _decorate(axes, "optimizer step", label)
+    return _finish(figure, path)
+
+
+BUDGET_FIELDS = ("name", "budget", "budget_mode", "budget_measure", "accuracy", "mean_budget_length")
+
+
+def plot_budget_adherence(
+    rows: list[dict[str, Any]], path: str | Path | None = None, title: str | None = "Token budgets"
+) -> Any:
+    """Two panels against the token budget N: accuracy (%) and the mean tokens L that the budget counts, with the
+    line L = N; one line per model and budget mode (`evaluation.evaluate_budgets`' summaries, e.g. from
+    `load_results`: every field is read from summary.json, none from a directory name)."""
+    if not rows:
+        raise ValueError("no results to plot.")
+    lacking = [f"{row.get('name', '?')} ({row.get('run_dir', 'no run_dir')})" for row in rows if
+               any(key not in row or row[key] is None for key in BUDGET_FIELDS)]  # fmt: skip
+    if lacking:
+        raise ValueError(
+            f"results without a budget (fields {list(BUDGET_FIELDS)}): {lacking}; evaluate with "
+            "recipes/evaluate.py --budgets ... (evaluate_budgets) to get them."
+        )
+    figure, (accuracy_axes, tokens_axes) = _figure(2, title)
+    for name, mode in dict.fromkeys((row["name"], row["budget_mode"]) for row in rows):
+        series = _sorted_by(select(rows, name=name, budget_mode=mode), "budget")
+        style = model_style(series[0])  # from the model's provenance, as in every other figure
+        label = f"{model_label(series[0])} ({'budget in the prompt' if mode == 'prompt' else 'budget forcing'})"
+        linestyle = style["linestyle"] if mode == "prompt" else ":"
+        budgets = [row["budget"] for row in series]
+        accuracy_axes.plot(budgets, [100 * row["accuracy"] for row in series], color=style["color"],
+                           linestyle=linestyle, marker=style["marker"], label=label)  # fmt: skip
+        tokens_axes.plot(budgets, [row["mean_budget_length"] for row in series], color=style["color"],
+                         linestyle=linestyle, marker=style["marker"], label=label)  # fmt: skip
+    span = [min(row["budget"] for row in rows), max(row["budget"] for row in rows)]
+    tokens_axes.plot(span, span, color="grey", linestyle="--", linewidth=1, label="L = N")
+    measures = sorted({row["budget_measure"] for row in rows})
+    _decorate(accuracy_axes, "token budget N", "accuracy (%)")
+    _decorate(tokens_axes, "token budget N", f"mean tokens L ({' / '.join(measures)})")
     return _finish(figure, path)
 
 
@@ -514,9 +655,9 @@ def plot_normalization_ablation(
     alphas with different advantage normalizations: colour is alpha, line style and marker are the normalization
     (`model_style`).
 
-    With evaluation runs on several datasets, `dataset` picks the one for the held-out panel. Evaluation rows take
-    their normalization from the model's name (`alpha_0.2_norm_group`; no `norm_` means "none"), and their training
-    logs are matched by that name.
+    With evaluation runs on several datasets, `dataset` picks the one for the held-out panel. Rows take their
+    normalization from their provenance; their training logs are matched by the row's name (a training output
+    directory's name is the name of its evaluations).
     """
     datasets = _distinct(rows, "dataset")
     if dataset is not None:
@@ -536,20 +677,22 @@ def plot_normalization_ablation(
             "run `make ablation` (recipes/demo.py --normalizations none group)."
         )
     figure, panels = _figure(3, "Advantage normalization ablation")
+    shown = trained + select(rows, family="start") + select(rows, family="model")
+    labels = _labels(shown)
     length_then_accuracy = DYNAMICS_METRICS[::-1]
     for axes, (key, label, scale) in zip(panels[:2], length_then_accuracy, strict=True):
         for row in trained:
-            style = model_style(row["name"])
+            style = model_style(row)
             axes.plot(
                 *_series(logs[row["name"]], key, scale), linestyle=style["linestyle"], color=style["color"],
-                label=row["name"],
+                label=labels[row["name"]],
             )  # fmt: skip
         _decorate(axes, "optimizer step", label)
     held_out = panels[2]
-    for row in trained + select(rows, family="start") + select(rows, family="model"):
-        style = model_style(row["name"])
+    for row in shown:
+        style = model_style(row)
         _errorbar(
-            held_out, row, fmt=style["marker"], color=style["color"], label=row["name"],
+            held_out, row, fmt=style["marker"], color=style["color"], label=labels[row["name"]],
             markersize=12 if style["marker"] == "*" else 7,
         )  # fmt: skip
     _decorate(held_out, "mean completion tokens (held-out)", "held-out accuracy (%)")
@@ -586,18 +729,53 @@ def model_card_table(rows: list[dict[str, Any]], model: str, start: str) -> str:
     return "\n".join(lines)
 
 
-def _base_model(rows: list[dict[str, Any]], start: str) -> str | None:
-    """The starting model's hub name, as its evaluation recorded it (`summary.json`'s `model`); None for a local
-    directory or a demo run."""
+def _hub_name(reference: Any) -> str | None:
+    """`reference` when it names a hub repository (owner/name, not a local path), else None."""
+    is_hub = isinstance(reference, str) and reference.count("/") == 1 and not reference.startswith((".", "/", "~"))
+    return reference if is_hub and not Path(reference).exists() else None
+
+
+def _provenance(rows: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
+    """The provenance `model`'s evaluations recorded (None when they recorded none)."""
+    recorded = [row["provenance"] for row in rows if row["name"] == model and row.get("provenance")]
+    return recorded[0] if recorded else None
+
+
+def _base_model(rows: list[dict[str, Any]], model: str, start: str) -> str | None:
+    """The hub name of the model `model` was trained from: from its provenance, else as the starting model's
+    evaluation recorded it (`summary.json`'s `model`); None for a local directory or a demo run."""
+    provenance = _provenance(rows, model)
+    if provenance and _hub_name(provenance["base_model"]["name_or_path"]):
+        return provenance["base_model"]["name_or_path"]
     models = {row.get("model") for row in rows if row["name"] == start and row["family"] != "cutoff"}
-    hub_names = [m for m in models if isinstance(m, str) and m.count("/") == 1 and not Path(m).exists()]
+    hub_names = [m for m in models if _hub_name(m)]
     return hub_names[0] if len(hub_names) == 1 else None
 
 
+def _training_settings(provenance: dict[str, Any]) -> str:
+    """One sentence of how a model was trained, from its provenance."""
+    steps = provenance.get("global_step") or provenance.get("max_steps")
+    parts = [f"trainer {provenance['trainer'].upper()}"]
+    reward = provenance.get("length_reward")
+    if reward:
+        details = ", ".join(f"{key} {value}" for key, value in reward.items() if key != "name")
+        parts.append(f"length reward {reward['name']} ({details})")
+    if provenance.get("advantage_normalization"):
+        parts.append(f"advantage normalization {provenance['advantage_normalization']}")
+    parts += [f"learning rate {provenance['learning_rate']:g}", f"{steps} steps", f"seed {provenance['seed']}"]
+    data = provenance.get("data") or {}
+    if data.get("dataset"):
+        parts.append(f"data `{data['dataset']}` ({data.get('num_problems')} examples)")
+    parts += ["LoRA adapter"] if provenance.get("lora") else []
+    return "Training settings (from its provenance.json): " + "; ".join(parts) + "."
+
+
 def model_card_section(rows: list[dict[str, Any]], model: str, start: str, base_model: str | None = None) -> str:
-    """What the model card says about efficiency: how `model` was trained (base model, the paper, alpha) and
-    `model_card_table`'s comparison with the `start` model, with the evaluation settings."""
-    base_model = base_model or _base_model(rows, start) or start
+    """What the model card says about efficiency: how `model` was trained (base model, the paper, alpha and, from
+    its provenance, the training settings) and `model_card_table`'s comparison with the `start` model, with the
+    evaluation settings."""
+    provenance = _provenance(rows, model)
+    base_model = base_model or _base_model(rows, model, start) or start
     alphas = {row.get("alpha") for row in rows if row["name"] == model and row["family"] == "alpha"}
     how = f" at alpha = {alphas.pop():g}" if len(alphas) == 1 else ""
     intro = (
@@ -606,6 +784,8 @@ def model_card_section(rows: list[dict[str, Any]], model: str, start: str, base_
         "shrinks as it gets longer than the prompt's other correct responses, so the model learns to reason in "
         "fewer tokens. Evaluation: average pass@k, graded with math-verify."
     )
+    if provenance:
+        intro += f"\n\n{_training_settings(provenance)}"
     return f"{intro}\n\n{model_card_table(rows, model, start)}"
 
 
@@ -616,8 +796,9 @@ def model_card_data(
     base_model: str | None = None,
     datasets: list[str] | None = None,
 ) -> Any:
-    """The card's metadata (`huggingface_hub.ModelCardData`): base model, tags, training datasets, and a
-    model-index with `model`'s accuracy and mean tokens per evaluation dataset."""
+    """The card's metadata (`huggingface_hub.ModelCardData`): base model and training datasets (given, else from
+    the model's provenance where they are hub names), tags, and a model-index with `model`'s accuracy and mean
+    tokens per evaluation dataset."""
     from huggingface_hub import EvalResult, ModelCardData
 
     trained = [row for row in rows if row["name"] == model and row["family"] != "cutoff"]
@@ -633,9 +814,11 @@ def model_card_data(
             EvalResult(**where, metric_type="accuracy", metric_name=f"accuracy{k}", metric_value=row["accuracy"]),
             EvalResult(**where, metric_type="mean_tokens", metric_name="mean tokens", metric_value=row["mean_tokens"]),
         ]
+    provenance = _provenance(rows, model)
+    trained_on = _hub_name(((provenance or {}).get("data") or {}).get("dataset"))
     return ModelCardData(
-        base_model=base_model or _base_model(rows, start),
-        datasets=datasets,
+        base_model=base_model or _base_model(rows, model, start),
+        datasets=datasets or ([trained_on] if trained_on else None),
         tags=list(MODEL_CARD_TAGS),
         model_name=model,
         eval_results=results,
@@ -690,3 +873,44 @@ def push_checkpoint(checkpoint_dir: str | Path, repo_id: str, private: bool = Fa
         folder_path=str(checkpoint_dir), repo_id=repo_id, commit_message="efficient-trl: model and card"
     )
     return commit.commit_url
+
+
+@dataclass
+class ModelCardArguments:
+    """What recipes/model_card.py writes into a checkpoint's card (`model_card_section`, `model_card_data`), and
+    whether it uploads the checkpoint (`push_checkpoint`)."""
+
+    checkpoint: str = field(metadata={"help": "The trained model's directory."})
+    results: str = field(metadata={"help": "Evaluation run directories (or a demo run directory)."})
+    start: str = field(metadata={"help": "Name of the starting model in the results."})
+    model: str | None = field(
+        default=None,
+        metadata={"help": "Name of the trained model in the results; None: the --checkpoint directory's."},
+    )
+    base_model: str | None = field(
+        default=function_default(model_card_section, "base_model"),
+        metadata={
+            "help": "Hub name of the starting model for the card; None: the model's provenance, else the one the "
+            "starting model's evaluations recorded."
+        },
+    )
+    datasets: list[str] | None = field(
+        default=function_default(model_card_data, "datasets"),
+        metadata={"help": "Hub names of the training data, for the card; None: from the model's provenance."},
+    )
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the checkpoint with its card."})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository to upload to, e.g. you/my-model."}
+    )
+    private: bool = field(
+        default=function_default(push_checkpoint, "private"),
+        metadata={"help": "Create the hub repository as private."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id (e.g. --hub_model_id you/r1-1.5b-alpha0.2).")
+
+    def model_name(self) -> str:
+        """The trained model's name in the results: --model, else the checkpoint directory's."""
+        return self.model or result_name(self.checkpoint)

@@ -12,13 +12,64 @@ without thinking and DPO would compare two answer summaries instead of the paper
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 
-from .evaluation import EvaluationSample, prompt_token_ids, render_prompt
+from .data import PREPARED_TRAINING_SET
+from .evaluation import (
+    EvaluationSample,
+    SamplingSettings,
+    evaluate_problems,
+    load_samples,
+    prompt_token_ids,
+    render_prompt,
+)
 
-__all__ = ["rejection_sampling_datasets"]
+__all__ = ["RejectionSamplingArguments", "rejection_sample", "rejection_sampling_datasets"]
+
+
+@dataclass
+class RejectionSamplingArguments:
+    """What recipes/rejection_sampling.py samples, and where it writes; parsed beside `GenerationArguments`."""
+
+    model: str = field(metadata={"help": "The starting model: local directory or hub name."})
+    output_dir: str = field(metadata={"help": "Writes samples/, sft/, dpo/ and report.json here."})
+    dataset: str = field(
+        default=PREPARED_TRAINING_SET, metadata={"help": "Training problems (see recipes/prepare_data.py)."}
+    )
+    num_problems: int | None = field(default=None, metadata={"help": "Sample the first N problems only."})
+    # Sampling (as RL training samples: temperature 1, up to 32k tokens, 8 responses per prompt)
+    num_samples: int = field(default=8, metadata={"help": "Responses sampled per prompt."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    max_new_tokens: int = field(default=32000, metadata={"help": "Token limit per response."})
+    seed: int = field(
+        default=SamplingSettings.__dataclass_fields__["seed"].default, metadata={"help": "Sampling seed."}
+    )
+
+    def sampling(self) -> SamplingSettings:
+        """The sampling settings of these arguments, for `rejection_sample`."""
+        return SamplingSettings(
+            k=self.num_samples, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed
+        )
+
+
+def rejection_sample(
+    model: str, problems: Dataset, output_dir: str | Path, sampling: SamplingSettings, **evaluation_options: Any
+) -> tuple[Dataset, Dataset, dict[str, int]]:
+    """Rejection sampling for the SFT and DPO baselines: `sampling.k` responses of `model` per problem of `problems`
+    (`prompt` and gold `answer` columns), sampled and graded into the evaluation run directory `output_dir` by
+    `evaluation.evaluate_problems` (so an interrupted run resumes; `evaluation_options` are its keywords: `dataset`,
+    `prompt_template`, `backend`, ...), then the SFT and DPO datasets and their report from
+    `rejection_sampling_datasets`."""
+    from transformers import AutoTokenizer
+
+    evaluate_problems(model, problems, output_dir, sampling, **evaluation_options)
+    return rejection_sampling_datasets(
+        problems["prompt"], load_samples(output_dir), AutoTokenizer.from_pretrained(model)
+    )
 
 
 def rejection_sampling_datasets(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import GRPOConfig, RLOOConfig
 
+from .length_rewards import LENGTH_REWARDS, resolve_length_reward
 from .rewards import ADVANTAGE_NORMALIZATIONS
 
 __all__ = ["LENGTH_PENALTY_MEASURES", "EfficientGRPOConfig", "EfficientRLOOConfig", "LengthPenaltyArguments"]
@@ -42,6 +45,25 @@ class LengthPenaltyArguments:
             "choices": list(LENGTH_PENALTY_MEASURES),
         },
     )
+    length_reward: str = field(
+        default="sigmoid",
+        metadata={
+            "help": "Which length reward replaces the correctness reward, from efficient_trl.LENGTH_REWARDS: "
+            "'sigmoid' is the paper's (strength length_penalty_alpha); the others ("
+            + ", ".join(list(LENGTH_REWARDS)[1:])
+            + ") are other papers', documented in efficient_trl/length_rewards.py. All are computed per prompt "
+            "over the completions gathered from every process.",
+            "choices": list(LENGTH_REWARDS),
+        },
+    )
+    length_reward_kwargs: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Parameters of the chosen length reward, overriding its paper's defaults: a dict in YAML, or a "
+            "JSON string on the command line, e.g. '{\"weight\": 0.5}' for kimi. The sigmoid's alpha is "
+            "length_penalty_alpha, not a key here."
+        },
+    )
     correctness_reward_func: str | None = field(
         default=None,
         metadata={
@@ -67,6 +89,23 @@ class LengthPenaltyArguments:
                 f"advantage_normalization must be one of {ADVANTAGE_NORMALIZATIONS}, got "
                 f"{self.advantage_normalization!r}."
             )
+        if isinstance(self.length_reward_kwargs, str):  # from the command line, as TRL reads model_init_kwargs
+            try:
+                self.length_reward_kwargs = json.loads(self.length_reward_kwargs)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"length_reward_kwargs must be a JSON object, e.g. '{{\"weight\": 0.5}}', got "
+                    f"{self.length_reward_kwargs!r} ({error})."
+                ) from None
+        if self.length_reward_kwargs is not None and not isinstance(self.length_reward_kwargs, dict):
+            raise ValueError(
+                f"length_reward_kwargs must be a dict of parameter names to values, got {self.length_reward_kwargs!r}."
+            )
+        self.resolved_length_reward()  # unknown names, parameters or values fail at construction
+
+    def resolved_length_reward(self) -> tuple[str, dict[str, Any]]:
+        """The chosen length reward's registry name and every parameter it is called with (defaults included)."""
+        return resolve_length_reward(self.length_reward, self.length_reward_kwargs, self.length_penalty_alpha)
 
 
 _KL_HELP = (

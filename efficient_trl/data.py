@@ -19,13 +19,17 @@ from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
+from .cli import function_default
 from .math_grader import gold_answer, parse_boxed, plain_number
 
 __all__ = [
     "AUTHORS_TRAINING_SET",
     "LOCAL_DATASETS",
+    "OFFLINE_SOURCES",
     "PAPER_PROMPT",
+    "PREPARED_TRAINING_SET",
     "FIGURE_PATTERNS",
+    "PreparationArguments",
     "PreparationReport",
     "check_gold_answers",
     "check_new_output_dir",
@@ -54,6 +58,9 @@ LOCAL_DATASETS = {
     "math500": "math500_test.jsonl",
     "aime24": "aime24_test.jsonl",
 }
+# What recipes/prepare_data.py draws from offline (stand-ins for the paper's Numina subsets), and where it writes
+OFFLINE_SOURCES = ("math_train", "aime_1983_2023")
+PREPARED_TRAINING_SET = "data/train-3.2k"
 
 
 def load_problems(name: str, split: str = "train") -> Dataset:
@@ -313,12 +320,16 @@ def save_prepared(sample: Dataset, report: PreparationReport, output_dir: str | 
     return output_dir
 
 
-def check_new_output_dir(output_dir: str | Path) -> Path:
-    """`output_dir` as a Path if it is free for a prepared set (absent or empty); checked before the preparation
-    too, so that a taken directory is refused at once rather than after it."""
+def check_new_output_dir(output_dir: str | Path, option: str = "output directory") -> Path:
+    """`output_dir` as a Path if it is free (absent or empty), else a FileExistsError naming `option`, what to
+    change. The one check of every command that writes a new directory (prepared sets, the demo's runs, the quickstart,
+    the demo model, rejection-sampled datasets); call it before the work, so that a taken directory is refused at once
+    rather than after it."""
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()):
-        raise FileExistsError(f"{output_dir} already holds data; choose another output directory.")
+        raise FileExistsError(
+            f"{output_dir} already holds data; choose another {option} (outputs are never overwritten)."
+        )
     return output_dir
 
 
@@ -328,3 +339,40 @@ def _download_authors_training_set() -> str:
     from huggingface_hub import snapshot_download
 
     return snapshot_download(AUTHORS_TRAINING_SET, repo_type="dataset")
+
+
+@dataclass
+class PreparationArguments:
+    """What recipes/prepare_data.py prepares (`prepare_training_set`), and where it saves it."""
+
+    output_dir: str = field(metadata={"help": f"Directory to save the set in (e.g. {PREPARED_TRAINING_SET})."})
+    sources: list[str] = field(
+        default_factory=lambda: list(OFFLINE_SOURCES),
+        metadata={"help": "Problem sets to draw from: shipped names, .jsonl files or hub names."},
+    )
+    authors_split: bool = field(
+        default=False,
+        metadata={
+            "help": f"Draw from the authors' published training split ({AUTHORS_TRAINING_SET}, hub) instead of "
+            "--sources."
+        },
+    )
+    num_samples: int = field(
+        default=function_default(prepare_training_set, "num_samples"), metadata={"help": "Problems to sample."}
+    )
+    seed: int = field(default=function_default(prepare_training_set, "seed"), metadata={"help": "Sampling seed."})
+    num_proc: int | None = field(
+        default=function_default(prepare_training_set, "num_proc"),
+        metadata={"help": f"Processes for the checks; None: the cores, at most {MAX_DEFAULT_PROCESSES}."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.authors_split and list(self.sources) != list(OFFLINE_SOURCES):
+            raise ValueError(
+                f"--authors_split draws from {AUTHORS_TRAINING_SET} only, so --sources {' '.join(self.sources)} "
+                "would be ignored: give one of the two."
+            )
+
+    def chosen_sources(self) -> list[str]:
+        """The sources to prepare from: the authors' split with --authors_split, else --sources."""
+        return [AUTHORS_TRAINING_SET] if self.authors_split else list(self.sources)

@@ -9,7 +9,6 @@ and vLLM (`generate_samples_vllm`, the one place that touches vLLM).
 from __future__ import annotations
 
 import csv
-import hashlib
 import importlib.util
 import io
 import json
@@ -17,22 +16,31 @@ import math
 import os
 import queue
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from .budgets import BUDGET_MEASURES, BUDGET_MODES, budget_adherence, budget_template, with_budgets
+from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
-from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
+from .math_grader import THINK_END, MathAccuracyReward, final_answer, math_accuracy_reward
+from .provenance import model_fingerprint, read_provenance
+from .rewards import thinking_length
 
 __all__ = [
     "DEFAULT_K",
+    "EvaluationArguments",
     "EvaluationSample",
+    "GenerationArguments",
+    "SamplingSettings",
     "check_model_reference",
     "cutoff_baseline",
     "evaluate",
+    "evaluate_budgets",
+    "evaluate_problems",
     "generate_samples",
     "generate_samples_vllm",
     "grade_samples",
@@ -41,8 +49,10 @@ __all__ = [
     "prompt_token_ids",
     "render_prompt",
     "resolve_backend",
+    "resolve_problems",
     "samples_to_jsonl",
     "summarize",
+    "write_summary",
 ]
 
 # The paper's k for average pass@k on each shipped test set.
@@ -52,6 +62,8 @@ DEFAULT_CUTOFFS = (8000, 16000, 20000, 24000, 32000)
 # Prompts per vLLM call: large enough to keep the engine busy, small enough that an interruption costs little.
 VLLM_CHUNK_SIZE = 256
 BACKENDS = ("auto", "transformers", "vllm")
+# Budget forcing's default cue after a forced `</think>`: s1's "Final Answer:", opening the box the grader reads.
+FORCED_ANSWER_CUE = "\n\nFinal Answer: \\boxed{"
 
 
 @dataclass
@@ -63,6 +75,9 @@ class EvaluationSample:
     truncated: bool
     extracted_answer: str | None = None
     correct: bool | None = None
+    # Tokens before `</think>` (all of them if it never closes): what a thinking budget counts. None in runs
+    # written before it was recorded.
+    thinking_tokens: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,14 +97,66 @@ def prompt_token_ids(prompt: Any, tokenizer: Any) -> list[int]:
     return tokenizer(render_prompt(prompt, tokenizer), add_special_tokens=False)["input_ids"]
 
 
-def _check_sampling(prompts: list[Any], k: int, temperature: float) -> None:
-    """What both generation backends need: something to sample, k samples each, a sampling temperature."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}.")
+@dataclass
+class SamplingSettings:
+    """How completions are sampled, the same for both generation backends (and `evaluate`'s settings.json).
+
+    Nucleus sampling is off (top-p 1, no top-k), as in the paper. A new sampling option is one field here: both
+    backends, the data-parallel engines and the run directory's settings take it from this object.
+    """
+
+    k: int | None = field(
+        default=None,
+        metadata={
+            "help": "Samples per problem (average pass@k). Default: the paper's for the test set "
+            f"({', '.join(f'{name} {k}' for name, k in DEFAULT_K.items())}), 1 for any other problems."
+        },
+    )
+    temperature: float = field(default=0.6, metadata={"help": "Sampling temperature (the paper's: 0.6)."})
+    max_new_tokens: int = field(
+        default=32768,
+        metadata={"help": "Token limit per completion; one that reaches it without EOS counts as wrong."},
+    )
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+    thinking_budget: int | None = field(
+        default=None,
+        metadata={
+            "help": "Budget forcing (s1): at most this many thinking tokens. A completion that has not closed "
+            "`</think>` by then gets `</think>` and answer_cue appended and goes on to its answer, within "
+            "max_new_tokens in all. None: no forcing."
+        },
+    )
+    answer_cue: str = field(
+        default=FORCED_ANSWER_CUE,
+        metadata={"help": "Text appended after a forced `</think>`, so that the model answers at once."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.thinking_budget is not None and self.thinking_budget < 1:
+            raise ValueError(f"thinking_budget must be >= 1 (or None: no forcing), got {self.thinking_budget}.")
+        if self.k is not None and self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}.")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 for sampling (the paper uses 0.6), got {self.temperature}.")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}.")
+
+    def for_dataset(self, dataset: str | None = None) -> SamplingSettings:
+        """These settings with k resolved: as given, else the paper's k for `dataset` (`DEFAULT_K`), else 1."""
+        return self if self.k is not None else replace(self, k=DEFAULT_K.get(dataset, 1))
+
+    def recorded(self) -> dict[str, Any]:
+        """The fields that define the samples, for a run's settings.json: the forcing fields only when forcing is on,
+        so that run directories written before they existed still resume."""
+        settings = asdict(self)
+        if self.thinking_budget is None:
+            del settings["thinking_budget"], settings["answer_cue"]
+        return settings
+
+
+def _check_prompts(prompts: list[Any]) -> None:
     if not prompts:
         raise ValueError("no prompts to evaluate: the dataset is empty.")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}.")
 
 
 @torch.no_grad()
@@ -97,59 +164,94 @@ def generate_samples(
     model: Any,
     tokenizer: Any,
     prompts: list[Any],
+    sampling: SamplingSettings | None = None,
     *,
-    k: int = 1,
-    temperature: float = 0.6,
-    max_new_tokens: int = 32768,
     batch_size: int = 64,
-    seed: int = 0,
     desc: str = "generating",
     skip: frozenset[tuple[int, int]] = frozenset(),
     on_batch: Callable[[list[EvaluationSample]], None] | None = None,
 ) -> list[EvaluationSample]:
-    """k sampled completions per prompt with transformers `generate` (prompts: strings or chat turns).
+    """`sampling.k` sampled completions per prompt with transformers `generate` (prompts: strings or chat turns;
+    `sampling`: `SamplingSettings()` if not given, k 1 if unset).
 
     `skip` holds (problem, sample) pairs already done (a resumed run); `on_batch` sees each batch as it finishes.
+
+    With `sampling.thinking_budget` N (budget forcing), two `generate` calls per batch: the thinking, at most N new
+    tokens, stopped early where the model writes `</think>`; then the answer, on the prompt + thinking ids (+
+    `</think>` and `sampling.answer_cue` when the thinking ran into the budget), within max_new_tokens in all. A
+    sample's text and num_tokens cover the thinking, the appended `</think>` and cue tokens, and the answer.
     """
-    _check_sampling(prompts, k, temperature)
+    sampling = (sampling or SamplingSettings()).for_dataset()
+    _check_prompts(prompts)
     eos_ids = {tokenizer.eos_token_id, *(_as_list(model.generation_config.eos_token_id))}
     eos_ids.discard(None)
     prompt_ids = [prompt_token_ids(prompt, tokenizer) for prompt in prompts]  # the same ids as the vLLM backend's
-    jobs = [(index, sample) for index in range(len(prompt_ids)) for sample in range(k) if (index, sample) not in skip]
+    jobs = [
+        (index, sample)
+        for index in range(len(prompt_ids))
+        for sample in range(sampling.k)
+        if (index, sample) not in skip
+    ]
+    think_end_ids = _think_end_ids(tokenizer)
+    cue_ids = tokenizer(sampling.answer_cue, add_special_tokens=False)["input_ids"]
     samples: list[EvaluationSample] = []
     generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    torch.manual_seed(sampling.seed)
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     model.eval()
+
+    def sample(id_lists: list[list[int]], max_new_tokens: int, **kwargs: Any) -> list[list[int]]:
+        inputs = tokenizer.pad([{"input_ids": ids} for ids in id_lists], return_tensors="pt")
+        inputs = {name: tensor.to(model.device) for name, tensor in inputs.items()}
+        output = model.generate(
+            **inputs,
+            do_sample=True,
+            temperature=sampling.temperature,
+            top_p=1.0,
+            top_k=0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            **kwargs,
+        )
+        return output[:, inputs["input_ids"].shape[1] :].tolist()
+
     try:
         for start in tqdm(range(0, len(jobs), batch_size), desc=desc, unit="batch"):
             batch = jobs[start : start + batch_size]
-            inputs = tokenizer.pad([{"input_ids": prompt_ids[i]} for i, _ in batch], return_tensors="pt")
-            inputs = {name: tensor.to(model.device) for name, tensor in inputs.items()}
-            output = model.generate(
-                **inputs,
-                do_sample=True,
-                temperature=temperature,
-                top_p=1.0,
-                top_k=0,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            finished = []
-            for (problem_index, sample_index), row in zip(
-                batch, output[:, inputs["input_ids"].shape[1] :].tolist(), strict=True
-            ):
-                end = next((position for position, token in enumerate(row) if token in eos_ids), None)
-                tokens = row[: end + 1] if end is not None else row
-                finished.append(
-                    EvaluationSample(
-                        problem_index=problem_index,
-                        sample_index=sample_index,
-                        text=tokenizer.decode(tokens, skip_special_tokens=True),
-                        num_tokens=len(tokens),
-                        truncated=end is None,
-                    )
+            prompts_of_batch = [prompt_ids[i] for i, _ in batch]
+            if sampling.thinking_budget is None:
+                completions = [
+                    _until_eos(row, eos_ids, sampling.max_new_tokens)
+                    for row in sample(prompts_of_batch, sampling.max_new_tokens)
+                ]
+            else:
+                # Phase 1: the thinking, stopped at `</think>` (transformers' stop strings) or at the budget.
+                thinking = sample(
+                    prompts_of_batch, min(sampling.thinking_budget, sampling.max_new_tokens),
+                    stop_strings=[THINK_END], tokenizer=tokenizer,
+                )  # fmt: skip
+                forced = []
+                for row in thinking:  # after a stop string, padding (often EOS) follows: cut at the first EOS
+                    tokens, truncated = _until_eos(row, eos_ids, sampling.max_new_tokens)
+                    forced.append(_force_thinking(tokens, not truncated, think_end_ids, cue_ids, sampling))
+                # Phase 2: the answer, after the thinking (and the forced `</think>` + cue), within what is left.
+                todo = [j for j, (_, _, left) in enumerate(forced) if left]
+                answers = {}
+                if todo:
+                    rows = sample([prompts_of_batch[j] + forced[j][0] for j in todo], max(forced[j][2] for j in todo))
+                    answers = {j: _until_eos(row, eos_ids, forced[j][2]) for j, row in zip(todo, rows, strict=True)}
+                completions = [_join_forced(forced[j], answers.get(j)) for j in range(len(batch))]
+            finished = [
+                EvaluationSample(
+                    problem_index=problem_index,
+                    sample_index=sample_index,
+                    text=tokenizer.decode(tokens, skip_special_tokens=True),
+                    num_tokens=len(tokens),
+                    truncated=truncated,
+                    thinking_tokens=thinking_length(tokens, think_end_ids),
                 )
+                for (problem_index, sample_index), (tokens, truncated) in zip(batch, completions, strict=True)
+            ]
             if on_batch is not None:
                 on_batch(finished)
             samples.extend(finished)
@@ -159,23 +261,60 @@ def generate_samples(
     return samples
 
 
+def _think_end_ids(tokenizer: Any) -> list[int]:
+    return tokenizer(THINK_END, add_special_tokens=False)["input_ids"]
+
+
+def _until_eos(row: list[int], eos_ids: set[int], limit: int) -> tuple[list[int], bool]:
+    """A generated row cut after its first EOS (kept) and at `limit` tokens: (tokens, truncated: no EOS in them)."""
+    row = row[:limit]
+    end = next((position for position, token in enumerate(row) if token in eos_ids), None)
+    return (row[: end + 1], False) if end is not None else (row, True)
+
+
+def _force_thinking(
+    thinking: list[int], ended: bool, think_end_ids: list[int], cue_ids: list[int], sampling: SamplingSettings
+) -> tuple[list[int], bool, int]:
+    """Budget forcing after the thinking phase (at most `sampling.thinking_budget` tokens, stopped at `</think>`;
+    `ended`: it stopped with EOS, which `thinking` holds): (the completion so far, whether it is finished, how many
+    answer tokens are left to generate).
+
+    The model closed `</think>` itself: the answer follows, no cue. It ended (EOS) without closing its thoughts:
+    done. It reached the budget: `</think>` + the answer cue are appended (they count as completion tokens)."""
+    closed_at = thinking_length(thinking, think_end_ids)
+    if closed_at < len(thinking):
+        so_far = thinking[: closed_at + len(think_end_ids)]
+    elif ended:
+        return thinking, True, 0
+    else:
+        so_far = thinking[: sampling.thinking_budget] + think_end_ids + cue_ids
+    return so_far, False, max(0, sampling.max_new_tokens - len(so_far))
+
+
+def _join_forced(forced: tuple[list[int], bool, int], answer: tuple[list[int], bool] | None) -> tuple[list[int], bool]:
+    """(tokens, truncated) of a budget-forced completion: thinking (+ forced close and cue) + answer."""
+    so_far, ended, _ = forced
+    if ended:
+        return so_far, False
+    if answer is None:  # no tokens left for an answer
+        return so_far, True
+    return so_far + answer[0], answer[1]
+
+
 def generate_samples_vllm(
     model: str,
     tokenizer: Any,
     prompts: list[Any],
+    sampling: SamplingSettings | None = None,
     *,
-    k: int = 1,
-    temperature: float = 0.6,
-    max_new_tokens: int = 32768,
-    seed: int = 0,
     skip: frozenset[tuple[int, int]] = frozenset(),
     on_batch: Callable[[list[EvaluationSample]], None] | None = None,
     chunk_size: int | None = None,
     data_parallel_size: int = 1,
     **llm_kwargs: Any,
 ) -> list[EvaluationSample]:
-    """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): k completions per prompt,
-    temperature `temperature`, top-p 1, at most `max_new_tokens`, on the same prompt token ids
+    """The same sampling as `generate_samples` with vLLM (install `efficient-trl[vllm]`): the same `sampling`
+    settings (k completions per prompt at its temperature, top-p 1, at most max_new_tokens), on the same prompt ids
     (`prompt_token_ids`); a completion's token count includes its EOS, and one stopped by the length limit is
     truncated. Everything vLLM-specific in the toolkit is in this function.
 
@@ -184,7 +323,8 @@ def generate_samples_vllm(
     `tensor_parallel_size`). With `data_parallel_size` N > 1, N engines sample at once, each in its own process on
     its own `tensor_parallel_size` GPUs, each every N-th problem; their samples come back to this process chunk by
     chunk, so `on_batch` (grading, writing) runs here and an interrupted run resumes as with one engine."""
-    _check_sampling(prompts, k, temperature)
+    sampling = (sampling or SamplingSettings()).for_dataset()
+    _check_prompts(prompts)
     chunk_size = VLLM_CHUNK_SIZE if chunk_size is None else chunk_size
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
@@ -194,34 +334,62 @@ def generate_samples_vllm(
             f"{llm_kwargs.get('tensor_parallel_size', 1)}."
         )
     if data_parallel_size > 1:
-        sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, chunk_size=chunk_size)
-        return _generate_data_parallel(model, prompts, data_parallel_size, sampling, llm_kwargs, skip, on_batch)
+        return _generate_data_parallel(
+            model, prompts, data_parallel_size, sampling, chunk_size, llm_kwargs, skip, on_batch
+        )
     try:
         from vllm import LLM, SamplingParams
     except ImportError as error:
         raise ImportError("the vLLM backend needs vLLM: pip install 'efficient-trl[vllm]'") from error
-    todo = [index for index in range(len(prompts)) if any((index, j) not in skip for j in range(k))]
+    todo = [index for index in range(len(prompts)) if any((index, j) not in skip for j in range(sampling.k))]
     if not todo:
         return []
-    llm = LLM(model=model, seed=seed, **llm_kwargs)
-    params = SamplingParams(n=k, temperature=temperature, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
+    llm = LLM(model=model, seed=sampling.seed, **llm_kwargs)
+    params = SamplingParams(
+        n=sampling.k,
+        temperature=sampling.temperature,
+        top_p=1.0,
+        max_tokens=sampling.max_new_tokens,
+        seed=sampling.seed,
+    )
+    think_end_ids = _think_end_ids(tokenizer)
+    if sampling.thinking_budget is not None:
+        # Phase 1 of budget forcing: the thinking, stopped at `</think>` (kept in the output) or at the budget.
+        params = SamplingParams(
+            n=sampling.k, temperature=sampling.temperature, top_p=1.0,
+            max_tokens=min(sampling.thinking_budget, sampling.max_new_tokens), seed=sampling.seed,
+            stop=[THINK_END], include_stop_str_in_output=True,
+        )  # fmt: skip
     samples: list[EvaluationSample] = []
     for start in tqdm(range(0, len(todo), chunk_size), desc="generating (vLLM)", unit="chunk"):
         chunk = todo[start : start + chunk_size]
         # Token ids, not text: vLLM tokenizes text with special tokens, which puts a second BOS after the one the
         # chat template wrote (vllm#9519). These are the ids the transformers backend and the trainers use.
-        outputs = llm.generate([{"prompt_token_ids": prompt_token_ids(prompts[i], tokenizer)} for i in chunk], params)
+        chunk_ids = {i: prompt_token_ids(prompts[i], tokenizer) for i in chunk}
+        outputs = llm.generate([{"prompt_token_ids": chunk_ids[i]} for i in chunk], params)
+        jobs = [
+            (index, sample_index, completion)
+            for index, output in zip(chunk, outputs, strict=True)
+            for sample_index, completion in enumerate(output.outputs)
+            if (index, sample_index) not in skip
+        ]
+        if sampling.thinking_budget is None:
+            completions = [
+                (completion.text, list(completion.token_ids), completion.finish_reason == "length")
+                for _, _, completion in jobs
+            ]
+        else:
+            completions = _answer_forced_vllm(llm, SamplingParams, tokenizer, jobs, chunk_ids, sampling, think_end_ids)
         finished = [
             EvaluationSample(
                 problem_index=index,
                 sample_index=sample_index,
-                text=completion.text,
-                num_tokens=len(completion.token_ids),
-                truncated=completion.finish_reason == "length",
+                text=text,
+                num_tokens=len(tokens),
+                truncated=truncated,
+                thinking_tokens=thinking_length(tokens, think_end_ids),
             )
-            for index, output in zip(chunk, outputs, strict=True)
-            for sample_index, completion in enumerate(output.outputs)
-            if (index, sample_index) not in skip
+            for (index, sample_index, _), (text, tokens, truncated) in zip(jobs, completions, strict=True)
         ]
         if on_batch is not None:
             on_batch(finished)
@@ -229,11 +397,56 @@ def generate_samples_vllm(
     return samples
 
 
+def _answer_forced_vllm(
+    llm: Any,
+    sampling_params: type,
+    tokenizer: Any,
+    jobs: list[tuple[int, int, Any]],
+    prompt_ids: dict[int, list[int]],
+    sampling: SamplingSettings,
+    think_end_ids: list[int],
+) -> list[tuple[str, list[int], bool]]:
+    """Phase 2 of budget forcing with vLLM: each unfinished thinking (+ `</think>` and the cue where it ran into the
+    budget) goes back as prompt ids, with the answer tokens it has left; (text, token ids, truncated) per job."""
+    cue_ids = tokenizer(sampling.answer_cue, add_special_tokens=False)["input_ids"]
+    forced = [
+        # "stop" without `</think>` in the output: the model's EOS (vLLM keeps it in token_ids)
+        _force_thinking(list(completion.token_ids), completion.finish_reason == "stop", think_end_ids, cue_ids,
+                        sampling)
+        for _, _, completion in jobs
+    ]  # fmt: skip
+    todo = [j for j, (_, _, left) in enumerate(forced) if left]
+    answers: dict[int, tuple[list[int], bool]] = {}
+    if todo:
+        outputs = llm.generate(
+            [{"prompt_token_ids": prompt_ids[jobs[j][0]] + forced[j][0]} for j in todo],
+            [
+                sampling_params(
+                    n=1,
+                    temperature=sampling.temperature,
+                    top_p=1.0,
+                    max_tokens=forced[j][2],
+                    seed=sampling.seed + jobs[j][0] * sampling.k + jobs[j][1],  # one seed per sample
+                )  # fmt: skip
+                for j in todo
+            ],
+        )
+        for j, output in zip(todo, outputs, strict=True):
+            answer = output.outputs[0]
+            answers[j] = (list(answer.token_ids), answer.finish_reason == "length")
+    completions = []
+    for j in range(len(jobs)):
+        tokens, truncated = _join_forced(forced[j], answers.get(j))
+        completions.append((tokenizer.decode(tokens, skip_special_tokens=True), tokens, truncated))
+    return completions
+
+
 def _generate_data_parallel(
     model: str,
     prompts: list[Any],
     data_parallel_size: int,
-    sampling: dict[str, Any],
+    sampling: SamplingSettings,
+    chunk_size: int,
     llm_kwargs: dict[str, Any],
     skip: frozenset[tuple[int, int]],
     on_batch: Callable[[list[EvaluationSample]], None] | None,
@@ -261,7 +474,9 @@ def _generate_data_parallel(
             # this shard's problem i is the run's problem indices[i] = rank + i * data_parallel_size
             "skip": frozenset((i // data_parallel_size, j) for i, j in skip if i % data_parallel_size == rank),
             "devices": devices[rank * tensor_parallel_size : (rank + 1) * tensor_parallel_size],
-            "sampling": {**sampling, **llm_kwargs, "seed": sampling["seed"] + rank},
+            # the same settings in every engine, but its own seed: engines draw different samples
+            "sampling": asdict(replace(sampling, seed=sampling.seed + rank)),
+            "chunk_size": chunk_size, "llm_kwargs": llm_kwargs,
         }  # fmt: skip
         # not a daemon: vLLM starts processes of its own, which a daemon may not
         worker = context.Process(target=_vllm_worker, args=(rank, shard, messages))
@@ -321,8 +536,9 @@ def _vllm_worker(rank: int, shard: dict[str, Any], messages: Any) -> None:
             messages.put(("samples", rank, rows))
 
         generate_samples_vllm(
-            shard["model"], AutoTokenizer.from_pretrained(shard["model"]), shard["prompts"], skip=shard["skip"],
-            on_batch=send, **shard["sampling"],
+            shard["model"], AutoTokenizer.from_pretrained(shard["model"]), shard["prompts"],
+            SamplingSettings(**shard["sampling"]), skip=shard["skip"], on_batch=send, chunk_size=shard["chunk_size"],
+            **shard["llm_kwargs"],
         )  # fmt: skip
         messages.put(("done", rank, None))
     except BaseException:
@@ -404,36 +620,203 @@ def evaluate(
     model: str,
     dataset: str,
     output_dir: str | Path,
+    sampling: SamplingSettings | None = None,
     *,
-    k: int | None = None,
-    temperature: float = 0.6,
-    max_new_tokens: int = 32768,
-    batch_size: int = 64,
     num_problems: int | None = None,
-    seed: int = 0,
-    cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
-    backend: str = "auto",
     split: str = "test",
     prompt_template: str = PAPER_PROMPT,
+    backend: str = "auto",
+    batch_size: int = 64,
     tensor_parallel_size: int = 1,
     data_parallel_size: int = 1,
+    cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
 ) -> dict[str, Any]:
-    """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted.
+    """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted:
+    `resolve_problems`, then `evaluate_problems` (see both). `sampling` defaults to the paper's (`SamplingSettings`:
+    temperature 0.6, 32,768 tokens, k = GSM8K 1, MATH500 3, AIME 2024 10)."""
+    sampling = (sampling or SamplingSettings()).for_dataset(dataset)
+    # The run's options first (cheap), then the dataset: everything is checked before the run directory exists.
+    backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
+    problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
+    return evaluate_problems(
+        model, problems, output_dir, sampling, dataset=dataset, prompt_template=prompt_template, backend=backend,
+        batch_size=batch_size, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
+        cutoffs=cutoffs,
+    )  # fmt: skip
 
-    `backend` is "transformers" (`generate`, runs anywhere), "vllm" (batched, the normal choice on GPUs) or "auto"
-    (vLLM when it is installed and CUDA is present, else transformers; `resolve_backend`); vLLM runs
-    `data_parallel_size` engines of `tensor_parallel_size` GPUs each, so a node's GPUs all work;
-    `split` is the split of a hub dataset; `prompt_template` the user turn ('{problem}' is replaced; default: the
-    paper's). `load_samples(output_dir)` reads the graded samples back.
+
+def resolve_problems(
+    dataset: str, *, split: str = "test", num_problems: int | None = None, prompt_template: str = PAPER_PROMPT
+) -> Any:
+    """The problems of `dataset` as `evaluate_problems` takes them: a `Dataset` with a `prompt` (the user turn,
+    `prompt_template` with '{problem}' replaced; default: the paper's) and a checked gold `answer` column.
+
+    `dataset` is a shipped test set (`DEFAULT_K`), a local file or directory, or a hub name (its `split`);
+    `num_problems` keeps the first N.
+    """
+    if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
+        raise ValueError(
+            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
+            "name (owner/name) also works."
+        )
+    problems = load_problems(dataset, split=split)
+    if num_problems is not None:
+        problems = problems.select(range(min(num_problems, len(problems))))
+    check_gold_answers(problems, dataset)
+    return to_prompts(problems, prompt_template)
+
+
+def evaluate_problems(
+    model: str,
+    problems: Any,
+    output_dir: str | Path,
+    sampling: SamplingSettings,
+    *,
+    dataset: str,
+    prompt_template: str | None = None,
+    backend: str = "auto",
+    batch_size: int = 64,
+    tensor_parallel_size: int = 1,
+    data_parallel_size: int = 1,
+    cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
+    device: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Sample, grade and summarize `model` (a local directory or hub name) on `problems` (`prompt` and gold `answer`
+    columns, e.g. from `resolve_problems`) into the run directory `output_dir`, resuming it if it was interrupted.
+
+    `dataset` and `prompt_template` name where the problems came from, for the run's settings; `name`, if given, is
+    the model's name in results (`analysis.load_results`; default: its directory's, as `analysis.result_name` says).
+    `backend` is
+    "transformers" (`generate`, runs anywhere), "vllm" (batched, the normal choice on GPUs) or "auto" (vLLM when it
+    is installed and CUDA is present, else transformers; `resolve_backend`); vLLM runs `data_parallel_size` engines
+    of `tensor_parallel_size` GPUs each, so a node's GPUs all work; the transformers backend runs on `device`
+    (default: CUDA when present, else the CPU). `sampling.k` unset is the paper's for
+    `dataset` (`SamplingSettings.for_dataset`). `load_samples(output_dir)` reads the graded samples back.
 
     Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
     `summary.json` and `summary.csv` (written whole, then renamed into place). A directory that holds a run with
-    other settings is refused, never overwritten. `k` defaults to the paper's (GSM8K 1, MATH500 3, AIME 2024 10).
+    other settings is refused, never overwritten.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    k = DEFAULT_K.get(dataset, 1) if k is None else k
+    sampling = sampling.for_dataset(dataset)
     # Everything checked before the run directory is created, so that a corrected command is never refused.
+    backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
+    missing = {"prompt", "answer"} - set(problems.column_names)
+    if missing:
+        raise ValueError(
+            f"the problems have no {sorted(missing)} column: give a Dataset with `prompt` and `answer` columns "
+            "(resolve_problems makes one)."
+        )
+    _check_prompts(problems["prompt"])
+
+    run_dir = Path(output_dir)
+    settings = {
+        **({"name": name} if name is not None else {}),
+        "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
+        "num_problems": len(problems), **sampling.recorded(), "backend": backend, "prompt_template": prompt_template,
+    }  # fmt: skip
+    samples_path = run_dir / "samples.jsonl"
+    done = _load_run(run_dir, settings)
+    golds = problems["answer"]
+
+    def record(batch: list[EvaluationSample]) -> None:
+        grade_samples(batch, golds)
+        with samples_path.open("a") as f:
+            f.write(samples_to_jsonl(batch))
+
+    if len(done) < len(problems) * sampling.k:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        # a resumed run draws new random numbers for the samples it still needs
+        remaining = replace(sampling, seed=sampling.seed + len(done))
+        if backend == "vllm":
+            generate_samples_vllm(
+                model, tokenizer, problems["prompt"], remaining, skip=frozenset(done), on_batch=record,
+                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
+            )  # fmt: skip
+        else:
+            loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
+            loaded.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            generate_samples(
+                loaded, tokenizer, problems["prompt"], remaining, batch_size=batch_size, desc=dataset,
+                skip=frozenset(done), on_batch=record,
+            )  # fmt: skip
+    levels = problems["level"] if "level" in problems.column_names else None
+    return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+
+
+def evaluate_budgets(
+    model: str,
+    dataset: str,
+    output_dir: str | Path,
+    sampling: SamplingSettings,
+    budgets: list[int],
+    *,
+    mode: str = "prompt",
+    measure: str = "completion",
+    template: str = "exact",
+    num_problems: int | None = None,
+    split: str = "test",
+    prompt_template: str = PAPER_PROMPT,
+    **run_options: Any,
+) -> list[dict[str, Any]]:
+    """Evaluate `model` once per token budget, each in its run directory `output_dir/budget-<N>` (resumable as
+    `evaluate_problems`'s); returns the summaries, which also hold `budget`, `budget_mode`, `budget_measure` and the
+    `budgets.budget_adherence` metrics.
+
+    `mode` "prompt": the budget is written into each prompt with `template` (`budgets.with_budgets`, as training
+    writes it: for budget-trained models); "force": budget forcing (`SamplingSettings.thinking_budget`) on the
+    unchanged prompts, for any model. `measure` says what L counts: "completion" (every token) or "thinking" (the
+    tokens before `</think>`), as training's `length_penalty_measure`. `run_options` go to `evaluate_problems`.
+    """
+    if mode not in BUDGET_MODES:
+        raise ValueError(f"budget mode must be one of {list(BUDGET_MODES)}, got {mode!r}.")
+    if measure not in BUDGET_MEASURES:
+        raise ValueError(f"budget measure must be one of {list(BUDGET_MEASURES)}, got {measure!r}.")
+    if not budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in budgets):
+        raise ValueError(f"budgets must be one or more positive token counts, got {budgets!r}.")
+    if len(set(budgets)) != len(budgets):
+        raise ValueError(f"budgets must differ from each other (one run directory each), got {budgets!r}.")
+    sentence = budget_template(template)
+    problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
+    summaries = []
+    for budget in budgets:
+        run_dir = Path(output_dir) / f"budget-{budget}"
+        if mode == "prompt":
+            # The recorded template is the one the prompts were written with: another budget or sentence is another
+            # run, refused in this directory.
+            written = f"{prompt_template} {sentence.format(budget=budget)}"
+            summary = evaluate_problems(
+                model, with_budgets(problems, budget, template), run_dir, sampling, dataset=dataset,
+                prompt_template=written, **run_options,
+            )  # fmt: skip
+        else:
+            summary = evaluate_problems(
+                model, problems, run_dir, replace(sampling, thinking_budget=budget), dataset=dataset,
+                prompt_template=prompt_template, **run_options,
+            )  # fmt: skip
+        samples = load_samples(run_dir)
+        if measure == "thinking" and any(sample.thinking_tokens is None for sample in samples):
+            raise ValueError(
+                f"{run_dir} holds samples without thinking_tokens (written by an older efficient-trl): evaluate "
+                "into a new directory to measure thinking tokens."
+            )
+        lengths = [sample.thinking_tokens if measure == "thinking" else sample.num_tokens for sample in samples]
+        summary.update(
+            {"budget": budget, "budget_mode": mode, "budget_measure": measure, **budget_adherence(lengths, budget)}
+        )
+        if mode == "prompt":
+            summary["budget_template"] = sentence
+        _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        summaries.append(summary)
+    return summaries
+
+
+def _check_run_options(
+    model: str, backend: str, batch_size: int, tensor_parallel_size: int, data_parallel_size: int
+) -> str:
+    """The backend chosen (`resolve_backend`), once the model and the run's options are checked."""
     backend = resolve_backend(backend)
     if backend == "vllm" and importlib.util.find_spec("vllm") is None:
         raise ImportError(
@@ -445,59 +828,32 @@ def evaluate(
             "backend runs on one device."
         )
     for name, value in (
-        ("k", k), ("batch_size", batch_size), ("max_new_tokens", max_new_tokens),
-        ("tensor_parallel_size", tensor_parallel_size), ("data_parallel_size", data_parallel_size),
+        ("batch_size", batch_size), ("tensor_parallel_size", tensor_parallel_size),
+        ("data_parallel_size", data_parallel_size),
     ):  # fmt: skip
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}.")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling (the paper uses 0.6), got {temperature}.")
     check_model_reference(model)
-    if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
-        raise ValueError(
-            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
-            "name (owner/name) also works."
-        )
-    problems = load_problems(dataset, split=split)
-    if num_problems is not None:
-        problems = problems.select(range(min(num_problems, len(problems))))
-    check_gold_answers(problems, dataset)
-    problems = to_prompts(problems, prompt_template)
+    return backend
 
-    run_dir = Path(output_dir)
-    settings = {
-        "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
-        "num_problems": len(problems), "k": k, "temperature": temperature, "max_new_tokens": max_new_tokens,
-        "seed": seed, "backend": backend, "prompt_template": prompt_template,
-    }  # fmt: skip
-    samples_path = run_dir / "samples.jsonl"
-    done = _load_run(run_dir, settings)
-    golds = problems["answer"]
 
-    def record(batch: list[EvaluationSample]) -> None:
-        grade_samples(batch, golds)
-        with samples_path.open("a") as f:
-            f.write(samples_to_jsonl(batch))
-
-    if len(done) < len(problems) * k:
-        tokenizer = AutoTokenizer.from_pretrained(model)
-        sampling = dict(k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + len(done))
-        if backend == "vllm":
-            generate_samples_vllm(
-                model, tokenizer, problems["prompt"], **sampling, skip=frozenset(done), on_batch=record,
-                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
-            )  # fmt: skip
-        else:
-            loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
-            loaded.to("cuda" if torch.cuda.is_available() else "cpu")
-            generate_samples(
-                loaded, tokenizer, problems["prompt"], **sampling, batch_size=batch_size, desc=dataset,
-                skip=frozenset(done), on_batch=record,
-            )  # fmt: skip
-    samples = load_samples(run_dir)
+def write_summary(
+    run_dir: str | Path,
+    settings: dict[str, Any],
+    samples: list[EvaluationSample],
+    cutoffs: tuple[int, ...],
+    provenance: dict[str, Any] | None,
+    levels: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Summarize an evaluation run's graded samples into run_dir/summary.json and summary.csv (each written whole,
+    then renamed into place) and return the summary: the run's `settings`, `summarize`'s figures, the generation
+    cutoff baseline at `cutoffs`, the evaluated model's `provenance` (None: it has none) and, given each problem's
+    level, the figures per level."""
+    run_dir = Path(run_dir)
     summary = {**settings, **summarize(samples), "cutoff_baseline": cutoff_baseline(samples, cutoffs)}
-    if "level" in problems.column_names:
-        summary["by_level"] = _by_level(samples, problems["level"])
+    if levels is not None:
+        summary["by_level"] = _by_level(samples, levels)
+    summary["provenance"] = provenance  # how the model was trained, for efficient_trl.analysis
     _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
     _write_atomically(run_dir / "summary.csv", _summary_csv(summary))
     return summary
@@ -565,51 +921,6 @@ def check_model_reference(model: str) -> None:
         )
 
 
-def model_fingerprint(model: str, prefix_bytes: int = 1 << 20) -> str:
-    """What identifies the model's weights, cheaply: for a local directory, a hash of its config.json and of each
-    weight file's name, size, first and last `prefix_bytes`; for a hub name, its commit (from the local cache, else
-    the hub) or the bare name when neither is reachable."""
-    path = Path(model).expanduser()
-    if not path.is_dir():
-        return f"hub:{model}@{_hub_commit(model) or 'unknown'}"
-    digest = hashlib.sha256()
-    for name in ("config.json", "adapter_config.json"):
-        if (path / name).is_file():
-            digest.update(name.encode() + (path / name).read_bytes())
-    weights = sorted(
-        file
-        for pattern in ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf")
-        for file in path.glob(pattern)
-        if file.name not in ("training_args.bin",)
-    )
-    if not weights:
-        raise FileNotFoundError(f"{model} holds no weight files (*.safetensors, *.bin, ...) to evaluate.")
-    for file in weights:
-        size = file.stat().st_size
-        digest.update(f"{file.name}:{size}".encode())
-        with file.open("rb") as f:  # whole files would cost minutes for multi-GB weights
-            digest.update(f.read(prefix_bytes))
-            f.seek(max(0, size - prefix_bytes))
-            digest.update(f.read(prefix_bytes))
-    return digest.hexdigest()[:16]
-
-
-def _hub_commit(model: str) -> str | None:
-    from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(model, local_files_only=True)).name  # snapshots/<commit>
-    except (LocalEntryNotFoundError, ValueError, OSError):
-        pass
-    if constants.HF_HUB_OFFLINE:
-        return None
-    try:
-        return HfApi().model_info(model).sha
-    except (HfHubHTTPError, OSError, ValueError):
-        return None
-
-
 def samples_to_jsonl(samples: Iterable[EvaluationSample]) -> str:
     """One JSON line per sample: the format of every samples file the toolkit writes."""
     return "".join(json.dumps(sample.to_dict()) + "\n" for sample in samples)
@@ -655,3 +966,69 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+@dataclass
+class GenerationArguments:
+    """How prompts are rendered and generated: shared by recipes/evaluate.py and recipes/rejection_sampling.py."""
+
+    backend: str = field(
+        default=function_default(evaluate, "backend"),
+        metadata={"help": "auto: vLLM if installed and CUDA is present.", "choices": list(BACKENDS)},
+    )
+    batch_size: int = field(
+        default=function_default(evaluate, "batch_size"), metadata={"help": "Prompts per `generate` call."}
+    )
+    tensor_parallel_size: int = field(
+        default=function_default(evaluate, "tensor_parallel_size"), metadata={"help": "GPUs per vLLM engine."}
+    )
+    data_parallel_size: int = field(
+        default=function_default(evaluate, "data_parallel_size"),
+        metadata={"help": "vLLM engines, one process each."},
+    )
+    prompt_template: str = field(
+        default=function_default(evaluate, "prompt_template"),
+        metadata={"help": "User turn; {problem} is replaced."},
+    )
+
+
+@dataclass
+class EvaluationArguments:
+    """What recipes/evaluate.py evaluates, and where; parsed beside `SamplingSettings` and `GenerationArguments`."""
+
+    model: str = field(metadata={"help": "Local directory or hub name."})
+    dataset: str = field(metadata={"help": f"{sorted(DEFAULT_K)}, a .jsonl file or a hub name."})
+    num_problems: int | None = field(default=None, metadata={"help": "Evaluate on the first N problems only."})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>."},
+    )
+
+
+@dataclass
+class BudgetArguments:
+    """recipes/evaluate.py's evaluation by token budget (`evaluate_budgets`): one run per budget when `budgets` is
+    given; parsed beside `EvaluationArguments`."""
+
+    budgets: list[int] | None = field(
+        default=None, metadata={"help": "Token budgets N, one evaluation run each (e.g. --budgets 40 60 80)."}
+    )
+    budget_mode: str = field(
+        default=function_default(evaluate_budgets, "mode"),
+        metadata={
+            "help": "prompt: N written into the prompt as in training (budget-trained models); force: budget forcing "
+            "of the thinking, for any model.",
+            "choices": list(BUDGET_MODES),
+        },
+    )
+    budget_measure: str = field(
+        default=function_default(evaluate_budgets, "measure"),
+        metadata={
+            "help": "What L counts: every completion token, or the thinking (the tokens before </think>).",
+            "choices": list(BUDGET_MEASURES),
+        },
+    )
+    budget_template: str = field(
+        default=function_default(evaluate_budgets, "template"),
+        metadata={"help": "Prompt mode: 'exact', 'max' or a sentence of your own with {budget}."},
+    )

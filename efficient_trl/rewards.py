@@ -26,10 +26,13 @@ from .math_grader import math_accuracy_reward
 
 __all__ = [
     "ADVANTAGE_NORMALIZATIONS",
+    "check_completions",
+    "correct_length_zscores",
     "length_penalized_rewards",
     "math_accuracy_reward",
     "normalize_advantages",
     "rloo_advantages",
+    "thinking_length",
 ]
 
 ADVANTAGE_NORMALIZATIONS = ("none", "group", "batch")
@@ -53,6 +56,41 @@ def _check_flat(name: str, tensor: torch.Tensor) -> None:
         raise ValueError(f"{name} must be a 1-D tensor, got {type(tensor).__name__} {getattr(tensor, 'shape', '')}.")
 
 
+def check_completions(correct: torch.Tensor, lengths: torch.Tensor, num_generations: int) -> None:
+    """Check the inputs every length reward takes: a bool `correct` and real, non-negative `lengths`, both 1-D, of the
+    same shape, in whole groups of `num_generations` consecutive completions."""
+    _check_flat("correct", correct)
+    _check_flat("lengths", lengths)
+    if correct.shape != lengths.shape:
+        raise ValueError(
+            f"correct and lengths must have the same shape, got {tuple(correct.shape)} and {tuple(lengths.shape)}."
+        )
+    _check_groups(correct.numel(), num_generations)
+    if correct.dtype != torch.bool:
+        raise ValueError(f"correct must be a bool tensor, got dtype {correct.dtype}; pass e.g. `rewards == 1`.")
+    if lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths must be real token counts, got dtype {lengths.dtype}.")
+    if (lengths < 0).any() or not torch.isfinite(lengths.double()).all():
+        raise ValueError("lengths must be finite and non-negative token counts.")
+
+
+def correct_length_zscores(
+    correct: torch.Tensor, lengths: torch.Tensor, num_generations: int, eps: float = 1e-7
+) -> torch.Tensor:
+    """Each completion's length z-score `(LEN - MEAN) / (STD + eps)` among the correct completions of its group.
+
+    MEAN and the population STD (ddof=0) are over the group's correct completions only; shape (groups, G), float64,
+    so that equal integer lengths give an exactly zero deviation, hence z = 0. Inputs are checked by the caller.
+    """
+    correct_g = correct.view(-1, num_generations)
+    lengths_g = lengths.to(torch.float64).view(-1, num_generations)
+    weight = correct_g.to(torch.float64)
+    count = weight.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (lengths_g * weight).sum(dim=1, keepdim=True) / count
+    std = (((lengths_g - mean) ** 2) * weight).sum(dim=1, keepdim=True).div(count).sqrt()  # population std (ddof=0)
+    return (lengths_g - mean) / (std + eps)
+
+
 def length_penalized_rewards(
     correct: torch.Tensor,
     lengths: torch.Tensor,
@@ -73,33 +111,15 @@ def length_penalized_rewards(
         float32 tensor of shape (N,) on `lengths`' device. A group with one correct completion, or with equal correct
         lengths, gets z = 0 (reward 1 - alpha/2); wrong completions get 0 and do not enter MEAN or STD.
     """
-    _check_flat("correct", correct)
-    _check_flat("lengths", lengths)
-    if correct.shape != lengths.shape:
-        raise ValueError(
-            f"correct and lengths must have the same shape, got {tuple(correct.shape)} and {tuple(lengths.shape)}."
-        )
     if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0.0 <= alpha < 1.0):
         raise ValueError(
             f"alpha must be in [0, 1), got {alpha!r}: at alpha >= 1 the longest correct answer would earn no more "
             "than a wrong one."
         )
-    _check_groups(correct.numel(), num_generations)
-    if correct.dtype != torch.bool:
-        raise ValueError(f"correct must be a bool tensor, got dtype {correct.dtype}; pass e.g. `rewards == 1`.")
-    if lengths.dtype.is_complex or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths must be real token counts, got dtype {lengths.dtype}.")
-    if (lengths < 0).any() or not torch.isfinite(lengths.double()).all():
-        raise ValueError("lengths must be finite and non-negative token counts.")
+    check_completions(correct, lengths, num_generations)
 
-    # float64: equal integer lengths then give an exactly zero deviation, hence z = 0 as specified.
     correct_g = correct.view(-1, num_generations)
-    lengths_g = lengths.to(torch.float64).view(-1, num_generations)
-    weight = correct_g.to(torch.float64)
-    count = weight.sum(dim=1, keepdim=True).clamp(min=1.0)
-    mean = (lengths_g * weight).sum(dim=1, keepdim=True) / count
-    std = (((lengths_g - mean) ** 2) * weight).sum(dim=1, keepdim=True).div(count).sqrt()  # population std (ddof=0)
-    z = (lengths_g - mean) / (std + eps)
+    z = correct_length_zscores(correct, lengths, num_generations, eps)
     rewards = torch.where(correct_g, 1.0 - alpha * torch.sigmoid(z), torch.zeros_like(z))
     return rewards.view(-1).to(torch.float32)
 
@@ -156,3 +176,17 @@ def _nanstd(values: torch.Tensor, dim: int) -> torch.Tensor:
     mean = values.nanmean(dim=dim, keepdim=True)
     squares = ((values - mean) ** 2).nansum(dim=dim, keepdim=True)
     return (squares / (count - 1).clamp(min=1)).sqrt().squeeze(dim)
+
+
+def thinking_length(completion_ids: list[int], think_end_ids: list[int]) -> int:
+    """The thinking tokens of a completion: those before the first `think_end_ids` (the tokens of `</think>`), or
+    all of them when it never closes its thoughts. What `length_penalty_measure="thinking"` and token budgets count."""
+    marker, width, start = think_end_ids, len(think_end_ids), 0
+    while True:  # list.index scans in C: completions run to 32k tokens, 256 of them per step
+        try:
+            start = completion_ids.index(marker[0], start)
+        except ValueError:
+            return len(completion_ids)
+        if completion_ids[start : start + width] == marker:
+            return start
+        start += 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 
 from datasets import Dataset
 
@@ -29,6 +30,7 @@ __all__ = ["TASKS", "multi_sum_problems", "solve_with_checks", "sum_problems"]
 NUM_TERMS = 4
 MULTI_SUM_TERMS = (2, 6)  # multi_sums: fewest and most digits a problem adds (distinct digits, so at most 9)
 HELD_OUT_SHARE = 5  # one problem in five is held out for evaluation
+SPLITS = ("train", "held_out", "all")  # "all": no held-out filtering (tests and benchmarks that only need sums)
 
 
 def _passes(terms: list[int]) -> str:
@@ -58,26 +60,28 @@ def sum_problems(
     split: str = "train",
     max_checks: int = 3,
     with_solutions: bool = False,
+    num_terms: int = NUM_TERMS,
+    term_range: tuple[int, int] = (1, 9),
+    prompt_suffix: str = "",
+    conversational: bool = True,
 ) -> Dataset:
     """`prompt` (one user turn), `problem` and `answer` columns, from the `train` or `held_out` part of the problem
-    space; with `with_solutions`, an assistant `completion` with a uniform number of checks in [0, max_checks].
-    Problems repeat only when more are asked for than the split holds (train: about 5,200; held out: about 1,300).
+    space (or `all` of it); with `with_solutions`, an assistant `completion` with a uniform number of checks in
+    [0, max_checks]. Problems repeat only when more are asked for than the split holds (the demo's four digits:
+    train about 5,200, held out about 1,300).
+
+    The defaults are the demo's task; the tests and benchmarks use `testing.TWO_TERM_SUMS` ("37+5=": two terms in
+    0-99, a trailing '='). A problem is `num_terms` terms drawn uniformly from `term_range` (inclusive), prompted as
+    the problem followed by `prompt_suffix`; `conversational=False` makes the prompt that text, not a user turn.
     """
-    if split not in ("train", "held_out"):
-        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
-    rng = random.Random(seed)
-    rows = []
-    while len(rows) < num_problems:
-        terms = [rng.randint(1, 9) for _ in range(NUM_TERMS)]
-        problem = "+".join(map(str, terms))
-        if is_held_out(problem) != (split == "held_out"):
-            continue
-        row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
-        if with_solutions:
-            solution = solve_with_checks(terms, rng.randint(0, max_checks))
-            row["completion"] = [{"role": "assistant", "content": solution}]
-        rows.append(row)
-    return Dataset.from_list(rows)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}.")
+    if num_terms < 1 or term_range[0] > term_range[1]:
+        raise ValueError(
+            f"need num_terms >= 1 and term_range (low, high) with low <= high, got {num_terms}, {term_range}."
+        )
+    draw = lambda rng: [rng.randint(*term_range) for _ in range(num_terms)]  # noqa: E731
+    return _problems(num_problems, seed, split, draw, max_checks, with_solutions, prompt_suffix, conversational)
 
 
 def multi_sum_problems(
@@ -94,19 +98,36 @@ def multi_sum_problems(
     """
     if split not in ("train", "held_out"):
         raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
+    # distinct digits: each step's next term is the one after the previous step's term in the problem, a lookup a
+    # ~1M model learns; with repeated digits it had to count positions and got 4% of held-out problems right
+    draw = lambda rng: rng.sample(range(1, 10), rng.randint(*MULTI_SUM_TERMS))  # noqa: E731
+    return _problems(num_problems, seed, split, draw, max_checks, with_solutions, "", True)
+
+
+def _problems(
+    num_problems: int,
+    seed: int,
+    split: str,
+    draw_terms: Callable[[random.Random], list[int]],
+    max_checks: int,
+    with_solutions: bool,
+    prompt_suffix: str,
+    conversational: bool,
+) -> Dataset:
+    """The rows of a sum task: terms drawn by `draw_terms` until `num_problems` fall in `split`."""
     rng = random.Random(seed)
     rows = []
     while len(rows) < num_problems:
-        # distinct digits: each step's next term is the one after the previous step's term in the problem, a lookup
-        # a ~1M model learns; with repeated digits it had to count positions and got 4% of held-out problems right
-        terms = rng.sample(range(1, 10), rng.randint(*MULTI_SUM_TERMS))
+        terms = draw_terms(rng)
         problem = "+".join(map(str, terms))
-        if is_held_out(problem) != (split == "held_out"):
+        if split != "all" and is_held_out(problem) != (split == "held_out"):
             continue
-        row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
+        text = problem + prompt_suffix
+        prompt = [{"role": "user", "content": text}] if conversational else text
+        row = {"prompt": prompt, "problem": problem, "answer": str(sum(terms))}
         if with_solutions:
             solution = solve_with_checks(terms, rng.randint(0, max_checks))
-            row["completion"] = [{"role": "assistant", "content": solution}]
+            row["completion"] = [{"role": "assistant", "content": solution}] if conversational else solution
         rows.append(row)
     return Dataset.from_list(rows)
 

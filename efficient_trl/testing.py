@@ -14,18 +14,22 @@ pad token, and the real chat template (TRL's copy), which opens every prompt wit
 from __future__ import annotations
 
 import json
-import random
 import string
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "QuickstartArguments",
     "R1_BOS",
     "R1_EOS",
     "TINY_CHAT_TEMPLATE",
     "TOKENIZER_STYLES",
-    "arithmetic_dataset",
+    "TWO_TERM_SUMS",
     "build_tiny_model",
     "build_tiny_tokenizer",
+    "quickstart_defaults",
 ]
 
 PAD, EOS, UNK = "<|pad|>", "<|endoftext|>", "<|unk|>"
@@ -42,6 +46,10 @@ TINY_CHAT_TEMPLATE = (
 R1_BOS, R1_EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
 R1_ROLE_TOKENS = ("<｜User｜>", "<｜Assistant｜>")
 TOKENIZER_STYLES = ("tiny", "tiny-byte-level", "r1-distill")
+
+# `synthetic.sum_problems` options for the small addition problems of tests, the quickstart and the benchmarks
+# ("37+5=": two terms in 0-99, from the whole problem space): `sum_problems(n, seed=0, **TWO_TERM_SUMS)`.
+TWO_TERM_SUMS = {"split": "all", "num_terms": 2, "term_range": (0, 99), "prompt_suffix": "="}
 
 
 def build_tiny_tokenizer(style: str = "tiny"):
@@ -189,15 +197,25 @@ def build_tiny_model(
     return str(output_dir)
 
 
-def arithmetic_dataset(num_examples: int, *, seed: int = 0, conversational: bool = True):
-    """Addition problems with a `prompt` and a gold `answer` column, in the shape the math reward reads."""
-    from datasets import Dataset
+@dataclass
+class QuickstartArguments:
+    """recipes/quickstart.py's own setting; it is parsed beside `EfficientGRPOConfig`, with `quickstart_defaults`."""
 
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(num_examples):
-        a, b = rng.randint(0, 99), rng.randint(0, 99)
-        question = f"{a}+{b}="
-        prompt = [{"role": "user", "content": question}] if conversational else question
-        rows.append({"prompt": prompt, "answer": str(a + b)})
-    return Dataset.from_list(rows)
+    num_prompts: int = field(default=64, metadata={"help": "Synthetic addition problems to train on."})
+
+
+def quickstart_defaults() -> dict[str, Any]:
+    """recipes/quickstart.py's `EfficientGRPOConfig` defaults: a short CPU run (a --config YAML and the command line
+    override them), into a new time-stamped directory."""
+    from .training import CPU_TRAINING_KWARGS  # here: testing.py stays importable without TRL
+
+    return dict(
+        output_dir=f"runs/quickstart-{time.strftime('%Y%m%d-%H%M%S')}",
+        **CPU_TRAINING_KWARGS,
+        per_device_train_batch_size=16,
+        max_completion_length=48,
+        max_steps=8,
+        learning_rate=1e-4,
+        length_penalty_alpha=0.2,
+        logging_steps=1,
+    )

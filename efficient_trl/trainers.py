@@ -1,11 +1,12 @@
-"""TRL's RLOO and GRPO trainers with the length-penalized reward and exact, optionally rescaled, RLOO advantages.
+"""TRL's RLOO and GRPO trainers with a length reward and exact, optionally rescaled, RLOO advantages.
 
 Both trainers override two TRL hooks and nothing else:
 
 - `_calculate_rewards` returns the rewards of *all* processes (TRL gathers them there, because a prompt's G
   completions may be split across processes). On top of it we gather the completion lengths and truncation flags
-  and rescale the correctness reward with `length_penalized_rewards`, so MEAN and STD are per prompt, never per
-  process slice.
+  and replace the correctness reward by the chosen length reward (`length_reward`, default the paper's
+  `length_penalized_rewards`, from `efficient_trl.length_rewards.LENGTH_REWARDS`), so every group statistic is per
+  prompt, never per process slice.
 - `_generate_and_score_completions` returns this process's advantages. We turn them into exact RLOO advantages
   (GRPO centres rewards on the group mean, which is RLOO scaled by (G - 1) / G) and apply `advantage_normalization`.
 """
@@ -19,13 +20,43 @@ from datasets import Dataset, IterableDataset
 from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
-from .rewards import length_penalized_rewards, math_accuracy_reward, normalize_advantages
+from .length_rewards import LENGTH_REWARDS, dataset_inputs
+from .rewards import math_accuracy_reward, normalize_advantages, thinking_length
 
 __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The TRL contract: every private hook or attribute of GRPOTrainer / RLOOTrainer (TRL 1.16) that these trainers touch,
+# and what we rely on. tests/test_trl_contract.py checks each one and names the TRL change when one moves.
+#
+# Hooks we override (and call through super()):
+#   _calculate_rewards(self, inputs, prompts, completions, completion_ids_list) -> Tensor (N_all, num_reward_funcs):
+#       the rewards of every process, gathered, one column per reward function in `reward_func_names` order, NaN
+#       where a function returned None; TRL then weights the columns by `reward_weights` and sums them. `inputs` are
+#       this process's dataset rows, one per completion, in completion order (L1's `budget` is read from them).
+#   _generate_and_score_completions(self, inputs) -> dict: its "advantages" entry holds this process's slice
+#       (process_index * local size onwards) of the advantages of the gathered batch, and it has logged those
+#       advantages to `_logs["advantages"]` just before returning.
+# Hook we call:
+#   _log_metric(self, name, value): appends a value to the current mode's metrics (averaged at logging time).
+# Attributes we read (set in TRL's __init__):
+#   _tokenizer (the tokenizer inside processing_class), eos_token_ids (list of ids that end a completion),
+#   reward_func_names (list[str], the `__name__` of each reward function), reward_weights (1-D tensor, one weight per
+#   reward function), num_generations and num_generations_eval (group sizes in training / evaluation),
+#   _logs["advantages"] (a deque of the advantages shown in the completions table).
+# Config fields we pin (checked in configs.py): GRPOConfig.scale_rewards="none" and multi_objective_aggregation=
+#   "sum_then_normalize" (TRL's advantage = weighted reward sum minus its group mean), RLOOConfig.normalize_advantages.
+# Hidden state we keep: `_task_rewards`, the gathered weighted reward sum that `advantage_normalization="group"`
+#   divides by, is set in `_calculate_rewards` and read in `_generate_and_score_completions`. TRL gives no way to
+#   pass it through: `_calculate_rewards` must return exactly one column per reward function (TRL multiplies by
+#   `reward_weights`), and TRL builds the output dict of `_generate_and_score_completions` after it without the
+#   rewards. (Recovering it from the returned advantages would not do: RLOO's carry the KL term.)
+# ---------------------------------------------------------------------------------------------------------------------
 
-def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str) -> None:
-    """Fail at construction, not at the first reward call, when a reward function's gold column is missing."""
+
+def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str, length_reward: str = "sigmoid") -> None:
+    """Fail at construction, not at the first reward call, when a reward function's gold column, or a column the
+    length reward reads (L1's `budget`), is missing."""
     columns = getattr(dataset, "column_names", None)
     if not isinstance(columns, list):  # None for an IterableDataset of unknown features; a dict for a DatasetDict
         return
@@ -35,6 +66,12 @@ def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str) -> None
             "Add one with efficient_trl.data.to_prompts(dataset) (from a 'problem' column), or rename yours to "
             "'prompt'."
         )
+    for column in dataset_inputs(length_reward).values():
+        if column not in columns:
+            raise ValueError(
+                f"the {split} dataset has no {column!r} column, which length_reward={length_reward!r} reads per "
+                f"prompt (columns present: {columns}). Add it (the token budget each prompt asks for)."
+            )
     for reward_func in reward_funcs:
         needed = getattr(reward_func, "gold_columns", None)
         if needed and not set(needed) & set(columns):
@@ -72,9 +109,9 @@ class _LengthPenaltyMixin:
             reward_funcs = [math_accuracy_reward]
         elif not isinstance(reward_funcs, list):
             reward_funcs = [reward_funcs]
-        _check_dataset_columns(train_dataset, reward_funcs, "train")
+        _check_dataset_columns(train_dataset, reward_funcs, "train", args.length_reward)
         for name, dataset in eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval", eval_dataset)]:
-            _check_dataset_columns(dataset, reward_funcs, name)
+            _check_dataset_columns(dataset, reward_funcs, name, args.length_reward)
         super().__init__(
             model, reward_funcs, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs
         )
@@ -88,6 +125,7 @@ class _LengthPenaltyMixin:
                 f"{self.reward_func_names}."
             )
         self._task_rewards: torch.Tensor | None = None
+        self._length_reward, self._length_reward_params = args.resolved_length_reward()
         # The token ids that close the thinking block, for length_penalty_measure="thinking".
         self._think_end_ids = self._tokenizer("</think>", add_special_tokens=False)["input_ids"]
 
@@ -116,8 +154,9 @@ class _LengthPenaltyMixin:
         correct = (correctness == 1) & ~truncated  # a truncated answer never counts as correct
         num_generations = self._num_generations()
         if num_generations >= 2:
-            alpha = self.args.length_penalty_alpha
-            penalized = length_penalized_rewards(correct, measured, num_generations, alpha)
+            reward = LENGTH_REWARDS[self._length_reward]
+            per_completion = self._gathered_dataset_inputs(inputs, device)
+            penalized = reward(correct, measured, num_generations, **per_completion, **self._length_reward_params)
         else:  # evaluation with one completion per prompt: no group to compare lengths with
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
@@ -125,19 +164,25 @@ class _LengthPenaltyMixin:
         self._log_length_metrics(scored, correct, lengths, penalized, num_generations)
         return rewards_per_func
 
+    def _gathered_dataset_inputs(self, inputs: list[dict[str, Any]], device: torch.device) -> dict[str, torch.Tensor]:
+        """The length reward's per-completion dataset values (L1's budgets), from this process's rows (TRL passes one
+        row per completion), gathered from every process like the lengths."""
+        gathered = {}
+        for argument, column in dataset_inputs(self._length_reward).items():
+            values = [row.get(column) for row in inputs]
+            if any(value is None for value in values):
+                raise ValueError(
+                    f"length_reward={self._length_reward!r} needs a {column!r} value in every dataset row; some "
+                    "rows have none."
+                )
+            gathered[argument] = self.accelerator.gather(torch.tensor(values, device=device))
+        return gathered
+
     def _penalized_length(self, completion_ids: list[int]) -> int:
         """LEN(z) of the penalty: every token, or (length_penalty_measure="thinking") the tokens before `</think>`."""
         if self.args.length_penalty_measure == "completion":
             return len(completion_ids)
-        marker, width, start = self._think_end_ids, len(self._think_end_ids), 0
-        while True:  # list.index scans in C: completions run to 32k tokens, 256 of them per step
-            try:
-                start = completion_ids.index(marker[0], start)
-            except ValueError:
-                return len(completion_ids)  # never closed its thoughts: all of it is thinking
-            if completion_ids[start : start + width] == marker:
-                return start
-            start += 1
+        return thinking_length(completion_ids, self._think_end_ids)
 
     def _log_length_metrics(self, scored, correct, lengths, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.

@@ -26,16 +26,20 @@ from typing import Any
 import yaml
 from accelerate import PartialState
 from datasets import load_from_disk
+from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from .analysis import MODEL_CARD_BEGIN, MODEL_CARD_END
+from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, sample_budgets, with_budgets
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
-from .data import PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
+from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
+from .provenance import training_provenance, write_provenance
 from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
 
 __all__ = [
     "BASELINES",
+    "CPU_TRAINING_KWARGS",
     "TRAINERS",
     "BaselineScriptArguments",
     "TrainScriptArguments",
@@ -43,10 +47,39 @@ __all__ = [
     "make_parser",
     "parse_training_arguments",
     "train",
+    "train_and_save",
     "train_baseline",
 ]
 
 TRAINERS = {"grpo": (EfficientGRPOTrainer, EfficientGRPOConfig), "rloo": (EfficientRLOOTrainer, EfficientRLOOConfig)}
+
+# The training-config keywords of every CPU run (the demo, the quickstart, the demo model): no GPU, float32, no
+# tracker, and no checkpoints (train_and_save writes the final model).
+CPU_TRAINING_KWARGS: dict[str, Any] = {"use_cpu": True, "bf16": False, "report_to": "none", "save_strategy": "no"}
+
+
+def train_and_save(
+    trainer: Any,
+    output_dir: str | Path,
+    provenance: dict[str, Any] | None,
+    resume_from_checkpoint: str | None = None,
+) -> Path:
+    """Train `trainer` (from `resume_from_checkpoint` if given), then save the trained model, its training log
+    (trainer_state.json, which efficient_trl.analysis reads) and its `provenance` (`provenance.training_provenance`,
+    completed with the step reached; None only for a model that is not a training result) together in `output_dir`;
+    returns `output_dir`.
+
+    The one place where a trained model is saved: the training and baseline recipes, the demo, the quickstart and the
+    demo model all save through it.
+    """
+    output_dir = Path(output_dir)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    trainer.save_model(str(output_dir))
+    if trainer.is_world_process_zero():  # what Trainer.save_state does, but next to the weights, wherever they go
+        trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
+        if provenance is not None:
+            write_provenance(output_dir, {**provenance, "global_step": trainer.state.global_step})
+    return output_dir
 
 
 _OVERWRITE_HELP = (
@@ -65,7 +98,7 @@ class TrainScriptArguments:
         },
     )
     dataset_name: str = field(
-        default="data/train-3.2k",
+        default=PREPARED_TRAINING_SET,
         metadata={
             "help": "Training problems: a directory written by recipes/prepare_data.py, a shipped set "
             "(math_train, aime_1983_2023), a .jsonl file or a hub dataset name."
@@ -94,8 +127,27 @@ class TrainScriptArguments:
         },
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": _OVERWRITE_HELP})
+    # Token budgets in the prompts (L1 / LCPO): train with length_reward l1_exact or l1_max.
+    budget_range: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Write a token budget into each training prompt, drawn uniformly from [low, high] (both "
+            f"included; L1's: {list(L1_BUDGET_RANGE)}) with the run's seed, and add the `budget` column that "
+            "length_reward l1_exact / l1_max reads. None: no budgets."
+        },
+    )
+    budget_template: str = field(
+        default="exact",
+        metadata={
+            "help": "The budget's sentence, appended to the user turn: 'exact' (L1's 'Think for {budget} tokens.'), "
+            "'max' ('Think for maximum {budget} tokens.') or a string of your own containing '{budget}'."
+        },
+    )
 
     def __post_init__(self) -> None:
+        if self.budget_range is not None:
+            check_budget_range(self.budget_range)
+        budget_template(self.budget_template)
         if self.num_train_problems is not None and self.num_train_problems < 1:
             raise ValueError(
                 f"num_train_problems must be >= 1, got {self.num_train_problems}; leave it out to train on every "
@@ -205,7 +257,6 @@ def check_batch_sizes(script_args: TrainScriptArguments, training_args: Any, num
 
 def train(script_args: TrainScriptArguments, training_args: Any, model_args: ModelConfig) -> Any:
     """Train, resuming from the last checkpoint in `output_dir` if an earlier launch was interrupted."""
-    trainer_class, _ = TRAINERS[script_args.trainer]
     check_batch_sizes(script_args, training_args, PartialState().num_processes)
 
     dataset = load_problems(script_args.dataset_name, split=script_args.dataset_train_split)
@@ -213,8 +264,14 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
         dataset = dataset.select(range(min(script_args.num_train_problems, len(dataset))))
     check_gold_answers(dataset, script_args.dataset_name)
     dataset = to_prompts(dataset, script_args.prompt_template)
-
-    return _train_resuming(trainer_class, training_args, model_args, dataset, script_args)
+    if script_args.budget_range is not None:
+        budgets = sample_budgets(len(dataset), script_args.budget_range, seed=training_args.seed)
+        dataset = with_budgets(dataset, budgets, script_args.budget_template)
+    data = {"dataset": script_args.dataset_name, "num_problems": len(dataset)}
+    data["prompt_template"] = script_args.prompt_template
+    if script_args.budget_range is not None:  # a budget-conditioned model: what its prompts asked for
+        data["budget_range"], data["budget_template"] = list(script_args.budget_range), script_args.budget_template
+    return _train_resuming(script_args.trainer, training_args, model_args, dataset, data, script_args)
 
 
 def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str, Any]:
@@ -230,15 +287,17 @@ def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str,
 
 
 def _train_resuming(
-    trainer_class: type, args: Any, model_args: ModelConfig, dataset: Any, script_args: Any = None
+    kind: str, args: Any, model_args: ModelConfig, dataset: Any, data: dict[str, Any], script_args: Any = None
 ) -> Any | None:
-    """Build the trainer and train, from the last complete checkpoint in output_dir if an earlier launch was
-    interrupted; save the model and the training log. Returns the trainer, or None when output_dir already holds
-    this run, finished.
+    """Build the `kind` trainer ("grpo", "rloo", "sft", "dpo") and train, from the last complete checkpoint in
+    output_dir if an earlier launch was interrupted; save the model, the training log and its provenance.json (also
+    into every checkpoint; `data` describes the training data there). Returns the trainer, or None when output_dir
+    already holds this run, finished.
 
     The run's settings go to output_dir/efficient_trl_run.json: a relaunch with other settings is refused (naming
     what differs) unless `script_args.overwrite_output_dir`, which clears output_dir first.
     """
+    trainer_class = {**TRAINERS, **BASELINES}[kind][0]
     args.model_init_kwargs = _model_init_kwargs(args, model_args)
     output_dir = Path(args.output_dir)
     settings = _run_settings(trainer_class, args, model_args, script_args)
@@ -267,19 +326,33 @@ def _train_resuming(
         output_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(output_dir / RUN_SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
     card_section = _model_card_section(output_dir / "README.md")
+    peft_config = get_peft_config(model_args)
+    provenance = training_provenance(kind, args, model_args.model_name_or_path, data, lora=peft_config is not None)
     trainer = trainer_class(
-        model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=get_peft_config(model_args)
-    )
+        model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=peft_config,
+        callbacks=[ProvenanceCallback(provenance)],
+    )  # fmt: skip
     if resume_from:
         trainer.accelerator.print(f"Resuming from {resume_from}")
     try:
-        trainer.train(resume_from_checkpoint=resume_from)
-        trainer.save_model(args.output_dir)
-        trainer.save_state()  # trainer_state.json: the whole training log, read by efficient_trl.analysis
+        train_and_save(trainer, args.output_dir, provenance, resume_from_checkpoint=resume_from)
     finally:
         if card_section and trainer.is_world_process_zero():  # TRL rewrites README.md at every save
             _restore_model_card_section(output_dir / "README.md", card_section)
     return trainer
+
+
+class ProvenanceCallback(TrainerCallback):
+    """Writes the run's provenance.json into every checkpoint-N/ TRL saves, so that a checkpoint evaluated on its
+    own records how it was trained (with its own step)."""
+
+    def __init__(self, provenance: dict[str, Any]) -> None:
+        self.provenance = provenance
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and checkpoint.is_dir():
+            write_provenance(checkpoint, {**self.provenance, "global_step": state.global_step})
 
 
 RUN_SETTINGS_FILE = "efficient_trl_run.json"
@@ -444,7 +517,7 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
     """The SFT or DPO baseline on rejection-sampled data, with TRL's own trainer; YAML (`--config`) and overrides."""
     if kind not in BASELINES:
         raise ValueError(f"kind must be one of {sorted(BASELINES)}, got {kind!r}.")
-    trainer_class, config_class = BASELINES[kind]
+    config_class = BASELINES[kind][1]
     parser = TrlParser(
         (BaselineScriptArguments, config_class, ModelConfig),
         usage=f"accelerate launch recipes/{kind}.py --config recipes/<model>/{kind}_lr_<lr>.yaml [--field value ...]",
@@ -457,4 +530,5 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
             f"{script_args.dataset_path} holds no examples: rejection sampling found no usable responses "
             "(see its report.json)."
         )
-    return _train_resuming(trainer_class, training_args, model_args, dataset, script_args)
+    data = {"dataset": script_args.dataset_path, "num_problems": len(dataset), "prompt_template": None}
+    return _train_resuming(kind, training_args, model_args, dataset, data, script_args)

@@ -12,20 +12,22 @@ does not need to run this.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
-from efficient_trl.demo import DEMO_MODEL_DIRS  # noqa: E402
+from efficient_trl.cli import parse_arguments  # noqa: E402
+from efficient_trl.data import check_new_output_dir  # noqa: E402
+from efficient_trl.demo import DEMO_MODEL_DIRS, DemoModelArguments  # noqa: E402
+from efficient_trl.provenance import training_provenance  # noqa: E402
 from efficient_trl.synthetic import TASKS  # noqa: E402
 from efficient_trl.testing import build_tiny_model  # noqa: E402
+from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save  # noqa: E402
 
 TRAIN_SEED = 1  # fine-tuning draws from the train split; the demo evaluates on the held-out split
 # What differs per task. "sums" keeps the shipped demo_model's recipe. "multi_sums" starts from the shipped sums
@@ -46,38 +48,10 @@ TASK_RECIPES = {
 }  # fmt: skip
 
 
-@dataclass
-class BuildSettings:
-    output_dir: str = field(metadata={"help": "Where to save the model (must be empty or new)."})
-    task: str = field(default="sums", metadata={"help": f"Demo task to learn, one of {list(TASK_RECIPES)}."})
-    num_problems: int = field(default=0, metadata={"help": "Solutions to fine-tune on (0: the task's default)."})
-    epochs: float = field(default=1.0, metadata={"help": "Fine-tuning epochs."})
-    seed: int = field(default=0, metadata={"help": "Seed of the initial weights and of training."})
-    init_model: str = field(
-        default="",
-        metadata={"help": "Start from this model's weights (e.g. an earlier build, to train it longer) instead of the "
-                  "task recipe's start."},
-    )  # fmt: skip
-
-    def __post_init__(self) -> None:
-        if self.task not in TASK_RECIPES:
-            raise ValueError(f"task must be one of {list(TASK_RECIPES)}, got {self.task!r}.")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for setting in fields(BuildSettings):
-        required = setting.name == "output_dir"
-        default = None if required else setting.default
-        parser.add_argument(
-            f"--{setting.name}", type=type(default) if default is not None else str, default=default,
-            required=required, help=setting.metadata["help"],
-        )  # fmt: skip
-    settings = BuildSettings(**vars(parser.parse_args()))
+    (settings,) = parse_arguments(DemoModelArguments, description=__doc__)
     recipe = TASK_RECIPES[settings.task]
-    output_dir = Path(settings.output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise SystemExit(f"{output_dir} is not empty; choose another --output_dir.")
+    output_dir = check_new_output_dir(settings.output_dir, option="--output_dir")
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
         initial = build_tiny_model(
@@ -96,8 +70,7 @@ def main() -> None:
         dataset = TASKS[settings.task](num_problems, seed=TRAIN_SEED, split="train", with_solutions=True)
         config = SFTConfig(
             output_dir=str(Path(scratch) / "sft"),
-            use_cpu=True,
-            bf16=False,
+            **CPU_TRAINING_KWARGS,
             num_train_epochs=settings.epochs,
             per_device_train_batch_size=recipe["batch_size"],
             learning_rate=recipe["learning_rate"],
@@ -107,15 +80,21 @@ def main() -> None:
             max_length=recipe["max_length"],
             train_sampling_strategy=recipe["sampling"],
             logging_steps=25,
-            save_strategy="no",
-            report_to="none",
             seed=settings.seed,
         )
         trainer = SFTTrainer(
             model=initial, args=config, train_dataset=dataset.select_columns(["prompt", "completion"])
         )
-        trainer.train()
-        trainer.save_model(str(output_dir))
+        # the base model lives only here: provenance names how to rebuild it
+        data = {
+            "dataset": f"efficient_trl.synthetic.TASKS[{settings.task!r}](seed={TRAIN_SEED}, split='train', "
+            "with_solutions=True)", "num_problems": len(dataset), "prompt_template": None,
+        }  # fmt: skip
+        provenance = training_provenance("sft", config, initial, data)
+        provenance["base_model"]["name_or_path"] = start or (
+            f"efficient_trl.testing.build_tiny_model(hidden_size=128, num_layers=4, seed={settings.seed})"
+        )
+        train_and_save(trainer, output_dir, provenance)
     print(f"saved the {settings.task} task's starting model to {output_dir} in {time.monotonic() - started:.0f}s")
 
 

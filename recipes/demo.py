@@ -5,39 +5,28 @@
     make ablation                               # alphas 0.05 and 0.2, advantages normalized or not
     python recipes/demo.py --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
 
-Writes under a new run directory: one trained model per alpha (with trainer_state.json, its training log), every
-evaluation sample (JSONL), results.json, results.md (the table printed at the end) and tradeoff.png. The notebooks
-in notebooks/ read such a directory.
+Writes under a new run directory: one trained model per alpha (with trainer_state.json, its training log, and
+provenance.json), eval/<model>/ per evaluated model as recipes/evaluate.py lays out a run (settings.json,
+samples.jsonl, summary.json; with --baselines also rejection_sampling/, the baselines' samples), results.md (the
+table printed at the end) and tradeoff.png. The notebooks in
+notebooks/ read such a directory.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
-from dataclasses import fields
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from efficient_trl.demo import DemoSettings, run_demo, write_demo_report  # noqa: E402
+from efficient_trl.cli import parse_arguments  # noqa: E402
+from efficient_trl.demo import DemoRunArguments, DemoSettings, run_demo, write_demo_report  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run_dir", default=f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    defaults = DemoSettings()
-    for setting in fields(DemoSettings):
-        value, help = getattr(defaults, setting.name), setting.metadata["help"]
-        if isinstance(value, bool):
-            parser.add_argument(f"--{setting.name}", action="store_true", help=help)
-        elif isinstance(value, list):
-            parser.add_argument(f"--{setting.name}", type=type(value[0]), nargs="+", default=value, help=help)
-        else:
-            parser.add_argument(f"--{setting.name}", type=type(value), default=value, help=help)
-    args = vars(parser.parse_args())
-    run_dir = Path(args.pop("run_dir"))
-    settings = DemoSettings(**args)
+    where, settings = parse_arguments(DemoRunArguments, DemoSettings, description=__doc__)
+    run_dir = Path(where.run_dir)
     started = time.monotonic()
     rows = run_demo(run_dir, settings)
     table, _ = write_demo_report(run_dir, rows)

@@ -7,46 +7,53 @@ Defaults follow the paper: temperature 0.6, up to 32,768 new tokens, k = 1 (gsm8
 run directory (default runs/eval/<model>/<dataset>-k<k>-t<temperature>) is resumed if the same command was
 interrupted and refused if it holds a run with other settings. `--backend vllm` generates with vLLM
 (pip install 'efficient-trl[vllm]'); the default, transformers `generate`, runs anywhere.
+
+By token budget (one run directory per budget, budget-<N>, under <run directory>-budgets-<mode>):
+
+    python recipes/evaluate.py --model runs/deepseek-r1-distill-qwen-1.5b/l1_max --dataset math500 \
+        --budgets 512 1024 2048 3600 --budget_mode prompt --budget_template max
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from efficient_trl.analysis import result_name
-from efficient_trl.data import PAPER_PROMPT
-from efficient_trl.evaluation import BACKENDS, DEFAULT_K, evaluate
+from efficient_trl.cli import parse_arguments
+from efficient_trl.evaluation import (
+    BudgetArguments,
+    EvaluationArguments,
+    GenerationArguments,
+    SamplingSettings,
+    evaluate,
+    evaluate_budgets,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="local directory or hub name")
-    parser.add_argument("--dataset", required=True, help=f"{sorted(DEFAULT_K)}, a .jsonl file or a hub name")
-    parser.add_argument("--k", type=int, default=None, help="samples per problem (default: the paper's)")
-    parser.add_argument("--temperature", type=float, default=0.6)
-    parser.add_argument("--max_new_tokens", type=int, default=32768)
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--num_problems", type=int, default=None, help="evaluate on the first N problems only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output_dir", default=None)
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="auto", help="auto: vLLM if installed and CUDA is present"
+    args, sampling, generation, budgets = parse_arguments(
+        EvaluationArguments, SamplingSettings, GenerationArguments, BudgetArguments, description=__doc__
     )
-    parser.add_argument("--tensor_parallel_size", type=int, default=1, help="GPUs per vLLM engine")
-    parser.add_argument("--data_parallel_size", type=int, default=1, help="vLLM engines, one process each")
-    parser.add_argument("--prompt_template", default=PAPER_PROMPT, help="user turn; {problem} is replaced")
-    args = parser.parse_args()
-    k = DEFAULT_K.get(args.dataset, 1) if args.k is None else args.k
+    sampling = sampling.for_dataset(args.dataset)
     output_dir = args.output_dir or (
-        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{k}-t{args.temperature:g}-max{args.max_new_tokens}"
+        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{sampling.k}-t{sampling.temperature:g}"
+        f"-max{sampling.max_new_tokens}"
     )
+    if budgets.budgets:
+        summaries = evaluate_budgets(
+            args.model, args.dataset, f"{output_dir}-budgets-{budgets.budget_mode}", sampling, budgets.budgets,
+            mode=budgets.budget_mode, measure=budgets.budget_measure, template=budgets.budget_template,
+            num_problems=args.num_problems, **asdict(generation),
+        )  # fmt: skip
+        keys = ("budget", "accuracy", "mean_tokens", "mean_budget_length", "budget_deviation", "share_within_10pct",
+                "share_at_most_budget")  # fmt: skip
+        print(json.dumps([{key: summary[key] for key in keys} for summary in summaries], indent=1))
+        print(f"samples and summaries in {output_dir}-budgets-{budgets.budget_mode}/budget-<N>")
+        return
     summary = evaluate(
-        args.model, args.dataset, output_dir, k=k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, num_problems=args.num_problems, seed=args.seed, backend=args.backend,
-        tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
-        prompt_template=args.prompt_template,
+        args.model, args.dataset, output_dir, sampling, num_problems=args.num_problems, **asdict(generation),
     )  # fmt: skip
     shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}
     print(json.dumps(shown, indent=1))

@@ -10,37 +10,17 @@ figure (Asymptote code, an image file, "in the diagram") are dropped; the checks
 hub access).
 """
 
-import argparse
 import logging
 
-from efficient_trl.data import (
-    AUTHORS_TRAINING_SET,
-    check_new_output_dir,
-    default_num_proc,
-    prepare_training_set,
-    save_prepared,
-)
+from efficient_trl.cli import parse_arguments
+from efficient_trl.data import PreparationArguments, check_new_output_dir, prepare_training_set, save_prepared
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sources", nargs="+", default=["math_train", "aime_1983_2023"])
-    parser.add_argument(
-        "--authors_split",
-        action="store_true",
-        help=f"draw from the authors' published training split ({AUTHORS_TRAINING_SET}, hub) instead of --sources",
-    )
-    parser.add_argument("--num_samples", type=int, default=3200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument(
-        "--num_proc", type=int, default=default_num_proc(), help="processes for the checks (default: cores, max 8)"
-    )
-    args = parser.parse_args()
+    (args,) = parse_arguments(PreparationArguments, description=__doc__)
     check_new_output_dir(args.output_dir)  # before the preparation, which takes minutes
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # unparseable answers are counted, not logged
-    sources = [AUTHORS_TRAINING_SET] if args.authors_split else args.sources
-    sample, report = prepare_training_set(sources, args.num_samples, args.seed, num_proc=args.num_proc)
+    sample, report = prepare_training_set(args.chosen_sources(), args.num_samples, args.seed, num_proc=args.num_proc)
     path = save_prepared(sample, report, args.output_dir)
     print(report.table())
     print(f"saved to {path}")

@@ -3,24 +3,24 @@
     make quickstart
     python recipes/quickstart.py --length_penalty_alpha 0.2 --max_steps 20 --output_dir runs/my-run
 
-Any `EfficientGRPOConfig` field can be given on the command line. The model is random, so its accuracy stays near
-zero: this run shows the pipeline (generation, grading, length-penalized rewards, RLOO advantages, KL, logging)
-working end to end, not the method's effect.
+Any `EfficientGRPOConfig` field can be given on the command line or in a `--config` YAML. The model is random, so
+its accuracy stays near zero: this run shows the pipeline (generation, grading, length-penalized rewards, RLOO
+advantages, KL, logging) working end to end, not the method's effect.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from trl import TrlParser  # noqa: E402
-
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer  # noqa: E402
-from efficient_trl.testing import arithmetic_dataset, build_tiny_model  # noqa: E402
+from efficient_trl.cli import parse_arguments  # noqa: E402
+from efficient_trl.data import check_new_output_dir  # noqa: E402
+from efficient_trl.provenance import training_provenance  # noqa: E402
+from efficient_trl.synthetic import sum_problems  # noqa: E402
+from efficient_trl.testing import TWO_TERM_SUMS, QuickstartArguments, build_tiny_model, quickstart_defaults  # noqa: E402
+from efficient_trl.training import train_and_save  # noqa: E402
 
 METRICS = {  # column label -> logged metric
     "accuracy": "efficiency/accuracy",
@@ -32,36 +32,16 @@ METRICS = {  # column label -> logged metric
 }
 
 
-@dataclass
-class QuickstartArguments:
-    num_prompts: int = field(default=64, metadata={"help": "Synthetic addition problems to train on."})
-
-
 def main() -> None:
-    parser = TrlParser((QuickstartArguments, EfficientGRPOConfig))
-    parser.set_defaults(
-        output_dir=f"runs/quickstart-{time.strftime('%Y%m%d-%H%M%S')}",
-        use_cpu=True,
-        bf16=False,
-        per_device_train_batch_size=16,
-        max_completion_length=48,
-        max_steps=8,
-        learning_rate=1e-4,
-        length_penalty_alpha=0.2,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
+    quickstart, args = parse_arguments(
+        QuickstartArguments, EfficientGRPOConfig, description=__doc__, defaults=quickstart_defaults()
     )
-    quickstart, args = parser.parse_args_and_config()
-    run_dir = Path(args.output_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise SystemExit(f"{run_dir} already holds a run; choose another --output_dir (runs are never overwritten).")
+    run_dir = check_new_output_dir(args.output_dir, option="--output_dir")
     model_path = build_tiny_model(run_dir / "initial-model")
-    trainer = EfficientGRPOTrainer(
-        model=model_path, args=args, train_dataset=arithmetic_dataset(quickstart.num_prompts)
-    )
-    trainer.train()
-    trainer.save_model(str(run_dir / "final-model"))
+    prompts = sum_problems(quickstart.num_prompts, seed=0, **TWO_TERM_SUMS)
+    trainer = EfficientGRPOTrainer(model=model_path, args=args, train_dataset=prompts)
+    data = {"dataset": "efficient_trl.synthetic.sum_problems(seed=0, **TWO_TERM_SUMS)", "num_problems": len(prompts)}
+    train_and_save(trainer, run_dir / "final-model", training_provenance("grpo", args, model_path, data))
     print("\n" + " ".join(f"{label:>12}" for label in ("step", *METRICS)))
     for entry in trainer.state.log_history:
         if "loss" in entry:

@@ -40,12 +40,13 @@ def evaluation_runs(tmp_path_factory, tiny_demo_run):
     demo's starting model and its alpha=0.3 models (advantages unnormalized and group-normalized), on GSM8K and
     MATH500 (a few problems, short generations)."""
     from efficient_trl.demo import DEMO_MODEL_DIR
-    from efficient_trl.evaluation import evaluate
+    from efficient_trl.evaluation import SamplingSettings, evaluate
 
     root = tmp_path_factory.mktemp("eval")
     for model in (DEMO_MODEL_DIR, tiny_demo_run[0] / "alpha_0.3", tiny_demo_run[0] / "alpha_0.3_norm_group"):
         for dataset in ("gsm8k", "math500"):
-            evaluate(str(model), dataset, root / model.name / dataset, k=2, max_new_tokens=24, num_problems=3)
+            sampling = SamplingSettings(k=2, max_new_tokens=24)
+            evaluate(str(model), dataset, root / model.name / dataset, sampling, num_problems=3)
     return root
 
 

@@ -7,14 +7,15 @@ import sys
 import torch
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
-from efficient_trl.testing import arithmetic_dataset, build_tiny_tokenizer
+from efficient_trl.synthetic import sum_problems
+from efficient_trl.testing import TWO_TERM_SUMS, build_tiny_tokenizer
 from tests.recording import even_token_sum, recording
 
 TRAINERS = {"rloo": (EfficientRLOOTrainer, EfficientRLOOConfig), "grpo": (EfficientGRPOTrainer, EfficientGRPOConfig)}
 
 
 def main() -> None:
-    model_path, out_dir, name, normalization = sys.argv[1:5]
+    model_path, out_dir, name, normalization, length_reward = sys.argv[1:6]
     trainer_class, config_class = TRAINERS[name]
     eos_id = build_tiny_tokenizer().eos_token_id
     # The seed was chosen under TRL's "dapo" loss so that a group's halves disagree at the second step; the loss type
@@ -32,6 +33,7 @@ def main() -> None:
         learning_rate=1e-3,
         beta=0.0,
         length_penalty_alpha=0.3,
+        length_reward=length_reward,
         advantage_normalization=normalization,
         save_strategy="no",
         report_to="none",
@@ -39,7 +41,10 @@ def main() -> None:
         generation_kwargs={"sequence_bias": {(eos_id,): 3.5}},
     )
     trainer = recording(trainer_class)(
-        model=model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(16)
+        model=model_path,
+        reward_funcs=even_token_sum,
+        args=args,
+        train_dataset=sum_problems(16, seed=0, **TWO_TERM_SUMS),
     )
     trainer.train()
     terminators = sorted({*trainer.eos_token_ids, trainer.processing_class.pad_token_id})

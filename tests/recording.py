@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import torch
 
-from efficient_trl.rewards import length_penalized_rewards, normalize_advantages, rloo_advantages
+from efficient_trl.length_rewards import LENGTH_REWARDS
+from efficient_trl.rewards import normalize_advantages, rloo_advantages
 
 
 def even_token_sum(completion_ids, **kwargs) -> list[float]:
@@ -33,8 +34,14 @@ def recording(trainer_class):
                 row[mask.bool()].tolist()
                 for row, mask in zip(output["prompt_ids"], output["prompt_mask"], strict=True)
             ]
+            budgets = [row.get("budget") for row in inputs]  # L1's per-prompt budget, where the dataset has one
             self.records.append(
-                {"completion_ids": ids, "advantages": output["advantages"].tolist(), "prompt_ids": prompts}
+                {
+                    "completion_ids": ids,
+                    "advantages": output["advantages"].tolist(),
+                    "prompt_ids": prompts,
+                    "budgets": budgets,
+                }
             )
             return output
 
@@ -48,13 +55,20 @@ def expected_advantages(
     alpha: float,
     normalization: str = "none",
     length: Callable[[list[int]], int] = len,
+    length_reward: str = "sigmoid",
+    extra_rewards: torch.Tensor | None = None,
+    **params: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rewards and advantages computed in one process from the completions alone, with the pure functions; `length`
-    is what the penalty measures of a completion."""
+    is what the penalty measures of a completion, `length_reward` the registry entry (alpha is the sigmoid's, other
+    entries take `params`), `extra_rewards` the summed per-completion rewards of other reward functions."""
     correct = torch.tensor(even_token_sum(completion_ids)) == 1
     truncated = torch.tensor([not ids or ids[-1] not in terminators for ids in completion_ids])
     lengths = torch.tensor([length(ids) for ids in completion_ids])
-    rewards = length_penalized_rewards(correct & ~truncated, lengths, num_generations, alpha)
+    params = {"alpha": alpha} if length_reward == "sigmoid" else params
+    rewards = LENGTH_REWARDS[length_reward](correct & ~truncated, lengths, num_generations, **params)
+    if extra_rewards is not None:
+        rewards = rewards + extra_rewards
     advantages = normalize_advantages(
         rloo_advantages(rewards, num_generations), rewards, num_generations, normalization
     )

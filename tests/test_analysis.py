@@ -15,15 +15,18 @@ from efficient_trl.analysis import (
     model_card_data,
     model_card_section,
     model_card_table,
+    model_label,
     model_style,
     plot_normalization_ablation,
     plot_tradeoff,
     plot_training_dynamics,
+    provenance_fields,
     result_name,
     select,
     write_model_card,
 )
-from efficient_trl.demo import write_demo_report
+from efficient_trl.demo import DEMO_MODEL_DIR, write_demo_report
+from efficient_trl.provenance import read_provenance
 
 
 def test_tradeoff_table_and_plot(tmp_path):
@@ -47,7 +50,7 @@ def test_tradeoff_table_and_plot(tmp_path):
 
 def test_demo_run_results_logs_and_figures(tiny_demo_run):
     run_dir, written, settings = tiny_demo_run
-    rows = load_results(run_dir)
+    rows = load_results(run_dir, cutoff_model="start")
     assert [row["family"] for row in rows] == ["start"] + ["alpha"] * 4 + ["cutoff"] * 2 + ["sft", "dpo"]
     assert [row["accuracy"] for row in rows] == [row["accuracy"] for row in written]
 
@@ -60,7 +63,10 @@ def test_demo_run_results_logs_and_figures(tiny_demo_run):
     figure = plot_training_dynamics(logs)
     accuracy_axes, length_axes = figure.axes
     # one line per model with the metric: the SFT/DPO logs have no RL accuracy and are left out
-    assert [line.get_label() for line in accuracy_axes.get_lines()] == list(logs)[:4]
+    # labelled by how each model was trained (its provenance.json)
+    assert [line.get_label() for line in accuracy_axes.get_lines()] == [
+        "alpha=0", "alpha=0.3", "alpha=0, group-normalized", "alpha=0.3, group-normalized"
+    ]  # fmt: skip
     line = accuracy_axes.get_lines()[1]
     assert list(line.get_ydata()) == pytest.approx([100 * e["efficiency/accuracy"] for e in logs["alpha=0.3"]])
     assert list(length_axes.get_lines()[0].get_ydata()) == [e["completions/mean_length"] for e in logs["alpha=0"]]
@@ -75,18 +81,20 @@ def test_demo_run_results_logs_and_figures(tiny_demo_run):
     ablation = plot_normalization_ablation(rows, logs)
     assert len(ablation.axes) == 3
     styles = {line.get_label(): line.get_linestyle() for line in ablation.axes[0].get_lines()}
-    assert styles == {"alpha=0": "-", "alpha=0.3": "-", "alpha=0,norm=group": "--", "alpha=0.3,norm=group": "--"}
+    assert styles == {
+        "alpha=0": "-", "alpha=0.3": "-", "alpha=0, group-normalized": "--", "alpha=0.3, group-normalized": "--"
+    }  # fmt: skip
     with pytest.raises(ValueError, match="two or more advantage normalizations"):
         plot_normalization_ablation(select(rows, advantage_normalization="none"), logs)
 
 
-def test_evaluation_run_directories(evaluation_runs):
+def test_evaluation_run_directories(evaluation_runs, tiny_demo_run):
     rows = load_results(evaluation_runs, cutoff_model="demo_model")
     evaluated = [row for row in rows if row["family"] != "cutoff"]
     assert sorted((row["name"], row["dataset"], row["family"]) for row in evaluated) == [
         ("alpha_0.3", "gsm8k", "alpha"), ("alpha_0.3", "math500", "alpha"),
         ("alpha_0.3_norm_group", "gsm8k", "alpha"), ("alpha_0.3_norm_group", "math500", "alpha"),
-        ("demo_model", "gsm8k", "model"), ("demo_model", "math500", "model"),
+        ("demo_model", "gsm8k", "start"), ("demo_model", "math500", "start"),
     ]  # fmt: skip
     assert [row["advantage_normalization"] for row in select(rows, dataset="gsm8k", family="alpha")] == [
         "none", "group"
@@ -95,11 +103,84 @@ def test_evaluation_run_directories(evaluation_runs):
     (row,) = select(rows, name="alpha_0.3", dataset="math500")
     assert row["accuracy"] == summary["accuracy"] and row["mean_tokens"] == summary["mean_tokens"]
     assert row["alpha"] == 0.3 and row["k"] == 2
+    # evaluate() copied the provenance training wrote next to the weights; the starting model's is the shipped one
+    assert summary["provenance"] == read_provenance(tiny_demo_run[0] / "alpha_0.3") == row["provenance"]
+    assert row["trainer"] == "grpo" and row["length_reward"] == {
+        "name": "sigmoid",
+        "alpha": 0.3,
+        "eps": 1e-7,
+        "measure": "completion",
+    }
+    assert select(rows, name="demo_model")[0]["provenance"] == read_provenance(DEMO_MODEL_DIR)
     cutoffs = select(rows, family="cutoff", dataset="gsm8k")
     assert [row["cutoff"] for row in cutoffs] == [8000, 16000, 20000, 24000, 32000]
     assert len(plot_tradeoff(rows).axes) == 2
     with pytest.raises(ValueError, match="no model named 'base'"):
         load_results(evaluation_runs, cutoff_model="base")
+
+
+def test_a_model_is_what_its_provenance_says_not_what_its_directory_is_called(tiny_demo_run, tmp_path):
+    from efficient_trl.evaluation import SamplingSettings, evaluate
+
+    # trained at alpha 0.3 with unnormalized advantages, then saved under a misleading name
+    misleading = tmp_path / "alpha_0.4_norm_group"
+    shutil.copytree(tiny_demo_run[0] / "alpha_0.3", misleading)
+    sampling = SamplingSettings(k=1, max_new_tokens=8)
+    evaluate(str(misleading), "gsm8k", tmp_path / "eval" / misleading.name, sampling, num_problems=2)
+    (row,) = load_results(tmp_path / "eval")
+    assert (row["name"], row["family"], row["alpha"], row["advantage_normalization"]) == (
+        "alpha_0.4_norm_group", "alpha", 0.3, "none"
+    )  # fmt: skip
+    honest = {"name": "alpha_0.3", "family": "alpha", "alpha": 0.3, "advantage_normalization": "none", "lora": False}
+    assert model_label(row) == "alpha=0.3" and model_style(row) == model_style(honest)
+    figure = plot_tradeoff([row])
+    assert "alpha=0.3" in figure.axes[0].get_legend_handles_labels()[1]
+    assert "length penalty" in figure.axes[0].get_legend_handles_labels()[1]  # a solid line: no normalization
+
+
+def test_evaluations_without_provenance_load_with_one_warning(evaluation_runs, tmp_path):
+    tree = tmp_path / "eval"
+    shutil.copytree(evaluation_runs, tree)
+    for path in tree.rglob("summary.json"):  # as written before evaluate() recorded provenance
+        summary = json.loads(path.read_text())
+        del summary["provenance"]
+        path.write_text(json.dumps(summary))
+    with pytest.warns(UserWarning, match=r"6 evaluation\(s\) .* before efficient-trl recorded provenance") as caught:
+        rows = load_results(tree, start="demo_model")
+    assert len([w for w in caught if "provenance" in str(w.message)]) == 1
+    assert "rerun recipes/evaluate.py with the same command" in str(caught[0].message).lower()
+    families = {row["name"]: row["family"] for row in rows}
+    # a name that says alpha is not believed: without provenance the model is taken as untrained
+    assert families == {"demo_model": "start", "alpha_0.3": "model", "alpha_0.3_norm_group": "model"}
+
+
+def test_the_committed_demo_runs_are_their_old_results_converted(tmp_path):
+    from efficient_trl.demo import convert_legacy_demo_run
+
+    committed = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs" / "sweep"
+    legacy = tmp_path / "sweep"  # the old layout: results.json, settings.json and the training logs
+    for path in ["settings.json", "rejection_sampling_report.json", *committed.glob("*/trainer_state.json")]:
+        relative = Path(path).relative_to(committed) if Path(path).is_absolute() else Path(path)
+        (legacy / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(committed / relative, legacy / relative)
+    old_rows = json.loads((Path(__file__).parent / "data" / "legacy_sweep_results.json").read_text())
+    (legacy / "results.json").write_text(json.dumps(old_rows))
+    with pytest.raises(ValueError, match="old layout"):
+        load_results(legacy)
+    converted = convert_legacy_demo_run(legacy)
+    assert not (legacy / "results.json").exists()
+    assert load_results(legacy, cutoff_model="start") == converted
+    # the same rows, in the same order, with the same figures as the old results.json
+    figures = ("name", "accuracy", "accuracy_stderr", "mean_tokens", "mean_tokens_stderr", "num_samples")
+    assert [[row[key] for key in figures] for row in converted] == [[row[key] for key in figures] for row in old_rows]
+    assert [row["family"] for row in converted] == ["start"] + ["alpha"] * 5 + ["cutoff"] * 3 + ["sft", "dpo"]
+    alphas = [row["alpha"] for row in old_rows if row.get("advantage_normalization")]
+    assert [row["alpha"] for row in select(converted, family="alpha")] == alphas
+    # ... and they are what notebooks/demo_runs/sweep holds
+    committed_rows = load_results(committed, cutoff_model="start")
+    assert [{**row, "run_dir": None} for row in converted] == [{**row, "run_dir": None} for row in committed_rows]
+    for name in ("alpha_0.2", "sft"):
+        assert json.loads((legacy / name / "provenance.json").read_text()) == read_provenance(committed / name)
 
 
 def test_unfinished_and_duplicate_evaluations_are_not_passed_over(evaluation_runs, tmp_path):
@@ -121,9 +202,9 @@ def test_normalization_ablation_from_evaluation_and_training_runs(evaluation_run
         plot_normalization_ablation(rows, logs)
     figure = plot_normalization_ablation(rows, logs, dataset="math500")
     styles = {line.get_label(): line.get_linestyle() for line in figure.axes[0].get_lines()}
-    assert styles == {"alpha_0.3": "-", "alpha_0.3_norm_group": "--"}
+    assert styles == {"alpha=0.3": "-", "alpha=0.3, group-normalized": "--"}
     held_out_labels = figure.axes[2].get_legend_handles_labels()[1]
-    assert held_out_labels == ["alpha_0.3", "alpha_0.3_norm_group", "demo_model"]
+    assert held_out_labels == ["alpha=0.3", "alpha=0.3, group-normalized", "demo_model"]
     with pytest.warns(UserWarning, match=r"left out \['alpha_0.3_norm_group'\]: no training log"):
         with pytest.raises(ValueError, match="two or more advantage normalizations"):
             plot_normalization_ablation(rows, {"alpha_0.3": logs["alpha_0.3"]}, dataset="math500")
@@ -196,6 +277,28 @@ def test_model_card_for_the_hub(evaluation_runs, tiny_demo_run, tmp_path):
         model_card_data(rows, model="alpha_9", start="demo_model")
 
 
+def test_model_card_takes_base_model_data_and_settings_from_provenance():
+    provenance = {
+        "schema": 1, "trainer": "grpo", "base_model": {"name_or_path": "deepseek-ai/R1-1.5B", "fingerprint": "f"},
+        "length_reward": {"name": "sigmoid", "alpha": 0.2, "measure": "completion"},
+        "advantage_normalization": "none", "learning_rate": 1e-6, "max_steps": 100, "global_step": 100, "seed": 0,
+        "num_generations": 8, "beta": 1e-3, "data": {"dataset": "you/math-3.2k", "num_problems": 3200}, "lora": False,
+    }  # fmt: skip
+    row = {"dataset": "gsm8k", "accuracy": 0.8, "accuracy_stderr": 0.01, "mean_tokens": 100.0}
+    rows = [
+        {**row, "name": "base", "family": "start", "model": "/local/copy/of/base"},
+        {**row, "name": "mine", "mean_tokens": 60.0, "provenance": provenance, **provenance_fields(provenance)},
+    ]
+    data = model_card_data(rows, model="mine", start="base")
+    assert (data.base_model, data.datasets) == ("deepseek-ai/R1-1.5B", ["you/math-3.2k"])
+    section = model_card_section(rows, model="mine", start="base")
+    assert "from `deepseek-ai/R1-1.5B`" in section and "at alpha = 0.2" in section
+    assert "trainer GRPO; length reward sigmoid (alpha 0.2, measure completion); advantage normalization none; " \
+        "learning rate 1e-06; 100 steps; seed 0; data `you/math-3.2k` (3200 examples)." in section  # fmt: skip
+    # what the user passes wins
+    assert model_card_data(rows, model="mine", start="base", base_model="a/b", datasets=["c/d"]).datasets == ["c/d"]
+
+
 def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch, capsys):
     checkpoint = tmp_path / "runs" / "alpha_0.3"
     shutil.copytree(tiny_demo_run[0] / "alpha_0.3", checkpoint)
@@ -235,7 +338,12 @@ def test_clear_errors_for_missing_or_old_outputs(tmp_path):
     with pytest.raises(FileNotFoundError, match="no training logs in or under"):
         load_training_logs(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps([{"name": "start", "accuracy": 1.0}]))
-    with pytest.raises(ValueError, match=r"lacks \['dataset', 'accuracy_stderr', 'mean_tokens'\]; .* rerun"):
+    with pytest.raises(ValueError, match=r"demo run in the old layout .*convert_legacy_demo_run\("):
+        load_results(tmp_path)
+    (tmp_path / "eval").mkdir()
+    summary = {"model": "m", "dataset": "d", "accuracy": 1.0, "provenance": None}
+    (tmp_path / "eval" / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match=r"lacks \['accuracy_stderr', 'mean_tokens'\]; .* rerun"):
         load_results(tmp_path)
 
 
@@ -265,23 +373,26 @@ def test_demo_report_plots_every_model_of_its_table(tiny_demo_run):
 
 
 def test_lora_models_get_a_curve_of_their_own():
-    # recipes/deepseek-r1-distill-qwen-1.5b/lora_alpha_0.2.yaml writes alpha_0.2_lora beside the full alpha_0.2
+    # recipes/deepseek-r1-distill-qwen-1.5b/lora_alpha_0.2.yaml writes a LoRA adapter beside the full alpha_0.2;
+    # what tells it apart is its provenance's `lora`, whatever the directory is called
     row = {
         "dataset": "d",
         "accuracy": 0.9,
         "accuracy_stderr": 0.01,
         "family": "alpha",
         "advantage_normalization": "none",
+        "lora": False,
     }
     rows = [{**row, "name": "alpha_0.1", "alpha": 0.1, "mean_tokens": 80.0}]
     rows += [{**row, "name": "alpha_0.2", "alpha": 0.2, "mean_tokens": 60.0}]
-    rows += [{**row, "name": "alpha_0.2_lora", "alpha": 0.2, "mean_tokens": 70.0}]
+    rows += [{**row, "name": "adapter", "alpha": 0.2, "mean_tokens": 70.0, "lora": True}]
+    rows += [{**row, "name": "alpha_0.2_lora", "alpha": 0.2, "mean_tokens": 50.0}]  # a full model, whatever its name
     curves = {line.get_label(): list(line.get_xdata()) for line in plot_tradeoff(rows).axes[0].get_lines()
               if line.get_label().startswith("length penalty")}  # fmt: skip
-    assert curves == {"length penalty": [80.0, 60.0], "length penalty (LoRA)": [70.0]}
-    assert model_style("alpha_0.2_lora")["color"] == model_style("alpha_0.2")["color"]
-    assert model_style("alpha_0.2_lora")["marker"] != model_style("alpha_0.2")["marker"]
-    assert model_style("alpha_0.2_exploration")["marker"] == "o"  # 'lora' inside a word is not LoRA
+    assert curves == {"length penalty": [80.0, 60.0, 50.0], "length penalty (LoRA)": [70.0]}
+    assert model_style(rows[2])["color"] == model_style(rows[1])["color"]
+    assert model_style(rows[2])["marker"] != model_style(rows[1])["marker"] == model_style(rows[3])["marker"] == "o"
+    assert model_label(rows[2]) == "alpha=0.2, LoRA"
 
 
 def test_plot_tradeoff_refuses_rows_it_cannot_place():
@@ -316,7 +427,7 @@ def _colors_by_label(figure) -> dict[str, str]:
 def test_notebook_figures_are_readable():
     # The committed demo runs the notebooks show (notebooks/demo_runs), drawn as the notebooks draw them
     sweep = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs" / "sweep"
-    rows = load_results(sweep)
+    rows = load_results(sweep, cutoff_model="start")
     tradeoff = plot_tradeoff(rows)
     (axes,) = tradeoff.axes
     # point labels (alpha, cutoff) do not overlap one another
@@ -336,7 +447,7 @@ def test_notebook_figures_are_readable():
         assert pixels[1][1] - pixels[0][1] >= 6, row["name"]
     # SFT and DPO look like no alpha point: own marker and colour
     markers = {c.get_label(): (c.lines[0].get_marker(), c.lines[0].get_color()) for c in axes.containers}
-    alpha_looks = {markers[row["name"]] for row in select(rows, family="alpha")}
+    alpha_looks = {markers[model_label(row)] for row in select(rows, family="alpha")}
     assert markers["SFT baseline"] != markers["DPO baseline"]
     for baseline in ("SFT baseline", "DPO baseline"):
         assert markers[baseline][0] not in {m for m, _ in alpha_looks}
@@ -352,9 +463,26 @@ def test_notebook_figures_are_readable():
     for figure in figures:
         for label, found in _colors_by_label(figure).items():
             colors.setdefault(label, set()).update(found)
+    every_row = {row["name"]: row for row in rows + ablation_rows}
     for name in ["alpha=0", "alpha=0.05", "alpha=0.2", "alpha=0.2,norm=group", "start", "sft", "dpo"]:
-        label = {"sft": "SFT baseline", "dpo": "DPO baseline"}.get(name, name)
+        label = model_label(every_row[name])
         assert len(colors[label]) == 1, (label, colors[label])
-        assert colors[label] == {model_style(name)["color"]}
+        assert colors[label] == {model_style(every_row[name])["color"]}
     distinct = {next(iter(colors[name])) for name in ("alpha=0", "alpha=0.05", "alpha=0.1", "alpha=0.2", "alpha=0.4")}
     assert len(distinct) == 5
+
+
+def test_a_model_trained_with_another_length_reward_is_plotted_as_a_model_not_on_the_alpha_curve(tmp_path):
+    kimi = {"schema": 1, "trainer": "grpo", "length_reward": {"name": "kimi", "weight": 1.0, "measure": "completion"},
+            "advantage_normalization": "none", "lora": False}  # fmt: skip
+    sigmoid = {**kimi, "length_reward": {"name": "sigmoid", "alpha": 0.2, "eps": 1e-7, "measure": "completion"}}
+    assert provenance_fields(kimi)["family"] == "model" and provenance_fields(kimi)["alpha"] is None
+    assert provenance_fields(sigmoid)["family"] == "alpha" and provenance_fields(sigmoid)["alpha"] == 0.2
+    point = {"dataset": "sums", "accuracy": 0.9, "accuracy_stderr": 0.01}
+    rows = [
+        {**point, "name": "kimi-run", "mean_tokens": 50.0, **provenance_fields(kimi)},
+        {**point, "name": "alpha-run", "mean_tokens": 60.0, **provenance_fields(sigmoid)},
+    ]
+    figure = plot_tradeoff(rows, tmp_path / "plot.png")
+    plotted = {tuple(xy) for axes in figure.axes for line in axes.lines for xy in line.get_xydata().tolist()}
+    assert (50.0, 90.0) in plotted and (60.0, 90.0) in plotted

@@ -10,6 +10,7 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlPa
 
 from efficient_trl.baselines import rejection_sampling_datasets
 from efficient_trl.evaluation import EvaluationSample, prompt_token_ids
+from efficient_trl.provenance import read_provenance
 from efficient_trl.testing import build_tiny_tokenizer
 from efficient_trl.training import BaselineScriptArguments, train_baseline
 
@@ -127,3 +128,35 @@ def test_rejection_sampling_then_sft_and_dpo_end_to_end(tmp_path):
         trainer = train_baseline(kind, arguments)
         assert trainer.state.global_step == 2
         assert (tmp_path / kind / "model.safetensors").exists()
+        provenance = read_provenance(tmp_path / kind)  # written next to the weights: what the model is
+        assert (provenance["trainer"], provenance["global_step"], provenance["length_reward"]) == (kind, 2, None)
+        assert provenance["data"] == {"dataset": str(tmp_path / "rs" / kind), "num_problems": len(load_from_disk(
+            str(tmp_path / "rs" / kind))), "prompt_template": None}  # fmt: skip
+
+
+def test_rejection_sample_writes_a_resumable_evaluation_run(tmp_path):
+    # The library function the recipe and the demo share: sampling goes through evaluate_problems' run directory.
+    from efficient_trl.baselines import rejection_sample
+    from efficient_trl.evaluation import SamplingSettings, load_samples
+    from efficient_trl.synthetic import sum_problems
+
+    problems = sum_problems(4, seed=2)
+    sampling = SamplingSettings(k=4, temperature=1.0, max_new_tokens=160, seed=0)
+    run = tmp_path / "samples"
+    options = dict(dataset="train sums", prompt_template="{problem}", backend="transformers", batch_size=8)
+    sft, dpo, report = rejection_sample(DEMO_MODEL, problems, run, sampling, **options)
+    assert report["problems"] == 4 and report["samples"] == 16 and len(sft) == report["problems_with_a_correct_sample"]
+    assert len(sft) >= 3 and len(dpo) == report["dpo_pairs"] >= 1
+    settings = json.loads((run / "settings.json").read_text())
+    assert list(settings) == [
+        "model", "model_fingerprint", "dataset", "num_problems", "k", "temperature", "max_new_tokens", "seed",
+        "backend", "prompt_template",
+    ]  # fmt: skip
+    assert json.loads((run / "summary.json").read_text())["num_samples"] == 16
+    # Interrupted after 10 samples: the same call samples only the other 6 and keeps the first 10 as they were.
+    lines = (run / "samples.jsonl").read_text().splitlines()
+    (run / "samples.jsonl").write_text("\n".join(lines[:10]) + "\n")
+    resumed_sft, _, resumed_report = rejection_sample(DEMO_MODEL, problems, run, sampling, **options)
+    assert (run / "samples.jsonl").read_text().splitlines()[:10] == lines[:10]
+    assert len(load_samples(run)) == 16 and resumed_report["samples"] == 16
+    assert resumed_report["problems"] == 4 and len(resumed_sft) == resumed_report["problems_with_a_correct_sample"]

@@ -2,14 +2,17 @@ import importlib.util
 import json
 import os
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from efficient_trl.analysis import load_results
 from efficient_trl.demo import DemoSettings, run_demo
 from efficient_trl.evaluation import (
     EvaluationSample,
+    SamplingSettings,
     evaluate,
     generate_samples,
     grade_samples,
@@ -17,6 +20,7 @@ from efficient_trl.evaluation import (
     summarize,
 )
 from efficient_trl.math_grader import math_accuracy_reward
+from efficient_trl.provenance import read_provenance
 from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
 
 
@@ -24,14 +28,15 @@ def test_generate_samples_counts_tokens_and_truncation(tiny_model_path):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
     prompts = [[{"role": "user", "content": "1+2"}], "3+4="]
-    samples = generate_samples(model, tokenizer, prompts, k=3, max_new_tokens=12, batch_size=4, temperature=1.0)
+    sampling = SamplingSettings(k=3, max_new_tokens=12, temperature=1.0)
+    samples = generate_samples(model, tokenizer, prompts, sampling, batch_size=4)
     assert [(s.problem_index, s.sample_index) for s in samples] == [(p, i) for p in range(2) for i in range(3)]
     for sample in samples:
         assert 1 <= sample.num_tokens <= 12
         ids = tokenizer(sample.text, add_special_tokens=False)["input_ids"]
         # a finished sample's count includes its EOS; a truncated one used the whole budget
         assert sample.num_tokens == (12 if sample.truncated else len(ids) + 1)
-    again = generate_samples(model, tokenizer, prompts, k=3, max_new_tokens=12, batch_size=4, temperature=1.0)
+    again = generate_samples(model, tokenizer, prompts, sampling, batch_size=4)
     assert [s.text for s in again] == [s.text for s in samples]  # seeded
 
 
@@ -39,9 +44,9 @@ def test_bad_evaluation_input(tiny_model_path):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
     with pytest.raises(ValueError, match="k must be >= 1"):
-        generate_samples(model, tokenizer, ["1"], k=0)
+        generate_samples(model, tokenizer, ["1"], SamplingSettings(k=0))
     with pytest.raises(ValueError, match="dataset is empty"):
-        generate_samples(model, tokenizer, [], k=1)
+        generate_samples(model, tokenizer, [], SamplingSettings(k=1))
     with pytest.raises(ValueError, match="grade the samples"):
         summarize([EvaluationSample(0, 0, "x", 3, False)])
 
@@ -82,15 +87,24 @@ def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
         "start", "alpha=0", "alpha=0.3", "alpha=0,norm=group", "alpha=0.3,norm=group",
         "cutoff=30", "cutoff=60", "sft", "dpo",
     ]  # fmt: skip
-    assert json.loads((run_dir / "results.json").read_text()) == rows
+    # the layout evaluation writes: run_dir/eval/<model>/ per evaluated model, read back by load_results
+    assert load_results(run_dir, cutoff_model="start") == rows
+    assert sorted(path.name for path in (run_dir / "eval").iterdir()) == [
+        "alpha_0", "alpha_0.3", "alpha_0.3_norm_group", "alpha_0_norm_group", "dpo", "sft", "start"
+    ]  # fmt: skip
+    for evaluation in (run_dir / "eval").iterdir():
+        summary = json.loads((evaluation / "summary.json").read_text())
+        assert json.loads((evaluation / "settings.json").read_text()).items() <= summary.items()
+        assert len(load_samples(evaluation)) == summary["num_samples"] == 8
+        model = DEMO_MODEL_DIR if evaluation.name == "start" else run_dir / evaluation.name
+        assert summary["provenance"] == read_provenance(model) is not None  # every trained model records its own
+        if evaluation.name != "start":  # ... saved with its training log
+            assert (model / "model.safetensors").exists() and (model / "trainer_state.json").exists()
     assert all(row["num_samples"] == 8 and row["dataset"] == "held-out sums" for row in rows)
     assert rows[5]["mean_tokens"] <= 30 and (run_dir / "dpo" / "model.safetensors").exists()
     assert json.loads((run_dir / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
-    for row in rows:
-        if row["model_dir"]:  # every trained model is saved with its training log
-            assert (run_dir / row["model_dir"] / "model.safetensors").exists()
-            assert (run_dir / row["model_dir"] / "trainer_state.json").exists()
     assert [row["advantage_normalization"] for row in rows[1:5]] == ["none", "none", "group", "group"]
+    assert [row["trainer"] for row in rows if row["family"] in ("sft", "dpo")] == ["sft", "dpo"]
     with pytest.raises(FileExistsError, match="never overwritten"):
         run_demo(run_dir, settings, start_model=DEMO_MODEL_DIR)
     with pytest.raises(ValueError, match="normalizations must be a non-empty list of"):
@@ -143,8 +157,8 @@ def test_evaluation_run_directory_resumes_and_refuses(tiny_model_path, tmp_path)
     from efficient_trl.evaluation import evaluate
 
     run = tmp_path / "run"
-    options = dict(k=2, max_new_tokens=6, num_problems=3, batch_size=2)
-    summary = evaluate(tiny_model_path, "math500", run, **options)
+    sampling, options = SamplingSettings(k=2, max_new_tokens=6), dict(num_problems=3, batch_size=2)
+    summary = evaluate(tiny_model_path, "math500", run, sampling, **options)
     lines = (run / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 6 and summary["num_samples"] == 6 and summary["k"] == 2
     assert set(summary["by_level"]) <= {"1", "2", "3", "4", "5"}
@@ -155,12 +169,35 @@ def test_evaluation_run_directory_resumes_and_refuses(tiny_model_path, tmp_path)
     # Interrupted after 3 samples (the last line torn): the same call finishes the run without redoing them.
     (run / "samples.jsonl").write_text("\n".join(lines[:3]) + '\n{"problem_index": 2, "sam')
     (run / "summary.json").unlink()
-    resumed = evaluate(tiny_model_path, "math500", run, **options)
+    resumed = evaluate(tiny_model_path, "math500", run, sampling, **options)
     kept = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()[:3]]
     assert resumed["num_samples"] == 6 and kept == [json.loads(line) for line in lines[:3]]
 
     with pytest.raises(FileExistsError, match="other settings"):
-        evaluate(tiny_model_path, "math500", run, **{**options, "temperature": 1.0})
+        evaluate(tiny_model_path, "math500", run, replace(sampling, temperature=1.0), **options)
+
+
+def test_evaluation_records_the_models_provenance(tiny_model_path, tmp_path):
+    import shutil
+
+    from efficient_trl.evaluation import SamplingSettings, evaluate
+    from efficient_trl.provenance import write_provenance
+
+    model = shutil.copytree(tiny_model_path, tmp_path / "model")
+    options = dict(sampling=SamplingSettings(k=1, max_new_tokens=4), num_problems=2)
+    assert evaluate(str(model), "gsm8k", tmp_path / "run", **options)["provenance"] is None  # none recorded
+    # rerunning the same command (what load_results' warning about old summaries says) resumes from the samples and
+    # records what the model directory now says about itself
+    samples = (tmp_path / "run" / "samples.jsonl").read_text()
+    provenance = {"schema": 1, "trainer": "grpo", "length_reward": {"name": "sigmoid", "alpha": 0.1}}
+    write_provenance(model, provenance)
+    summary = evaluate(str(model), "gsm8k", tmp_path / "run", **options)
+    assert (
+        summary["provenance"]
+        == provenance
+        == json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]
+    )
+    assert (tmp_path / "run" / "samples.jsonl").read_text() == samples
 
 
 def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
@@ -171,7 +208,7 @@ def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a local directory"):
         evaluate("no-such-model", "math500", tmp_path / "b")
     with pytest.raises(ValueError, match="k must be >= 1"):
-        evaluate(tiny_model_path, "math500", tmp_path / "c", k=0)
+        evaluate(tiny_model_path, "math500", tmp_path / "c", SamplingSettings(k=0))
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({"problem": "x", "answer": "1"}) + "\n")
     with pytest.raises(ValueError, match="no problems"):
@@ -195,9 +232,9 @@ def test_vllm_backend_interface(monkeypatch, model_fixture, request):
         with pytest.raises(ImportError, match=r"efficient-trl\[vllm\]"):
             generate_samples_vllm(model_path, None, ["1+1"])
     with pytest.raises(ValueError, match="k must be >= 1"):  # the same sampling checks as generate_samples
-        generate_samples_vllm(model_path, None, ["1+1"], k=0)
+        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(k=0))
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        generate_samples_vllm(model_path, None, ["1+1"], temperature=0.0)
+        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(temperature=0.0))
     calls = {}
 
     class SamplingParams:
@@ -229,7 +266,11 @@ def test_vllm_backend_interface(monkeypatch, model_fixture, request):
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     prompts = [[{"role": "user", "content": "1+1"}], [{"role": "user", "content": "2+2"}]]
     samples = generate_samples_vllm(
-        model_path, tokenizer, prompts, k=2, temperature=0.6, max_new_tokens=9, seed=4, skip=frozenset({(0, 0)})
+        model_path,
+        tokenizer,
+        prompts,
+        SamplingSettings(k=2, temperature=0.6, max_new_tokens=9, seed=4),
+        skip=frozenset({(0, 0)}),
     )
     assert calls["params"] == {"n": 2, "temperature": 0.6, "top_p": 1.0, "max_tokens": 9, "seed": 4}
     # token for token the prompt the trainers build (the chat template, tokenized), with at most one BOS
@@ -270,7 +311,9 @@ def test_transformers_backend_and_rejection_sampling_with_the_r1_template(tiny_r
 
     model.generate = spy
     prompts = [[{"role": "user", "content": "1+1="}], [{"role": "user", "content": "12+3="}]]
-    samples = generate_samples(model, tokenizer, prompts, k=2, max_new_tokens=10, batch_size=4, temperature=1.0)
+    samples = generate_samples(
+        model, tokenizer, prompts, SamplingSettings(k=2, max_new_tokens=10, temperature=1.0), batch_size=4
+    )
     assert seen == [
         tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=True)["input_ids"]
         for p in prompts
@@ -356,12 +399,12 @@ def test_vllm_writes_chunks_and_an_interrupted_run_resumes(vllm_stand_in, tiny_m
     monkeypatch.setenv("VLLM_STAND_IN_FAIL_AT_CALL", "2")  # Ctrl-C while the second chunk generates
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        evaluate(tiny_model_path, "gsm8k", run, k=2, num_problems=5, backend="vllm")
+        evaluate(tiny_model_path, "gsm8k", run, SamplingSettings(k=2), num_problems=5, backend="vllm")
     # the first chunk (2 problems x 2 samples) was graded and written before the interruption
     assert sorted((s.problem_index, s.sample_index) for s in load_samples(run)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     monkeypatch.delenv("VLLM_STAND_IN_FAIL_AT_CALL")
     vllm_stand_in.write_text("")
-    summary = evaluate(tiny_model_path, "gsm8k", run, k=2, num_problems=5, backend="vllm")
+    summary = evaluate(tiny_model_path, "gsm8k", run, SamplingSettings(k=2), num_problems=5, backend="vllm")
     assert [entry["prompts"] for entry in _vllm_log(vllm_stand_in) if entry["event"] == "generate"] == [2, 1]
     assert summary["num_samples"] == 10 and len(load_samples(run)) == 10
 
@@ -370,7 +413,7 @@ def test_vllm_writes_chunks_and_an_interrupted_run_resumes(vllm_stand_in, tiny_m
 def test_vllm_data_parallel_uses_every_engine_and_keeps_problem_indices(vllm_stand_in, tiny_model_path, tmp_path):
     run = tmp_path / "run"
     summary = evaluate(
-        tiny_model_path, "gsm8k", run, k=3, num_problems=5, backend="vllm", data_parallel_size=2,
+        tiny_model_path, "gsm8k", run, SamplingSettings(k=3), num_problems=5, backend="vllm", data_parallel_size=2,
     )  # fmt: skip
     samples = load_samples(run)
     assert [(s.problem_index, s.sample_index) for s in samples] == [(i, j) for i in range(5) for j in range(3)]
@@ -401,21 +444,31 @@ def test_auto_backend_says_which_it_chose(vllm_stand_in, monkeypatch, capsys):
 def test_a_failed_evaluation_does_not_block_the_corrected_command(tiny_model_path, tmp_path):
     from efficient_trl.evaluation import evaluate
 
-    run, options = tmp_path / "run", dict(k=1, max_new_tokens=4, num_problems=1)
+    run, options = tmp_path / "run", dict(num_problems=1)
+    sampling = dict(k=1, max_new_tokens=4)
     mistakes = [(ValueError, "temperature must be > 0", {"temperature": 0.0})]
     mistakes += [(ValueError, "batch_size must be >= 1", {"batch_size": 0})]
     if importlib.util.find_spec("vllm") is None:
         mistakes += [(ImportError, r"pip install 'efficient-trl\[vllm\]'", {"backend": "vllm"})]
     for error, message, mistake in mistakes:
         with pytest.raises(error, match=message):
-            evaluate(tiny_model_path, "gsm8k", run, **options, **mistake)
+            sampling_mistake = {key: value for key, value in mistake.items() if key == "temperature"}
+            run_mistake = {key: value for key, value in mistake.items() if key != "temperature"}
+            evaluate(
+                tiny_model_path,
+                "gsm8k",
+                run,
+                SamplingSettings(**sampling, **sampling_mistake),
+                **options,
+                **run_mistake,
+            )
         assert not run.exists()
     with pytest.raises(FileNotFoundError, match="neither a local directory nor a hub name: check the path"):
-        evaluate(str(tmp_path / "runs" / "alpha_0.2"), "gsm8k", run, **options)
+        evaluate(str(tmp_path / "runs" / "alpha_0.2"), "gsm8k", run, SamplingSettings(**sampling), **options)
     # A run that failed before its first sample (say, out of memory loading the model) holds nothing to keep.
     run.mkdir()
     (run / "settings.json").write_text(json.dumps({"model": "another", "k": 9}))
-    assert evaluate(tiny_model_path, "gsm8k", run, **options)["num_samples"] == 1
+    assert evaluate(tiny_model_path, "gsm8k", run, SamplingSettings(**sampling), **options)["num_samples"] == 1
 
 
 def test_evaluation_refuses_samples_of_replaced_weights(tiny_model_path, tmp_path):
@@ -424,14 +477,15 @@ def test_evaluation_refuses_samples_of_replaced_weights(tiny_model_path, tmp_pat
     from efficient_trl.evaluation import evaluate
     from efficient_trl.testing import build_tiny_model
 
-    model, run, options = tmp_path / "model", tmp_path / "run", dict(k=1, max_new_tokens=4, num_problems=1)
+    model, run, options = tmp_path / "model", tmp_path / "run", dict(num_problems=1)
+    sampling = SamplingSettings(k=1, max_new_tokens=4)
     shutil.copytree(tiny_model_path, model)
-    evaluate(str(model), "gsm8k", run, **options)
+    evaluate(str(model), "gsm8k", run, sampling, **options)
     shutil.copytree(model, tmp_path / "copy")  # the same weights, copied (new mtimes): still the same run
     assert (run / "settings.json").exists()
     build_tiny_model(model, seed=1)  # new weights at the same path
     with pytest.raises(FileExistsError, match="model_fingerprint"):
-        evaluate(str(model), "gsm8k", run, **options)
+        evaluate(str(model), "gsm8k", run, sampling, **options)
 
 
 def test_unreadable_gold_answers_are_refused_and_counted(tiny_model_path, tmp_path):
@@ -442,7 +496,7 @@ def test_unreadable_gold_answers_are_refused_and_counted(tiny_model_path, tmp_pa
     rows = [{"problem": "1+1", "solution": "two"}, {"problem": "2+2", "answer": ""}, {"problem": "3", "answer": "}{"}]
     problems.write_text("".join(json.dumps(row) + "\n" for row in rows))
     with pytest.raises(ValueError, match=r"3 of its 3 gold answers cannot be read \(2 empty, 1 that math-verify"):
-        evaluate(tiny_model_path, str(problems), tmp_path / "run", k=1, max_new_tokens=4)
+        evaluate(tiny_model_path, str(problems), tmp_path / "run", SamplingSettings(k=1, max_new_tokens=4))
     assert not (tmp_path / "run").exists()
     mixed = load_problems("gsm8k").select(range(4))
     mixed = mixed.map(lambda row, index: {"answer": "" if index == 0 else row["answer"]}, with_indices=True)
@@ -450,3 +504,124 @@ def test_unreadable_gold_answers_are_refused_and_counted(tiny_model_path, tmp_pa
         check_gold_answers(mixed, "gsm8k")
     with pytest.raises(FileNotFoundError, match="python recipes/prepare_data.py --output_dir data/no-such-set"):
         load_problems("data/no-such-set")
+
+
+def test_both_backends_sample_with_one_settings_object(tiny_model_path, monkeypatch):
+    # One SamplingSettings reaches both backends, and each turns it into the same sampling: k samples at its
+    # temperature, top-p 1 (no top-k), at most max_new_tokens, its seed.
+    import inspect
+    import types
+
+    from efficient_trl.evaluation import generate_samples_vllm
+
+    for backend in (generate_samples, generate_samples_vllm):
+        assert list(inspect.signature(backend).parameters)[:4] == ["model", "tokenizer", "prompts", "sampling"]
+    sampling = SamplingSettings(k=2, temperature=0.7, max_new_tokens=5, seed=3)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    seen, generate = [], model.generate
+
+    def spy(**inputs):
+        seen.append({key: inputs[key] for key in ("do_sample", "temperature", "top_p", "top_k", "max_new_tokens")})
+        return generate(**inputs)
+
+    model.generate = spy
+    torch.manual_seed(123)  # the seed comes from the settings, not from the caller's generator
+    samples = generate_samples(model, tokenizer, ["1+1", "2+2"], sampling, batch_size=4)
+    torch.manual_seed(456)
+    again = generate_samples(model, tokenizer, ["1+1", "2+2"], sampling, batch_size=4)
+    assert [s.text for s in samples] == [s.text for s in again] and len(samples) == 4
+    assert seen[0] == {"do_sample": True, "temperature": 0.7, "top_p": 1.0, "top_k": 0, "max_new_tokens": 5}
+    calls = {}
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            calls["params"] = kwargs
+
+    class LLM:
+        def __init__(self, **kwargs):
+            calls["llm"] = kwargs
+
+        def generate(self, prompts, params):
+            completion = types.SimpleNamespace(text="\\boxed{2}", token_ids=[5, 1], finish_reason="stop")
+            return [types.SimpleNamespace(outputs=[completion] * calls["params"]["n"]) for _ in prompts]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    assert len(generate_samples_vllm(tiny_model_path, tokenizer, ["1+1", "2+2"], sampling)) == 4
+    assert calls["params"] == {"n": 2, "temperature": 0.7, "top_p": 1.0, "max_tokens": 5, "seed": 3}
+    assert calls["llm"]["seed"] == 3
+
+
+def test_sampling_settings_parse_with_trl_and_check_their_values():
+    from dataclasses import fields
+
+    from trl import TrlParser
+
+    assert all(field.metadata.get("help") for field in fields(SamplingSettings))
+    (defaults,) = TrlParser((SamplingSettings,)).parse_args_and_config(args=[])
+    assert defaults == SamplingSettings(k=None, temperature=0.6, max_new_tokens=32768, seed=0)  # the paper's
+    (given,) = TrlParser((SamplingSettings,)).parse_args_and_config(args=["--k", "3", "--temperature", "1.0"])
+    assert (given.k, given.temperature) == (3, 1.0)
+    # k unset is the paper's per test set, 1 for other problems; a k given is kept
+    assert [SamplingSettings().for_dataset(name).k for name in ("gsm8k", "math500", "aime24", "x.jsonl")] == [
+        1, 3, 10, 1
+    ]  # fmt: skip
+    assert SamplingSettings(k=5).for_dataset("aime24").k == 5
+    for bad, message in (({"k": 0}, "k must be >= 1"), ({"max_new_tokens": 0}, "max_new_tokens must be >= 1")):
+        with pytest.raises(ValueError, match=message):
+            SamplingSettings(**bad)
+
+
+def test_evaluate_is_resolve_problems_then_evaluate_problems(tiny_model_path, tmp_path):
+    from efficient_trl.data import PAPER_PROMPT
+    from efficient_trl.evaluation import evaluate_problems, resolve_problems
+
+    problems = resolve_problems("gsm8k", num_problems=2)
+    assert len(problems) == 2 and problems[0]["prompt"][0]["content"].startswith("Please reason step by step")
+    sampling = SamplingSettings(k=1, max_new_tokens=4)
+    whole = evaluate(tiny_model_path, "gsm8k", tmp_path / "a", sampling, num_problems=2, backend="transformers")
+    parts = evaluate_problems(
+        tiny_model_path, problems, tmp_path / "b", sampling, dataset="gsm8k", prompt_template=PAPER_PROMPT,
+        backend="transformers",
+    )  # fmt: skip
+    assert parts == whole
+    assert (tmp_path / "a" / "settings.json").read_text() == (tmp_path / "b" / "settings.json").read_text()
+    with pytest.raises(ValueError, match=r"no \['answer'\] column"):
+        evaluate_problems(tiny_model_path, problems.remove_columns("answer"), tmp_path / "c", sampling, dataset="x")
+    assert not (tmp_path / "c").exists()
+
+
+def test_demo_evaluates_and_rejection_samples_through_evaluation_run_directories(tiny_demo_run):
+    # Every demo model is evaluated into run_dir/eval/<model>/ (the layout efficient_trl.analysis reads), and the
+    # baselines' rejection sampling is an evaluation run too: the rows are those directories' summaries.
+    run_dir, rows, settings = tiny_demo_run
+    for row in rows:
+        if row["family"] == "cutoff":
+            continue
+        directory = run_dir / "eval" / row["name"].replace("=", "_").replace(",", "_")
+        summary = json.loads((directory / "summary.json").read_text())
+        assert summary["accuracy"] == row["accuracy"] and summary["mean_tokens"] == row["mean_tokens"]
+        assert (summary["k"], summary["max_new_tokens"], summary["dataset"]) == (1, 120, "held-out sums")
+    start = json.loads((run_dir / "eval" / "start" / "summary.json").read_text())
+    assert [row["cutoff"] for row in start["cutoff_baseline"]] == [30, 60]
+    assert [row["accuracy"] for row in rows if row["family"] == "cutoff"] == [
+        row["accuracy"] for row in start["cutoff_baseline"]
+    ]
+    sampled = json.loads((run_dir / "rejection_sampling" / "summary.json").read_text())
+    assert (sampled["k"], sampled["temperature"], sampled["num_problems"]) == (4, 1.0, 8)
+    assert not list(run_dir.glob("samples_*.jsonl"))
+
+
+def test_the_tests_addition_problems_are_sum_problems_with_options():
+    # testing.arithmetic_dataset became these options of sum_problems: the same rows for the same seed (plus the
+    # problem column), so that the trainer tests' numbers stay as they were.
+    from efficient_trl.testing import TWO_TERM_SUMS
+
+    rows = sum_problems(4, seed=0, **TWO_TERM_SUMS)
+    assert rows["prompt"] == [[{"role": "user", "content": f"{p}="}] for p in ("49+97", "53+5", "33+65", "62+51")]
+    assert rows["answer"] == ["146", "58", "98", "113"] and rows["problem"][0] == "49+97"
+    plain = sum_problems(4, seed=1, conversational=False, **TWO_TERM_SUMS)
+    assert plain["prompt"] == ["17+72=", "97+8=", "32+15=", "63+97="] and plain["answer"][-1] == "160"
+    assert any(is_held_out(p) for p in sum_problems(200, seed=0, **TWO_TERM_SUMS)["problem"])  # no split filter
+    with pytest.raises(ValueError, match="split must be one of"):
+        sum_problems(1, seed=0, split="test")

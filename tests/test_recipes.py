@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import trl
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from safetensors.torch import load_file
 
 from efficient_trl.analysis import load_training_log
+from efficient_trl.data import PAPER_PROMPT
+from efficient_trl.provenance import read_provenance
 from efficient_trl.training import check_batch_sizes, parse_training_arguments, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,9 +292,31 @@ def test_a_different_run_into_the_same_output_dir_is_refused(finished_run, tmp_p
 
 
 def interrupted_after_checkpoint_4(run: Path) -> None:
-    """What a run killed while saving its step-4 checkpoint leaves: no final model or log in output_dir."""
-    for name in ("trainer_state.json", "model.safetensors"):
+    """What a run killed while saving its step-4 checkpoint leaves: no final model, log or provenance in output_dir."""
+    for name in ("trainer_state.json", "model.safetensors", "provenance.json"):
         (run / name).unlink()
+
+
+def test_training_records_provenance_next_to_the_weights_and_in_each_checkpoint(finished_run, tiny_model_path):
+    from efficient_trl.provenance import model_fingerprint
+
+    recipe, run = finished_run
+    provenance = read_provenance(run)
+    assert provenance["trainer"] == "grpo" and provenance["advantage_normalization"] == "none"
+    assert provenance["length_reward"] == {"name": "sigmoid", "alpha": 0.2, "eps": 1e-7, "measure": "completion"}
+    assert provenance["base_model"] == {
+        "name_or_path": tiny_model_path,
+        "fingerprint": model_fingerprint(tiny_model_path),
+    }
+    assert (provenance["max_steps"], provenance["global_step"], provenance["seed"]) == (4, 4, 0)
+    assert (provenance["learning_rate"], provenance["num_generations"], provenance["beta"]) == (1e-3, 4, 1e-3)
+    assert provenance["data"] == {
+        "dataset": str(recipe.parent / "problems.jsonl"), "num_problems": 32, "prompt_template": PAPER_PROMPT
+    }  # fmt: skip
+    assert provenance["lora"] is False and provenance["trl_version"] == trl.__version__
+    # each checkpoint evaluated on its own knows its step
+    assert read_provenance(run / "checkpoint-2") == {**provenance, "global_step": 2}
+    assert read_provenance(run / "checkpoint-4") == provenance
 
 
 def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp_path):
@@ -303,6 +328,7 @@ def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp
     with pytest.warns(RuntimeWarning, match="checkpoint-4 .*model.safetensors.*resuming from .*checkpoint-2"):
         trainer = launch_again()
     assert trainer.state.global_step == 4
+    assert read_provenance(run)["global_step"] == 4 and read_provenance(run / "checkpoint-4")["global_step"] == 4
     assert [entry["step"] for entry in load_training_log(run) if "loss" in entry] == [1, 2, 3, 4]
 
 
@@ -395,10 +421,12 @@ def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
     adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert (adapter["r"], adapter["lora_alpha"]) == (32, 32)
     # the adapter directory evaluates as the header says (transformers loads the base model, then the adapter)
-    from efficient_trl.evaluation import evaluate
+    from efficient_trl.evaluation import SamplingSettings, evaluate
 
-    summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", k=1, max_new_tokens=8, num_problems=2)
+    sampling = SamplingSettings(k=1, max_new_tokens=8)
+    summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", sampling, num_problems=2)
     assert summary["num_problems"] == 2 and summary["model"] == str(tmp_path / "lora")
+    assert summary["provenance"]["lora"] is True and summary["provenance"] == read_provenance(tmp_path / "lora")
 
 
 @pytest.mark.parametrize("script", sorted((ROOT / "recipes").glob("*.py")), ids=lambda p: p.name)
@@ -442,4 +470,32 @@ def test_readme_cpu_commands_run_as_written(command, written_in, extra, tmp_path
         assert report["sampled"] == 3200 and "saved to data/train-3.2k" in result.stdout
     else:
         assert (tmp_path / "runs/quickstart/final-model/config.json").exists()
+        assert read_provenance(tmp_path / "runs/quickstart/final-model")["length_reward"]["alpha"] == 0.2
         assert "Model and logs saved under runs/quickstart" in result.stdout
+
+
+def test_train_and_save_puts_the_model_and_its_log_together(tiny_model_path, tmp_path):
+    # The one place a trained model is saved: weights and trainer_state.json land in output_dir even when the
+    # trainer's own output_dir is elsewhere (as for the quickstart and the demo model).
+    from trl import SFTConfig, SFTTrainer
+
+    from efficient_trl.data import check_new_output_dir
+    from efficient_trl.synthetic import sum_problems
+    from efficient_trl.testing import TWO_TERM_SUMS
+    from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save
+
+    data = sum_problems(4, seed=0, with_solutions=True, **TWO_TERM_SUMS).select_columns(["prompt", "completion"])
+    args = SFTConfig(output_dir=str(tmp_path / "scratch"), max_steps=1, per_device_train_batch_size=4,
+                     **CPU_TRAINING_KWARGS)  # fmt: skip
+    from efficient_trl.provenance import read_provenance, training_provenance
+
+    provenance = training_provenance("sft", args, tiny_model_path, {"dataset": "sums", "num_problems": 4})
+    trainer = SFTTrainer(model=tiny_model_path, args=args, train_dataset=data)
+    saved = train_and_save(trainer, tmp_path / "final", provenance)
+    assert saved == tmp_path / "final" and (saved / "model.safetensors").exists()
+    assert json.loads((saved / "trainer_state.json").read_text())["global_step"] == 1
+    assert read_provenance(saved) == {**provenance, "global_step": 1}  # with the step the weights are from
+    assert not (tmp_path / "scratch" / "trainer_state.json").exists()
+    with pytest.raises(FileExistsError, match=r"final already holds data; choose another --output_dir \(outputs"):
+        check_new_output_dir(saved, option="--output_dir")
+    assert check_new_output_dir(tmp_path / "new") == tmp_path / "new"

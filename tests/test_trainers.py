@@ -6,7 +6,8 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
-from efficient_trl.testing import arithmetic_dataset, build_tiny_tokenizer
+from efficient_trl.synthetic import sum_problems
+from efficient_trl.testing import TWO_TERM_SUMS, build_tiny_tokenizer
 
 from .recording import even_token_sum, expected_advantages, recording
 
@@ -42,7 +43,10 @@ def make_args(config_class, tmp_path, **overrides):
 def test_advantages_are_exact_rloo(trainer_class, config_class, normalization, tiny_model_path, tmp_path):
     args = make_args(config_class, tmp_path, beta=0.0, advantage_normalization=normalization)
     trainer = recording(trainer_class)(
-        model=tiny_model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(8)
+        model=tiny_model_path,
+        reward_funcs=even_token_sum,
+        args=args,
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
     )
     trainer.train()
     terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
@@ -70,7 +74,7 @@ def test_end_to_end_training_logs_the_efficiency_metrics(trainer_class, config_c
         model=tiny_model_path,
         reward_funcs=[math_accuracy_reward, even_token_sum],
         args=args,
-        train_dataset=arithmetic_dataset(16),
+        train_dataset=sum_problems(16, seed=0, **TWO_TERM_SUMS),
     )
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     trainer.train()
@@ -135,7 +139,10 @@ def test_r1_template_one_step_and_the_measured_length(
         generation_kwargs={"sequence_bias": bias},
     )  # fmt: skip
     trainer = recording(trainer_class)(
-        model=tiny_r1_model_path, reward_funcs=even_token_sum, args=args, train_dataset=arithmetic_dataset(8)
+        model=tiny_r1_model_path,
+        reward_funcs=even_token_sum,
+        args=args,
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
     )
     trainer.train()
     (record,) = trainer.records
@@ -176,10 +183,10 @@ def test_wrong_config_type_and_unknown_correctness_reward(tiny_model_path, tmp_p
 
     plain = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=8)
     with pytest.raises(TypeError, match="needs args of type EfficientGRPOConfig"):
-        EfficientGRPOTrainer(model=tiny_model_path, args=plain, train_dataset=arithmetic_dataset(4))
+        EfficientGRPOTrainer(model=tiny_model_path, args=plain, train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS))
     args = make_args(EfficientGRPOConfig, tmp_path, correctness_reward_func="nope")
     with pytest.raises(ValueError, match="names none of the reward functions"):
-        EfficientGRPOTrainer(model=tiny_model_path, args=args, train_dataset=arithmetic_dataset(4))
+        EfficientGRPOTrainer(model=tiny_model_path, args=args, train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS))
 
 
 def test_non_binary_correctness_reward_is_refused(tiny_model_path, tmp_path):
@@ -190,7 +197,81 @@ def test_non_binary_correctness_reward_is_refused(tiny_model_path, tmp_path):
         model=tiny_model_path,
         reward_funcs=half,
         args=make_args(EfficientGRPOConfig, tmp_path, beta=0.0),
-        train_dataset=arithmetic_dataset(8),
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
     )
     with pytest.raises(ValueError, match="needs a binary signal"):
         trainer.train()
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+def test_registry_entry_with_trls_length_reward_beside(trainer_class, config_class, tiny_model_path, tmp_path):
+    # One step with kimi (weight 0.5, from a JSON string as on the command line) replacing the correctness reward,
+    # and TRL's own DAPO soft overlong punishment passed beside it as a second reward function (weights 1 and 1).
+    from trl.rewards import get_soft_overlong_punishment
+
+    overlong = get_soft_overlong_punishment(max_completion_len=16, soft_punish_cache=8)
+    args = make_args(
+        config_class, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
+        length_reward="kimi", length_reward_kwargs='{"weight": 0.5}', correctness_reward_func="even_token_sum",
+    )  # fmt: skip
+    trainer = recording(trainer_class)(
+        model=tiny_model_path,
+        reward_funcs=[overlong, even_token_sum],
+        args=args,
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
+    )
+    trainer.train()
+    (record,) = trainer.records
+    completions = record["completion_ids"]
+    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    punishment = torch.tensor(overlong(completion_ids=completions))
+    assert (punishment < 0).any() and (punishment == 0).any(), "the overlong punishment did not bite here"
+    rewards, expected = expected_advantages(
+        completions, terminators, 4, 0.2, length_reward="kimi", extra_rewards=punishment, weight=0.5
+    )
+    assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
+    # The paper's sigmoid reward on the same completions gives other advantages: the entry was used.
+    sigmoid = expected_advantages(completions, terminators, 4, 0.2, extra_rewards=punishment)[1]
+    assert not torch.allclose(expected, sigmoid, atol=1e-3)
+    # TRL's completions table shows each reward function's own column: the overlong one unchanged.
+    assert list(trainer._logs["rewards"]["soft_overlong_punishment_reward"]) == pytest.approx(punishment.tolist())
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+def test_l1_budget_column_reaches_the_length_reward(trainer_class, config_class, tiny_model_path, tmp_path):
+    # L1's LCPO-Max with a per-prompt `budget` column: each completion is scored against its own prompt's budget.
+    dataset = sum_problems(8, seed=0, **TWO_TERM_SUMS)
+    dataset = dataset.add_column("budget", [4 + 2 * (i % 4) for i in range(len(dataset))])  # 4, 6, 8, 10 tokens
+    args = make_args(
+        config_class, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
+        length_reward="l1_max", length_reward_kwargs={"a": 0.1},
+    )  # fmt: skip
+    trainer = recording(trainer_class)(
+        model=tiny_model_path, reward_funcs=even_token_sum, args=args, train_dataset=dataset
+    )
+    trainer.train()
+    (record,) = trainer.records
+    budgets = torch.tensor(record["budgets"])
+    assert budgets.view(-1, 4).unique(dim=1).shape[1] == 1 and len(budgets.unique()) > 1  # one budget per prompt
+    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    rewards, expected = expected_advantages(
+        record["completion_ids"], terminators, 4, 0.2, length_reward="l1_max", budgets=budgets, a=0.1
+    )
+    assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
+    assert ((rewards > 0) & (rewards < 1)).any(), "no completion landed inside the budget's linear band"
+    # The budgets paired with other prompts' completions would give other advantages: each row's own was read.
+    other = expected_advantages(
+        record["completion_ids"], terminators, 4, 0.2, length_reward="l1_max", budgets=budgets.flip(0), a=0.1
+    )[1]
+    assert not torch.allclose(expected, other, atol=1e-4)
+
+
+def test_l1_without_a_budget_column_fails_at_construction(tiny_model_path, tmp_path):
+    args = make_args(EfficientGRPOConfig, tmp_path, length_reward="l1_exact")
+    with pytest.raises(ValueError, match="no 'budget' column, which length_reward='l1_exact' reads"):
+        EfficientGRPOTrainer(
+            model=tiny_model_path,
+            reward_funcs=even_token_sum,
+            args=args,
+            train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS),
+        )

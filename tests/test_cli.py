@@ -1,0 +1,181 @@
+"""One command-line style: every recipe parses its library dataclasses with TRL's TrlParser (efficient_trl.cli), so
+each takes `--config file.yaml`, command-line overrides, and answers --help with every field's help."""
+
+import json
+import runpy
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from efficient_trl import EfficientGRPOConfig
+from efficient_trl.analysis import ModelCardArguments
+from efficient_trl.baselines import RejectionSamplingArguments
+from efficient_trl.cli import parse_arguments
+from efficient_trl.data import PreparationArguments
+from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
+from efficient_trl.evaluation import EvaluationArguments, GenerationArguments, SamplingSettings
+from efficient_trl.testing import QuickstartArguments, quickstart_defaults
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# recipe -> (its dataclasses, in the order it parses them; the defaults it passes)
+RECIPES = {
+    "evaluate.py": ((EvaluationArguments, SamplingSettings, GenerationArguments), None),
+    "rejection_sampling.py": ((RejectionSamplingArguments, GenerationArguments), None),
+    "prepare_data.py": ((PreparationArguments,), None),
+    "model_card.py": ((ModelCardArguments,), None),
+    "demo.py": ((DemoRunArguments, DemoSettings), None),
+    "build_demo_model.py": ((DemoModelArguments,), None),
+    "quickstart.py": ((QuickstartArguments, EfficientGRPOConfig), quickstart_defaults()),
+}
+
+# recipe -> (a --config YAML, command-line overrides, what the parse must give: YAML values, overrides, defaults)
+CASES = {
+    "evaluate.py": (
+        {"model": "runs/m", "dataset": "math500", "temperature": 0.8, "backend": "transformers", "num_problems": 5},
+        ["--temperature", "1.0", "--data_parallel_size", "2"],
+        {"model": "runs/m", "temperature": 1.0, "backend": "transformers", "num_problems": 5, "data_parallel_size": 2,
+         "max_new_tokens": 32768, "k": None, "batch_size": 64},
+    ),
+    "rejection_sampling.py": (
+        {"model": "runs/m", "output_dir": "rs", "num_samples": 4, "max_new_tokens": 64},
+        ["--num_samples", "2", "--backend", "vllm"],
+        {"num_samples": 2, "max_new_tokens": 64, "backend": "vllm", "temperature": 1.0, "dataset": "data/train-3.2k"},
+    ),
+    "prepare_data.py": (
+        {"output_dir": "data/x", "sources": ["math_train"], "num_samples": 10},
+        ["--sources", "aime_1983_2023", "math_train", "--seed", "3"],
+        {"output_dir": "data/x", "sources": ["aime_1983_2023", "math_train"], "num_samples": 10, "seed": 3,
+         "num_proc": None, "authors_split": False},
+    ),
+    "model_card.py": (
+        {"checkpoint": "runs/c", "results": "runs/eval", "start": "s", "datasets": ["a/b"], "push_to_hub": True,
+         "hub_model_id": "you/x"},
+        ["--private", "--start", "t"],
+        {"checkpoint": "runs/c", "start": "t", "datasets": ["a/b"], "push_to_hub": True, "private": True},
+    ),
+    "demo.py": (
+        {"alphas": [0.05, 0.2], "steps": 3, "baselines": True, "learning_rate": "5e-5", "run_dir": "runs/yaml"},
+        ["--alphas", "0.1", "0.3", "--run_dir", "runs/flag"],
+        {"alphas": [0.1, 0.3], "steps": 3, "baselines": True, "learning_rate": 5e-5, "run_dir": "runs/flag",
+         "cutoffs": [40, 60, 80]},
+    ),
+    "build_demo_model.py": (
+        {"output_dir": "m", "epochs": 2.0, "num_problems": 50},
+        ["--num_problems", "100"],
+        {"output_dir": "m", "epochs": 2.0, "num_problems": 100, "seed": 0, "task": "sums", "init_model": ""},
+    ),
+    "quickstart.py": (
+        {"num_prompts": 8, "max_steps": 3, "length_penalty_alpha": 0.1},
+        ["--max_steps", "2", "--output_dir", "runs/q"],
+        {"num_prompts": 8, "max_steps": 2, "length_penalty_alpha": 0.1, "use_cpu": True, "output_dir": "runs/q"},
+    ),
+}  # fmt: skip
+
+
+def parse(recipe: str, argv: list[str]) -> tuple:
+    dataclass_types, defaults = RECIPES[recipe]
+    return parse_arguments(*dataclass_types, argv=argv, defaults=defaults)
+
+
+def parsed_value(parsed: tuple, name: str):
+    (value,) = [getattr(instance, name) for instance in parsed if hasattr(instance, name)]
+    return value
+
+
+def test_every_recipe_is_covered():
+    assert set(RECIPES) == set(CASES)
+    assert {path.name for path in (ROOT / "recipes").glob("*.py")} == set(RECIPES) | {"train.py", "sft.py", "dpo.py"}
+
+
+@pytest.mark.parametrize("recipe", sorted(CASES))
+def test_config_sets_fields_and_the_command_line_overrides_it(recipe, tmp_path):
+    config, overrides, expected = CASES[recipe]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    parsed = parse(recipe, ["--config", str(path), *overrides])
+    assert {name: parsed_value(parsed, name) for name in expected} == expected
+    # the YAML alone: its values, not the overrides
+    alone = parse(recipe, ["--config", str(path)])
+    flagged = {overrides[i].removeprefix("--") for i, word in enumerate(overrides) if word.startswith("--")}
+    for name in flagged & set(config):
+        assert parsed_value(alone, name) == config[name] or str(parsed_value(alone, name)) == str(config[name])
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_help_lists_every_field_with_its_help(recipe, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [recipe, "--help"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(ROOT / "recipes" / recipe), run_name="__main__")
+    assert exited.value.code == 0
+    shown = "".join(capsys.readouterr().out.split())  # argparse wraps lines (and breaks at hyphens)
+    for dataclass_type in RECIPES[recipe][0]:
+        for spec in fields(dataclass_type):
+            if spec.init:
+                assert f"--{spec.name}" in shown, spec.name
+                assert "".join(spec.metadata["help"].replace("%%", "%").split()) in shown, spec.name
+
+
+def test_booleans_are_flags_as_the_readme_writes_them():
+    (card,) = parse("model_card.py", ["--checkpoint", "c", "--results", "r", "--start", "s", "--push_to_hub",
+                                      "--hub_model_id", "you/x"])  # fmt: skip
+    assert card.push_to_hub and card.hub_model_id == "you/x" and not card.private
+    (preparation,) = parse("prepare_data.py", ["--authors_split", "--output_dir", "data/authors-3.2k"])
+    assert preparation.chosen_sources() == ["daman1209arora/compression_dataset"]
+    # make sweep
+    run, settings = parse("demo.py", "--alphas 0 0.05 0.1 0.2 0.4 --baselines".split())
+    assert settings.alphas == [0, 0.05, 0.1, 0.2, 0.4] and settings.baselines
+    assert run.run_dir.startswith("runs/demo-")
+
+
+def usage_error(recipe: str, argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exited:
+        parse(recipe, argv)
+    assert exited.value.code == 2
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_a_missing_required_field_is_named(tmp_path, capsys):
+    assert "required: --model" in usage_error("evaluate.py", ["--dataset", "math500"], capsys)
+    assert "--output_dir" in usage_error("prepare_data.py", [], capsys)
+    config = tmp_path / "eval.yaml"
+    config.write_text("model: null\ndataset: math500\n")  # a YAML null lifts argparse's own requirement
+    message = usage_error("evaluate.py", ["--config", str(config)], capsys)
+    assert "--model is required (on the command line or in the --config YAML)" in message
+
+
+def test_a_bad_choice_names_the_allowed_values(tmp_path, capsys):
+    message = usage_error("evaluate.py", ["--model", "m", "--dataset", "math500", "--backend", "gpu"], capsys)
+    assert "invalid choice: 'gpu'" in message and "'transformers'" in message
+    config = tmp_path / "eval.yaml"
+    config.write_text("model: m\ndataset: math500\nbackend: gpu\n")  # argparse checks the command line only
+    message = usage_error("rejection_sampling.py", ["--config", str(config), "--output_dir", "o"], capsys)
+    assert "--backend must be one of ['auto', 'transformers', 'vllm'], got 'gpu'" in message
+
+
+def test_bad_input_is_a_usage_error_naming_the_fix(tmp_path, capsys):
+    config = tmp_path / "typo.yaml"
+    config.write_text("model: m\ndataset: math500\ntemprature: 0.7\n")
+    assert "temprature" in usage_error("evaluate.py", ["--config", str(config)], capsys)
+    message = usage_error("model_card.py", ["--checkpoint", "c", "--results", "r", "--start", "s", "--push_to_hub"],
+                          capsys)  # fmt: skip
+    assert "--push_to_hub needs --hub_model_id" in message
+    message = usage_error("prepare_data.py", ["--authors_split", "--sources", "x", "--output_dir", "o"], capsys)
+    assert "--sources x would be ignored" in message
+    assert "alphas must be a non-empty list" in usage_error("demo.py", ["--alphas", "1.5"], capsys)
+
+
+def test_evaluate_recipe_runs_from_a_yaml_config(tmp_path, monkeypatch, capsys):
+    # A real evaluation of the demo model, configured by YAML, with one setting overridden on the command line
+    config = tmp_path / "eval.yaml"
+    settings = {"model": str(DEMO_MODEL_DIR), "dataset": "gsm8k", "num_problems": 2, "k": 2, "max_new_tokens": 8}
+    config.write_text(yaml.safe_dump({**settings, "backend": "transformers", "output_dir": str(tmp_path / "run")}))
+    monkeypatch.setattr(sys, "argv", ["evaluate.py", "--config", str(config), "--temperature", "0.9"])
+    runpy.run_path(str(ROOT / "recipes" / "evaluate.py"), run_name="__main__")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert {name: summary[name] for name in settings} == settings
+    assert summary["temperature"] == 0.9 and summary["backend"] == "transformers"
+    assert f"samples and summary in {tmp_path / 'run'}" in capsys.readouterr().out

@@ -1,0 +1,83 @@
+"""The TRL contract of efficient_trl/trainers.py (its commented block): every private TRL hook and attribute the
+trainers touch still exists, with the signature we call. A failure names the TRL change to adapt to."""
+
+import inspect
+
+import pytest
+import torch
+import trl
+from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
+from efficient_trl.synthetic import sum_problems
+from efficient_trl.testing import TWO_TERM_SUMS
+
+from .recording import even_token_sum
+
+# Hook -> the parameters we override it with and call it with.
+HOOKS = {
+    "_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
+    "_generate_and_score_completions": ["self", "inputs"],
+    "_log_metric": ["self", "name", "value"],
+}
+CONFIG_FIELDS = {GRPOConfig: ["scale_rewards", "multi_objective_aggregation"], RLOOConfig: ["normalize_advantages"]}
+
+
+def broken(what: str, expected: str, got: str) -> str:
+    return (
+        f"TRL {trl.__version__} changed {what}: efficient_trl relies on {expected}, found {got}. Adapt "
+        "efficient_trl/trainers.py (see its 'TRL contract' block) to the new TRL."
+    )
+
+
+@pytest.mark.parametrize("trl_class", [GRPOTrainer, RLOOTrainer], ids=["grpo", "rloo"])
+@pytest.mark.parametrize("hook", sorted(HOOKS))
+def test_hooks_keep_their_signature(trl_class, hook):
+    method = getattr(trl_class, hook, None)
+    assert method is not None, broken(f"{trl_class.__name__}.{hook}", "this method", "none")
+    parameters = list(inspect.signature(method).parameters)
+    assert parameters == HOOKS[hook], broken(f"{trl_class.__name__}.{hook}", f"parameters {HOOKS[hook]}", parameters)
+
+
+@pytest.mark.parametrize("config_class", sorted(CONFIG_FIELDS, key=lambda c: c.__name__))
+def test_pinned_config_fields_exist(config_class):
+    fields = config_class.__dataclass_fields__
+    for name in CONFIG_FIELDS[config_class]:
+        assert name in fields, broken(f"{config_class.__name__}", f"the field {name!r}", "no such field")
+
+
+@pytest.mark.parametrize(
+    "trainer_class, config_class",
+    [(EfficientGRPOTrainer, EfficientGRPOConfig), (EfficientRLOOTrainer, EfficientRLOOConfig)],
+    ids=["grpo", "rloo"],
+)
+def test_attributes_on_a_constructed_trainer(trainer_class, config_class, tiny_model_path, tmp_path):
+    args = config_class(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=8, num_generations=4,
+        max_completion_length=8, beta=0.0, report_to="none",
+    )  # fmt: skip
+    trainer = trainer_class(
+        model=tiny_model_path,
+        reward_funcs=[even_token_sum],
+        args=args,
+        train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS),
+    )
+    trl_class_name = trainer_class.__mro__[2].__name__  # the TRL trainer after the mixin
+
+    def check(attribute: str, expected: str, ok) -> None:
+        value = getattr(trainer, attribute, None)
+        assert value is not None and ok(value), broken(f"{trl_class_name}.{attribute}", expected, repr(value)[:200])
+
+    check("_tokenizer", "a tokenizer (callable on text)", lambda t: "input_ids" in t("</think>"))
+    check("eos_token_ids", "a list of token ids", lambda ids: all(isinstance(i, int) for i in ids) and ids)
+    check("reward_func_names", "a list of the reward functions' names", lambda names: names == ["even_token_sum"])
+    check(
+        "reward_weights",
+        "a 1-D tensor with one weight per reward function",
+        lambda w: isinstance(w, torch.Tensor) and w.shape == (1,),
+    )
+    check("num_generations", "the training group size", lambda g: g == 4)
+    check("num_generations_eval", "the evaluation group size", lambda g: g == 4)
+    check(
+        "_logs", "a dict whose 'advantages' entry is a list-like log", lambda logs: hasattr(logs["advantages"], "pop")
+    )
