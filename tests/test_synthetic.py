@@ -42,9 +42,13 @@ def test_multi_sums_need_one_to_five_steps_on_top_of_needless_checks():
 
 def test_tasks_are_picked_by_name_with_one_signature():
     assert TASKS == {"sums": sum_problems, "multi_sums": multi_sum_problems}
-    # the same parameters (the defaults of max_checks differ)
-    parameters = {tuple((p.name, p.kind) for p in inspect.signature(f).parameters.values()) for f in TASKS.values()}
-    assert len(parameters) == 1
+    # every task takes the same parameters (the defaults of max_checks differ; sum_problems has options of its own)
+    common = [("num_problems", "POSITIONAL_OR_KEYWORD")] + [
+        (name, "KEYWORD_ONLY") for name in ("seed", "split", "max_checks", "with_solutions")
+    ]
+    for task in TASKS.values():
+        parameters = [(p.name, p.kind.name) for p in inspect.signature(task).parameters.values()]
+        assert parameters[: len(common)] == common, task.__name__
     for name, problems in TASKS.items():
         rows = problems(3, seed=0, split="held_out", with_solutions=True)
         assert rows.column_names == ["prompt", "problem", "answer", "completion"], name
@@ -95,14 +99,14 @@ def test_shipped_multi_sums_model_tokenizer_reloads_as_built():
 def test_shipped_multi_sums_model_solves_held_out_sums_and_needs_its_steps(monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    from efficient_trl.evaluation import generate_samples, grade_samples, summarize
+    from efficient_trl.evaluation import SamplingSettings, generate_samples, grade_samples, summarize
 
     model_dir = str(DEMO_MODEL_DIRS["multi_sums"])
     problems = multi_sum_problems(32, seed=3, split="held_out")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     samples = generate_samples(
         AutoModelForCausalLM.from_pretrained(model_dir), tokenizer, problems["prompt"],
-        k=1, temperature=0.6, max_new_tokens=160, batch_size=32, seed=0,
+        SamplingSettings(k=1, temperature=0.6, max_new_tokens=160, seed=0), batch_size=32,
     )  # fmt: skip
     summary = summarize(grade_samples(samples, problems["answer"]))
     assert summary["accuracy"] >= 0.5
