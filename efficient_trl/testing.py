@@ -79,27 +79,13 @@ def build_tiny_tokenizer(style: str = "tiny"):
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
         tokenizer.decoder = decoders.ByteLevel()
         tokenizer.add_tokens([AddedToken(word, special=False, normalized=False) for word in WORD_TOKENS])
-        return PreTrainedTokenizerFast(
-            tokenizer_object=tokenizer,
-            pad_token=PAD,
-            eos_token=EOS,
-            unk_token=UNK,
-            chat_template=TINY_CHAT_TEMPLATE,
-            model_max_length=4096,
-        )
+        return _with_tiny_template(tokenizer)
     if style == "tiny":
         vocab = {token: index for index, token in enumerate([PAD, EOS, UNK, *WORD_TOKENS, *characters])}
         tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
         tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(f"{words}|."), behavior="isolated")
         tokenizer.decoder = decoders.Fuse()  # characters join without spaces
-        return PreTrainedTokenizerFast(
-            tokenizer_object=tokenizer,
-            pad_token=PAD,
-            eos_token=EOS,
-            unk_token=UNK,
-            chat_template=TINY_CHAT_TEMPLATE,
-            model_max_length=4096,
-        )
+        return _with_tiny_template(tokenizer)
     from trl.chat_template_utils import deepseek_r1_distill_chat_template
 
     # Byte-level like the real one (space is "Ġ", newline "Ċ"), so that a saved copy loads back as this tokenizer
@@ -133,6 +119,20 @@ def build_tiny_tokenizer(style: str = "tiny"):
         unk_token=UNK,
         additional_special_tokens=list(R1_ROLE_TOKENS),
         chat_template=deepseek_r1_distill_chat_template,
+        model_max_length=4096,
+    )
+
+
+def _with_tiny_template(tokenizer: Any) -> Any:
+    """A "tiny" style tokenizer object as transformers uses it: its special tokens and the tiny chat template."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=PAD,
+        eos_token=EOS,
+        unk_token=UNK,
+        chat_template=TINY_CHAT_TEMPLATE,
         model_max_length=4096,
     )
 
