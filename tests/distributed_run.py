@@ -2,9 +2,8 @@
 the processes and write what each process trained on to OUT_DIR/rank<k>.json."""
 
 import json
+import os
 import sys
-
-import torch
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
 from efficient_trl.synthetic import sum_problems
@@ -51,10 +50,13 @@ def main() -> None:
     rank = trainer.accelerator.process_index
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump({"records": trainer.records, "terminators": terminators}, f)
-    # Leave together and close the process group: a rank that exits while the other still holds the gloo
-    # connection can abort in its C++ teardown ("terminate called without an active exception").
+    # Leave together, then exit without the process group's C++ teardown: a rank that tears down while the other
+    # still holds the gloo connection can abort ("terminate called without an active exception"), and
+    # destroy_process_group after the other rank has gone can wait forever (seen once in CI). The results are written.
     trainer.accelerator.wait_for_everyone()
-    torch.distributed.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
