@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .budgets import BUDGET_MEASURES, BUDGET_MODES, budget_adherence, budget_template, with_budgets
 from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
-from .math_grader import THINK_END, MathAccuracyReward, final_answer, math_accuracy_reward
+from .math_grader import THINK_END, MathAccuracyReward, final_answer, math_accuracy_reward, think_end_ids
 from .provenance import model_fingerprint, read_provenance
 from .rewards import thinking_length
 
@@ -192,7 +192,7 @@ def generate_samples(
         for sample in range(sampling.k)
         if (index, sample) not in skip
     ]
-    think_end_ids = _think_end_ids(tokenizer)
+    end_of_thinking = think_end_ids(tokenizer)
     cue_ids = tokenizer(sampling.answer_cue, add_special_tokens=False)["input_ids"]
     samples: list[EvaluationSample] = []
     generator_state = torch.random.get_rng_state()
@@ -233,7 +233,7 @@ def generate_samples(
                 forced = []
                 for row in thinking:  # after a stop string, padding (often EOS) follows: cut at the first EOS
                     tokens, truncated = _until_eos(row, eos_ids, sampling.max_new_tokens)
-                    forced.append(_force_thinking(tokens, not truncated, think_end_ids, cue_ids, sampling))
+                    forced.append(_force_thinking(tokens, not truncated, end_of_thinking, cue_ids, sampling))
                 # Phase 2: the answer, after the thinking (and the forced `</think>` + cue), within what is left.
                 todo = [j for j, (_, _, left) in enumerate(forced) if left]
                 answers = {}
@@ -248,7 +248,7 @@ def generate_samples(
                     text=tokenizer.decode(tokens, skip_special_tokens=True),
                     num_tokens=len(tokens),
                     truncated=truncated,
-                    thinking_tokens=thinking_length(tokens, think_end_ids),
+                    thinking_tokens=thinking_length(tokens, end_of_thinking),
                 )
                 for (problem_index, sample_index), (tokens, truncated) in zip(batch, completions, strict=True)
             ]
@@ -259,10 +259,6 @@ def generate_samples(
         tokenizer.padding_side = padding_side
         torch.random.set_rng_state(generator_state)
     return samples
-
-
-def _think_end_ids(tokenizer: Any) -> list[int]:
-    return tokenizer(THINK_END, add_special_tokens=False)["input_ids"]
 
 
 def _until_eos(row: list[int], eos_ids: set[int], limit: int) -> tuple[list[int], bool]:
@@ -352,7 +348,7 @@ def generate_samples_vllm(
         max_tokens=sampling.max_new_tokens,
         seed=sampling.seed,
     )
-    think_end_ids = _think_end_ids(tokenizer)
+    end_of_thinking = think_end_ids(tokenizer)
     if sampling.thinking_budget is not None:
         # Phase 1 of budget forcing: the thinking, stopped at `</think>` (kept in the output) or at the budget.
         params = SamplingParams(
@@ -379,7 +375,9 @@ def generate_samples_vllm(
                 for _, _, completion in jobs
             ]
         else:
-            completions = _answer_forced_vllm(llm, SamplingParams, tokenizer, jobs, chunk_ids, sampling, think_end_ids)
+            completions = _answer_forced_vllm(
+                llm, SamplingParams, tokenizer, jobs, chunk_ids, sampling, end_of_thinking
+            )
         finished = [
             EvaluationSample(
                 problem_index=index,
@@ -387,7 +385,7 @@ def generate_samples_vllm(
                 text=text,
                 num_tokens=len(tokens),
                 truncated=truncated,
-                thinking_tokens=thinking_length(tokens, think_end_ids),
+                thinking_tokens=thinking_length(tokens, end_of_thinking),
             )
             for (index, sample_index, _), (text, tokens, truncated) in zip(jobs, completions, strict=True)
         ]

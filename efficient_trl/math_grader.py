@@ -36,10 +36,17 @@ __all__ = [
     "math_accuracy_reward",
     "parse_boxed",
     "plain_number",
+    "think_end_ids",
 ]
 
 THINK_END = "</think>"
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
+
+
+def think_end_ids(tokenizer: Any) -> list[int]:
+    """The token ids of `</think>` in `tokenizer` (several for a tokenizer without it as one token): what ends the
+    thinking that budgets and the thinking length measure count."""
+    return tokenizer(THINK_END, add_special_tokens=False)["input_ids"]
 
 
 def last_boxed(text: str) -> str | None:

@@ -21,6 +21,7 @@ from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .length_rewards import LENGTH_REWARDS, dataset_inputs
+from .math_grader import think_end_ids
 from .rewards import math_accuracy_reward, normalize_advantages, thinking_length
 
 __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
@@ -127,7 +128,7 @@ class _LengthPenaltyMixin:
         self._task_rewards: torch.Tensor | None = None
         self._length_reward, self._length_reward_params = args.resolved_length_reward()
         # The token ids that close the thinking block, for length_penalty_measure="thinking".
-        self._think_end_ids = self._tokenizer("</think>", add_special_tokens=False)["input_ids"]
+        self._think_end_ids = think_end_ids(self._tokenizer)
 
     def _num_generations(self) -> int:
         return self.num_generations if self.model.training else self.num_generations_eval
