@@ -130,12 +130,22 @@ def model_name(alpha: float, normalization: str = "none") -> str:
     return f"alpha={alpha:g}" if normalization == "none" else f"alpha={alpha:g},norm={normalization}"
 
 
-def rl_config(alpha: float, settings: DemoSettings, output_dir: Path, normalization: str = "none") -> Any:
-    """The demo's RL training arguments at one alpha."""
+def rl_config(
+    alpha: float,
+    settings: DemoSettings,
+    output_dir: Path,
+    normalization: str = "none",
+    length_reward: str = "sigmoid",
+    length_reward_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """The demo's RL training arguments at one alpha (of the paper's reward) or with another entry of
+    `efficient_trl.LENGTH_REWARDS` (`length_reward`, `length_reward_kwargs`; alpha is then unused)."""
     return EfficientGRPOConfig(
         output_dir=str(output_dir),
         **CPU_TRAINING_KWARGS,
         length_penalty_alpha=alpha,
+        length_reward=length_reward,
+        length_reward_kwargs=length_reward_kwargs,
         advantage_normalization=normalization,
         num_generations=settings.num_generations,
         per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
@@ -152,11 +162,18 @@ def rl_config(alpha: float, settings: DemoSettings, output_dir: Path, normalizat
 
 
 def train_with_alpha(
-    model_path: str | Path, alpha: float, settings: DemoSettings, output_dir: Path, normalization: str = "none"
+    model_path: str | Path,
+    alpha: float,
+    settings: DemoSettings,
+    output_dir: Path,
+    normalization: str = "none",
+    length_reward: str = "sigmoid",
+    length_reward_kwargs: dict[str, Any] | None = None,
 ) -> Path:
-    """RL from `model_path` at one alpha; returns the directory of the trained model, with its trainer_state.json
-    (the training log) and provenance.json."""
-    args = rl_config(alpha, settings, output_dir, normalization)
+    """RL from `model_path` at one alpha (or with another length reward, see `rl_config`) on the task's training
+    prompts; returns the directory of the trained model, with its trainer_state.json (the training log) and
+    provenance.json."""
+    args = rl_config(alpha, settings, output_dir, normalization, length_reward, length_reward_kwargs)
     prompts = _rl_prompts(settings)
     trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=prompts)
     data = {"dataset": _rl_data(settings), "num_problems": len(prompts), "prompt_template": None}
