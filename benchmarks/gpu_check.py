@@ -238,9 +238,14 @@ def overhead_section(args: argparse.Namespace, device: Device, model_dir: str, *
     rewards: list[float] = []
     longest_run = 0.0
     rounds_done = 0
-    for round_index in range(args.overhead_rounds):
+    warm_up_steps: list[float] = []
+    # Round -1 warms the process up (CUDA context, kernels, allocator, grader) and is not timed: on an H200 the first
+    # run's second step took 10 s against 4-5 s after it, which made the stock-vs-stock noise 1.85.
+    for round_index in range(-1, args.overhead_rounds):
         order = ["stock", "efficient"] if round_index % 2 == 0 else ["efficient", "stock"]
-        if rounds_done and time.perf_counter() + 2 * longest_run > deadline:
+        if round_index < 0:
+            order = ["stock"]
+        elif rounds_done and time.perf_counter() + 2 * longest_run > deadline:
             break
         for label in order:
             trainer_class, config_class, extra = variants[label]
@@ -258,16 +263,21 @@ def overhead_section(args: argparse.Namespace, device: Device, model_dir: str, *
                 trainer.remove_callback(PrinterCallback)
                 device.reset_peak()
                 trainer.train()
-                peaks[label].append(device.peak_gib())
-                logged = [entry for entry in trainer.state.log_history if "loss" in entry]
-                lengths[label] += [entry["completions/mean_length"] for entry in logged]
-                rewards += [entry["reward"] for entry in logged]
-                times[label].append(timer.times[1:])  # the first step warms up kernels and the grader
+                if round_index < 0:
+                    warm_up_steps = [round(t, 3) for t in timer.times]
+                else:
+                    peaks[label].append(device.peak_gib())
+                    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+                    lengths[label] += [entry["completions/mean_length"] for entry in logged]
+                    rewards += [entry["reward"] for entry in logged]
+                    times[label].append(timer.times[1:])  # the first step warms up kernels and the grader
                 del trainer
                 free_memory()
-            longest_run = max(longest_run, time.perf_counter() - run_start)
-            print(f"   round {round_index}: {label} steps {[round(t, 3) for t in timer.times]}", flush=True)
-        rounds_done += 1
+            if round_index >= 0:  # the warm-up run is slower: it would stop the rounds too early
+                longest_run = max(longest_run, time.perf_counter() - run_start)
+            round_name = "warm-up (not timed)" if round_index < 0 else f"round {round_index}"
+            print(f"   {round_name}: {label} steps {[round(t, 3) for t in timer.times]}", flush=True)
+        rounds_done += round_index >= 0
     stock, efficient = fastest_per_step(times["stock"]), fastest_per_step(times["efficient"])
     half = len(times["stock"]) // 2
     noise = (
@@ -279,6 +289,7 @@ def overhead_section(args: argparse.Namespace, device: Device, model_dir: str, *
         "settings": {**settings, **scaled, "completions_per_step": group * args.overhead_prompts},
         "rounds": rounds_done,
         "timed_steps_per_run": args.overhead_steps - 1,
+        "warm_up_steps_s": warm_up_steps,
         "stock_s_per_step": round(statistics.median(stock), 4),
         "efficient_s_per_step": round(statistics.median(efficient), 4),
         "ratio": round(paired_ratio(efficient, stock), 4),

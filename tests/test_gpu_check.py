@@ -51,6 +51,7 @@ def test_tiny_run_measures_every_section(tiny_run):
     assert overhead["stock_s_per_step"] > 0 and overhead["efficient_s_per_step"] > 0
     assert overhead["ratio"] > 0 and overhead["noise_stock_vs_stock"] > 0
     assert overhead["rounds"] == 2 and all(len(runs) == 2 for runs in overhead["step_times"].values())
+    assert len(overhead["warm_up_steps_s"]) == 2  # a stock run before the timed rounds, whose times are left out
     assert overhead["stock_peak_gib"] == overhead["efficient_peak_gib"] == NEEDS_CUDA
     # The recipe's trainer settings, and every completion forced to the requested length (random weights: reward 0)
     assert overhead["settings"]["beta"] == 0.001 and overhead["settings"]["loss_type"] == "grpo"
