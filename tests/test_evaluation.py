@@ -393,9 +393,9 @@ def _vllm_log(log):
 
 
 def test_vllm_writes_chunks_and_an_interrupted_run_resumes(vllm_stand_in, tiny_model_path, tmp_path, monkeypatch):
-    from efficient_trl import evaluation
+    from efficient_trl import sampling
 
-    monkeypatch.setattr(evaluation, "VLLM_CHUNK_SIZE", 2)  # 5 problems: chunks of 2, 2, 1
+    monkeypatch.setattr(sampling, "VLLM_CHUNK_SIZE", 2)  # 5 problems: chunks of 2, 2, 1
     monkeypatch.setenv("VLLM_STAND_IN_FAIL_AT_CALL", "2")  # Ctrl-C while the second chunk generates
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
