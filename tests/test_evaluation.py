@@ -216,25 +216,12 @@ def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-@pytest.mark.parametrize("model_fixture", ["tiny_model_path", "tiny_r1_model_path"])
-def test_vllm_backend_interface(monkeypatch, model_fixture, request):
-    # vLLM cannot be installed on the test machines: a stand-in module with vLLM's interface checks what the adapter
-    # sends (the prompt's token ids, sampling parameters) and how it reads the outputs back. Like vLLM, the stand-in
-    # tokenizes a text prompt *with* special tokens, which gives R1-distill prompts a second BOS (vllm#9519).
-    import importlib.util
-    import sys
+def _recording_vllm(monkeypatch, outputs) -> dict:
+    """Make `import vllm` give an in-process stand-in with vLLM's interface that records the engine's arguments
+    (calls["llm"]), the sampling parameters (calls["params"]) and each prompt's token ids (calls["prompt_ids"]; like
+    vLLM it tokenizes a text prompt *with* special tokens), and answers every prompt with `outputs(n)`."""
     import types
 
-    from efficient_trl.evaluation import generate_samples_vllm
-
-    model_path = request.getfixturevalue(model_fixture)
-    if importlib.util.find_spec("vllm") is None:
-        with pytest.raises(ImportError, match=r"efficient-trl\[vllm\]"):
-            generate_samples_vllm(model_path, None, ["1+1"])
-    with pytest.raises(ValueError, match="k must be >= 1"):  # the same sampling checks as generate_samples
-        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(k=0))
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(temperature=0.0))
     calls = {}
 
     class SamplingParams:
@@ -251,18 +238,38 @@ def test_vllm_backend_interface(monkeypatch, model_fixture, request):
                 self.tokenizer(prompt)["input_ids"] if isinstance(prompt, str) else prompt["prompt_token_ids"]
                 for prompt in prompts
             ]
-            completion = types.SimpleNamespace
-            return [
-                types.SimpleNamespace(
-                    outputs=[
-                        completion(text="\\boxed{2}", token_ids=[5, 6, 1], finish_reason="stop"),
-                        completion(text="\\boxed{2", token_ids=[5, 6], finish_reason="length"),
-                    ]
-                )
-                for _ in prompts
-            ]
+            return [types.SimpleNamespace(outputs=outputs(calls["params"]["n"])) for _ in prompts]
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    return calls
+
+
+@pytest.mark.parametrize("model_fixture", ["tiny_model_path", "tiny_r1_model_path"])
+def test_vllm_backend_interface(monkeypatch, model_fixture, request):
+    # vLLM cannot be installed on the test machines: a stand-in module with vLLM's interface checks what the adapter
+    # sends (the prompt's token ids, sampling parameters) and how it reads the outputs back. Like vLLM, the stand-in
+    # tokenizes a text prompt *with* special tokens, which gives R1-distill prompts a second BOS (vllm#9519).
+    import importlib.util
+    import types
+
+    from efficient_trl.evaluation import generate_samples_vllm
+
+    model_path = request.getfixturevalue(model_fixture)
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(ImportError, match=r"efficient-trl\[vllm\]"):
+            generate_samples_vllm(model_path, None, ["1+1"])
+    with pytest.raises(ValueError, match="k must be >= 1"):  # the same sampling checks as generate_samples
+        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(k=0))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(temperature=0.0))
+    completion = types.SimpleNamespace
+    calls = _recording_vllm(
+        monkeypatch,
+        lambda n: [
+            completion(text="\\boxed{2}", token_ids=[5, 6, 1], finish_reason="stop"),
+            completion(text="\\boxed{2", token_ids=[5, 6], finish_reason="length"),
+        ],
+    )
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     prompts = [[{"role": "user", "content": "1+1"}], [{"role": "user", "content": "2+2"}]]
     samples = generate_samples_vllm(
@@ -532,21 +539,8 @@ def test_both_backends_sample_with_one_settings_object(tiny_model_path, monkeypa
     again = generate_samples(model, tokenizer, ["1+1", "2+2"], sampling, batch_size=4)
     assert [s.text for s in samples] == [s.text for s in again] and len(samples) == 4
     assert seen[0] == {"do_sample": True, "temperature": 0.7, "top_p": 1.0, "top_k": 0, "max_new_tokens": 5}
-    calls = {}
-
-    class SamplingParams:
-        def __init__(self, **kwargs):
-            calls["params"] = kwargs
-
-    class LLM:
-        def __init__(self, **kwargs):
-            calls["llm"] = kwargs
-
-        def generate(self, prompts, params):
-            completion = types.SimpleNamespace(text="\\boxed{2}", token_ids=[5, 1], finish_reason="stop")
-            return [types.SimpleNamespace(outputs=[completion] * calls["params"]["n"]) for _ in prompts]
-
-    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    answer = types.SimpleNamespace(text="\\boxed{2}", token_ids=[5, 1], finish_reason="stop")
+    calls = _recording_vllm(monkeypatch, lambda n: [answer] * n)
     assert len(generate_samples_vllm(tiny_model_path, tokenizer, ["1+1", "2+2"], sampling)) == 4
     assert calls["params"] == {"n": 2, "temperature": 0.7, "top_p": 1.0, "max_tokens": 5, "seed": 3}
     assert calls["llm"]["seed"] == 3
