@@ -11,7 +11,8 @@ process's slice of it: a TRL reward function sees only its process's completions
 
 Per-completion length rewards that need no group (TRL's `trl.rewards.get_soft_overlong_punishment`, DAPO's, and
 `get_cosine_scaled_reward`) are not re-implemented here: pass them as extra reward functions beside the correctness
-reward (`correctness_reward_func` names the binary one); they add to whichever entry is chosen.
+reward (`correctness_reward_func` names the binary one); they add to whichever entry is chosen. `EXTRA_REWARDS`
+names them for recipes (the `extra_rewards` field), and `extra_reward_funcs` builds them with TRL's own factories.
 
 A new length reward: a pure function here with that signature, its paper, formula, defaults and what "group" means
 there in its docstring, registered in `LENGTH_REWARDS`, and its hand-computed values in tests/test_length_rewards.py.
@@ -30,9 +31,11 @@ from .rewards import check_completions, correct_length_zscores, length_penalized
 
 __all__ = [
     "DATASET_INPUTS",
+    "EXTRA_REWARDS",
     "LENGTH_REWARDS",
     "alp",
     "dataset_inputs",
+    "extra_reward_funcs",
     "grpo_lead",
     "kimi",
     "l1_exact",
@@ -245,6 +248,45 @@ LENGTH_REWARDS: dict[str, Callable[..., torch.Tensor]] = {
     "l1_exact": l1_exact,
     "l1_max": l1_max,
 }
+
+
+# trl.rewards' per-completion length rewards, by the name a recipe gives them (`extra_rewards`) -> TRL's factory
+EXTRA_REWARDS = {
+    # DAPO: 0 up to max_completion_len - soft_punish_cache tokens, then down linearly to -1 at max_completion_len
+    "soft_overlong_punishment": "get_soft_overlong_punishment",
+    # Yeo et al. 2025: its own correctness (math-verify against the `solution` column) scaled by length on a cosine
+    "cosine_scaled": "get_cosine_scaled_reward",
+}
+# The dataset columns an extra reward reads besides the completions
+EXTRA_REWARD_COLUMNS = {"cosine_scaled": ("solution",)}
+
+
+def extra_reward_funcs(extra_rewards: dict[str, dict[str, Any]] | None) -> list[Callable]:
+    """TRL's reward functions named in `extra_rewards` ({name in EXTRA_REWARDS: its factory's arguments}), built by
+    trl.rewards' factories, in order; they go beside the correctness reward and add to the chosen length reward."""
+    import trl.rewards
+
+    if extra_rewards is not None and not isinstance(extra_rewards, dict):
+        raise ValueError(
+            f"extra_rewards must map names to their arguments, e.g. {{'soft_overlong_punishment': "
+            f"{{'max_completion_len': 32000, 'soft_punish_cache': 4000}}}}, got {extra_rewards!r}."
+        )
+    functions = []
+    for name, kwargs in (extra_rewards or {}).items():
+        if name not in EXTRA_REWARDS:
+            raise ValueError(
+                f"extra_rewards names {name!r}, which is not one of trl.rewards' length rewards {list(EXTRA_REWARDS)}."
+            )
+        factory = getattr(trl.rewards, EXTRA_REWARDS[name])
+        try:
+            inspect.signature(factory).bind(**(kwargs or {}))
+        except TypeError as error:
+            raise ValueError(
+                f"extra_rewards[{name!r}] = {kwargs!r}: {error}; trl.rewards.{EXTRA_REWARDS[name]} takes "
+                f"{inspect.signature(factory)}."
+            ) from None
+        functions.append(factory(**(kwargs or {})))
+    return functions
 
 
 def length_reward_parameters(name: str) -> dict[str, Any]:

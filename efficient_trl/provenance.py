@@ -63,9 +63,11 @@ def training_provenance(
     data: dict[str, Any],
     lora: bool = False,
     global_step: int | None = None,
+    extra_rewards: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance of a model trained by `trainer` ("grpo", "rloo", "sft", "dpo") with the training arguments
-    `args` from `base_model`, on `data` ({"dataset", "num_problems", "prompt_template"})."""
+    `args` from `base_model`, on `data` ({"dataset", "num_problems", "prompt_template"}); an RL run's
+    `extra_rewards` are TRL's length rewards it added (`length_rewards.EXTRA_REWARDS` names and arguments)."""
     if trainer not in TRAINER_KINDS:
         raise ValueError(f"trainer must be one of {list(TRAINER_KINDS)}, got {trainer!r}.")
     rl = trainer in RL_TRAINERS
@@ -81,10 +83,14 @@ def training_provenance(
         "seed": args.seed,
         "num_generations": args.num_generations if rl else None,
         "beta": getattr(args, "beta", None) if rl or trainer == "dpo" else None,
-        "data": {key: data.get(key) for key in ("dataset", "num_problems", "prompt_template")},
+        "data": {
+            **{key: data.get(key) for key in ("dataset", "num_problems", "prompt_template")},
+            **{key: data[key] for key in ("budget_range", "budget_template") if key in data},  # budget-conditioned
+        },
         "lora": lora,
         "efficient_trl_version": _efficient_trl_version(),
         "trl_version": version("trl"),
+        **({"extra_rewards": extra_rewards} if rl and extra_rewards else {}),  # only where a run added some
     }
 
 

@@ -34,6 +34,8 @@ from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, sampl
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
+from .length_rewards import EXTRA_REWARD_COLUMNS, EXTRA_REWARDS, extra_reward_funcs
+from .math_grader import math_accuracy_reward
 from .provenance import training_provenance, write_provenance
 from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
 
@@ -144,7 +146,27 @@ class TrainScriptArguments:
         },
     )
 
+    extra_rewards: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={
+            "help": "TRL's per-completion length rewards to add beside the correctness reward (and so to the chosen "
+            f"length_reward), by name ({', '.join(EXTRA_REWARDS)}) with their trl.rewards factory's arguments: in "
+            "YAML `extra_rewards: {soft_overlong_punishment: {max_completion_len: 32000, soft_punish_cache: 4000}}`, "
+            "on the command line the same as JSON. None: none."
+        },
+    )
+
     def __post_init__(self) -> None:
+        if isinstance(self.extra_rewards, str):  # from the command line, as the configs read length_reward_kwargs
+            try:
+                self.extra_rewards = json.loads(self.extra_rewards)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f'extra_rewards must be a JSON object, e.g. \'{{"soft_overlong_punishment": '
+                    f'{{"max_completion_len": 32000, "soft_punish_cache": 4000}}}}\', got {self.extra_rewards!r} '
+                    f"({error})."
+                ) from None
+        extra_reward_funcs(self.extra_rewards)  # unknown names and arguments fail before anything loads
         if self.budget_range is not None:
             check_budget_range(self.budget_range)
         budget_template(self.budget_template)
@@ -271,7 +293,13 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
     data["prompt_template"] = script_args.prompt_template
     if script_args.budget_range is not None:  # a budget-conditioned model: what its prompts asked for
         data["budget_range"], data["budget_template"] = list(script_args.budget_range), script_args.budget_template
-    return _train_resuming(script_args.trainer, training_args, model_args, dataset, data, script_args)
+    for name in script_args.extra_rewards or {}:
+        for column in EXTRA_REWARD_COLUMNS.get(name, ()):
+            if column not in dataset.column_names:  # TRL's math-verify rewards read the gold answer as `solution`
+                dataset = dataset.add_column(column, dataset["answer"])
+    # The correctness reward first: the trainers scale the first reward function (correctness_reward_func)
+    reward_funcs = [math_accuracy_reward, *extra_reward_funcs(script_args.extra_rewards)]
+    return _train_resuming(script_args.trainer, training_args, model_args, dataset, data, script_args, reward_funcs)
 
 
 def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str, Any]:
@@ -287,12 +315,19 @@ def _model_init_kwargs(training_args: Any, model_args: ModelConfig) -> dict[str,
 
 
 def _train_resuming(
-    kind: str, args: Any, model_args: ModelConfig, dataset: Any, data: dict[str, Any], script_args: Any = None
+    kind: str,
+    args: Any,
+    model_args: ModelConfig,
+    dataset: Any,
+    data: dict[str, Any],
+    script_args: Any = None,
+    reward_funcs: list | None = None,
 ) -> Any | None:
-    """Build the `kind` trainer ("grpo", "rloo", "sft", "dpo") and train, from the last complete checkpoint in
-    output_dir if an earlier launch was interrupted; save the model, the training log and its provenance.json (also
-    into every checkpoint; `data` describes the training data there). Returns the trainer, or None when output_dir
-    already holds this run, finished.
+    """Build the `kind` trainer ("grpo", "rloo", "sft", "dpo"; the RL ones with `reward_funcs`, default the
+    correctness reward alone) and train, from the last complete checkpoint in output_dir if an earlier launch was
+    interrupted; save the model, the training log and its provenance.json (also into every checkpoint; `data`
+    describes the training data there). Returns the trainer, or None when output_dir already holds this run,
+    finished.
 
     The run's settings go to output_dir/efficient_trl_run.json: a relaunch with other settings is refused (naming
     what differs) unless `script_args.overwrite_output_dir`, which clears output_dir first.
@@ -327,10 +362,14 @@ def _train_resuming(
         _write_atomically(output_dir / RUN_SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
     card_section = _model_card_section(output_dir / "README.md")
     peft_config = get_peft_config(model_args)
-    provenance = training_provenance(kind, args, model_args.model_name_or_path, data, lora=peft_config is not None)
+    provenance = training_provenance(
+        kind, args, model_args.model_name_or_path, data, lora=peft_config is not None,
+        extra_rewards=getattr(script_args, "extra_rewards", None),
+    )  # fmt: skip
+    rewards = {"reward_funcs": reward_funcs} if reward_funcs is not None else {}
     trainer = trainer_class(
         model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=peft_config,
-        callbacks=[ProvenanceCallback(provenance)],
+        callbacks=[ProvenanceCallback(provenance)], **rewards,
     )  # fmt: skip
     if resume_from:
         trainer.accelerator.print(f"Resuming from {resume_from}")

@@ -7,6 +7,7 @@ from transformers import AutoTokenizer
 
 from efficient_trl.budgets import sample_budgets, with_budgets
 from efficient_trl.data import to_prompts
+from efficient_trl.provenance import read_provenance
 from efficient_trl.training import TrainScriptArguments, parse_training_arguments, train
 
 
@@ -75,6 +76,9 @@ def test_a_recipe_trains_with_budgets_in_its_prompts(trainer, tiny_model_path, t
     ] == [True] * 8
     recorded = json.loads((tmp_path / "out" / "efficient_trl_run.json").read_text())["script"]
     assert recorded["budget_range"] == [10, 30] and recorded["budget_template"] == recipe["budget_template"]
+    # ... and in the model's provenance, which evaluation copies into every summary of the model
+    data = read_provenance(tmp_path / "out")["data"]
+    assert (data["budget_range"], data["budget_template"]) == ([10, 30], recipe["budget_template"])
 
 
 def test_budget_adherence_hand_computed():

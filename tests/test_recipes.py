@@ -499,3 +499,40 @@ def test_train_and_save_puts_the_model_and_its_log_together(tiny_model_path, tmp
     with pytest.raises(FileExistsError, match=r"final already holds data; choose another --output_dir \(outputs"):
         check_new_output_dir(saved, option="--output_dir")
     assert check_new_output_dir(tmp_path / "new") == tmp_path / "new"
+
+
+def test_a_recipe_adds_trls_length_rewards_by_name(tiny_model_path, tmp_path):
+    # `extra_rewards` builds trl.rewards' own functions beside the correctness reward (which the length reward
+    # scales: it stays first); cosine_scaled reads the gold answer as `solution`, added from `answer`. The run
+    # records them, and so does the model's provenance.
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "extra")
+    extra = {
+        "soft_overlong_punishment": {"max_completion_len": 12, "soft_punish_cache": 8},
+        "cosine_scaled": {"max_len": 12},
+    }
+    overrides = ["--extra_rewards", json.dumps(extra), "--max_steps", "1", "--max_completion_length", "12"]
+    trainer = train(*parse_training_arguments(["--config", str(recipe), *overrides, "--save_strategy", "no"]))
+    assert trainer.reward_func_names == [
+        "math_accuracy_reward",
+        "soft_overlong_punishment_reward",
+        "cosine_scaled_reward",
+    ]
+    assert trainer.train_dataset["solution"] == trainer.train_dataset["answer"]
+    # The random model runs every completion to the 12-token limit: TRL's functions give DAPO's full punishment (-1
+    # at max_completion_len) and the cosine's wrong-at-max_len value (-0.5), logged beside the correctness reward
+    (logged,) = [entry for entry in trainer.state.log_history if "reward" in entry]
+    assert logged["completions/min_length"] == 12 and logged["rewards/math_accuracy_reward/mean"] == 0
+    assert logged["rewards/soft_overlong_punishment_reward/mean"] == -1
+    assert logged["rewards/cosine_scaled_reward/mean"] == -0.5
+    assert read_provenance(tmp_path / "extra")["extra_rewards"] == extra
+    assert json.loads((tmp_path / "extra" / "efficient_trl_run.json").read_text())["script"]["extra_rewards"] == extra
+    for bad, message in (
+        (
+            '{"overlong": {}}',
+            r"not one of trl.rewards' length rewards \['soft_overlong_punishment', 'cosine_scaled'\]",
+        ),
+        ('{"cosine_scaled": {"maxlen": 3}}', "missing a required argument: 'max_len'"),
+        ("soft_overlong_punishment", "must be a JSON object"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            parse_training_arguments(["--config", str(recipe), "--extra_rewards", bad])
