@@ -125,17 +125,20 @@ def test_paper_defaults(tmp_path):
 
 @pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
 @pytest.mark.parametrize("measure", ["completion", "thinking"])
+@pytest.mark.parametrize("length_reward", ["sigmoid", "kimi"])
 def test_r1_template_one_step_and_the_measured_length(
-    trainer_class, config_class, measure, tiny_r1_model_path, tmp_path
+    trainer_class, config_class, measure, length_reward, tiny_r1_model_path, tmp_path
 ):
     # The R1-distill template: prompts open with one BOS and pre-fill "<think>\n"; completions close their thoughts
-    # with "</think>" (biased up so that most do) and end with EOS, which is also the pad token.
+    # with "</think>" (biased up so that most do) and end with EOS, which is also the pad token. The measure reaches
+    # every registry entry, the paper's and another paper's group-relative one (Kimi's min/max over the group).
     tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
     (think_end,) = tokenizer("</think>", add_special_tokens=False)["input_ids"]
     bias = {(tokenizer.eos_token_id,): 2.0, (think_end,): 3.0}
     args = make_args(
         config_class, tmp_path, beta=0.0, max_steps=1, max_completion_length=24, per_device_train_batch_size=32,
-        length_penalty_measure=measure,
+        length_penalty_measure=measure, length_reward=length_reward,
+        length_penalty_alpha=0.2 if length_reward == "sigmoid" else 0.0,
         generation_kwargs={"sequence_bias": bias},
     )  # fmt: skip
     trainer = recording(trainer_class)(
@@ -156,11 +159,14 @@ def test_r1_template_one_step_and_the_measured_length(
     assert any(thinking_length(ids) < len(ids) for ids in completions), "no completion closed its thoughts"
     length = thinking_length if measure == "thinking" else len
     terminators = {tokenizer.eos_token_id}
-    rewards, expected = expected_advantages(completions, terminators, 4, 0.2, length=length)
+    rewards, expected = expected_advantages(
+        completions, terminators, 4, 0.2, length=length, length_reward=length_reward
+    )
     assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
     other = expected_advantages(
-        completions, terminators, 4, 0.2, length=len if measure == "thinking" else thinking_length
-    )
+        completions, terminators, 4, 0.2, length=len if measure == "thinking" else thinking_length,
+        length_reward=length_reward,
+    )  # fmt: skip
     assert not torch.allclose(expected, other[1], atol=1e-5), "both measures give the same advantages here"
 
 
