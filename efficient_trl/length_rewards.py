@@ -96,9 +96,9 @@ def shorterbetter(
     Paper: "ShorterBetter: Guiding Reasoning Models to Find Optimal Inference Length for Efficient Reasoning", Yi,
     Wang and Li, arXiv:2504.21370, eq. (1)-(2): `r(y_j) = alpha * I(y_j correct) - beta * |l(y_j) - l_SOL|`, with
     l_SOL the length of the shortest correct response of the n rollouts of the prompt (the GROUP), or their mean length
-    when none is correct. Checked against the paper's text (arXiv HTML v4) and its project page: the models are
-    trained at alpha in {1, 2} (figure 1); defaults alpha = 2.0 and beta = 0.001 per token (the value this project's
-    issue 14 gives; the passages found did not state beta).
+    when none is correct. Checked against the paper's text (arXiv HTML v4) and the authors' code (github
+    JingyangYi/ShorterBetter, scripts/train/sb_1.5B.sh: "By default, alpha=2.0, beta=0.001", set in their verl
+    reward manager): defaults alpha = 2.0 and beta = 0.001 per token; the paper also trains at alpha = 1.
 
     A correct answer can earn less than a wrong one (a long correct one against a short wrong one): the paper trades
     correctness against length on purpose, so that property does not hold.
@@ -128,10 +128,13 @@ def grpo_lead(
     Language Models", Zhang and Zuo, arXiv:2504.09696 (EMNLP 2025), section 3: `z = (|o| - mu) / (sigma + eps)` with mu
     and sigma the mean and standard deviation of the token lengths of the CORRECT responses to the same question (the
     GROUP), `R = exp(-alpha * z)` for a correct response; the "explicit penalty" for incorrect answers makes a wrong
-    one earn -1 (0 without it: `wrong_reward=0`). alpha = 0.05, as quoted by the reimplementations found with the
-    search tools (the paper's code: github aeroplanepaper/GRPO-LEAD). sigma is the population std (ddof=0), as for the
-    sigmoid reward, so a group with one correct answer or equal correct lengths gets z = 0, reward 1. Its third part,
-    the difficulty-aware reweighting of advantages, is not a reward and is not included.
+    one earn -1 (0 without it: `wrong_reward=0`). alpha = 0.05, as in the authors' code (aeroplanepaper/GRPO-LEAD,
+    verl/verl/trainer/main_ppo.py). Two differences from that code, kept on purpose: it takes the sample std (ddof=1;
+    1 when one answer is correct) and applies the reward only to groups whose three shortest completions average over
+    4,000 tokens, which would switch it off at the demo's lengths; here sigma is the population std (ddof=0), as for
+    the sigmoid reward, so a group with one correct answer or equal correct lengths gets z = 0, reward 1, and every
+    group is scored. Its third part, the difficulty-aware reweighting of advantages, is not a reward and is not
+    included.
 
     A correct answer always earns more than a wrong one (exp(.) > 0 > -1) for any wrong_reward <= 0.
     """
@@ -224,9 +227,12 @@ def l1_max(
     Paper: "L1: Controlling How Long A Reasoning Model Thinks With Reinforcement Learning", Aggarwal and Welleck,
     arXiv:2503.04697: `r(y, N) = 1{y correct} * clip(alpha * (n_gold - n_y) + delta, 0, 1)`. The official code
     (github cmu-l3/l1, math_reward.py, `get_delta_score_linear_both` with `multiplier_reward`) computes
-    `(clip(alpha * (N - L), -1, 1) + 1) / 2`, i.e. delta = 0.5 and a slope of alpha / 2; its run_l1_max.sh sets no
-    alpha, so the defaults here are the formula's d = 0.5 and the a = 0.0003 of LCPO-Exact's script (not confirmed for
-    LCPO-Max). Per completion, no group statistic; the budget comes from the dataset's `budget` column.
+    `(clip(alpha * (N - L), -1, 1) + 1) / 2`, i.e. delta = 0.5 and a slope of alpha / 2. Its run_l1_max.sh (which
+    starts from the LCPO-Exact checkpoint) sets no `reward_config`, so as published it runs on ppo_trainer.yaml's
+    defaults, alpha = 0.01 with every length-reward switch off (math_reward_fn then returns correctness alone): the
+    slope the authors trained LCPO-Max with is not in the code. The defaults here are the formula's d = 0.5 and the
+    a = 0.0003 of LCPO-Exact's script (their budgets' scale). Per completion, no group statistic; the budget comes
+    from the dataset's `budget` column.
 
     A correct answer never earns less than a wrong one (wrong ones earn 0, correct ones a value in [0, 1]).
     """
