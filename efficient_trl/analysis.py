@@ -623,14 +623,15 @@ def plot_pareto(
     frontier (`pareto_frontier`) drawn as a line through its members.
 
     Every model is a single point drawn as `model_style` says (each length reward its own family's colour and
-    marker, the paper's sigmoid coloured by alpha, the starting model a black star) and labelled by its setting
-    (`model_label`), in the legend and beside the point.
+    marker, the paper's sigmoid coloured by alpha, the starting model a black star) and labelled in the legend by its
+    setting (`model_label`); a length reward's second and later settings have hollow markers, to tell them apart.
     """
     if not rows:
         raise ValueError("no rows to plot.")
     _check_placeable(rows)
     datasets = _distinct(rows, "dataset")
     figure, panels = _figure(len(datasets), title)
+    figure.set_size_inches(5.5 * len(datasets) + 5.0, 5.5)  # room for the legend's long labels beside the panels
     for axes, dataset in zip(panels, datasets, strict=True):
         on_dataset = select(rows, dataset=dataset)
         frontier = pareto_frontier(on_dataset)
@@ -638,14 +639,16 @@ def plot_pareto(
             [row["mean_tokens"] for row in frontier], [100 * row["accuracy"] for row in frontier], color="#555555",
             linewidth=1, linestyle="--", zorder=1, label="Pareto frontier",
         )  # fmt: skip
-        labels = _labels(on_dataset)
+        labels, drawn = _labels(on_dataset), set()
         for row in on_dataset:
             style = model_style(row)
+            hollow = row["family"] in REWARD_FAMILIES and row["family"] in drawn
+            drawn.add(row["family"])
             _errorbar(
                 axes, row, fmt=style["marker"], color=style["color"], markersize=12 if style["marker"] == "*" else 8,
                 markeredgecolor="black" if row["family"] == "start" else None, zorder=3, label=labels[row["name"]],
+                markerfacecolor="white" if hollow else style["color"],
             )  # fmt: skip
-        _label_points(axes, on_dataset, [labels[row["name"]] for row in on_dataset])
         _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
         axes.margins(x=0.1, y=0.1)
     return _finish(figure, path)

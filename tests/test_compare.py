@@ -156,6 +156,9 @@ def test_the_pareto_plot_draws_every_model_in_its_familys_style_and_the_frontier
         for row, style in zip(rows, styles, strict=True)
     }
     assert points[(49.0, 70.0)] == ("#000000", "*")  # the start model
+    # a reward's second setting is hollow, so that the legend tells the two apart
+    faces = {tuple(line.get_xydata()[0]): line.get_markerfacecolor() for line in figure.axes[0].lines}
+    assert (faces[(40.0, 74.0)], faces[(36.0, 60.0)]) == (styles[3]["color"], "white")
     legend = [text.get_text() for text in figure.legends[0].get_texts()]
     assert {"Pareto frontier", "start", "kimi weight=1", "kimi weight=2", "alpha=0.2, group-normalized"} <= set(legend)
     # the trade-off plot draws the other rewards' models too
