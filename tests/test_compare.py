@@ -201,3 +201,17 @@ def test_a_tiny_comparison_trains_evaluates_and_plots_every_setting_whatever_the
     assert [[row[key] for key in figures] for row in again] == [[row[key] for key in figures] for row in rows]
     with pytest.raises(FileExistsError, match="choose another run directory"):
         run_compare(tmp_path / "one", CompareSettings(**tiny))
+
+
+def test_the_readme_tables_are_the_committed_comparison_run():
+    from pathlib import Path
+
+    from efficient_trl.analysis import load_results
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    for task in ("sums", "multi_sums"):
+        rows = load_results(root / "notebooks" / "demo_runs" / "compare" / task, start="start")
+        table = format_compare_table(rows).replace("| model |", "| setting |", 1)
+        assert f"**{task}**" in readme and table in readme, task
+        assert (root / "notebooks" / "demo_runs" / "compare" / task / "pareto.png").is_file()
