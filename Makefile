@@ -43,7 +43,8 @@ ablation-multi-sums: setup
 		--max_completion_length 200
 
 # Every length reward without a token budget, at its default and a stronger setting, on both demo tasks, with the
-# same budget; one Pareto plot per task (24 models, two at a time: about 20 minutes on 2 cores)
+# same budget; one Pareto plot per task (24 models, two at a time: 25 minutes on 2 cores shared with other jobs,
+# 1,473 CPU seconds)
 compare: setup
 	$(BIN)/python recipes/compare.py
 

@@ -1,6 +1,6 @@
 """Compare every group-relative length reward on both CPU demo tasks, on one Pareto plot per task.
 
-    make compare                                          # 24 models, about 20 minutes on 2 cores
+    make compare                                          # 24 models: 25 min on 2 shared cores (1,473 CPU s)
     python recipes/compare.py --run_dir runs/my-compare --tasks multi_sums --settings alpha=0.2 kimi,weight=2
 
 Trains each setting of `efficient_trl.compare.COMPARE_SETTINGS` (every registry entry without a token budget at
