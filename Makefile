@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo sweep ablation ablation-multi-sums notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo sweep ablation ablation-multi-sums compare notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ ablation: setup
 ablation-multi-sums: setup
 	$(BIN)/python recipes/demo.py --task multi_sums --alphas 0.05 0.2 --normalizations none group \
 		--max_completion_length 200
+
+# Every length reward without a token budget, at its default and a stronger setting, on both demo tasks, with the
+# same budget; one Pareto plot per task (24 models, two at a time: 25 minutes on 2 cores shared with other jobs,
+# 1,473 CPU seconds)
+compare: setup
+	$(BIN)/python recipes/compare.py
 
 # Re-render the committed notebooks (figures and tables) from the run outputs they point at (notebooks/demo_runs)
 notebooks: setup

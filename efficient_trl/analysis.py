@@ -9,8 +9,9 @@ with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr` and `me
 How a model was trained comes from its provenance (`efficient_trl.provenance`, copied into `summary.json`), never
 from a directory name: `family` is "alpha" (the method, trainer grpo/rloo; `alpha`, `advantage_normalization`,
 `length_reward` and `lora` say how), "sft" or "dpo" (the baselines), "cutoff" (the generation cutoff), "start" (the
-model the others were trained from, or the one named `start=`) or "model" (anything else, e.g. a model without
-provenance).
+model the others were trained from, or the one named `start=`), the name of another length reward of
+`efficient_trl.LENGTH_REWARDS` ("kimi", "alp", ...: an RL model trained with it, its parameters in `length_reward`)
+or "model" (anything else, e.g. a model without provenance).
 
 Plots return a matplotlib `Figure` (shown inline by Jupyter) and also save it when given a path.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli import function_default
+from .length_rewards import LENGTH_REWARDS
 from .provenance import PROVENANCE_FILE, RL_TRAINERS, read_provenance
 
 __all__ = [
@@ -42,7 +44,9 @@ __all__ = [
     "model_card_table",
     "model_label",
     "model_style",
+    "pareto_frontier",
     "plot_budget_adherence",
+    "plot_pareto",
     "provenance_fields",
     "plot_normalization_ablation",
     "plot_tradeoff",
@@ -54,8 +58,10 @@ __all__ = [
 ]
 
 REQUIRED_FIELDS = ("name", "dataset", "accuracy", "accuracy_stderr", "mean_tokens")
+# The families of models trained with a length reward other than the paper's sigmoid (which is "alpha"): its name
+REWARD_FAMILIES = tuple(name for name in LENGTH_REWARDS if name != "sigmoid")
 # What kind of model a row is; each is drawn its own way by plot_tradeoff (see the module docstring)
-FAMILIES = ("start", "model", "alpha", "cutoff", "sft", "dpo")
+FAMILIES = ("start", "model", "alpha", *REWARD_FAMILIES, "cutoff", "sft", "dpo")
 # (log key, axis label, scale): what the paper plots during training, accuracy in percent
 DYNAMICS_METRICS = (
     ("efficiency/accuracy", "training accuracy (%)", 100.0),
@@ -158,9 +164,12 @@ def provenance_fields(provenance: dict[str, Any] | None) -> dict[str, Any]:
                 "length_reward": None, "lora": False}  # fmt: skip
     trainer, length_reward = provenance["trainer"], provenance.get("length_reward")
     # The alpha family is the paper's sigmoid reward, placed by its alpha; a model trained with another registry
-    # entry (no alpha) is drawn as a single model by its name until the length-reward comparison places them.
-    paper_reward = trainer in RL_TRAINERS and (length_reward or {}).get("name", "sigmoid") == "sigmoid"
-    family = "alpha" if paper_reward else "model" if trainer in RL_TRAINERS else trainer
+    # entry (no alpha) is of that entry's family, drawn as single points (its parameters in the label).
+    reward = (length_reward or {}).get("name", "sigmoid")
+    if trainer in RL_TRAINERS:
+        family = "alpha" if reward == "sigmoid" else reward if reward in REWARD_FAMILIES else "model"
+    else:
+        family = trainer
     return {
         "family": family, "trainer": trainer,
         "alpha": length_reward.get("alpha") if length_reward else None,
@@ -320,6 +329,12 @@ BASELINE_STYLES = {"sft": ("#2ca02c", "^"), "dpo": ("#17becf", "v"), "cutoff": (
 OTHER_MODEL_COLORS = ("#000000", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f")  # the demo's "start" is black
 ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger ones get the last
 LORA_MARKER = "P"  # a LoRA adapter at some alpha: that alpha's colour, its own marker
+# Models of the other length rewards: a colour and marker per reward (its settings told apart by their labels), none
+# of them used by the alpha colour map's ends, the normalizations, the baselines or the other models
+LENGTH_REWARD_STYLES = {
+    "kimi": ("#1f77b4", "p"), "shorterbetter": ("#d62728", "h"), "grpo_lead": ("#393b79", "<"),
+    "alp": ("#637939", "d"), "l1_exact": ("#e7969c", ">"), "l1_max": ("#843c39", "8"),
+}  # fmt: skip
 
 
 # A length reward other than the paper's sigmoid gets its own colour map, so that its models never look like the
@@ -331,8 +346,9 @@ def model_style(row: dict[str, Any]) -> dict[str, Any]:
     """Colour, line style and marker of a model, from its row's fields (its provenance), so that a model looks the
     same in every figure: alpha models are coloured by alpha on their length reward's colour map (plasma for the
     paper's sigmoid; a square-root scale, which separates 0, 0.05 and 0.1), with line style and marker by advantage
-    normalization (a LoRA adapter has a marker of its own); SFT/DPO and the generation cutoff have their own colours
-    and markers; any other model is a star, black for the starting model, else a colour picked by its name."""
+    normalization (a LoRA adapter has a marker of its own); SFT/DPO, the generation cutoff and each other length
+    reward's family have their own colours and markers; any other model is a star, black for the starting model, else
+    a colour picked by its name."""
     import matplotlib
 
     family, name = row.get("family"), row.get("name", "")
@@ -345,8 +361,8 @@ def model_style(row: dict[str, Any]) -> dict[str, Any]:
         position = 0.85 * math.sqrt(min(float(row["alpha"]) / ALPHA_COLOR_SPAN, 1.0))  # 0.85: no pale yellow
         return {"color": matplotlib.colors.to_hex(matplotlib.colormaps[colormap](position)), "linestyle": linestyle,
                 "marker": marker}  # fmt: skip
-    if family in BASELINE_STYLES:
-        color, marker = BASELINE_STYLES[family]
+    if family in BASELINE_STYLES or family in LENGTH_REWARD_STYLES:
+        color, marker = {**BASELINE_STYLES, **LENGTH_REWARD_STYLES}[family]
         return {"color": color, "linestyle": "-", "marker": marker}
     color = OTHER_MODEL_COLORS[0 if family == "start" else zlib.crc32(name.encode()) % len(OTHER_MODEL_COLORS)]
     return {"color": color, "linestyle": "-", "marker": "*"}
@@ -354,7 +370,8 @@ def model_style(row: dict[str, Any]) -> dict[str, Any]:
 
 def model_label(row: dict[str, Any]) -> str:
     """A model's label in figures, from how it was trained: 'alpha=0.2', 'alpha=0.2, group-normalized, LoRA',
-    '<reward> alpha=0.2' for a length reward other than the sigmoid, 'SFT baseline'; other models by name."""
+    'kimi weight=2' for another length reward (its parameters, but eps and the default measure), 'SFT baseline';
+    other models by name."""
     family, name = row.get("family"), row.get("name", "")
     if family == "alpha":
         reward = (row.get("length_reward") or {}).get("name", "sigmoid")
@@ -363,6 +380,13 @@ def model_label(row: dict[str, Any]) -> str:
         details += ["LoRA"] if row.get("lora") else []
         prefix = "" if reward == "sigmoid" else f"{reward} "
         return ", ".join([f"{prefix}alpha={row['alpha']:g}", *details])
+    if family in REWARD_FAMILIES:
+        params = {key: value for key, value in (row.get("length_reward") or {}).items() if key not in ("name", "eps")}
+        if params.get("measure") == "completion":
+            del params["measure"]
+        shown = ", ".join(f"{key}={value:g}" if isinstance(value, (int, float)) else f"{key}={value}"
+                          for key, value in params.items())  # fmt: skip
+        return f"{family} {shown}".strip()
     if family in ("sft", "dpo"):
         kind = f"{family.upper()} baseline"
         return kind if name.lower() == family else f"{kind}: {name}"
@@ -480,7 +504,7 @@ def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
         )  # fmt: skip
         if labels:
             _label_points(axes, cutoffs, [f"≤{row['cutoff']:g}" for row in cutoffs])
-    for family in ("start", "model", "sft", "dpo"):
+    for family in ("start", "model", *REWARD_FAMILIES, "sft", "dpo"):
         for row in select(rows, family=family):
             style = model_style(row)
             _errorbar(
@@ -578,6 +602,56 @@ def _check_placeable(rows: list[dict[str, Any]]) -> None:
         lacking = [row["name"] for row in rows if row["family"] == family and row.get(key) is None]
         if lacking:
             raise ValueError(f"cannot place {lacking} on the plot: {family} rows need their {key!r} value.")
+
+
+def pareto_frontier(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows no other row beats on both accuracy and mean tokens (at least as accurate and at most as long, and
+    strictly better on one), in order of mean tokens; rows at the same point are all kept."""
+
+    def beats(other: dict[str, Any], row: dict[str, Any]) -> bool:
+        as_good = other["accuracy"] >= row["accuracy"] and other["mean_tokens"] <= row["mean_tokens"]
+        return as_good and (other["accuracy"], other["mean_tokens"]) != (row["accuracy"], row["mean_tokens"])
+
+    frontier = [row for row in rows if not any(beats(other, row) for other in rows)]
+    return sorted(frontier, key=lambda row: (row["mean_tokens"], -row["accuracy"]))
+
+
+def plot_pareto(
+    rows: list[dict[str, Any]], path: str | Path | None = None, title: str = "Accuracy against tokens: the frontier"
+) -> Any:
+    """Accuracy (± 1 stderr) against mean completion tokens of every model, one panel per dataset, with the Pareto
+    frontier (`pareto_frontier`) drawn as a line through its members.
+
+    Every model is a single point drawn as `model_style` says (each length reward its own family's colour and
+    marker, the paper's sigmoid coloured by alpha, the starting model a black star) and labelled in the legend by its
+    setting (`model_label`); a length reward's second and later settings have hollow markers, to tell them apart.
+    """
+    if not rows:
+        raise ValueError("no rows to plot.")
+    _check_placeable(rows)
+    datasets = _distinct(rows, "dataset")
+    figure, panels = _figure(len(datasets), title)
+    figure.set_size_inches(5.5 * len(datasets) + 5.0, 5.5)  # room for the legend's long labels beside the panels
+    for axes, dataset in zip(panels, datasets, strict=True):
+        on_dataset = select(rows, dataset=dataset)
+        frontier = pareto_frontier(on_dataset)
+        axes.plot(
+            [row["mean_tokens"] for row in frontier], [100 * row["accuracy"] for row in frontier], color="#555555",
+            linewidth=1, linestyle="--", zorder=1, label="Pareto frontier",
+        )  # fmt: skip
+        labels, drawn = _labels(on_dataset), set()
+        for row in on_dataset:
+            style = model_style(row)
+            hollow = row["family"] in REWARD_FAMILIES and row["family"] in drawn
+            drawn.add(row["family"])
+            _errorbar(
+                axes, row, fmt=style["marker"], color=style["color"], markersize=12 if style["marker"] == "*" else 8,
+                markeredgecolor="black" if row["family"] == "start" else None, zorder=3, label=labels[row["name"]],
+                markerfacecolor="white" if hollow else style["color"],
+            )  # fmt: skip
+        _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
+        axes.margins(x=0.1, y=0.1)
+    return _finish(figure, path)
 
 
 def plot_training_dynamics(

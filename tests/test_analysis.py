@@ -472,11 +472,11 @@ def test_notebook_figures_are_readable():
     assert len(distinct) == 5
 
 
-def test_a_model_trained_with_another_length_reward_is_plotted_as_a_model_not_on_the_alpha_curve(tmp_path):
+def test_a_model_trained_with_another_length_reward_is_plotted_in_its_rewards_family_not_on_the_alpha_curve(tmp_path):
     kimi = {"schema": 1, "trainer": "grpo", "length_reward": {"name": "kimi", "weight": 1.0, "measure": "completion"},
             "advantage_normalization": "none", "lora": False}  # fmt: skip
     sigmoid = {**kimi, "length_reward": {"name": "sigmoid", "alpha": 0.2, "eps": 1e-7, "measure": "completion"}}
-    assert provenance_fields(kimi)["family"] == "model" and provenance_fields(kimi)["alpha"] is None
+    assert provenance_fields(kimi)["family"] == "kimi" and provenance_fields(kimi)["alpha"] is None
     assert provenance_fields(sigmoid)["family"] == "alpha" and provenance_fields(sigmoid)["alpha"] == 0.2
     point = {"dataset": "sums", "accuracy": 0.9, "accuracy_stderr": 0.01}
     rows = [

@@ -14,6 +14,7 @@ from efficient_trl import EfficientGRPOConfig
 from efficient_trl.analysis import ModelCardArguments
 from efficient_trl.baselines import RejectionSamplingArguments
 from efficient_trl.cli import parse_arguments
+from efficient_trl.compare import CompareRunArguments, CompareSettings
 from efficient_trl.data import PreparationArguments
 from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
 from efficient_trl.evaluation import EvaluationArguments, GenerationArguments, SamplingSettings
@@ -29,6 +30,7 @@ RECIPES = {
     "model_card.py": ((ModelCardArguments,), None),
     "demo.py": ((DemoRunArguments, DemoSettings), None),
     "build_demo_model.py": ((DemoModelArguments,), None),
+    "compare.py": ((CompareRunArguments, CompareSettings), None),
     "quickstart.py": ((QuickstartArguments, EfficientGRPOConfig), quickstart_defaults()),
 }
 
@@ -62,6 +64,12 @@ CASES = {
         ["--alphas", "0.1", "0.3", "--run_dir", "runs/flag"],
         {"alphas": [0.1, 0.3], "steps": 3, "baselines": True, "learning_rate": 5e-5, "run_dir": "runs/flag",
          "cutoffs": [40, 60, 80]},
+    ),
+    "compare.py": (
+        {"tasks": ["multi_sums"], "settings": ["kimi,weight=2"], "steps": 3, "run_dir": "runs/yaml"},
+        ["--settings", "alpha=0.2", "kimi,weight=1", "--run_dir", "runs/flag"],
+        {"tasks": ["multi_sums"], "settings": ["alpha=0.2", "kimi,weight=1"], "steps": 3, "run_dir": "runs/flag",
+         "workers": 2},
     ),
     "build_demo_model.py": (
         {"output_dir": "m", "epochs": 2.0, "num_problems": 50},
@@ -166,6 +174,7 @@ def test_bad_input_is_a_usage_error_naming_the_fix(tmp_path, capsys):
     message = usage_error("prepare_data.py", ["--authors_split", "--sources", "x", "--output_dir", "o"], capsys)
     assert "--sources x would be ignored" in message
     assert "alphas must be a non-empty list" in usage_error("demo.py", ["--alphas", "1.5"], capsys)
+    assert "settings must be a non-empty list" in usage_error("compare.py", ["--settings", "l1_exact"], capsys)
 
 
 def test_evaluate_recipe_runs_from_a_yaml_config(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,217 @@
+import json
+
+import pytest
+
+from efficient_trl.analysis import (
+    BASELINE_STYLES,
+    REWARD_FAMILIES,
+    model_label,
+    model_style,
+    pareto_frontier,
+    plot_pareto,
+    plot_tradeoff,
+    provenance_fields,
+)
+from efficient_trl.compare import COMPARE_SETTINGS, CompareSettings, format_compare_table, run_compare
+from efficient_trl.length_rewards import (
+    LENGTH_REWARDS,
+    dataset_inputs,
+    length_reward_parameters,
+    resolve_length_reward,
+)
+
+
+def test_every_group_or_completion_length_reward_is_compared_at_its_default_and_a_stronger_setting():
+    unbudgeted = [name for name in LENGTH_REWARDS if not dataset_inputs(name)]
+    assert sorted(unbudgeted) == ["alp", "grpo_lead", "kimi", "shorterbetter", "sigmoid"]
+    compared = [setting.length_reward for setting in COMPARE_SETTINGS]
+    assert sorted(set(compared)) == sorted(unbudgeted)  # L1's budget-conditioned entries are left out
+    names = [setting.name for setting in COMPARE_SETTINGS]
+    assert len(names) == len(set(names)) == 12
+    for reward in unbudgeted:
+        settings = [setting for setting in COMPARE_SETTINGS if setting.length_reward == reward]
+        roles = [setting.role for setting in settings]
+        assert roles.count("default") == 1 and roles.count("stronger") == 1, reward
+        default, stronger = (next(s for s in settings if s.role == role) for role in ("default", "stronger"))
+        signature = length_reward_parameters(reward)
+        # the default is the function's own (the sigmoid's alpha has none: 0.2 is the paper's)
+        assert all(signature[key] == value for key, value in default.params.items() if key != "alpha" or
+                   reward != "sigmoid"), reward  # fmt: skip
+        assert stronger.params != default.params and stronger.reason
+        for setting in settings:  # every parameter is one the entry takes, with a valid value
+            alpha, kwargs = setting.train_arguments()
+            resolve_length_reward(reward, kwargs, alpha)
+    sigmoid = {(s.params["alpha"], s.normalization) for s in COMPARE_SETTINGS if s.length_reward == "sigmoid"}
+    assert sigmoid == {(0.0, "none"), (0.2, "none"), (0.4, "none"), (0.2, "group")}
+    assert next(s for s in COMPARE_SETTINGS if s.length_reward == "kimi" and s.role == "stronger").name == (
+        "kimi,weight=2"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"tasks": ["sums", "sums"]}, "tasks must be a non-empty list of distinct"),
+        ({"tasks": ["gsm8k"]}, "tasks must be"),
+        ({"tasks": []}, "tasks must be"),
+        ({"settings": ["kimi,weight=3"]}, r"settings must be .*kimi,weight=2"),
+        ({"settings": ["l1_exact"]}, "settings must be"),
+        ({"workers": 0}, "workers must be >= 1"),
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+    ],
+)
+def test_compare_settings_refuse_bad_input_naming_it(bad, message):
+    with pytest.raises(ValueError, match=message):
+        CompareSettings(**bad)
+
+
+def _point(name, accuracy, tokens):
+    return {"name": name, "accuracy": accuracy, "mean_tokens": tokens}
+
+
+def test_pareto_frontier_keeps_the_models_no_other_beats_on_both_accuracy_and_tokens():
+    only = _point("only", 0.5, 40.0)
+    assert pareto_frontier([only]) == [only]
+    short, long_accurate = _point("short", 0.8, 30.0), _point("long", 0.95, 90.0)
+    dominated = _point("dominated", 0.8, 50.0)  # as accurate as `short`, longer
+    same_tokens_worse = _point("worse", 0.7, 30.0)  # as short as `short`, less accurate
+    middle = _point("middle", 0.9, 60.0)
+    tie_a, tie_b = _point("tie_a", 0.9, 60.0), _point("tie_b", 0.9, 60.0)  # one point twice: neither beats the other
+    frontier = pareto_frontier([long_accurate, dominated, middle, same_tokens_worse, short, tie_a, tie_b])
+    assert [row["name"] for row in frontier] == ["short", "middle", "tie_a", "tie_b", "long"]
+    assert pareto_frontier([]) == []
+
+
+def _provenance(reward, normalization="none", **params):
+    return {"schema": 1, "trainer": "grpo", "length_reward": {"name": reward, **params, "measure": "completion"},
+            "advantage_normalization": normalization, "lora": False}  # fmt: skip
+
+
+def _rows():
+    """One task's rows as load_results reads them: the start model and models of four length rewards."""
+    points = [
+        ("start", None, 0.70, 49.0),
+        ("alpha=0.2", _provenance("sigmoid", alpha=0.2, eps=1e-7), 0.72, 34.0),
+        ("alpha=0.2,norm=group", _provenance("sigmoid", "group", alpha=0.2, eps=1e-7), 0.66, 30.0),
+        ("kimi,weight=1", _provenance("kimi", weight=1.0), 0.74, 40.0),
+        ("kimi,weight=2", _provenance("kimi", weight=2.0), 0.60, 36.0),  # beaten by alpha=0.2
+        ("grpo_lead,alpha=0.05", _provenance("grpo_lead", alpha=0.05, wrong_reward=-1.0, eps=1e-7), 0.71, 45.0),
+        ("alp,normalizer=200", _provenance("alp", beta=1.0, normalizer=200.0), 0.50, 22.0),
+    ]
+    rows = []
+    for name, provenance, accuracy, tokens in points:
+        fields = provenance_fields(provenance) if provenance else {"family": "start"}
+        rows.append({"name": name, "dataset": "held-out multi_sums", "accuracy": accuracy, "accuracy_stderr": 0.02,
+                     "mean_tokens": tokens, "mean_tokens_stderr": 0.5, **fields})  # fmt: skip
+    return rows
+
+
+def test_other_length_rewards_are_their_own_families_labelled_by_their_parameters():
+    rows = {row["name"]: row for row in _rows()}
+    assert {name: row["family"] for name, row in rows.items()} == {
+        "start": "start", "alpha=0.2": "alpha", "alpha=0.2,norm=group": "alpha", "kimi,weight=1": "kimi",
+        "kimi,weight=2": "kimi", "grpo_lead,alpha=0.05": "grpo_lead", "alp,normalizer=200": "alp",
+    }  # fmt: skip
+    assert model_label(rows["kimi,weight=2"]) == "kimi weight=2"
+    assert model_label(rows["grpo_lead,alpha=0.05"]) == "grpo_lead alpha=0.05, wrong_reward=-1"  # eps left out
+    assert model_label(rows["alp,normalizer=200"]) == "alp beta=1, normalizer=200"
+    assert model_label({**rows["kimi,weight=1"], "length_reward": {"name": "kimi", "weight": 1.0,
+                                                                     "measure": "thinking"}}) == (
+        "kimi weight=1, measure=thinking"
+    )  # fmt: skip
+    # the sigmoid's rows keep the demo's labels and styles
+    assert model_label(rows["alpha=0.2,norm=group"]) == "alpha=0.2, group-normalized"
+    # one colour and marker per reward family, shared by its settings, used by no baseline or other family
+    styles = {family: model_style({"family": family, "name": "x"}) for family in REWARD_FAMILIES}
+    assert model_style(rows["kimi,weight=1"]) == model_style(rows["kimi,weight=2"]) == styles["kimi"]
+    pairs = [(style["color"], style["marker"]) for style in styles.values()] + list(BASELINE_STYLES.values())
+    assert len(set(pairs)) == len(pairs) and len({color for color, _ in pairs}) == len(pairs)
+    assert "*" not in {style["marker"] for style in styles.values()}  # the start model's
+
+
+def _plotted(figure):
+    """{(x, y): (colour, marker)} of the single points drawn, and the frontier line's points."""
+    from matplotlib.colors import to_hex
+
+    axes = figure.axes[0]
+    frontier = [line for line in axes.lines if line.get_label() == "Pareto frontier"]
+    # every point but the frontier line and the error bars' caps (marker "_")
+    points = {
+        tuple(round(value, 6) for value in line.get_xydata()[0]): (to_hex(line.get_color()), line.get_marker())
+        for line in axes.lines
+        if line not in frontier and line.get_marker() != "_"
+    }
+    return points, [tuple(round(value, 6) for value in xy) for xy in frontier[0].get_xydata()]
+
+
+def test_the_pareto_plot_draws_every_model_in_its_familys_style_and_the_frontier_through_its_members(tmp_path):
+    rows = _rows()
+    figure = plot_pareto(rows, tmp_path / "pareto.png")
+    points, frontier = _plotted(figure)
+    assert frontier == [(22.0, 50.0), (30.0, 66.0), (34.0, 72.0), (40.0, 74.0)]
+    styles = [model_style(row) for row in rows]
+    assert points == {
+        (row["mean_tokens"], round(100 * row["accuracy"], 6)): (style["color"], style["marker"])
+        for row, style in zip(rows, styles, strict=True)
+    }
+    assert points[(49.0, 70.0)] == ("#000000", "*")  # the start model
+    # a reward's second setting is hollow, so that the legend tells the two apart
+    faces = {tuple(line.get_xydata()[0]): line.get_markerfacecolor() for line in figure.axes[0].lines}
+    assert (faces[(40.0, 74.0)], faces[(36.0, 60.0)]) == (styles[3]["color"], "white")
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert {"Pareto frontier", "start", "kimi weight=1", "kimi weight=2", "alpha=0.2, group-normalized"} <= set(legend)
+    # the trade-off plot draws the other rewards' models too
+    tradeoff = {
+        tuple(round(value, 6) for value in xy)
+        for line in plot_tradeoff(rows).axes[0].lines
+        for xy in line.get_xydata().tolist()
+    }
+    assert {(row["mean_tokens"], round(100 * row["accuracy"], 6)) for row in rows} <= tradeoff
+
+
+def test_the_compare_table_names_each_setting_and_stars_the_frontier():
+    table = format_compare_table(_rows())
+    assert "| start | 70.0% ± 2.0 | 49.0 ± 0.5 | +0.0% | +0.0 pts |" in table
+    assert "| sigmoid alpha=0.2 ★ | 72.0% ± 2.0 | 34.0 ± 0.5 | -30.6% | +2.0 pts |" in table
+    assert "| kimi weight=2 | 60.0% ± 2.0 |" in table and "| alp beta=1, normalizer=200 ★ |" in table
+
+
+@pytest.mark.slow
+def test_a_tiny_comparison_trains_evaluates_and_plots_every_setting_whatever_the_workers(tmp_path):
+    # Two settings on one task, one step each, from the shipped starting model: the rows, their provenance, the plot
+    # and the independence of the results from the number of processes (each job seeded and on one thread).
+    tiny = dict(tasks=["multi_sums"], settings=["alpha=0.2", "kimi,weight=2"], steps=1, prompts_per_step=2,
+                num_generations=2, max_completion_length=40, logging_steps=1, eval_problems=4)  # fmt: skip
+    results = run_compare(tmp_path / "two", CompareSettings(**tiny, workers=2))
+    rows = results["multi_sums"]
+    assert [(row["name"], row["family"]) for row in rows] == [
+        ("start", "start"), ("alpha=0.2", "alpha"), ("kimi,weight=2", "kimi")
+    ]  # fmt: skip
+    assert rows[2]["length_reward"] == {"name": "kimi", "weight": 2.0, "measure": "completion"}
+    assert rows[1]["length_reward"]["alpha"] == 0.2 and rows[1]["advantage_normalization"] == "none"
+    assert {row["num_problems"] for row in rows} == {4} and {row["dataset"] for row in rows} == {"held-out multi_sums"}
+    recorded = json.loads((tmp_path / "two" / "settings.json").read_text())
+    assert [entry["name"] for entry in recorded["trained"]] == ["alpha=0.2", "kimi,weight=2"]
+    points, frontier = _plotted(plot_pareto(rows))
+    assert set(points) == {(row["mean_tokens"], round(100 * row["accuracy"], 6)) for row in rows}
+    assert frontier == [(row["mean_tokens"], round(100 * row["accuracy"], 6)) for row in pareto_frontier(rows)]
+    again = run_compare(tmp_path / "one", CompareSettings(**tiny, workers=1))["multi_sums"]
+    figures = ("name", "accuracy", "mean_tokens", "mean_tokens_stderr")
+    assert [[row[key] for key in figures] for row in again] == [[row[key] for key in figures] for row in rows]
+    with pytest.raises(FileExistsError, match="choose another run directory"):
+        run_compare(tmp_path / "one", CompareSettings(**tiny))
+
+
+def test_the_readme_tables_are_the_committed_comparison_run():
+    from pathlib import Path
+
+    from efficient_trl.analysis import load_results
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    for task in ("sums", "multi_sums"):
+        rows = load_results(root / "notebooks" / "demo_runs" / "compare" / task, start="start")
+        table = format_compare_table(rows).replace("| model |", "| setting |", 1)
+        assert f"**{task}**" in readme and table in readme, task
+        assert (root / "notebooks" / "demo_runs" / "compare" / task / "pareto.png").is_file()
