@@ -620,7 +620,7 @@ def plot_pareto(
     rows: list[dict[str, Any]], path: str | Path | None = None, title: str = "Accuracy against tokens: the frontier"
 ) -> Any:
     """Accuracy (± 1 stderr) against mean completion tokens of every model, one panel per dataset, with the Pareto
-    frontier (`pareto_frontier`) drawn as a line through its members.
+    frontier (`pareto_frontier`) drawn as a dashed line through its members, each ringed.
 
     Every model is a single point drawn as `model_style` says (each length reward its own family's colour and
     marker, the paper's sigmoid coloured by alpha, the starting model a black star) and labelled in the legend by its
@@ -635,9 +635,11 @@ def plot_pareto(
     for axes, dataset in zip(panels, datasets, strict=True):
         on_dataset = select(rows, dataset=dataset)
         frontier = pareto_frontier(on_dataset)
+        # a ring around each member, so that a frontier of one model shows too
         axes.plot(
             [row["mean_tokens"] for row in frontier], [100 * row["accuracy"] for row in frontier], color="#555555",
-            linewidth=1, linestyle="--", zorder=1, label="Pareto frontier",
+            linewidth=1, linestyle="--", marker="o", markersize=17, markerfacecolor="none", zorder=1,
+            label="Pareto frontier",
         )  # fmt: skip
         labels, drawn = _labels(on_dataset), set()
         for row in on_dataset:

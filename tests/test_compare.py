@@ -150,6 +150,8 @@ def test_the_pareto_plot_draws_every_model_in_its_familys_style_and_the_frontier
     figure = plot_pareto(rows, tmp_path / "pareto.png")
     points, frontier = _plotted(figure)
     assert frontier == [(22.0, 50.0), (30.0, 66.0), (34.0, 72.0), (40.0, 74.0)]
+    (line,) = [line for line in figure.axes[0].lines if line.get_label() == "Pareto frontier"]
+    assert (line.get_marker(), line.get_markerfacecolor()) == ("o", "none")  # each member ringed: one shows too
     styles = [model_style(row) for row in rows]
     assert points == {
         (row["mean_tokens"], round(100 * row["accuracy"], 6)): (style["color"], style["marker"])
