@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo sweep ablation ablation-multi-sums notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo sweep ablation ablation-multi-sums budget-demo notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ ablation: setup
 ablation-multi-sums: setup
 	$(BIN)/python recipes/demo.py --task multi_sums --alphas 0.05 0.2 --normalizations none group \
 		--max_completion_length 200
+
+# A model trained to follow a token budget in its prompt (L1) against budget forcing and the alpha family
+budget-demo: setup
+	$(BIN)/python recipes/budget_demo.py
 
 # Re-render the committed notebooks (figures and tables) from the run outputs they point at (notebooks/demo_runs)
 notebooks: setup
