@@ -100,3 +100,52 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     assert "start (budget forcing)" in {line.get_label() for line in accuracy_axes.lines}
     with pytest.raises(FileExistsError):
         run_budget_demo(run_dir, settings)
+
+
+def test_provenance_records_the_budgets_only_of_budget_conditioned_models():
+    from trl import SFTConfig
+
+    from efficient_trl.provenance import training_provenance
+
+    args = SFTConfig(output_dir="unused", use_cpu=True, bf16=False, report_to="none")
+    data = {"dataset": "sums", "num_problems": 4, "prompt_template": None}
+    budgeted = training_provenance("sft", args, str(DEMO_MODEL_DIR), {**data, **tolerance_prompts(
+        sum_problems(2, seed=0), BudgetDemoSettings())[1]})  # fmt: skip
+    assert budgeted["data"] == {**data, "budget_range": [40, 140], "budget_template": "exact"}
+    assert training_provenance("sft", args, str(DEMO_MODEL_DIR), data)["data"] == data
+
+
+def test_rejection_sampling_refuses_target_prompts_of_another_count():
+    from efficient_trl.baselines import rejection_sample
+    from efficient_trl.evaluation import SamplingSettings
+
+    with pytest.raises(ValueError, match="2 target_prompts for 3 problems"):
+        rejection_sample(
+            str(DEMO_MODEL_DIR), sum_problems(3, seed=0), "unused", SamplingSettings(), target_prompts=["a", "b"]
+        )
+
+
+def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
+    from efficient_trl.analysis import format_budget_table, plot_budget_adherence
+
+    def row(name, family, accuracy, tokens, **fields):
+        return {"name": name, "family": family, "dataset": "held-out sums", "accuracy": accuracy,
+                "accuracy_stderr": 0.01, "mean_tokens": tokens, **fields}  # fmt: skip
+
+    budget_rows = [
+        row("budget", "model", accuracy, tokens, budget=budget, budget_mode="prompt", budget_measure="completion",
+            mean_budget_length=tokens, budget_deviation=deviation, share_within_10pct=0.5, share_at_most_budget=0.25)
+        for budget, accuracy, tokens, deviation in [(100, 0.98, 101.0, 0.05), (50, 0.97, 52.0, 0.08)]
+    ]  # fmt: skip
+    plain = [row("start", "start", 0.99, 99.0), row("alpha=0.2", "alpha", 0.998, 53.1, alpha=0.2)]
+    figure = plot_budget_adherence(budget_rows, tradeoff_rows=plain)
+    tradeoff_axes = figure.axes[0]
+    lines = {line.get_label(): line.get_xydata().tolist() for line in tradeoff_axes.lines}
+    assert lines["budget (budget in the prompt)"] == [[52.0, 97.0], [101.0, 98.0]]
+    assert {"N=50", "N=100", "α=0.2"} <= {text.get_text() for text in tradeoff_axes.texts}
+    assert len(figure.axes) >= 3 and figure.axes[2].get_xlabel() == "token budget N"
+    with pytest.raises(ValueError, match="one dataset"):
+        plot_budget_adherence(budget_rows, tradeoff_rows=[{**plain[0], "dataset": "gsm8k"}])
+    table = format_budget_table(budget_rows, plain).splitlines()
+    assert table[2] == "| budget | 50 (in the prompt) | 97.0% ± 1.0 | 52.0 | 0.080 | 50.0% | 25.0% |"
+    assert table[-1] == "| alpha=0.2 | none | 99.8% ± 1.0 | 53.1 | | | |"
