@@ -22,6 +22,7 @@ is the command-line front end (`make budget-demo`).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ class BudgetDemoSettings:
     tolerance_epochs: float = _setting(1.0, "Epochs of the budget-tolerance SFT.")
     tolerance_learning_rate: float = _setting(1e-3, "Learning rate of the budget-tolerance SFT (constant).")
     steps: int = _setting(60, "RL optimizer steps.")
-    prompts_per_step: int = _setting(8, "Prompts per RL step; also the tolerance stage's problems (steps x this).")
+    prompts_per_step: int = _setting(8, "Prompts per RL step (each gets num_generations completions).")
     num_generations: int = _setting(8, "Completions per prompt (G).")
     learning_rate: float = _setting(5e-5, "RL learning rate (constant).")
     beta: float = _setting(1e-3, "KL coefficient.")
@@ -255,5 +256,6 @@ class BudgetDemoRunArguments:
     """Where recipes/budget_demo.py writes its run; parsed beside `BudgetDemoSettings`."""
 
     run_dir: str = field(
-        default="runs/budget-demo", metadata={"help": "A new directory for the run (an existing one is refused)."}
+        default_factory=lambda: f"runs/budget-demo-{time.strftime('%Y%m%d-%H%M%S')}",
+        metadata={"help": "A new directory for the run (by default time-stamped; an existing one is refused)."},
     )

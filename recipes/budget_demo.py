@@ -1,7 +1,7 @@
-"""The budget demo: a model that follows a token budget in its prompt (L1), against budget forcing and the alpha
+"""The budget demo: a model trained to follow a token budget in its prompt (L1), against budget forcing and the alpha
 family, on the CPU demo's sums, offline, on 2 CPU cores.
 
-    make budget-demo                                          # the README's run
+    make budget-demo                                          # the README's run (runs/budget-demo-<date>-<time>)
     python recipes/budget_demo.py --run_dir runs/my-budgets --eval_budgets 60 90 120
 
 Writes under a new run directory: tolerance_sampling/ and tolerant/ (stage 1: the starting model made to read past

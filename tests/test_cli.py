@@ -13,6 +13,7 @@ import yaml
 from efficient_trl import EfficientGRPOConfig
 from efficient_trl.analysis import ModelCardArguments
 from efficient_trl.baselines import RejectionSamplingArguments
+from efficient_trl.budget_demo import BudgetDemoRunArguments, BudgetDemoSettings
 from efficient_trl.cli import parse_arguments
 from efficient_trl.data import PreparationArguments
 from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
@@ -28,6 +29,7 @@ RECIPES = {
     "prepare_data.py": ((PreparationArguments,), None),
     "model_card.py": ((ModelCardArguments,), None),
     "demo.py": ((DemoRunArguments, DemoSettings), None),
+    "budget_demo.py": ((BudgetDemoRunArguments, BudgetDemoSettings), None),
     "build_demo_model.py": ((DemoModelArguments,), None),
     "quickstart.py": ((QuickstartArguments, EfficientGRPOConfig), quickstart_defaults()),
 }
@@ -62,6 +64,12 @@ CASES = {
         ["--alphas", "0.1", "0.3", "--run_dir", "runs/flag"],
         {"alphas": [0.1, 0.3], "steps": 3, "baselines": True, "learning_rate": 5e-5, "run_dir": "runs/flag",
          "cutoffs": [40, 60, 80]},
+    ),
+    "budget_demo.py": (
+        {"eval_budgets": [60, 90], "steps": 3, "a": "0.02", "run_dir": "runs/yaml"},
+        ["--eval_budgets", "50", "100", "--run_dir", "runs/flag"],
+        {"eval_budgets": [50, 100], "steps": 3, "a": 0.02, "run_dir": "runs/flag", "budget_range": [40, 140],
+         "length_reward": "l1_exact"},
     ),
     "build_demo_model.py": (
         {"output_dir": "m", "epochs": 2.0, "num_problems": 50},
