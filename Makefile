@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo sweep ablation ablation-multi-sums compare notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo sweep ablation ablation-multi-sums compare budget-demo notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ ablation-multi-sums: setup
 # 1,473 CPU seconds)
 compare: setup
 	$(BIN)/python recipes/compare.py
+
+# A model trained to follow a token budget in its prompt (L1) against budget forcing and the alpha family
+budget-demo: setup
+	$(BIN)/python recipes/budget_demo.py
 
 # Re-render the committed notebooks (figures and tables) from the run outputs they point at (notebooks/demo_runs)
 notebooks: setup

@@ -35,6 +35,7 @@ __all__ = [
     "DYNAMICS_METRICS",
     "ModelCardArguments",
     "TrainingLog",
+    "format_budget_table",
     "format_tradeoff_table",
     "load_results",
     "load_training_log",
@@ -688,11 +689,18 @@ BUDGET_FIELDS = ("name", "budget", "budget_mode", "budget_measure", "accuracy", 
 
 
 def plot_budget_adherence(
-    rows: list[dict[str, Any]], path: str | Path | None = None, title: str | None = "Token budgets"
+    rows: list[dict[str, Any]],
+    path: str | Path | None = None,
+    title: str | None = "Token budgets",
+    tradeoff_rows: list[dict[str, Any]] | None = None,
 ) -> Any:
     """Two panels against the token budget N: accuracy (%) and the mean tokens L that the budget counts, with the
     line L = N; one line per model and budget mode (`evaluation.evaluate_budgets`' summaries, e.g. from
-    `load_results`: every field is read from summary.json, none from a directory name)."""
+    `load_results`: every field is read from summary.json, none from a directory name).
+
+    With `tradeoff_rows` (rows without a budget: the starting model, the alpha family, ...), a first panel puts
+    everything on the accuracy-against-tokens plane: those rows as `plot_tradeoff` draws them, and each budget
+    series as a line of points labelled by N (one dataset: the budget rows')."""
     if not rows:
         raise ValueError("no results to plot.")
     lacking = [f"{row.get('name', '?')} ({row.get('run_dir', 'no run_dir')})" for row in rows if
@@ -702,7 +710,16 @@ def plot_budget_adherence(
             f"results without a budget (fields {list(BUDGET_FIELDS)}): {lacking}; evaluate with "
             "recipes/evaluate.py --budgets ... (evaluate_budgets) to get them."
         )
-    figure, (accuracy_axes, tokens_axes) = _figure(2, title)
+    if tradeoff_rows is not None:
+        _check_placeable(tradeoff_rows)
+        datasets = _distinct([*rows, *tradeoff_rows], "dataset")
+        if len(datasets) > 1:
+            raise ValueError(f"the budget and trade-off rows must be on one dataset to share a panel, got {datasets}.")
+    figure, panels = _figure(2 if tradeoff_rows is None else 3, title)
+    tradeoff_axes = None if tradeoff_rows is None else panels[0]
+    accuracy_axes, tokens_axes = panels[-2:]
+    if tradeoff_axes is not None:
+        _draw_tradeoff(tradeoff_axes, tradeoff_rows, labels=True)
     for name, mode in dict.fromkeys((row["name"], row["budget_mode"]) for row in rows):
         series = _sorted_by(select(rows, name=name, budget_mode=mode), "budget")
         style = model_style(series[0])  # from the model's provenance, as in every other figure
@@ -713,12 +730,46 @@ def plot_budget_adherence(
                            linestyle=linestyle, marker=style["marker"], label=label)  # fmt: skip
         tokens_axes.plot(budgets, [row["mean_budget_length"] for row in series], color=style["color"],
                          linestyle=linestyle, marker=style["marker"], label=label)  # fmt: skip
+        if tradeoff_axes is not None:
+            tokens, accuracy = [row["mean_tokens"] for row in series], [100 * row["accuracy"] for row in series]
+            tradeoff_axes.plot(tokens, accuracy, color=style["color"], linestyle=linestyle, marker=style["marker"],
+                               label=label)  # fmt: skip
+            _label_points(tradeoff_axes, series, [f"N={row['budget']}" for row in series])
     span = [min(row["budget"] for row in rows), max(row["budget"] for row in rows)]
     tokens_axes.plot(span, span, color="grey", linestyle="--", linewidth=1, label="L = N")
     measures = sorted({row["budget_measure"] for row in rows})
+    if tradeoff_axes is not None:
+        _decorate(tradeoff_axes, "mean completion tokens", "accuracy (%)", title=rows[0]["dataset"])
+        tradeoff_axes.margins(x=0.08, y=0.1)  # room for the labels above and below the outermost points
     _decorate(accuracy_axes, "token budget N", "accuracy (%)")
     _decorate(tokens_axes, "token budget N", f"mean tokens L ({' / '.join(measures)})")
     return _finish(figure, path)
+
+
+def format_budget_table(rows: list[dict[str, Any]], plain_rows: list[dict[str, Any]] = ()) -> str:
+    """Markdown table of evaluations by budget (`evaluation.evaluate_budgets`' rows), one line per model, mode and
+    budget: accuracy, mean tokens, mean |L - N| / N, the share within 10% of N and the share at most N; then the
+    `plain_rows` (models asked for no budget: the starting model, the alpha family) with accuracy and mean tokens.
+    The ± figures are one standard error."""
+    lines = [
+        "| model | budget N | accuracy | mean tokens | mean \\|L-N\\|/N | within 10% of N | at most N |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, mode in dict.fromkeys((row["name"], row["budget_mode"]) for row in rows):
+        for row in _sorted_by(select(rows, name=name, budget_mode=mode), "budget"):
+            asked = "in the prompt" if mode == "prompt" else "forced"
+            lines.append(
+                f"| {name} | {row['budget']} ({asked}) | {100 * row['accuracy']:.1f}% ± "
+                f"{100 * row['accuracy_stderr']:.1f} | {row['mean_budget_length']:.1f} "
+                f"| {row['budget_deviation']:.3f} | {100 * row['share_within_10pct']:.1f}% "
+                f"| {100 * row['share_at_most_budget']:.1f}% |"
+            )
+    for row in plain_rows:
+        lines.append(
+            f"| {row['name']} | none | {100 * row['accuracy']:.1f}% ± {100 * row['accuracy_stderr']:.1f} "
+            f"| {row['mean_tokens']:.1f} | | | |"
+        )
+    return "\n".join(lines)
 
 
 def plot_normalization_ablation(

@@ -23,6 +23,7 @@ __all__ = [
     "check_budget_range",
     "sample_budgets",
     "with_budgets",
+    "with_sampled_budgets",
 ]
 
 # L1's training range: random.randint(100, 4000) in its data script.
@@ -103,6 +104,16 @@ def with_budgets(dataset: Any, budgets: int | Sequence[int], template: str = "ex
         return {"prompt": turns, "budget": budgets[index]}
 
     return dataset.map(add, with_indices=True, desc="budgets")
+
+
+def with_sampled_budgets(
+    dataset: Any, budget_range: Sequence[int], template: str, seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """Training prompts with budgets: `dataset` with one budget per prompt drawn by `sample_budgets(len(dataset),
+    budget_range, seed)` and written in with `template` (`with_budgets`), and what provenance.json's `data` records
+    about them (`budget_range`, `budget_template`). The budgets depend on the seed and the number of prompts only."""
+    budgets = sample_budgets(len(dataset), budget_range, seed=seed)
+    return with_budgets(dataset, budgets, template), {"budget_range": list(budget_range), "budget_template": template}
 
 
 def budget_adherence(lengths: Sequence[int], budget: int) -> dict[str, float]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .analysis import format_tradeoff_table, load_results, plot_tradeoff
 from .baselines import rejection_sample
+from .budgets import with_sampled_budgets
 from .configs import EfficientGRPOConfig
 from .data import check_new_output_dir
 from .evaluation import SamplingSettings, evaluate_problems
@@ -34,6 +35,7 @@ __all__ = [
     "DemoSettings",
     "baseline_config",
     "convert_legacy_demo_run",
+    "eval_sampling",
     "evaluate_model",
     "model_name",
     "rl_config",
@@ -169,14 +171,20 @@ def train_with_alpha(
     normalization: str = "none",
     length_reward: str = "sigmoid",
     length_reward_kwargs: dict[str, Any] | None = None,
+    budget_range: list[int] | None = None,
+    budget_template: str = "exact",
 ) -> Path:
     """RL from `model_path` at one alpha (or with another length reward, see `rl_config`) on the task's training
     prompts; returns the directory of the trained model, with its trainer_state.json (the training log) and
-    provenance.json."""
+    provenance.json. With `budget_range`, each prompt asks for a token budget drawn from it with the run's seed
+    (`budgets.with_sampled_budgets`, written with `budget_template`), for the L1 rewards."""
     args = rl_config(alpha, settings, output_dir, normalization, length_reward, length_reward_kwargs)
     prompts = _rl_prompts(settings)
-    trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=prompts)
     data = {"dataset": _rl_data(settings), "num_problems": len(prompts), "prompt_template": None}
+    if budget_range is not None:
+        prompts, budget_data = with_sampled_budgets(prompts, budget_range, budget_template, seed=settings.seed)
+        data.update(budget_data)
+    trainer = EfficientGRPOTrainer(model=str(model_path), args=args, train_dataset=prompts)
     return train_and_save(trainer, output_dir, training_provenance("grpo", args, str(model_path), data))
 
 
@@ -195,20 +203,24 @@ def _held_out_name(settings: DemoSettings) -> str:
     return DEMO_DATASET if settings.task == "sums" else f"held-out {settings.task}"
 
 
+def eval_sampling(settings: DemoSettings) -> SamplingSettings:
+    """How the demo samples its held-out evaluations (`evaluate_model`, and the budget demo's by budget)."""
+    return SamplingSettings(
+        k=settings.eval_k,
+        temperature=settings.eval_temperature,
+        max_new_tokens=settings.max_completion_length,
+        seed=settings.seed,
+    )
+
+
 def evaluate_model(
     model_path: str | Path, name: str, problems: Any, settings: DemoSettings, run_dir: Path, cutoffs: tuple[int, ...]
 ) -> dict[str, Any]:
     """Evaluate the demo's model `name` on `problems` (the held-out sums) into run_dir/eval/<name>/, as evaluation
     lays out a run (`evaluation.evaluate_problems`: settings.json, samples.jsonl, summary.json with the model's
     provenance and the generation cutoff baseline at `cutoffs`); returns the summary."""
-    sampling = SamplingSettings(
-        k=settings.eval_k,
-        temperature=settings.eval_temperature,
-        max_new_tokens=settings.max_completion_length,
-        seed=settings.seed,
-    )
     return evaluate_problems(
-        str(model_path), problems, _eval_dir(run_dir, name), sampling, dataset=_held_out_name(settings),
+        str(model_path), problems, _eval_dir(run_dir, name), eval_sampling(settings), dataset=_held_out_name(settings),
         prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers", batch_size=EVAL_BATCH_SIZE, cutoffs=cutoffs,
         device="cpu",  # a CPU demo: the same numbers on a machine with a GPU
         name=name,
@@ -325,8 +337,8 @@ def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) ->
     return trained
 
 
-def baseline_config(name: str, settings: DemoSettings, output_dir: Path) -> Any:
-    """The training arguments of the demo's SFT or DPO baseline."""
+def baseline_config(name: str, settings: DemoSettings, output_dir: Path, epochs: float = 1.0) -> Any:
+    """The training arguments of the demo's SFT or DPO baseline (one epoch; the budget demo's SFT stage takes more)."""
     from trl import DPOConfig, SFTConfig
 
     config_class, learning_rate = {
@@ -334,7 +346,7 @@ def baseline_config(name: str, settings: DemoSettings, output_dir: Path) -> Any:
     }[name]  # fmt: skip
     return config_class(
         output_dir=str(output_dir), learning_rate=learning_rate, **CPU_TRAINING_KWARGS,
-        per_device_train_batch_size=16, num_train_epochs=1, lr_scheduler_type="constant", logging_steps=5,
+        per_device_train_batch_size=16, num_train_epochs=epochs, lr_scheduler_type="constant", logging_steps=5,
         seed=settings.seed,
     )  # fmt: skip
 

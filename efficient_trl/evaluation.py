@@ -47,6 +47,7 @@ __all__ = [
     "cutoff_baseline",
     "evaluate",
     "evaluate_budgets",
+    "evaluate_problems_by_budget",
     "evaluate_problems",
     "generate_samples",
     "generate_samples_vllm",
@@ -276,14 +277,40 @@ def evaluate_budgets(
     prompt_template: str = PAPER_PROMPT,
     **run_options: Any,
 ) -> list[dict[str, Any]]:
-    """Evaluate `model` once per token budget, each in its run directory `output_dir/budget-<N>` (resumable as
-    `evaluate_problems`'s); returns the summaries, which also hold `budget`, `budget_mode`, `budget_measure` and the
-    `budgets.budget_adherence` metrics.
+    """Evaluate `model` once per token budget on `dataset` (`resolve_problems`), each in its run directory
+    `output_dir/budget-<N>` (resumable as `evaluate_problems`'s); returns the summaries, which also hold `budget`,
+    `budget_mode`, `budget_measure` and the `budgets.budget_adherence` metrics (`evaluate_problems_by_budget`).
+    """
+    problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
+    return evaluate_problems_by_budget(
+        model, problems, output_dir, sampling, budgets, mode=mode, measure=measure, template=template,
+        dataset=dataset, prompt_template=prompt_template, **run_options,
+    )  # fmt: skip
+
+
+def evaluate_problems_by_budget(
+    model: str,
+    problems: Any,
+    output_dir: str | Path,
+    sampling: SamplingSettings,
+    budgets: list[int],
+    *,
+    mode: str = "prompt",
+    measure: str = "completion",
+    template: str = "exact",
+    dataset: str,
+    prompt_template: str,
+    **run_options: Any,
+) -> list[dict[str, Any]]:
+    """Evaluate `model` once per token budget on `problems` (as `evaluate_problems` takes them), each in its run
+    directory `output_dir/budget-<N>`; returns the summaries, which also hold `budget`, `budget_mode`,
+    `budget_measure` and the `budgets.budget_adherence` metrics.
 
     `mode` "prompt": the budget is written into each prompt with `template` (`budgets.with_budgets`, as training
     writes it: for budget-trained models); "force": budget forcing (`SamplingSettings.thinking_budget`) on the
     unchanged prompts, for any model. `measure` says what L counts: "completion" (every token) or "thinking" (the
-    tokens before `</think>`), as training's `length_penalty_measure`. `run_options` go to `evaluate_problems`.
+    tokens before `</think>`), as training's `length_penalty_measure`. `dataset` and `prompt_template` say where the
+    problems came from (the run's settings); `run_options` go to `evaluate_problems`.
     """
     if mode not in BUDGET_MODES:
         raise ValueError(f"budget mode must be one of {list(BUDGET_MODES)}, got {mode!r}.")
@@ -294,7 +321,6 @@ def evaluate_budgets(
     if len(set(budgets)) != len(budgets):
         raise ValueError(f"budgets must differ from each other (one run directory each), got {budgets!r}.")
     sentence = budget_template(template)
-    problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
     summaries = []
     for budget in budgets:
         run_dir = Path(output_dir) / f"budget-{budget}"

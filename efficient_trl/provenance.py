@@ -16,7 +16,8 @@ Fields (schema 1; a field that does not apply to the trainer is null):
   file was written (a checkpoint's own step in checkpoint-N/).
 - `num_generations`: completions per prompt (RL only); `beta`: the KL coefficient (RL) or DPO's beta (DPO).
 - `data`: `{"dataset", "num_problems", "prompt_template"}`: the training data's name or path, how many examples
-  were trained on, and the prompt's user turn (null where the data came as finished prompts).
+  were trained on, and the prompt's user turn (null where the data came as finished prompts); for a model whose
+  prompts asked for token budgets, also `budget_range` and `budget_template` (`budgets.with_sampled_budgets`).
 - `lora`: whether the weights are a LoRA adapter.
 - `efficient_trl_version`, `trl_version`: the versions that trained it.
 """
@@ -46,6 +47,7 @@ PROVENANCE_FILE = "provenance.json"
 SCHEMA_VERSION = 1
 RL_TRAINERS = ("grpo", "rloo")
 TRAINER_KINDS = (*RL_TRAINERS, "sft", "dpo")
+BUDGET_DATA = ("budget_range", "budget_template")  # what `data` records of prompts that asked for token budgets
 
 
 def length_reward_provenance(args: Any) -> dict[str, Any]:
@@ -66,8 +68,9 @@ def training_provenance(
     extra_rewards: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance of a model trained by `trainer` ("grpo", "rloo", "sft", "dpo") with the training arguments
-    `args` from `base_model`, on `data` ({"dataset", "num_problems", "prompt_template"}); an RL run's
-    `extra_rewards` are TRL's length rewards it added (`length_rewards.EXTRA_REWARDS` names and arguments)."""
+    `args` from `base_model`, on `data` ({"dataset", "num_problems", "prompt_template"}, and "budget_range" and
+    "budget_template" when the prompts asked for budgets); an RL run's `extra_rewards` are TRL's length rewards
+    it added (`length_rewards.EXTRA_REWARDS` names and arguments)."""
     if trainer not in TRAINER_KINDS:
         raise ValueError(f"trainer must be one of {list(TRAINER_KINDS)}, got {trainer!r}.")
     rl = trainer in RL_TRAINERS
@@ -85,7 +88,7 @@ def training_provenance(
         "beta": getattr(args, "beta", None) if rl or trainer == "dpo" else None,
         "data": {
             **{key: data.get(key) for key in ("dataset", "num_problems", "prompt_template")},
-            **{key: data[key] for key in ("budget_range", "budget_template") if key in data},  # budget-conditioned
+            **{key: data[key] for key in BUDGET_DATA if key in data},  # only budget-conditioned models have them
         },
         "lora": lora,
         "efficient_trl_version": _efficient_trl_version(),

@@ -30,7 +30,7 @@ from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from .analysis import MODEL_CARD_BEGIN, MODEL_CARD_END
-from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, sample_budgets, with_budgets
+from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, with_sampled_budgets
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
@@ -286,13 +286,13 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
         dataset = dataset.select(range(min(script_args.num_train_problems, len(dataset))))
     check_gold_answers(dataset, script_args.dataset_name)
     dataset = to_prompts(dataset, script_args.prompt_template)
-    if script_args.budget_range is not None:
-        budgets = sample_budgets(len(dataset), script_args.budget_range, seed=training_args.seed)
-        dataset = with_budgets(dataset, budgets, script_args.budget_template)
     data = {"dataset": script_args.dataset_name, "num_problems": len(dataset)}
     data["prompt_template"] = script_args.prompt_template
     if script_args.budget_range is not None:  # a budget-conditioned model: what its prompts asked for
-        data["budget_range"], data["budget_template"] = list(script_args.budget_range), script_args.budget_template
+        dataset, budget_data = with_sampled_budgets(
+            dataset, script_args.budget_range, script_args.budget_template, seed=training_args.seed
+        )
+        data.update(budget_data)
     for name in script_args.extra_rewards or {}:
         for column in EXTRA_REWARD_COLUMNS.get(name, ()):
             if column not in dataset.column_names:  # TRL's math-verify rewards read the gold answer as `solution`

@@ -13,6 +13,7 @@ import yaml
 from efficient_trl import EfficientGRPOConfig
 from efficient_trl.analysis import ModelCardArguments
 from efficient_trl.baselines import RejectionSamplingArguments
+from efficient_trl.budget_demo import BudgetDemoRunArguments, BudgetDemoSettings
 from efficient_trl.cli import parse_arguments
 from efficient_trl.compare import CompareRunArguments, CompareSettings
 from efficient_trl.data import PreparationArguments
@@ -29,6 +30,7 @@ RECIPES = {
     "prepare_data.py": ((PreparationArguments,), None),
     "model_card.py": ((ModelCardArguments,), None),
     "demo.py": ((DemoRunArguments, DemoSettings), None),
+    "budget_demo.py": ((BudgetDemoRunArguments, BudgetDemoSettings), None),
     "build_demo_model.py": ((DemoModelArguments,), None),
     "compare.py": ((CompareRunArguments, CompareSettings), None),
     "quickstart.py": ((QuickstartArguments, EfficientGRPOConfig), quickstart_defaults()),
@@ -70,6 +72,11 @@ CASES = {
         ["--settings", "alpha=0.2", "kimi,weight=1", "--run_dir", "runs/flag"],
         {"tasks": ["multi_sums"], "settings": ["alpha=0.2", "kimi,weight=1"], "steps": 3, "run_dir": "runs/flag",
          "workers": 2},
+    "budget_demo.py": (
+        {"eval_budgets": [60, 90], "steps": 3, "a": "0.02", "run_dir": "runs/yaml"},
+        ["--eval_budgets", "50", "100", "--run_dir", "runs/flag"],
+        {"eval_budgets": [50, 100], "steps": 3, "a": 0.02, "run_dir": "runs/flag", "budget_range": [40, 140],
+         "length_reward": "l1_exact"},
     ),
     "build_demo_model.py": (
         {"output_dir": "m", "epochs": 2.0, "num_problems": 50},

@@ -1,0 +1,151 @@
+import json
+
+import pytest
+from transformers import AutoTokenizer
+
+from efficient_trl.baselines import rejection_sampling_datasets
+from efficient_trl.budget_demo import (
+    BudgetDemoSettings,
+    run_budget_demo,
+    tolerance_prompts,
+    write_budget_demo_report,
+)
+from efficient_trl.budgets import sample_budgets
+from efficient_trl.demo import DEMO_MODEL_DIR
+from efficient_trl.evaluation import EvaluationSample
+from efficient_trl.synthetic import sum_problems
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"eval_budgets": [50, 150]}, r"eval_budgets \[150\] lie outside budget_range \[40, 140\]"),
+        ({"eval_budgets": [50, 50]}, "distinct"),
+        ({"eval_budgets": []}, "distinct"),
+        ({"budget_range": [140, 40]}, "low end"),
+        ({"max_completion_length": 100}, "past max_completion_length 100"),
+        ({"length_reward": "sigmoid"}, r"one of \['l1_exact', 'l1_max'\]"),
+        ({"a": -0.1}, "a must be >= 0"),
+        ({"tolerance_epochs": 0}, "tolerance_epochs must be > 0"),
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"alpha_run": "no/such/run"}, "not a demo run directory"),
+    ],
+)
+def test_bad_settings_name_the_problem(overrides, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        BudgetDemoSettings(**overrides)
+
+
+def test_tolerance_budgets_are_drawn_without_seeing_the_samples():
+    # Stage 1 must not teach adherence: each row's budget comes from a seeded draw over the problems' count only, so
+    # two different sets of samples of the same problems get the same budgets, and the completions are unchanged.
+    settings = BudgetDemoSettings()
+    problems = sum_problems(6, seed=2)
+    prompts, recorded = tolerance_prompts(problems, settings)
+    budgets = sample_budgets(6, settings.budget_range, seed=settings.seed + 1)
+    assert prompts["budget"] == budgets and recorded == {"budget_range": [40, 140], "budget_template": "exact"}
+    tokenizer = AutoTokenizer.from_pretrained(DEMO_MODEL_DIR)
+    short = [EvaluationSample(i, 0, f"<think>{i}</think>", 40, False, None, True) for i in range(6)]
+    long = [EvaluationSample(i, 0, f"<think>{i}{'x' * 90}</think>", 130, False, None, True) for i in range(6)]
+    for samples in (short, long):
+        data, _, _ = rejection_sampling_datasets(prompts["prompt"], samples, tokenizer)
+        assert data["prompt"] == [
+            f"<|user|>{problem} Think for {budget} tokens.<|assistant|>"
+            for problem, budget in zip(problems["problem"], budgets, strict=True)
+        ]
+        assert data["completion"] == [sample.text + tokenizer.eos_token for sample in samples]
+
+
+def test_a_rerun_into_the_same_directory_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "settings.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="already holds data"):
+        run_budget_demo(tmp_path / "run", BudgetDemoSettings())
+
+
+@pytest.mark.slow
+def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
+    settings = BudgetDemoSettings(
+        eval_budgets=[50, 100], tolerance_problems=4, steps=1, prompts_per_step=2, num_generations=2,
+        eval_problems=3, max_completion_length=140,
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    rows = run_budget_demo(run_dir, settings)
+    by_budget = {(row["name"], row["budget_mode"], row["budget"]) for row in rows if row.get("budget")}
+    assert by_budget == {
+        (name, mode, budget) for name, mode in (("start", "force"), ("tolerant", "prompt"), ("budget", "prompt"))
+        for budget in (50, 100)
+    }  # fmt: skip
+    plain = [row for row in rows if row.get("budget") is None]
+    assert [(row["name"], row["family"]) for row in plain] == [("start", "start")] + [
+        (f"alpha={alpha:g}", "alpha") for alpha in (0, 0.05, 0.1, 0.2, 0.4)
+    ]
+    assert all(row["num_samples"] == 3 for row in rows if row["family"] != "alpha")
+    provenance = json.loads((run_dir / "budget" / "provenance.json").read_text())
+    assert provenance["length_reward"]["name"] == "l1_exact" and provenance["length_reward"]["a"] == 0.01
+    assert provenance["data"]["budget_range"] == [40, 140] and provenance["data"]["budget_template"] == "exact"
+    stage1 = json.loads((run_dir / "tolerant" / "provenance.json").read_text())
+    assert stage1["trainer"] == "sft" and stage1["data"]["budget_range"] == [40, 140]
+
+    table, figure = write_budget_demo_report(run_dir, rows)
+    assert (run_dir / "budget_demo.png").is_file() and (run_dir / "results.md").read_text() == table + "\n"
+    budget_rows = sorted((row for row in rows if row["name"] == "budget"), key=lambda row: row["budget"])
+    tradeoff_axes, accuracy_axes, tokens_axes = figure.axes[:3]
+    tradeoff = {line.get_label(): line.get_xydata().tolist() for line in tradeoff_axes.lines}
+    assert tradeoff["budget (budget in the prompt)"] == [[r["mean_tokens"], 100 * r["accuracy"]] for r in budget_rows]
+    assert "length penalty" in tradeoff  # the alpha family's curve, as plot_tradeoff draws it
+    assert {text.get_text() for text in tradeoff_axes.texts} >= {"N=50", "N=100", "α=0.2"}
+    tokens = {line.get_label(): line.get_xydata().tolist() for line in tokens_axes.lines}
+    assert tokens["budget (budget in the prompt)"] == [[r["budget"], r["mean_budget_length"]] for r in budget_rows]
+    assert "start (budget forcing)" in {line.get_label() for line in accuracy_axes.lines}
+    with pytest.raises(FileExistsError):
+        run_budget_demo(run_dir, settings)
+
+
+def test_provenance_records_the_budgets_only_of_budget_conditioned_models():
+    from trl import SFTConfig
+
+    from efficient_trl.provenance import training_provenance
+
+    args = SFTConfig(output_dir="unused", use_cpu=True, bf16=False, report_to="none")
+    data = {"dataset": "sums", "num_problems": 4, "prompt_template": None}
+    budgeted = training_provenance("sft", args, str(DEMO_MODEL_DIR), {**data, **tolerance_prompts(
+        sum_problems(2, seed=0), BudgetDemoSettings())[1]})  # fmt: skip
+    assert budgeted["data"] == {**data, "budget_range": [40, 140], "budget_template": "exact"}
+    assert training_provenance("sft", args, str(DEMO_MODEL_DIR), data)["data"] == data
+
+
+def test_rejection_sampling_refuses_target_prompts_of_another_count():
+    from efficient_trl.baselines import rejection_sample
+    from efficient_trl.evaluation import SamplingSettings
+
+    with pytest.raises(ValueError, match="2 target_prompts for 3 problems"):
+        rejection_sample(
+            str(DEMO_MODEL_DIR), sum_problems(3, seed=0), "unused", SamplingSettings(), target_prompts=["a", "b"]
+        )
+
+
+def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
+    from efficient_trl.analysis import format_budget_table, plot_budget_adherence
+
+    def row(name, family, accuracy, tokens, **fields):
+        return {"name": name, "family": family, "dataset": "held-out sums", "accuracy": accuracy,
+                "accuracy_stderr": 0.01, "mean_tokens": tokens, **fields}  # fmt: skip
+
+    budget_rows = [
+        row("budget", "model", accuracy, tokens, budget=budget, budget_mode="prompt", budget_measure="completion",
+            mean_budget_length=tokens, budget_deviation=deviation, share_within_10pct=0.5, share_at_most_budget=0.25)
+        for budget, accuracy, tokens, deviation in [(100, 0.98, 101.0, 0.05), (50, 0.97, 52.0, 0.08)]
+    ]  # fmt: skip
+    plain = [row("start", "start", 0.99, 99.0), row("alpha=0.2", "alpha", 0.998, 53.1, alpha=0.2)]
+    figure = plot_budget_adherence(budget_rows, tradeoff_rows=plain)
+    tradeoff_axes = figure.axes[0]
+    lines = {line.get_label(): line.get_xydata().tolist() for line in tradeoff_axes.lines}
+    assert lines["budget (budget in the prompt)"] == [[52.0, 97.0], [101.0, 98.0]]
+    assert {"N=50", "N=100", "α=0.2"} <= {text.get_text() for text in tradeoff_axes.texts}
+    assert len(figure.axes) >= 3 and figure.axes[2].get_xlabel() == "token budget N"
+    with pytest.raises(ValueError, match="one dataset"):
+        plot_budget_adherence(budget_rows, tradeoff_rows=[{**plain[0], "dataset": "gsm8k"}])
+    table = format_budget_table(budget_rows, plain).splitlines()
+    assert table[2] == "| budget | 50 (in the prompt) | 97.0% ± 1.0 | 52.0 | 0.080 | 50.0% | 25.0% |"
+    assert table[-1] == "| alpha=0.2 | none | 99.8% ± 1.0 | 53.1 | | | |"
