@@ -72,6 +72,7 @@ CASES = {
         ["--settings", "alpha=0.2", "kimi,weight=1", "--run_dir", "runs/flag"],
         {"tasks": ["multi_sums"], "settings": ["alpha=0.2", "kimi,weight=1"], "steps": 3, "run_dir": "runs/flag",
          "workers": 2},
+    ),
     "budget_demo.py": (
         {"eval_budgets": [60, 90], "steps": 3, "a": "0.02", "run_dir": "runs/yaml"},
         ["--eval_budgets", "50", "100", "--run_dir", "runs/flag"],
