@@ -16,6 +16,17 @@ __all__ = ["LENGTH_PENALTY_MEASURES", "EfficientGRPOConfig", "EfficientRLOOConfi
 LENGTH_PENALTY_MEASURES = ("completion", "thinking")
 
 
+def json_object(value: Any, name: str, example: str) -> Any:
+    """A dict-valued field as the command line gives it, a JSON string (as TRL reads model_init_kwargs), parsed;
+    any other value (a dict from YAML, None) as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} must be a JSON object, e.g. '{example}', got {value!r} ({error}).") from None
+
+
 @dataclass
 class LengthPenaltyArguments:
     """Fields shared by both efficient configs (mixed into each, so one YAML file works with either trainer)."""
@@ -89,14 +100,7 @@ class LengthPenaltyArguments:
                 f"advantage_normalization must be one of {ADVANTAGE_NORMALIZATIONS}, got "
                 f"{self.advantage_normalization!r}."
             )
-        if isinstance(self.length_reward_kwargs, str):  # from the command line, as TRL reads model_init_kwargs
-            try:
-                self.length_reward_kwargs = json.loads(self.length_reward_kwargs)
-            except json.JSONDecodeError as error:
-                raise ValueError(
-                    f"length_reward_kwargs must be a JSON object, e.g. '{{\"weight\": 0.5}}', got "
-                    f"{self.length_reward_kwargs!r} ({error})."
-                ) from None
+        self.length_reward_kwargs = json_object(self.length_reward_kwargs, "length_reward_kwargs", '{"weight": 0.5}')
         if self.length_reward_kwargs is not None and not isinstance(self.length_reward_kwargs, dict):
             raise ValueError(
                 f"length_reward_kwargs must be a dict of parameter names to values, got {self.length_reward_kwargs!r}."

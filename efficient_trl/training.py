@@ -31,7 +31,7 @@ from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlPa
 
 from .analysis import MODEL_CARD_BEGIN, MODEL_CARD_END
 from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, with_sampled_budgets
-from .configs import EfficientGRPOConfig, EfficientRLOOConfig
+from .configs import EfficientGRPOConfig, EfficientRLOOConfig, json_object
 from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
 from .length_rewards import EXTRA_REWARD_COLUMNS, EXTRA_REWARDS, extra_reward_funcs
@@ -157,15 +157,8 @@ class TrainScriptArguments:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.extra_rewards, str):  # from the command line, as the configs read length_reward_kwargs
-            try:
-                self.extra_rewards = json.loads(self.extra_rewards)
-            except json.JSONDecodeError as error:
-                raise ValueError(
-                    f'extra_rewards must be a JSON object, e.g. \'{{"soft_overlong_punishment": '
-                    f'{{"max_completion_len": 32000, "soft_punish_cache": 4000}}}}\', got {self.extra_rewards!r} '
-                    f"({error})."
-                ) from None
+        example = '{"soft_overlong_punishment": {"max_completion_len": 32000, "soft_punish_cache": 4000}}'
+        self.extra_rewards = json_object(self.extra_rewards, "extra_rewards", example)
         extra_reward_funcs(self.extra_rewards)  # unknown names and arguments fail before anything loads
         if self.budget_range is not None:
             check_budget_range(self.budget_range)
