@@ -40,8 +40,8 @@ from .demo import (
     REJECTION_SAMPLING_BATCH_SIZE,
     RL_SEED,
     DemoSettings,
-    _eval_dir,
     baseline_config,
+    eval_dir,
     eval_sampling,
     evaluate_model,
     train_with_alpha,
@@ -224,7 +224,7 @@ def run_budget_demo(
     for name, model, mode in (("start", start_model, "force"), ("tolerant", tolerant, "prompt"),
                               ("budget", budget_model, "prompt")):  # fmt: skip
         evaluate_problems_by_budget(
-            str(model), problems, _eval_dir(run_dir, "start_forced" if mode == "force" else name), sampling,
+            str(model), problems, eval_dir(run_dir, "start_forced" if mode == "force" else name), sampling,
             list(settings.eval_budgets), mode=mode, template=settings.budget_template, dataset=DEMO_DATASET,
             prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers", batch_size=EVAL_BATCH_SIZE, device="cpu",
             name=name,

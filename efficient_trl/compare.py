@@ -22,7 +22,15 @@ from typing import Any
 
 from .analysis import format_tradeoff_table, load_results, model_label, pareto_frontier, plot_pareto
 from .data import check_new_output_dir
-from .demo import DEMO_MODEL_DIRS, EVAL_SEED, DemoSettings, _file_name, evaluate_model, model_name, train_with_alpha
+from .demo import (
+    DEMO_MODEL_DIRS,
+    EVAL_SEED,
+    DemoSettings,
+    evaluate_model,
+    model_dir_name,
+    model_name,
+    train_with_alpha,
+)
 from .synthetic import TASKS
 
 __all__ = [
@@ -187,7 +195,7 @@ def _run_job(task_dir: Path, demo_settings: DemoSettings, start_model: Path, set
         name = setting.name
         alpha, kwargs = setting.train_arguments()
         model = train_with_alpha(
-            start_model, alpha, demo_settings, task_dir / _file_name(name), setting.normalization,
+            start_model, alpha, demo_settings, task_dir / model_dir_name(name), setting.normalization,
             setting.length_reward, kwargs,
         )  # fmt: skip
     problems = TASKS[demo_settings.task](demo_settings.eval_problems, seed=EVAL_SEED, split="held_out")

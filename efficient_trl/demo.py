@@ -36,7 +36,9 @@ __all__ = [
     "baseline_config",
     "convert_legacy_demo_run",
     "eval_sampling",
+    "eval_dir",
     "evaluate_model",
+    "model_dir_name",
     "model_name",
     "rl_config",
     "run_demo",
@@ -220,7 +222,7 @@ def evaluate_model(
     lays out a run (`evaluation.evaluate_problems`: settings.json, samples.jsonl, summary.json with the model's
     provenance and the generation cutoff baseline at `cutoffs`); returns the summary."""
     return evaluate_problems(
-        str(model_path), problems, _eval_dir(run_dir, name), eval_sampling(settings), dataset=_held_out_name(settings),
+        str(model_path), problems, eval_dir(run_dir, name), eval_sampling(settings), dataset=_held_out_name(settings),
         prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers", batch_size=EVAL_BATCH_SIZE, cutoffs=cutoffs,
         device="cpu",  # a CPU demo: the same numbers on a machine with a GPU
         name=name,
@@ -250,7 +252,7 @@ def run_demo(run_dir: Path, settings: DemoSettings, start_model: Path | None = N
         for alpha in settings.alphas:
             name = model_name(alpha, normalization)
             models.append(
-                (name, train_with_alpha(start_model, alpha, settings, run_dir / _file_name(name), normalization))
+                (name, train_with_alpha(start_model, alpha, settings, run_dir / model_dir_name(name), normalization))
             )
     # the generation-cutoff baseline comes from the starting model's samples (summary.json's cutoff_baseline)
     cutoffs = tuple(int(cutoff) for cutoff in settings.cutoffs) if settings.baselines else ()
@@ -294,13 +296,14 @@ def write_demo_report(
     return table, plot_tradeoff(rows, run_dir / "tradeoff.png", title=title)
 
 
-def _file_name(name: str) -> str:
+def model_dir_name(name: str) -> str:
+    """The directory name of a demo model's name: 'alpha=0.2,norm=group' -> 'alpha_0.2_norm_group'."""
     return name.replace("=", "_").replace(",", "_")
 
 
-def _eval_dir(run_dir: Path, name: str) -> Path:
+def eval_dir(run_dir: Path, name: str) -> Path:
     """The evaluation run directory of model `name` in a demo run: run_dir/eval/<model>/."""
-    return run_dir / "eval" / _file_name(name)
+    return run_dir / "eval" / model_dir_name(name)
 
 
 def train_baselines(start_model: Path, settings: DemoSettings, run_dir: Path) -> list[tuple[str, Path, float]]:
@@ -392,12 +395,12 @@ def convert_legacy_demo_run(run_dir: str | Path) -> list[dict[str, Any]]:
         else:
             provenance = _legacy_provenance(row, settings, model_path)
             write_provenance(model_path, provenance)
-        eval_dir = run_dir / "eval" / _file_name(name)
+        eval_dir = run_dir / "eval" / model_dir_name(name)
         eval_dir.mkdir(parents=True)
         fingerprint = model_fingerprint(str(DEMO_MODEL_DIR)) if name == "start" else None  # weights not kept
         eval_settings = _evaluation_settings(name, model_path, run_dir, settings, row["num_problems"], fingerprint)
         (eval_dir / "settings.json").write_text(json.dumps(eval_settings, indent=1) + "\n")
-        samples = run_dir / f"samples_{_file_name(name)}.jsonl"
+        samples = run_dir / f"samples_{model_dir_name(name)}.jsonl"
         if samples.is_file():
             samples.rename(eval_dir / "samples.jsonl")
         summary = {
