@@ -56,6 +56,7 @@ __all__ = [
     "BUDGET_REWARDS",
     "BudgetDemoRunArguments",
     "BudgetDemoSettings",
+    "budget_demo_rows",
     "build_tolerant_model",
     "run_budget_demo",
     "tolerance_prompts",
@@ -229,12 +230,17 @@ def run_budget_demo(
             prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers", batch_size=EVAL_BATCH_SIZE, device="cpu",
             name=name,
         )  # fmt: skip
+    return budget_demo_rows(run_dir, settings.alpha_run)
+
+
+def budget_demo_rows(run_dir: str | Path, alpha_run: str | Path | None) -> list[dict[str, Any]]:
+    """The result rows of a budget demo run directory (`analysis.load_results`) and the alpha models of the demo run
+    `alpha_run` (none when it is empty), as `write_budget_demo_report` takes them."""
     rows = load_results(run_dir, start="start")
     for row in select(rows, name="tolerant"):
         row["family"] = "model"  # an SFT, but a stage of the budget model, not the demo's SFT baseline
-    if settings.alpha_run:
-        alpha_rows = select(load_results(settings.alpha_run), family="alpha", advantage_normalization="none")
-        rows += alpha_rows
+    if alpha_run:
+        rows += select(load_results(alpha_run), family="alpha", advantage_normalization="none")
     return rows
 
 

@@ -92,11 +92,12 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     budget_rows = sorted((row for row in rows if row["name"] == "budget"), key=lambda row: row["budget"])
     tradeoff_axes, accuracy_axes, tokens_axes = figure.axes[:3]
     tradeoff = {line.get_label(): line.get_xydata().tolist() for line in tradeoff_axes.lines}
-    assert tradeoff["budget (budget in the prompt)"] == [[r["mean_tokens"], 100 * r["accuracy"]] for r in budget_rows]
+    label = "l1_exact a=0.01 (budget in the prompt)"  # the budget model is named by its reward, from provenance
+    assert tradeoff[label] == [[r["mean_tokens"], 100 * r["accuracy"]] for r in budget_rows]
     assert "length penalty" in tradeoff  # the alpha family's curve, as plot_tradeoff draws it
     assert {text.get_text() for text in tradeoff_axes.texts} >= {"N=50", "N=100", "α=0.2"}
     tokens = {line.get_label(): line.get_xydata().tolist() for line in tokens_axes.lines}
-    assert tokens["budget (budget in the prompt)"] == [[r["budget"], r["mean_budget_length"]] for r in budget_rows]
+    assert tokens[label] == [[r["budget"], r["mean_budget_length"]] for r in budget_rows]
     assert "start (budget forcing)" in {line.get_label() for line in accuracy_axes.lines}
     with pytest.raises(FileExistsError):
         run_budget_demo(run_dir, settings)
