@@ -29,13 +29,13 @@ from datasets import load_from_disk
 from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
-from .analysis import MODEL_CARD_BEGIN, MODEL_CARD_END
 from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, with_sampled_budgets
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig, json_object
 from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
 from .length_rewards import EXTRA_REWARD_COLUMNS, EXTRA_REWARDS, extra_reward_funcs
 from .math_grader import math_accuracy_reward
+from .model_card import MODEL_CARD_BEGIN, MODEL_CARD_END
 from .provenance import training_provenance, write_provenance
 from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
 
@@ -513,7 +513,7 @@ def _checkpoint_problem(checkpoint: Path) -> str | None:
 
 
 def _model_card_section(card: Path) -> str | None:
-    """The trade-off section that `efficient_trl.analysis.write_model_card` put in the card, markers included."""
+    """The trade-off section that `efficient_trl.model_card.write_model_card` put in the card, markers included."""
     text = card.read_text() if card.is_file() else ""
     if MODEL_CARD_BEGIN not in text or MODEL_CARD_END not in text:
         return None

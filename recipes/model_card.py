@@ -15,15 +15,15 @@ and mean tokens per dataset.
 
 from __future__ import annotations
 
-from efficient_trl.analysis import (
+from efficient_trl.analysis import load_results
+from efficient_trl.cli import parse_arguments
+from efficient_trl.model_card import (
     ModelCardArguments,
-    load_results,
     model_card_data,
     model_card_section,
     push_checkpoint,
     write_model_card,
 )
-from efficient_trl.cli import parse_arguments
 
 
 def main() -> None:

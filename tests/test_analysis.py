@@ -7,14 +7,10 @@ from pathlib import Path
 import pytest
 
 from efficient_trl.analysis import (
-    MODEL_CARD_BEGIN,
     format_tradeoff_table,
     load_results,
     load_training_log,
     load_training_logs,
-    model_card_data,
-    model_card_section,
-    model_card_table,
     model_label,
     model_style,
     plot_normalization_ablation,
@@ -23,9 +19,15 @@ from efficient_trl.analysis import (
     provenance_fields,
     result_name,
     select,
-    write_model_card,
 )
 from efficient_trl.demo import DEMO_MODEL_DIR, write_demo_report
+from efficient_trl.model_card import (
+    MODEL_CARD_BEGIN,
+    model_card_data,
+    model_card_section,
+    model_card_table,
+    write_model_card,
+)
 from efficient_trl.provenance import read_provenance
 
 

@@ -335,7 +335,7 @@ def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp
 def test_a_relaunch_keeps_the_model_cards_tradeoff_section(finished_run, tmp_path):
     import shutil
 
-    from efficient_trl.analysis import write_model_card
+    from efficient_trl.model_card import write_model_card
 
     launch_again = relaunch(finished_run, tmp_path)
     run = tmp_path / "run"

@@ -1,0 +1,252 @@
+"""A trained checkpoint's model card: the trade-off table (accuracy and mean tokens against the starting model, per
+dataset, from `analysis.load_results` rows), the card's hub metadata (base model, datasets, tags, a model-index) and
+the upload. `recipes/model_card.py` is the command-line front end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .analysis import result_name
+from .cli import function_default
+
+__all__ = [
+    "MODEL_CARD_BEGIN",
+    "MODEL_CARD_END",
+    "ModelCardArguments",
+    "model_card_data",
+    "model_card_section",
+    "model_card_table",
+    "push_checkpoint",
+    "write_model_card",
+]
+
+MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
+MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
+PAPER = "[Training Language Models to Reason Efficiently](https://arxiv.org/abs/2502.04463) (Arora & Zanette, 2025)"
+MODEL_CARD_TAGS = ("efficient-trl", "reasoning", "length-penalty", "arxiv:2502.04463")
+# Shipped evaluation sets -> (hub dataset, config, split) they are copies of, for the model-index
+HUB_DATASETS = {
+    "gsm8k": ("openai/gsm8k", "main", "test"),
+    "math500": ("HuggingFaceH4/MATH-500", None, "test"),
+    "aime24": ("HuggingFaceH4/aime_2024", None, "train"),
+}
+
+
+def model_card_table(rows: list[dict[str, Any]], model: str, start: str) -> str:
+    """Markdown: per dataset, `model`'s accuracy and mean tokens beside the `start` model's, and the change."""
+    trained = {row["dataset"]: row for row in rows if row["name"] == model and row["family"] != "cutoff"}
+    reference = {row["dataset"]: row for row in rows if row["name"] == start and row["family"] != "cutoff"}
+    if not trained:
+        raise ValueError(f"no results for {model!r} (models: {list(dict.fromkeys(row['name'] for row in rows))}).")
+    missing = [dataset for dataset in trained if dataset not in reference]
+    if missing:
+        raise ValueError(f"{start!r} has no results on {missing} to compare {model!r} against; evaluate it there.")
+    lines = [
+        f"| dataset | accuracy ({start}) | accuracy | change | mean tokens ({start}) | mean tokens | change |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for dataset, row in trained.items():
+        base = reference[dataset]
+        lines.append(
+            f"| {dataset} | {100 * base['accuracy']:.1f}% | {100 * row['accuracy']:.1f}% "
+            f"| {100 * (row['accuracy'] - base['accuracy']):+.1f} pts | {base['mean_tokens']:.0f} "
+            f"| {row['mean_tokens']:.0f} | {100 * (row['mean_tokens'] / base['mean_tokens'] - 1):+.1f}% |"
+        )
+    evaluated = [row for row in trained.values() if "k" in row]  # evaluation rows carry their settings
+    if evaluated:
+        settings = "; ".join(
+            f"{row['dataset']} k={row['k']}, temperature {row['temperature']:g}, up to {row['max_new_tokens']} tokens"
+            for row in evaluated
+        )
+        lines += ["", f"Average pass@k ({settings}); a response cut off at the token limit counts as wrong."]
+    return "\n".join(lines)
+
+
+def _hub_name(reference: Any) -> str | None:
+    """`reference` when it names a hub repository (owner/name, not a local path), else None."""
+    is_hub = isinstance(reference, str) and reference.count("/") == 1 and not reference.startswith((".", "/", "~"))
+    return reference if is_hub and not Path(reference).exists() else None
+
+
+def _provenance(rows: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
+    """The provenance `model`'s evaluations recorded (None when they recorded none)."""
+    recorded = [row["provenance"] for row in rows if row["name"] == model and row.get("provenance")]
+    return recorded[0] if recorded else None
+
+
+def _base_model(rows: list[dict[str, Any]], model: str, start: str) -> str | None:
+    """The hub name of the model `model` was trained from: from its provenance, else as the starting model's
+    evaluation recorded it (`summary.json`'s `model`); None for a local directory or a demo run."""
+    provenance = _provenance(rows, model)
+    if provenance and _hub_name(provenance["base_model"]["name_or_path"]):
+        return provenance["base_model"]["name_or_path"]
+    models = {row.get("model") for row in rows if row["name"] == start and row["family"] != "cutoff"}
+    hub_names = [m for m in models if _hub_name(m)]
+    return hub_names[0] if len(hub_names) == 1 else None
+
+
+def _training_settings(provenance: dict[str, Any]) -> str:
+    """One sentence of how a model was trained, from its provenance."""
+    steps = provenance.get("global_step") or provenance.get("max_steps")
+    parts = [f"trainer {provenance['trainer'].upper()}"]
+    reward = provenance.get("length_reward")
+    if reward:
+        details = ", ".join(f"{key} {value}" for key, value in reward.items() if key != "name")
+        parts.append(f"length reward {reward['name']} ({details})")
+    if provenance.get("advantage_normalization"):
+        parts.append(f"advantage normalization {provenance['advantage_normalization']}")
+    parts += [f"learning rate {provenance['learning_rate']:g}", f"{steps} steps", f"seed {provenance['seed']}"]
+    data = provenance.get("data") or {}
+    if data.get("dataset"):
+        parts.append(f"data `{data['dataset']}` ({data.get('num_problems')} examples)")
+    parts += ["LoRA adapter"] if provenance.get("lora") else []
+    return "Training settings (from its provenance.json): " + "; ".join(parts) + "."
+
+
+def model_card_section(rows: list[dict[str, Any]], model: str, start: str, base_model: str | None = None) -> str:
+    """What the model card says about efficiency: how `model` was trained (base model, the paper, alpha and, from
+    its provenance, the training settings) and `model_card_table`'s comparison with the `start` model, with the
+    evaluation settings."""
+    provenance = _provenance(rows, model)
+    base_model = base_model or _base_model(rows, model, start) or start
+    alphas = {row.get("alpha") for row in rows if row["name"] == model and row["family"] == "alpha"}
+    how = f" at alpha = {alphas.pop():g}" if len(alphas) == 1 else ""
+    intro = (
+        f"Trained from `{base_model}` with the length-penalized RL of {PAPER}{how}, using "
+        "[efficient-trl](https://github.com/efficient-trl/efficient-trl): the reward of a correct response "
+        "shrinks as it gets longer than the prompt's other correct responses, so the model learns to reason in "
+        "fewer tokens. Evaluation: average pass@k, graded with math-verify."
+    )
+    if provenance:
+        intro += f"\n\n{_training_settings(provenance)}"
+    return f"{intro}\n\n{model_card_table(rows, model, start)}"
+
+
+def model_card_data(
+    rows: list[dict[str, Any]],
+    model: str,
+    start: str,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+) -> Any:
+    """The card's metadata (`huggingface_hub.ModelCardData`): base model and training datasets (given, else from
+    the model's provenance where they are hub names), tags, and a model-index with `model`'s accuracy and mean
+    tokens per evaluation dataset."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    trained = [row for row in rows if row["name"] == model and row["family"] != "cutoff"]
+    if not trained:
+        raise ValueError(f"no results for {model!r} (models: {list(dict.fromkeys(row['name'] for row in rows))}).")
+    results = []
+    for row in trained:
+        dataset, config, split = HUB_DATASETS.get(row["dataset"], (row["dataset"], None, None))
+        where = dict(task_type="text-generation", dataset_type=dataset, dataset_name=row["dataset"])
+        where.update(dataset_config=config, dataset_split=split)
+        k = f" (average pass@{row['k']})" if "k" in row else ""
+        results += [
+            EvalResult(**where, metric_type="accuracy", metric_name=f"accuracy{k}", metric_value=row["accuracy"]),
+            EvalResult(**where, metric_type="mean_tokens", metric_name="mean tokens", metric_value=row["mean_tokens"]),
+        ]
+    provenance = _provenance(rows, model)
+    trained_on = _hub_name(((provenance or {}).get("data") or {}).get("dataset"))
+    return ModelCardData(
+        base_model=base_model or _base_model(rows, model, start),
+        datasets=datasets or ([trained_on] if trained_on else None),
+        tags=list(MODEL_CARD_TAGS),
+        model_name=model,
+        eval_results=results,
+    )
+
+
+def write_model_card(
+    checkpoint_dir: str | Path, table: str, heading: str = "## Reasoning efficiency", data: Any = None
+) -> Path:
+    """Put `table` under `heading` in the checkpoint's README.md (its model card) and return the card's path.
+
+    The section sits between two HTML comments: writing again replaces only that section, and whatever else the
+    card holds (TRL's own model card, your text) is kept. `data` (from `model_card_data`) goes into the card's
+    metadata header: its fields replace those of the same name, its tags join the card's own.
+    """
+    from huggingface_hub import ModelCard
+
+    checkpoint_dir = Path(checkpoint_dir)
+    if not (checkpoint_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{checkpoint_dir} is not a saved model (no config.json); pass the checkpoint directory."
+        )
+    card = checkpoint_dir / "README.md"
+    section = f"{MODEL_CARD_BEGIN}\n{heading}\n\n{table}\n{MODEL_CARD_END}"
+    text = card.read_text() if card.is_file() else ""
+    if data is not None:  # parsed and rewritten by huggingface_hub, which validates the model-index
+        parsed = ModelCard(text if text.startswith("---") else "---\n{}\n---\n" + text)  # {}: no metadata yet
+        parsed.data.tags = list(dict.fromkeys([*(parsed.data.tags or []), *(data.tags or [])]))
+        for key in ("base_model", "datasets", "model_name", "eval_results"):
+            if getattr(data, key) is not None:
+                setattr(parsed.data, key, getattr(data, key))
+        text = str(parsed)
+    if text.count(MODEL_CARD_BEGIN) > 1 or text.count(MODEL_CARD_BEGIN) != text.count(MODEL_CARD_END):
+        raise ValueError(f"{card} has unbalanced efficient-trl markers; remove the broken section by hand and rerun.")
+    if MODEL_CARD_BEGIN in text:
+        before, rest = text.split(MODEL_CARD_BEGIN, 1)
+        text = before + section + rest.split(MODEL_CARD_END, 1)[1]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + section + "\n"
+    card.write_text(text)
+    return card
+
+
+def push_checkpoint(checkpoint_dir: str | Path, repo_id: str, private: bool = False) -> str:
+    """Upload the checkpoint directory (model, tokenizer, model card) to the hub repository `repo_id`, creating it
+    if needed; returns the commit's URL. Needs a hub token (`hf auth login` or HF_TOKEN)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    commit = api.upload_folder(
+        folder_path=str(checkpoint_dir), repo_id=repo_id, commit_message="efficient-trl: model and card"
+    )
+    return commit.commit_url
+
+
+@dataclass
+class ModelCardArguments:
+    """What recipes/model_card.py writes into a checkpoint's card (`model_card_section`, `model_card_data`), and
+    whether it uploads the checkpoint (`push_checkpoint`)."""
+
+    checkpoint: str = field(metadata={"help": "The trained model's directory."})
+    results: str = field(metadata={"help": "Evaluation run directories (or a demo run directory)."})
+    start: str = field(metadata={"help": "Name of the starting model in the results."})
+    model: str | None = field(
+        default=None,
+        metadata={"help": "Name of the trained model in the results; None: the --checkpoint directory's."},
+    )
+    base_model: str | None = field(
+        default=function_default(model_card_section, "base_model"),
+        metadata={
+            "help": "Hub name of the starting model for the card; None: the model's provenance, else the one the "
+            "starting model's evaluations recorded."
+        },
+    )
+    datasets: list[str] | None = field(
+        default=function_default(model_card_data, "datasets"),
+        metadata={"help": "Hub names of the training data, for the card; None: from the model's provenance."},
+    )
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the checkpoint with its card."})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository to upload to, e.g. you/my-model."}
+    )
+    private: bool = field(
+        default=function_default(push_checkpoint, "private"),
+        metadata={"help": "Create the hub repository as private."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id (e.g. --hub_model_id you/r1-1.5b-alpha0.2).")
+
+    def model_name(self) -> str:
+        """The trained model's name in the results: --model, else the checkpoint directory's."""
+        return self.model or result_name(self.checkpoint)
