@@ -61,23 +61,19 @@ def rejection_sample(
     problems: Dataset,
     output_dir: str | Path,
     sampling: SamplingSettings,
-    *,
-    target_prompts: list[Any] | None = None,
     **evaluation_options: Any,
 ) -> tuple[Dataset, Dataset, dict[str, int]]:
     """Rejection sampling for the SFT and DPO baselines: `sampling.k` responses of `model` per problem of `problems`
     (`prompt` and gold `answer` columns), sampled and graded into the evaluation run directory `output_dir` by
     `evaluation.evaluate_problems` (so an interrupted run resumes; `evaluation_options` are its keywords: `dataset`,
     `prompt_template`, `backend`, ...), then the SFT and DPO datasets and their report from
-    `rejection_sampling_datasets`. `target_prompts` (one per problem) pair the responses with other prompts than
-    the sampled ones in the datasets (the budget demo's: the same problems asking for a budget)."""
+    `rejection_sampling_datasets`."""
     from transformers import AutoTokenizer
 
-    if target_prompts is not None and len(target_prompts) != len(problems):
-        raise ValueError(f"{len(target_prompts)} target_prompts for {len(problems)} problems: give one per problem.")
     evaluate_problems(model, problems, output_dir, sampling, **evaluation_options)
-    prompts = problems["prompt"] if target_prompts is None else target_prompts
-    return rejection_sampling_datasets(prompts, load_samples(output_dir), AutoTokenizer.from_pretrained(model))
+    return rejection_sampling_datasets(
+        problems["prompt"], load_samples(output_dir), AutoTokenizer.from_pretrained(model)
+    )
 
 
 def rejection_sampling_datasets(

@@ -5,11 +5,17 @@ L1's data script (cmu-l3/l1, scripts/data/deepscaler_dataset.py) draws one budge
 maximum {N} tokens." (LCPO-Max) to the user turn, after the instruction; the number also goes beside the prompt
 (`num_tokens`) for the reward. Here it goes to a `budget` column, which the `l1_exact` / `l1_max` length rewards read
 (`length_rewards.DATASET_INPUTS`). Evaluation asks a budget-trained model for one budget with the same sentence.
+
+A template of your own may also place the user's text with `{prompt}` ("Think for {budget} tokens. {prompt}"): the
+CPU demo's model puts its budget first, since its re-checks read the problem backwards from the end of the prompt
+and a budget's digits after the problem were read as terms (`budget_demo`).
 """
 
 from __future__ import annotations
 
+import math
 import random
+import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +26,7 @@ __all__ = [
     "L1_BUDGET_RANGE",
     "budget_adherence",
     "budget_template",
+    "budgets_near_lengths",
     "check_budget_range",
     "sample_budgets",
     "with_budgets",
@@ -38,15 +45,33 @@ BUDGET_MEASURES = ("completion", "thinking")
 
 
 def budget_template(template: str) -> str:
-    """The sentence template for `template`: a name in `BUDGET_TEMPLATES` ('exact', 'max') or a string of your own
-    containing '{budget}'."""
+    """The template of the user's text with a budget, with '{prompt}' for that text: `template` is a name in
+    `BUDGET_TEMPLATES` ('exact', 'max': L1's sentences, after the text) or a string of your own with a '{budget}'
+    field (a format spec is allowed: '{budget:03d}') and at most one '{prompt}' (without one, the sentence goes after
+    the text and a space)."""
     resolved = BUDGET_TEMPLATES.get(template, template)
-    if "{budget}" not in resolved:
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(resolved) if name is not None]
+    except ValueError:  # unbalanced braces
+        fields = []
+    if "budget" not in fields:
         raise ValueError(
-            f"budget template {template!r} is neither one of {sorted(BUDGET_TEMPLATES)} nor a string containing "
-            "'{budget}' (e.g. 'Think for {budget} tokens.')."
+            f"budget template {template!r} is neither one of {sorted(BUDGET_TEMPLATES)} nor a string with a "
+            "'{budget}' field (e.g. 'Think for {budget} tokens.' or 'Think for {budget} tokens. {prompt}')."
         )
-    return resolved
+    if fields.count("prompt") > 1:
+        raise ValueError(f"budget template {template!r} places the prompt twice: give at most one '{{prompt}}'.")
+    others = sorted(set(fields) - {"budget", "prompt"})
+    if others:
+        raise ValueError(
+            f"budget template {template!r} has fields other than '{{budget}}' and '{{prompt}}' ({others}): write "
+            "literal braces as '{{' and '}}'."
+        )
+    try:
+        resolved.format(budget=1, prompt="")
+    except ValueError as error:
+        raise ValueError(f"budget template {template!r} cannot write a budget: {error}.") from None
+    return resolved if "prompt" in fields else "{prompt} " + resolved
 
 
 def check_budget_range(budget_range: Sequence[int]) -> tuple[int, int]:
@@ -69,13 +94,29 @@ def sample_budgets(num_prompts: int, budget_range: Sequence[int] = L1_BUDGET_RAN
     return [rng.randint(low, high) for _ in range(num_prompts)]
 
 
+def budgets_near_lengths(lengths: Sequence[int], spread: float, seed: int = 0) -> list[int]:
+    """Hindsight budgets: for each completion of `lengths` tokens L, a budget drawn uniformly from the integers within
+    `spread` * L of L (at least 1 token), so that a prompt asking for it and that completion form an example of
+    following a budget. The spread makes budgets between the lengths a model writes appear too."""
+    if not 0 <= spread < 1:
+        raise ValueError(f"spread must be in [0, 1) (0.1: budgets within 10% of each length), got {spread}.")
+    if not all(isinstance(length, int) and length >= 1 for length in lengths):
+        raise ValueError(f"lengths must be positive token counts, got {sorted(set(lengths), key=str)[:5]!r}.")
+    rng = random.Random(seed)
+    return [
+        rng.randint(max(1, math.ceil(length * (1 - spread))), max(1, math.floor(length * (1 + spread))))
+        for length in lengths
+    ]
+
+
 def with_budgets(dataset: Any, budgets: int | Sequence[int], template: str = "exact") -> Any:
     """`dataset` (a `prompt` column: chat turns or strings) with a `budget` column and each prompt's budget written
-    into it: " " + the template's sentence appended to the last user turn (a string prompt: to the string).
+    into it by the template (`budget_template`): into the last user turn (a string prompt: into the string), after
+    the text unless the template places it.
 
     `budgets` is one token count for every prompt (evaluation) or one per prompt (training, `sample_budgets`).
     """
-    sentence = budget_template(template)
+    written = budget_template(template)
     if "prompt" not in dataset.column_names:
         raise ValueError(
             f"the dataset has no 'prompt' column to write budgets into (columns: {dataset.column_names})."
@@ -92,15 +133,14 @@ def with_budgets(dataset: Any, budgets: int | Sequence[int], template: str = "ex
         raise ValueError(f"budgets must be positive token counts, got {sorted(set(budgets), key=str)[:5]!r}.")
 
     def add(row: dict[str, Any], index: int) -> dict[str, Any]:
-        text = " " + sentence.format(budget=budgets[index])
         prompt = row["prompt"]
         if isinstance(prompt, str):
-            return {"prompt": prompt + text, "budget": budgets[index]}
+            return {"prompt": written.format(budget=budgets[index], prompt=prompt), "budget": budgets[index]}
         users = [position for position, turn in enumerate(prompt) if turn["role"] == "user"]
         if not users:
             raise ValueError(f"prompt {index} has no user turn to write its budget into: {prompt!r}.")
         turns = [dict(turn) for turn in prompt]
-        turns[users[-1]]["content"] += text
+        turns[users[-1]]["content"] = written.format(budget=budgets[index], prompt=turns[users[-1]]["content"])
         return {"prompt": turns, "budget": budgets[index]}
 
     return dataset.map(add, with_indices=True, desc="budgets")

@@ -320,14 +320,14 @@ def evaluate_problems_by_budget(
         raise ValueError(f"budgets must be one or more positive token counts, got {budgets!r}.")
     if len(set(budgets)) != len(budgets):
         raise ValueError(f"budgets must differ from each other (one run directory each), got {budgets!r}.")
-    sentence = budget_template(template)
+    written_template = budget_template(template)
     summaries = []
     for budget in budgets:
         run_dir = Path(output_dir) / f"budget-{budget}"
         if mode == "prompt":
             # The recorded template is the one the prompts were written with: another budget or sentence is another
             # run, refused in this directory.
-            written = f"{prompt_template} {sentence.format(budget=budget)}"
+            written = written_template.format(budget=budget, prompt=prompt_template)
             summary = evaluate_problems(
                 model, with_budgets(problems, budget, template), run_dir, sampling, dataset=dataset,
                 prompt_template=written, **run_options,
@@ -348,7 +348,7 @@ def evaluate_problems_by_budget(
             {"budget": budget, "budget_mode": mode, "budget_measure": measure, **budget_adherence(lengths, budget)}
         )
         if mode == "prompt":
-            summary["budget_template"] = sentence
+            summary["budget_template"] = written_template
         _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
         summaries.append(summary)
     return summaries
@@ -571,5 +571,8 @@ class BudgetArguments:
     )
     budget_template: str = field(
         default=function_default(evaluate_budgets, "template"),
-        metadata={"help": "Prompt mode: 'exact', 'max' or a sentence of your own with {budget}."},
+        metadata={
+            "help": "Prompt mode: 'exact', 'max' or a template of your own with {budget} (and {prompt} to place the "
+            "user's text; without it the sentence follows the text), as the model was trained with."
+        },
     )

@@ -17,7 +17,9 @@ Fields (schema 1; a field that does not apply to the trainer is null):
 - `num_generations`: completions per prompt (RL only); `beta`: the KL coefficient (RL) or DPO's beta (DPO).
 - `data`: `{"dataset", "num_problems", "prompt_template"}`: the training data's name or path, how many examples
   were trained on, and the prompt's user turn (null where the data came as finished prompts); for a model whose
-  prompts asked for token budgets, also `budget_range` and `budget_template` (`budgets.with_sampled_budgets`).
+  prompts asked for token budgets, also `budget_template` and where the budgets came from: `budget_range` (drawn
+  from it, `budgets.with_sampled_budgets`) or `budget_spread` (drawn within that share of each training
+  completion's own length, `budgets.budgets_near_lengths`).
 - `lora`: whether the weights are a LoRA adapter.
 - `efficient_trl_version`, `trl_version`: the versions that trained it.
 """
@@ -47,7 +49,9 @@ PROVENANCE_FILE = "provenance.json"
 SCHEMA_VERSION = 1
 RL_TRAINERS = ("grpo", "rloo")
 TRAINER_KINDS = (*RL_TRAINERS, "sft", "dpo")
-BUDGET_DATA = ("budget_range", "budget_template")  # what `data` records of prompts that asked for token budgets
+# What `data` records of prompts that asked for token budgets: drawn from a range (`budgets.with_sampled_budgets`), or
+# drawn near each training completion's own length (`budgets.budgets_near_lengths`, the budget demo's SFT stage)
+BUDGET_DATA = ("budget_range", "budget_template", "budget_spread")
 
 
 def length_reward_provenance(args: Any) -> dict[str, Any]:
@@ -68,8 +72,8 @@ def training_provenance(
     extra_rewards: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance of a model trained by `trainer` ("grpo", "rloo", "sft", "dpo") with the training arguments
-    `args` from `base_model`, on `data` ({"dataset", "num_problems", "prompt_template"}, and "budget_range" and
-    "budget_template" when the prompts asked for budgets); an RL run's `extra_rewards` are TRL's length rewards
+    `args` from `base_model`, on `data` ({"dataset", "num_problems", "prompt_template"}, and those of `BUDGET_DATA`
+    when the prompts asked for budgets); an RL run's `extra_rewards` are TRL's length rewards
     it added (`length_rewards.EXTRA_REWARDS` names and arguments)."""
     if trainer not in TRAINER_KINDS:
         raise ValueError(f"trainer must be one of {list(TRAINER_KINDS)}, got {trainer!r}.")

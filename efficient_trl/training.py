@@ -142,7 +142,8 @@ class TrainScriptArguments:
         default="exact",
         metadata={
             "help": "The budget's sentence, appended to the user turn: 'exact' (L1's 'Think for {budget} tokens.'), "
-            "'max' ('Think for maximum {budget} tokens.') or a string of your own containing '{budget}'."
+            "'max' ('Think for maximum {budget} tokens.') or a string of your own containing '{budget}', and "
+            "'{prompt}' to place the user's text (e.g. 'Think for {budget} tokens. {prompt}')."
         },
     )
 

@@ -4,10 +4,11 @@ family, on the CPU demo's sums, offline, on 2 CPU cores.
     make budget-demo                                          # the README's run (runs/budget-demo-<date>-<time>)
     python recipes/budget_demo.py --run_dir runs/my-budgets --eval_budgets 60 90 120
 
-Writes under a new run directory: tolerance_sampling/ and tolerant/ (stage 1: the starting model made to read past
-a budget sentence), budget/ (stage 2: RL with the L1 reward, with trainer_state.json and provenance.json),
-eval/<model>/ per evaluation (eval/start/, eval/start_forced/budget-<N>/, eval/tolerant/budget-<N>/,
-eval/budget/budget-<N>/), results.md (the table printed at the end) and budget_demo.png.
+Writes under a new run directory: budget_sft_sampling/ and budget_sft/ (stage 1: SFT on the starting model's own
+samples, each asking for a budget near its length), budget/ (stage 2: RL with the L1 reward, with
+trainer_state.json and provenance.json), eval/<model>/ per evaluation (eval/start/, eval/start_forced/budget-<N>/,
+eval/budget_sft/budget-<N>/, eval/budget/budget-<N>/), results.md (the table printed at the end) and
+budget_demo.png.
 """
 
 from __future__ import annotations

@@ -6,11 +6,10 @@ from transformers import AutoTokenizer
 from efficient_trl.baselines import rejection_sampling_datasets
 from efficient_trl.budget_demo import (
     BudgetDemoSettings,
+    budget_sft_prompts,
     run_budget_demo,
-    tolerance_prompts,
     write_budget_demo_report,
 )
-from efficient_trl.budgets import sample_budgets
 from efficient_trl.demo import DEMO_MODEL_DIR
 from efficient_trl.evaluation import EvaluationSample
 from efficient_trl.synthetic import sum_problems
@@ -26,7 +25,10 @@ from efficient_trl.synthetic import sum_problems
         ({"max_completion_length": 100}, "past max_completion_length 100"),
         ({"length_reward": "sigmoid"}, r"one of \['l1_exact', 'l1_max'\]"),
         ({"a": -0.1}, "a must be >= 0"),
-        ({"tolerance_epochs": 0}, "tolerance_epochs must be > 0"),
+        ({"sft_epochs": 0}, "sft_epochs must be > 0"),
+        ({"sft_temperature": 0}, "sft_temperature must be > 0"),
+        ({"budget_spread": 1.5}, r"spread must be in \[0, 1\)"),
+        ({"budget_template": "Think briefly. {prompt}"}, "neither one of"),
         ({"steps": 0}, "steps must be >= 1"),
         ({"alpha_run": "no/such/run"}, "not a demo run directory"),
     ],
@@ -36,24 +38,36 @@ def test_bad_settings_name_the_problem(overrides, message):
         BudgetDemoSettings(**overrides)
 
 
-def test_tolerance_budgets_are_drawn_without_seeing_the_samples():
-    # Stage 1 must not teach adherence: each row's budget comes from a seeded draw over the problems' count only, so
-    # two different sets of samples of the same problems get the same budgets, and the completions are unchanged.
+def test_budget_sft_rows_ask_for_a_budget_near_each_samples_own_length():
+    # Stage 1 teaches following by example: each correct sample's prompt asks for a budget within 10% of that
+    # sample's length, the budget first (the sums model reads the problem backwards from the prompt's end).
     settings = BudgetDemoSettings()
     problems = sum_problems(6, seed=2)
-    prompts, recorded = tolerance_prompts(problems, settings)
-    budgets = sample_budgets(6, settings.budget_range, seed=settings.seed + 1)
-    assert prompts["budget"] == budgets and recorded == {"budget_range": [40, 140], "budget_template": "exact"}
+    lengths = [47, 72, 75, 103, 125, 131]
+    samples = [
+        EvaluationSample(i, 0, f"<think>{i}</think>", length, False, None, correct)
+        for i, (length, correct) in enumerate(zip(lengths, [True, True, False, True, True, True], strict=True))
+    ]
+    prompts, recorded = budget_sft_prompts(problems, samples, settings)
+    assert recorded == {"budget_template": "Think for {budget} tokens. {prompt}", "budget_spread": 0.1}
     tokenizer = AutoTokenizer.from_pretrained(DEMO_MODEL_DIR)
-    short = [EvaluationSample(i, 0, f"<think>{i}</think>", 40, False, None, True) for i in range(6)]
-    long = [EvaluationSample(i, 0, f"<think>{i}{'x' * 90}</think>", 130, False, None, True) for i in range(6)]
-    for samples in (short, long):
-        data, _, _ = rejection_sampling_datasets(prompts["prompt"], samples, tokenizer)
-        assert data["prompt"] == [
-            f"<|user|>{problem} Think for {budget} tokens.<|assistant|>"
-            for problem, budget in zip(problems["problem"], budgets, strict=True)
-        ]
-        assert data["completion"] == [sample.text + tokenizer.eos_token for sample in samples]
+    data, _, report = rejection_sampling_datasets(prompts, samples, tokenizer)
+    assert report["problems_with_a_correct_sample"] == 5  # the wrong sample teaches nothing
+    kept = [i for i in range(6) if samples[i].correct]
+    budgets = [int(prompt.split("Think for ")[1].split(" tokens.")[0]) for prompt in data["prompt"]]
+    assert data["prompt"] == [
+        f"<|user|>Think for {budget} tokens. {problems['problem'][i]}<|assistant|>"
+        for i, budget in zip(kept, budgets, strict=True)
+    ]
+    assert all(abs(budget - lengths[i]) <= 0.1 * lengths[i] for i, budget in zip(kept, budgets, strict=True))
+    assert data["completion"] == [samples[i].text + tokenizer.eos_token for i in kept]
+    assert budget_sft_prompts(problems, samples, settings)[0] == prompts  # seeded
+    with pytest.raises(ValueError, match="one sample per problem"):
+        budget_sft_prompts(problems, samples[:5], settings)
+
+
+def budget_rows_prompt(eval_dir):
+    return json.loads((eval_dir / "summary.json").read_text())["prompt_template"]
 
 
 def test_a_rerun_into_the_same_directory_is_refused(tmp_path):
@@ -66,14 +80,14 @@ def test_a_rerun_into_the_same_directory_is_refused(tmp_path):
 @pytest.mark.slow
 def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     settings = BudgetDemoSettings(
-        eval_budgets=[50, 100], tolerance_problems=4, steps=1, prompts_per_step=2, num_generations=2,
+        eval_budgets=[50, 100], sft_problems=4, sft_epochs=1, steps=1, prompts_per_step=2, num_generations=2,
         eval_problems=3, max_completion_length=140,
     )  # fmt: skip
     run_dir = tmp_path / "run"
     rows = run_budget_demo(run_dir, settings)
     by_budget = {(row["name"], row["budget_mode"], row["budget"]) for row in rows if row.get("budget")}
     assert by_budget == {
-        (name, mode, budget) for name, mode in (("start", "force"), ("tolerant", "prompt"), ("budget", "prompt"))
+        (name, mode, budget) for name, mode in (("start", "force"), ("budget_sft", "prompt"), ("budget", "prompt"))
         for budget in (50, 100)
     }  # fmt: skip
     plain = [row for row in rows if row.get("budget") is None]
@@ -83,9 +97,12 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     assert all(row["num_samples"] == 3 for row in rows if row["family"] != "alpha")
     provenance = json.loads((run_dir / "budget" / "provenance.json").read_text())
     assert provenance["length_reward"]["name"] == "l1_exact" and provenance["length_reward"]["a"] == 0.01
-    assert provenance["data"]["budget_range"] == [40, 140] and provenance["data"]["budget_template"] == "exact"
-    stage1 = json.loads((run_dir / "tolerant" / "provenance.json").read_text())
-    assert stage1["trainer"] == "sft" and stage1["data"]["budget_range"] == [40, 140]
+    template = "Think for {budget} tokens. {prompt}"
+    assert provenance["data"]["budget_range"] == [40, 140] and provenance["data"]["budget_template"] == template
+    stage1 = json.loads((run_dir / "budget_sft" / "provenance.json").read_text())
+    assert stage1["trainer"] == "sft" and stage1["base_model"]["name_or_path"] == str(DEMO_MODEL_DIR)
+    assert stage1["data"]["budget_spread"] == 0.1 and "budget_range" not in stage1["data"]
+    assert budget_rows_prompt(run_dir / "eval" / "budget" / "budget-50") == "Think for 50 tokens. {problem}"
 
     table, figure = write_budget_demo_report(run_dir, rows)
     assert (run_dir / "budget_demo.png").is_file() and (run_dir / "results.md").read_text() == table + "\n"
@@ -110,20 +127,12 @@ def test_provenance_records_the_budgets_only_of_budget_conditioned_models():
 
     args = SFTConfig(output_dir="unused", use_cpu=True, bf16=False, report_to="none")
     data = {"dataset": "sums", "num_problems": 4, "prompt_template": None}
-    budgeted = training_provenance("sft", args, str(DEMO_MODEL_DIR), {**data, **tolerance_prompts(
-        sum_problems(2, seed=0), BudgetDemoSettings())[1]})  # fmt: skip
-    assert budgeted["data"] == {**data, "budget_range": [40, 140], "budget_template": "exact"}
+    problems = sum_problems(2, seed=0)
+    samples = [EvaluationSample(i, 0, "<think></think>", 50, False, None, True) for i in range(2)]
+    recorded = budget_sft_prompts(problems, samples, BudgetDemoSettings())[1]
+    budgeted = training_provenance("sft", args, str(DEMO_MODEL_DIR), {**data, **recorded})
+    assert budgeted["data"] == {**data, **recorded}
     assert training_provenance("sft", args, str(DEMO_MODEL_DIR), data)["data"] == data
-
-
-def test_rejection_sampling_refuses_target_prompts_of_another_count():
-    from efficient_trl.baselines import rejection_sample
-    from efficient_trl.evaluation import SamplingSettings
-
-    with pytest.raises(ValueError, match="2 target_prompts for 3 problems"):
-        rejection_sample(
-            str(DEMO_MODEL_DIR), sum_problems(3, seed=0), "unused", SamplingSettings(), target_prompts=["a", "b"]
-        )
 
 
 def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():

@@ -5,7 +5,7 @@ import yaml
 from datasets import Dataset
 from transformers import AutoTokenizer
 
-from efficient_trl.budgets import sample_budgets, with_budgets
+from efficient_trl.budgets import budgets_near_lengths, sample_budgets, with_budgets
 from efficient_trl.data import to_prompts
 from efficient_trl.provenance import read_provenance
 from efficient_trl.training import TrainScriptArguments, parse_training_arguments, train
@@ -24,6 +24,25 @@ def test_budgets_are_l1s_sentence_in_the_rendered_prompt(tiny_r1_model_path):
     rendered = tokenizer.apply_chat_template(maximum["prompt"][0], tokenize=False, add_generation_prompt=True)
     assert "<｜User｜>Q: 1+1 Think for maximum 512 tokens.<｜Assistant｜><think>\n" in rendered
     assert with_budgets(Dataset.from_dict({"prompt": ["37+5="]}), 40, "~{budget}")["prompt"] == ["37+5= ~40"]
+    # a template of your own may place the user's text: the budget first, as the CPU demo asks
+    first = with_budgets(problems, [40, 50], "Think for {budget} tokens. {prompt}")
+    assert [p[-1]["content"] for p in first["prompt"]] == [
+        "Think for 40 tokens. Q: 1+1",
+        "Think for 50 tokens. Q: 2+2",
+    ]
+    assert with_budgets(Dataset.from_dict({"prompt": ["37+5="]}), 9, "[{budget}] {prompt}")["prompt"] == ["[9] 37+5="]
+    padded = with_budgets(Dataset.from_dict({"prompt": ["1+2"]}), 50, "{budget:03d} tokens: {prompt}")  # format spec
+    assert padded["prompt"] == ["050 tokens: 1+2"] and padded["budget"] == [50]
+
+
+def test_hindsight_budgets_lie_near_each_length_and_are_seeded():
+    lengths = [47, 72, 103, 125] * 500
+    drawn = budgets_near_lengths(lengths, 0.1, seed=1)
+    assert drawn == budgets_near_lengths(lengths, 0.1, seed=1) != budgets_near_lengths(lengths, 0.1, seed=2)
+    assert all(abs(budget - length) <= 0.1 * length for budget, length in zip(drawn, lengths, strict=True))
+    # both ends of each band are drawn: 103 -> [93, 113]
+    assert {budget for budget, length in zip(drawn, lengths, strict=True) if length == 103} == set(range(93, 114))
+    assert budgets_near_lengths([1, 80], 0.0) == [1, 80]
 
 
 def test_budget_sampling_is_uniform_over_the_range_and_seeded():
@@ -37,6 +56,18 @@ def test_bad_budget_input_names_the_fix():
     problems = Dataset.from_dict({"prompt": ["a", "b"]})
     with pytest.raises(ValueError, match="neither one of"):
         with_budgets(problems, 10, "Think briefly.")
+    with pytest.raises(ValueError, match="places the prompt twice"):
+        with_budgets(problems, 10, "{prompt} Think for {budget} tokens. {prompt}")
+    with pytest.raises(ValueError, match=r"fields other than '\{budget\}' and '\{prompt\}' \(\['unit'\]\)"):
+        with_budgets(problems, 10, "Think for {budget} {unit}.")
+    with pytest.raises(ValueError, match="cannot write a budget: Unknown format code 'q'"):
+        with_budgets(problems, 10, "Think for {budget:q} tokens.")
+    with pytest.raises(ValueError, match="neither one of"):
+        with_budgets(problems, 10, "Think for {budget tokens.")
+    with pytest.raises(ValueError, match=r"spread must be in \[0, 1\)"):
+        budgets_near_lengths([50], 1.0)
+    with pytest.raises(ValueError, match="positive token counts"):
+        budgets_near_lengths([50, 0], 0.1)
     with pytest.raises(ValueError, match="3 budgets for 2 prompts"):
         with_budgets(problems, [1, 2, 3])
     with pytest.raises(ValueError, match="positive token counts"):
