@@ -6,6 +6,7 @@ from transformers import AutoTokenizer
 from efficient_trl.baselines import rejection_sampling_datasets
 from efficient_trl.budget_demo import (
     BudgetDemoSettings,
+    budget_demo_rows,
     budget_sft_prompts,
     run_budget_demo,
     write_budget_demo_report,
@@ -159,3 +160,21 @@ def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
     table = format_budget_table(budget_rows, plain).splitlines()
     assert table[2] == "| budget | 50 (in the prompt) | 97.0% ± 1.0 | 52.0 | 0.080 | 50.0% | 25.0% |"
     assert table[-1] == "| alpha=0.2 | none | 99.8% ± 1.0 | 53.1 | | | |"
+
+
+def test_the_committed_run_rerenders_to_its_table_and_meets_the_targets_the_readme_states():
+    # notebooks/demo_runs/budget is what the README quotes: its rows (read back from the run's summaries and the
+    # provenance of its models) give its results.md again, and the budget model's figures are the README's claims.
+    from efficient_trl.analysis import format_budget_table, select
+
+    run = DEMO_MODEL_DIR.parent.parent / "notebooks" / "demo_runs"
+    rows = budget_demo_rows(run / "budget", run / "sweep")
+    table = format_budget_table(
+        [row for row in rows if row.get("budget") is not None], [row for row in rows if row.get("budget") is None]
+    )
+    assert table + "\n" == (run / "budget" / "results.md").read_text()
+    budget_model = sorted(select(rows, name="budget"), key=lambda row: row["budget"])
+    start = select(rows, name="start", budget=None)[0]
+    assert [row["budget"] for row in budget_model] == [50, 75, 100, 125]
+    assert max(row["budget_deviation"] for row in budget_model) <= 0.10
+    assert start["accuracy"] - budget_model[-1]["accuracy"] <= 0.02
