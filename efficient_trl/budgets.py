@@ -103,10 +103,10 @@ def budgets_near_lengths(lengths: Sequence[int], spread: float, seed: int = 0) -
     if not all(isinstance(length, int) and length >= 1 for length in lengths):
         raise ValueError(f"lengths must be positive token counts, got {sorted(set(lengths), key=str)[:5]!r}.")
     rng = random.Random(seed)
-    return [
-        rng.randint(max(1, math.ceil(length * (1 - spread))), max(1, math.floor(length * (1 + spread))))
-        for length in lengths
-    ]
+    # rounded first, so float error does not drop a band's end (10 * 0.9 is 9.000000000000002)
+    low = [max(1, math.ceil(round(length * (1 - spread), 9))) for length in lengths]
+    high = [max(1, math.floor(round(length * (1 + spread), 9))) for length in lengths]
+    return [rng.randint(bottom, top) for bottom, top in zip(low, high, strict=True)]
 
 
 def with_budgets(dataset: Any, budgets: int | Sequence[int], template: str = "exact") -> Any:

@@ -43,6 +43,7 @@ def test_hindsight_budgets_lie_near_each_length_and_are_seeded():
     # both ends of each band are drawn: 103 -> [93, 113]
     assert {budget for budget, length in zip(drawn, lengths, strict=True) if length == 103} == set(range(93, 114))
     assert budgets_near_lengths([1, 80], 0.0) == [1, 80]
+    assert set(budgets_near_lengths([10] * 200, 0.1)) == {9, 10, 11}  # 10 * 0.9 is 9.000000000000002 in floats
 
 
 def test_budget_sampling_is_uniform_over_the_range_and_seeded():
