@@ -8,7 +8,8 @@ with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr` and `me
 
 How a model was trained comes from its provenance (`efficient_trl.provenance`, copied into `summary.json`), never
 from a directory name: `family` is "alpha" (the method, trainer grpo/rloo; `alpha`, `advantage_normalization`,
-`length_reward` and `lora` say how), "sft" or "dpo" (the baselines), "cutoff" (the generation cutoff), "start" (the
+`length_reward` and `lora` say how), "sft" or "dpo" (the baselines; one on prompts with token budgets is a
+"model"), "cutoff" (the generation cutoff), "start" (the
 model the others were trained from, or the one named `start=`), the name of another length reward of
 `efficient_trl.LENGTH_REWARDS` ("kimi", "alp", ...: an RL model trained with it, its parameters in `length_reward`)
 or "model" (anything else, e.g. a model without provenance).
@@ -27,13 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from .length_rewards import LENGTH_REWARDS
-from .provenance import PROVENANCE_FILE, RL_TRAINERS, read_provenance
+from .provenance import BUDGET_DATA, PROVENANCE_FILE, RL_TRAINERS, read_provenance
 
 __all__ = [
     "DYNAMICS_METRICS",
     "TrainingLog",
+    "budget_report",
     "format_budget_table",
     "format_tradeoff_table",
+    "load_budget_results",
     "load_results",
     "load_training_log",
     "load_training_logs",
@@ -133,6 +136,19 @@ def load_results(path: str | Path, cutoff_model: str | None = None, start: str |
     return sorted(rows, key=_row_order)
 
 
+def load_budget_results(
+    path: str | Path, alpha_run: str | Path | None = None, start: str | None = "start"
+) -> list[dict[str, Any]]:
+    """Result rows for the token-budget figure and table (`budget_report`): every evaluation under `path` (a budget
+    demo run directory, or evaluation runs with `recipes/evaluate.py --budgets`; `start` as `load_results` takes it)
+    and, with `alpha_run`, the alpha family (no advantage normalization) of that demo run or tree of evaluations to
+    compare with."""
+    rows = load_results(path, start=start)
+    if alpha_run:
+        rows += select(load_results(alpha_run), family="alpha", advantage_normalization="none")
+    return rows
+
+
 def result_name(model: str | Path) -> str:
     """How a model's evaluations are named in results: its directory's name, `<run>/checkpoint-N` for a
     checkpoint, the repository's name for a hub model."""
@@ -151,6 +167,8 @@ def provenance_fields(provenance: dict[str, Any] | None) -> dict[str, Any]:
     reward = (length_reward or {}).get("name", "sigmoid")
     if trainer in RL_TRAINERS:
         family = "alpha" if reward == "sigmoid" else reward if reward in REWARD_FAMILIES else "model"
+    elif any(key in provenance.get("data", {}) for key in BUDGET_DATA):
+        family = "model"  # an SFT or DPO on prompts with token budgets (a budget model's stage), not the baselines
     else:
         family = trainer
     return {
@@ -168,13 +186,17 @@ def _evaluation_row(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 def _mark_start(rows: list[dict[str, Any]], start: str | None) -> None:
-    """The starting model: the one other rows' provenance names as their base model (by weights fingerprint), or
-    the one named `start`."""
-    bases = {
-        (row.get("provenance") or {}).get("base_model", {}).get("fingerprint") for row in rows
-    } - {None}  # fmt: skip
+    """The starting model: the one other rows' provenance names as their base model (by weights fingerprint) and that
+    was not itself trained from a model here (in a chain start -> stage 1 -> stage 2, stage 1 is a model), or the one
+    named `start`."""
+
+    def base(row: dict[str, Any]) -> str | None:
+        return (row.get("provenance") or {}).get("base_model", {}).get("fingerprint")
+
+    bases = {base(row) for row in rows} - {None}
+    models = {row.get("model_fingerprint") for row in rows} - {None}
     for row in rows:
-        if row["name"] == start or row.get("model_fingerprint") in bases:
+        if row["name"] == start or (row.get("model_fingerprint") in bases and base(row) not in models):
             row["family"] = "start"
 
 
@@ -726,6 +748,23 @@ def plot_budget_adherence(
     _decorate(accuracy_axes, "token budget N", "accuracy (%)")
     _decorate(tokens_axes, "token budget N", f"mean tokens L ({' / '.join(measures)})")
     return _finish(figure, path)
+
+
+def budget_report(
+    rows: list[dict[str, Any]], path: str | Path | None = None, title: str | None = "Token budgets"
+) -> tuple[str, Any]:
+    """The table (`format_budget_table`) and figure (`plot_budget_adherence`, saved to `path` when given) of result
+    rows of which some were evaluated at token budgets: those against N, the others (the starting model, the alpha
+    family) as plain rows and points on the accuracy-against-tokens panel."""
+    budget_rows = [row for row in rows if row.get("budget") is not None]
+    plain_rows = [row for row in rows if row.get("budget") is None]
+    if not budget_rows:
+        raise ValueError(
+            "no result was evaluated at a token budget: evaluate with recipes/evaluate.py --budgets ... or run "
+            "recipes/budget_demo.py."
+        )
+    figure = plot_budget_adherence(budget_rows, path, title=title, tradeoff_rows=plain_rows or None)
+    return format_budget_table(budget_rows, plain_rows), figure
 
 
 def format_budget_table(rows: list[dict[str, Any]], plain_rows: list[dict[str, Any]] = ()) -> str:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .analysis import format_budget_table, load_results, plot_budget_adherence, select
+from .analysis import budget_report, load_budget_results
 from .baselines import rejection_sampling_datasets
 from .budgets import budget_template, budgets_near_lengths, check_budget_range, with_budgets
 from .data import check_new_output_dir
@@ -68,7 +68,6 @@ __all__ = [
     "BUDGET_REWARDS",
     "BudgetDemoRunArguments",
     "BudgetDemoSettings",
-    "budget_demo_rows",
     "budget_sft_prompts",
     "build_budget_sft_model",
     "run_budget_demo",
@@ -236,7 +235,7 @@ def run_budget_demo(
     run_dir: Path, settings: BudgetDemoSettings, start_model: Path | None = None
 ) -> list[dict[str, Any]]:
     """Build the budget SFT stage, RL-train the budget model, evaluate everything (see the module docstring);
-    returns the result rows: this run's (`analysis.load_results`) and the alpha models of `settings.alpha_run`.
+    returns the result rows: this run's and the alpha models of `settings.alpha_run` (`analysis.load_budget_results`).
 
     Lays out `run_dir` as the demo does: settings.json, budget_sft_sampling/ (stage 1's samples), budget_sft/ and
     budget/ (the two trained models), and eval/<model>/ per evaluation: eval/start/ (plain),
@@ -268,30 +267,15 @@ def run_budget_demo(
             prompt_template=DEMO_PROMPT_TEMPLATE, backend="transformers", batch_size=EVAL_BATCH_SIZE, device="cpu",
             name=name,
         )  # fmt: skip
-    return budget_demo_rows(run_dir, settings.alpha_run)
-
-
-def budget_demo_rows(run_dir: str | Path, alpha_run: str | Path | None) -> list[dict[str, Any]]:
-    """The result rows of a budget demo run directory (`analysis.load_results`) and the alpha models of the demo run
-    `alpha_run` (none when it is empty), as `write_budget_demo_report` takes them."""
-    rows = load_results(run_dir, start="start")
-    for row in select(rows, name="budget_sft"):
-        row["family"] = "model"  # an SFT, but a stage of the budget model, not the demo's SFT baseline
-    if alpha_run:
-        rows += select(load_results(alpha_run), family="alpha", advantage_normalization="none")
-    return rows
+    return load_budget_results(run_dir, settings.alpha_run)
 
 
 def write_budget_demo_report(run_dir: Path, rows: list[dict[str, Any]]) -> tuple[str, Any]:
     """The table (printed, and saved as results.md) and the figure (budget_demo.png: accuracy against tokens with
-    every model, then accuracy and tokens against the budget) of a budget demo run's rows; returns both."""
-    budget_rows = [row for row in rows if row.get("budget") is not None]
-    plain_rows = [row for row in rows if row.get("budget") is None]
-    table = format_budget_table(budget_rows, plain_rows)
+    every model, then accuracy and tokens against the budget) of a budget demo run's rows (`analysis.budget_report`);
+    returns both."""
+    table, figure = budget_report(rows, run_dir / "budget_demo.png", title="CPU demo: token budgets")
     (run_dir / "results.md").write_text(table + "\n")
-    figure = plot_budget_adherence(
-        budget_rows, run_dir / "budget_demo.png", title="CPU demo: token budgets", tradeoff_rows=plain_rows
-    )
     return table, figure
 
 

@@ -488,3 +488,28 @@ def test_a_model_trained_with_another_length_reward_is_plotted_in_its_rewards_fa
     figure = plot_tradeoff(rows, tmp_path / "plot.png")
     plotted = {tuple(xy) for axes in figure.axes for line in axes.lines for xy in line.get_xydata().tolist()}
     assert (50.0, 90.0) in plotted and (60.0, 90.0) in plotted
+
+
+def test_in_a_chain_of_trainings_only_the_root_is_the_start(tmp_path):
+    # start -> budget SFT (prompts with budgets) -> L1 RL: the SFT stage is a model of its own, not the start (though
+    # the RL names it as its base) and not the SFT baseline (its prompts carried budgets)
+    def provenance(trainer, base, **data):
+        return {"schema": 1, "trainer": trainer, "base_model": {"name_or_path": base, "fingerprint": base},
+                "length_reward": {"name": "l1_exact", "a": 0.01} if trainer == "grpo" else None,
+                "data": {"dataset": "sums", **data}}  # fmt: skip
+
+    models = {
+        "start": None,
+        "stage1": provenance("sft", "start", budget_template="exact", budget_spread=0.1),
+        "stage2": provenance("grpo", "stage1", budget_range=[40, 140], budget_template="exact"),
+        "sft": provenance("sft", "start"),
+    }
+    for name, recorded in models.items():
+        summary = {"model": f"runs/{name}", "dataset": "sums", "accuracy": 0.9, "accuracy_stderr": 0.01,
+                   "mean_tokens": 50.0, "model_fingerprint": name, "provenance": recorded}  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    rows = load_results(tmp_path)
+    assert {row["name"]: row["family"] for row in rows} == {
+        "start": "start", "stage1": "model", "stage2": "l1_exact", "sft": "sft"
+    }  # fmt: skip

@@ -6,7 +6,6 @@ from transformers import AutoTokenizer
 from efficient_trl.baselines import rejection_sampling_datasets
 from efficient_trl.budget_demo import (
     BudgetDemoSettings,
-    budget_demo_rows,
     budget_sft_prompts,
     run_budget_demo,
     write_budget_demo_report,
@@ -165,10 +164,11 @@ def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
 def test_the_committed_run_rerenders_to_its_table_and_meets_the_targets_the_readme_states():
     # notebooks/demo_runs/budget is what the README quotes: its rows (read back from the run's summaries and the
     # provenance of its models) give its results.md again, and the budget model's figures are the README's claims.
-    from efficient_trl.analysis import format_budget_table, select
+    from efficient_trl.analysis import format_budget_table, load_budget_results, select
 
     run = DEMO_MODEL_DIR.parent.parent / "notebooks" / "demo_runs"
-    rows = budget_demo_rows(run / "budget", run / "sweep")
+    rows = load_budget_results(run / "budget", run / "sweep")
+    assert select(rows, name="budget_sft")[0]["family"] == "model"  # a budget model's stage, not the SFT baseline
     table = format_budget_table(
         [row for row in rows if row.get("budget") is not None], [row for row in rows if row.get("budget") is None]
     )

@@ -37,8 +37,10 @@ def tables(notebook: nbformat.NotebookNode) -> list[str]:
     ]
 
 
-def test_the_three_notebooks_are_there():
-    assert NOTEBOOKS == ["normalization_ablation.ipynb", "tradeoff.ipynb", "training_dynamics.ipynb"]
+def test_the_four_notebooks_are_there():
+    assert NOTEBOOKS == [
+        "normalization_ablation.ipynb", "token_budgets.ipynb", "tradeoff.ipynb", "training_dynamics.ipynb"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -60,7 +62,15 @@ def test_notebook_runs_on_the_committed_demo_outputs(name):
 def test_notebooks_run_on_a_fresh_demo_run(tiny_demo_run):
     run_dir = str(tiny_demo_run[0])
     for name in NOTEBOOKS:
-        assert figures(execute(name, RUN_DIR=run_dir)) >= 1
+        if name != "token_budgets.ipynb":  # a demo run has no evaluation by budget (see the test below)
+            assert figures(execute(name, RUN_DIR=run_dir)) >= 1
+
+
+def test_budget_notebook_without_an_alpha_run_shows_only_the_budget_run():
+    executed = execute("token_budgets.ipynb", ALPHA_RUN=None)
+    (table,) = tables(executed)
+    assert "| budget | 125 (in the prompt) |" in table and "| start | 50 (forced) |" in table
+    assert "alpha=" not in table and figures(executed) == 1
 
 
 def test_tradeoff_notebook_runs_on_evaluation_runs(evaluation_runs):
