@@ -162,7 +162,11 @@ def test_interrupted_call_leaves_the_grader_in_step():
     # Ctrl-C while the grader waits for a worker: the reply of the interrupted call must not be read as the next
     # call's (it used to be: the next call got one stale verdict for three answers, the one after it this one's).
     import _thread
+    import signal
 
+    # A job started in the background by a shell inherits SIGINT ignored, and then interrupt_main does nothing: give
+    # the test Python's own Ctrl-C handler, whatever launched it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     grader = MathGrader(timeout_seconds=2.0, num_workers=1)
     try:
         grader.verify(["1"], ["1"])  # a started worker
@@ -175,6 +179,7 @@ def test_interrupted_call_leaves_the_grader_in_step():
         assert grader.verify(["\\frac{1}{2}", "7"], ["0.5", "8"]) == [True, False]
     finally:
         grader.close()
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_bad_grader_input_names_the_fix():
