@@ -9,10 +9,10 @@ with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr` and `me
 How a model was trained comes from its provenance (`efficient_trl.provenance`, copied into `summary.json`), never
 from a directory name: `family` is "alpha" (the method, trainer grpo/rloo; `alpha`, `advantage_normalization`,
 `length_reward` and `lora` say how), "sft" or "dpo" (the baselines; one on prompts with token budgets is a
-"model"), "cutoff" (the generation cutoff), "start" (the
-model the others were trained from, or the one named `start=`), the name of another length reward of
-`efficient_trl.LENGTH_REWARDS` ("kimi", "alp", ...: an RL model trained with it, its parameters in `length_reward`)
-or "model" (anything else, e.g. a model without provenance).
+"model"), "cutoff" (the generation cutoff), "start" (the model the others were trained from, the root of a chain of
+trainings, or the one named `start=`), the name of another length reward of `efficient_trl.LENGTH_REWARDS`
+("kimi", "alp", ...: an RL model trained with it, its parameters in `length_reward`) or "model" (anything else, e.g.
+a model without provenance).
 
 Plots return a matplotlib `Figure` (shown inline by Jupyter) and also save it when given a path.
 """

@@ -136,7 +136,7 @@ def test_provenance_records_the_budgets_only_of_budget_conditioned_models():
 
 
 def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
-    from efficient_trl.analysis import format_budget_table, plot_budget_adherence
+    from efficient_trl.analysis import budget_report, format_budget_table, plot_budget_adherence
 
     def row(name, family, accuracy, tokens, **fields):
         return {"name": name, "family": family, "dataset": "held-out sums", "accuracy": accuracy,
@@ -156,6 +156,10 @@ def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
     assert len(figure.axes) >= 3 and figure.axes[2].get_xlabel() == "token budget N"
     with pytest.raises(ValueError, match="one dataset"):
         plot_budget_adherence(budget_rows, tradeoff_rows=[{**plain[0], "dataset": "gsm8k"}])
+    with pytest.raises(ValueError, match="no result was evaluated at a token budget"):
+        budget_report(plain)
+    table, figure = budget_report([*budget_rows, *plain])  # the rows split by whether they have a budget
+    assert table == format_budget_table(budget_rows, plain) and len(figure.axes) >= 3
     table = format_budget_table(budget_rows, plain).splitlines()
     assert table[2] == "| budget | 50 (in the prompt) | 97.0% ± 1.0 | 52.0 | 0.080 | 50.0% | 25.0% |"
     assert table[-1] == "| alpha=0.2 | none | 99.8% ± 1.0 | 53.1 | | | |"
