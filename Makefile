@@ -50,7 +50,7 @@ compare: setup
 
 # A model trained to follow a token budget in its prompt (L1) against budget forcing and the alpha family
 budget-demo: setup
-	$(BIN)/python recipes/budget_demo.py
+	$(BIN)/python recipes/budget_demo.py --alpha_run notebooks/demo_runs/sweep
 
 # Re-render the committed notebooks (figures and tables) from the run outputs they point at (notebooks/demo_runs)
 notebooks: setup

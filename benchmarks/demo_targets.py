@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from efficient_trl.analysis import load_results  # noqa: E402
-from efficient_trl.demo import DemoSettings, run_demo  # noqa: E402
+from efficient_trl.experiments.demo import DemoSettings, run_demo  # noqa: E402
 
 
 def main() -> None:

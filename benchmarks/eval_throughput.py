@@ -16,8 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from efficient_trl.demo import DEMO_MODEL_DIR, EVAL_SEED  # noqa: E402
 from efficient_trl.evaluation import SamplingSettings, generate_samples, grade_samples, summarize  # noqa: E402
+from efficient_trl.experiments.engine import EVAL_SEED, START_MODELS  # noqa: E402
 from efficient_trl.math_grader import MathAccuracyReward  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 
@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=250)
     args = parser.parse_args()
     problems = sum_problems(args.problems, seed=EVAL_SEED, split="held_out")
-    model = AutoModelForCausalLM.from_pretrained(str(DEMO_MODEL_DIR))
-    tokenizer = AutoTokenizer.from_pretrained(str(DEMO_MODEL_DIR))
+    model = AutoModelForCausalLM.from_pretrained(str(START_MODELS["sums"]))
+    tokenizer = AutoTokenizer.from_pretrained(str(START_MODELS["sums"]))
     reward = MathAccuracyReward()
     reward(["\\boxed{1}"], answer=["1"])  # start the grader's workers outside the timed part
 

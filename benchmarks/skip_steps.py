@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from efficient_trl.demo import DEMO_MODEL_DIRS  # noqa: E402
+from efficient_trl.experiments.engine import START_MODELS  # noqa: E402
 from efficient_trl.synthetic import solve_with_checks  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     from efficient_trl.synthetic import multi_sum_problems
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(DEMO_MODEL_DIRS["multi_sums"]))
+    parser.add_argument("--model", default=str(START_MODELS["multi_sums"]))
     parser.add_argument("--problems", type=int, default=300, help="held-out problems per number of terms")
     args = parser.parse_args()
     held_out = multi_sum_problems(20 * args.problems, seed=3, split="held_out")["problem"]

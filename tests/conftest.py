@@ -24,14 +24,15 @@ def tiny_r1_model_path(tmp_path_factory) -> str:
 def tiny_demo_run(tmp_path_factory):
     """A real demo run, shrunk: two alphas, two advantage normalizations and every baseline, from the shipped
     demo model (about half a minute). Returns (run directory, result rows, settings)."""
-    from efficient_trl.demo import DEMO_MODEL_DIR, DemoSettings, run_demo
+    from efficient_trl.experiments.demo import DemoSettings, run_demo
+    from efficient_trl.experiments.engine import START_MODELS
 
     settings = DemoSettings(
         alphas=[0.0, 0.3], normalizations=["none", "group"], steps=2, prompts_per_step=4, num_generations=4,
         max_completion_length=120, logging_steps=1, eval_problems=8, baselines=True, cutoffs=[30, 60],
     )  # fmt: skip
     run_dir = tmp_path_factory.mktemp("demo") / "run"
-    return run_dir, run_demo(run_dir, settings, start_model=DEMO_MODEL_DIR), settings
+    return run_dir, run_demo(run_dir, settings, start_model=START_MODELS["sums"]), settings
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +40,12 @@ def evaluation_runs(tmp_path_factory, tiny_demo_run):
     """Evaluation run directories as recipes/evaluate.py lays them out (runs/eval/<model>/<dataset>...) for the
     demo's starting model and its alpha=0.3 models (advantages unnormalized and group-normalized), on GSM8K and
     MATH500 (a few problems, short generations)."""
-    from efficient_trl.demo import DEMO_MODEL_DIR
-    from efficient_trl.evaluation import SamplingSettings, evaluate
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.experiments.engine import START_MODELS
+    from efficient_trl.sampling import SamplingSettings
 
     root = tmp_path_factory.mktemp("eval")
-    for model in (DEMO_MODEL_DIR, tiny_demo_run[0] / "alpha_0.3", tiny_demo_run[0] / "alpha_0.3_norm_group"):
+    for model in (START_MODELS["sums"], tiny_demo_run[0] / "alpha_0.3", tiny_demo_run[0] / "alpha_0.3_norm_group"):
         for dataset in ("gsm8k", "math500"):
             sampling = SamplingSettings(k=2, max_new_tokens=24)
             evaluate(str(model), dataset, root / model.name / dataset, sampling, num_problems=3)

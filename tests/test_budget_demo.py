@@ -1,18 +1,21 @@
 import json
+from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
 
 from efficient_trl.baselines import rejection_sampling_datasets
-from efficient_trl.budget_demo import (
+from efficient_trl.experiments.budget_demo import (
     BudgetDemoSettings,
     budget_sft_prompts,
     run_budget_demo,
     write_budget_demo_report,
 )
-from efficient_trl.demo import DEMO_MODEL_DIR
-from efficient_trl.evaluation import EvaluationSample
+from efficient_trl.experiments.engine import START_MODELS
+from efficient_trl.sampling import EvaluationSample
 from efficient_trl.synthetic import sum_problems
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +53,7 @@ def test_budget_sft_rows_ask_for_a_budget_near_each_samples_own_length():
     ]
     prompts, recorded = budget_sft_prompts(problems, samples, settings)
     assert recorded == {"budget_template": "Think for {budget} tokens. {prompt}", "budget_spread": 0.1}
-    tokenizer = AutoTokenizer.from_pretrained(DEMO_MODEL_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(START_MODELS["sums"])
     data, _, report = rejection_sampling_datasets(prompts, samples, tokenizer)
     assert report["problems_with_a_correct_sample"] == 5  # the wrong sample teaches nothing
     kept = [i for i in range(6) if samples[i].correct]
@@ -81,7 +84,7 @@ def test_a_rerun_into_the_same_directory_is_refused(tmp_path):
 def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     settings = BudgetDemoSettings(
         eval_budgets=[50, 100], sft_problems=4, sft_epochs=1, steps=1, prompts_per_step=2, num_generations=2,
-        eval_problems=3, max_completion_length=140,
+        eval_problems=3, max_completion_length=140, alpha_run=str(ROOT / "notebooks" / "demo_runs" / "sweep"),
     )  # fmt: skip
     run_dir = tmp_path / "run"
     rows = run_budget_demo(run_dir, settings)
@@ -100,7 +103,7 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     template = "Think for {budget} tokens. {prompt}"
     assert provenance["data"]["budget_range"] == [40, 140] and provenance["data"]["budget_template"] == template
     stage1 = json.loads((run_dir / "budget_sft" / "provenance.json").read_text())
-    assert stage1["trainer"] == "sft" and stage1["base_model"]["name_or_path"] == str(DEMO_MODEL_DIR)
+    assert stage1["trainer"] == "sft" and stage1["base_model"]["name_or_path"] == str(START_MODELS["sums"])
     assert stage1["data"]["budget_spread"] == 0.1 and "budget_range" not in stage1["data"]
     assert budget_rows_prompt(run_dir / "eval" / "budget" / "budget-50") == "Think for 50 tokens. {problem}"
 
@@ -130,9 +133,9 @@ def test_provenance_records_the_budgets_only_of_budget_conditioned_models():
     problems = sum_problems(2, seed=0)
     samples = [EvaluationSample(i, 0, "<think></think>", 50, False, None, True) for i in range(2)]
     recorded = budget_sft_prompts(problems, samples, BudgetDemoSettings())[1]
-    budgeted = training_provenance("sft", args, str(DEMO_MODEL_DIR), {**data, **recorded})
+    budgeted = training_provenance("sft", args, str(START_MODELS["sums"]), {**data, **recorded})
     assert budgeted["data"] == {**data, **recorded}
-    assert training_provenance("sft", args, str(DEMO_MODEL_DIR), data)["data"] == data
+    assert training_provenance("sft", args, str(START_MODELS["sums"]), data)["data"] == data
 
 
 def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
@@ -170,7 +173,7 @@ def test_the_committed_run_rerenders_to_its_table_and_meets_the_targets_the_read
     # provenance of its models) give its results.md again, and the budget model's figures are the README's claims.
     from efficient_trl.analysis import format_budget_table, load_budget_results, select
 
-    run = DEMO_MODEL_DIR.parent.parent / "notebooks" / "demo_runs"
+    run = ROOT / "notebooks" / "demo_runs"
     rows = load_budget_results(run / "budget", run / "sweep")
     assert select(rows, name="budget_sft")[0]["family"] == "model"  # a budget model's stage, not the SFT baseline
     table = format_budget_table(

@@ -12,7 +12,7 @@ from efficient_trl.analysis import (
     plot_tradeoff,
     provenance_fields,
 )
-from efficient_trl.compare import COMPARE_SETTINGS, CompareSettings, format_compare_table, run_compare
+from efficient_trl.experiments.compare import COMPARE_SPECS, CompareSettings, format_compare_table, run_compare
 from efficient_trl.length_rewards import (
     LENGTH_REWARDS,
     dataset_inputs,
@@ -24,12 +24,12 @@ from efficient_trl.length_rewards import (
 def test_every_group_or_completion_length_reward_is_compared_at_its_default_and_a_stronger_setting():
     unbudgeted = [name for name in LENGTH_REWARDS if not dataset_inputs(name)]
     assert sorted(unbudgeted) == ["alp", "grpo_lead", "kimi", "shorterbetter", "sigmoid"]
-    compared = [setting.length_reward for setting in COMPARE_SETTINGS]
+    compared = [setting.length_reward for setting in COMPARE_SPECS]
     assert sorted(set(compared)) == sorted(unbudgeted)  # L1's budget-conditioned entries are left out
-    names = [setting.name for setting in COMPARE_SETTINGS]
+    names = [setting.name for setting in COMPARE_SPECS]
     assert len(names) == len(set(names)) == 12
     for reward in unbudgeted:
-        settings = [setting for setting in COMPARE_SETTINGS if setting.length_reward == reward]
+        settings = [setting for setting in COMPARE_SPECS if setting.length_reward == reward]
         roles = [setting.role for setting in settings]
         assert roles.count("default") == 1 and roles.count("stronger") == 1, reward
         default, stronger = (next(s for s in settings if s.role == role) for role in ("default", "stronger"))
@@ -39,11 +39,11 @@ def test_every_group_or_completion_length_reward_is_compared_at_its_default_and_
                    reward != "sigmoid"), reward  # fmt: skip
         assert stronger.params != default.params and stronger.reason
         for setting in settings:  # every parameter is one the entry takes, with a valid value
-            alpha, kwargs = setting.train_arguments()
-            resolve_length_reward(reward, kwargs, alpha)
-    sigmoid = {(s.params["alpha"], s.normalization) for s in COMPARE_SETTINGS if s.length_reward == "sigmoid"}
+            fields = setting.config_fields()
+            resolve_length_reward(reward, fields["length_reward_kwargs"], fields["length_penalty_alpha"])
+    sigmoid = {(s.params["alpha"], s.normalization) for s in COMPARE_SPECS if s.length_reward == "sigmoid"}
     assert sigmoid == {(0.0, "none"), (0.2, "none"), (0.4, "none"), (0.2, "group")}
-    assert next(s for s in COMPARE_SETTINGS if s.length_reward == "kimi" and s.role == "stronger").name == (
+    assert next(s for s in COMPARE_SPECS if s.length_reward == "kimi" and s.role == "stronger").name == (
         "kimi,weight=2"
     )
 

@@ -1,0 +1,141 @@
+"""The demo: shorten an overthinking model's reasoning with the paper's length penalty, and measure what it costs.
+
+    efficient-trl demo                                    # alpha 0 and 0.2 (make demo)
+    efficient-trl demo --alphas 0 0.05 0.1 0.2 0.4 --baselines true      # make sweep
+    efficient-trl demo --alphas 0.05 0.2 --normalizations none group     # make ablation
+    efficient-trl demo --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
+
+From a demo task's shipped starting model (a ~1M-parameter Qwen2 that solves the task's sums and re-checks its work,
+see `efficient_trl.synthetic`), train one model per alpha and advantage normalization with the same seed and steps;
+with `--baselines`, also the generation cutoff and SFT/DPO on rejection-sampled data; then evaluate every model on
+the same held-out problems. Writes under a new run directory: one directory per trained model (weights,
+trainer_state.json, provenance.json), eval/<model>/ per evaluated model (settings.json, samples.jsonl,
+summary.json; rejection_sampling/ holds the baselines' samples), results.md (the table printed at the end) and
+tradeoff.png. The notebooks in notebooks/ read such a directory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..analysis import format_tradeoff_table, load_results, plot_tradeoff
+from ..rewards import ADVANTAGE_NORMALIZATIONS
+from ..synthetic import TASKS
+from . import engine
+from .engine import ModelSpec, alpha_spec
+from .settings import ExperimentSettings, RunArguments, check_positive, setting
+
+__all__ = ["DemoSettings", "demo_specs", "main", "run_demo", "write_demo_report"]
+
+
+@dataclass
+class DemoSettings(ExperimentSettings):
+    task: str = setting(
+        "sums",
+        f"Demo task, one of {list(TASKS)}: 'sums' adds four digits, 'multi_sums' 2 to 6 distinct ones (where cutting "
+        "steps costs accuracy); picks the problems and the shipped starting model.",
+    )
+    alphas: list[float] = setting([0.0, 0.2], "Length-penalty alphas to train, one model each.")
+    normalizations: list[str] = setting(
+        ["none"],
+        "Advantage normalizations to train at every alpha: 'none' (the method), 'group' or 'batch' (the ablation).",
+    )
+    baselines: bool = setting(False, "Also the generation cutoff, and SFT and DPO on rejection-sampled data.")
+    cutoffs: list[float] = setting([40, 60, 80], "Token limits for the generation-cutoff baseline.")
+    sft_learning_rate: float = setting(1e-4, "Learning rate of the SFT baseline.")
+    # 1e-4 collapsed the demo model (rambling past the token limit)
+    dpo_learning_rate: float = setting(1e-5, "Learning rate of the DPO baseline.")
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {list(TASKS)}, got {self.task!r}.")
+        unknown = sorted(set(self.normalizations) - set(ADVANTAGE_NORMALIZATIONS))
+        if unknown or not self.normalizations:
+            raise ValueError(
+                f"normalizations must be a non-empty list of {list(ADVANTAGE_NORMALIZATIONS)}, got "
+                f"{self.normalizations}."
+            )
+        if not self.alphas or not all(0.0 <= alpha < 1.0 for alpha in self.alphas):
+            raise ValueError(
+                f"alphas must be a non-empty list of values in [0, 1), got {self.alphas}: at 1 the longest correct "
+                "answer earns no more than a wrong one (the paper uses 0.05 to 0.4)."
+            )
+        if len(set(self.alphas)) != len(self.alphas):
+            raise ValueError(f"alphas lists a value twice ({self.alphas}): each alpha trains one model.")
+        super().__post_init__()
+        check_positive(self, ("sft_learning_rate", "dpo_learning_rate"))
+        if not self.cutoffs or any(cutoff < 1 for cutoff in self.cutoffs):
+            raise ValueError(f"cutoffs must be positive token counts, got {self.cutoffs}.")
+
+
+def demo_specs(settings: DemoSettings) -> list[ModelSpec]:
+    """The RL models of a demo run: one per normalization and alpha; with baselines, SFT and DPO after them."""
+    specs = [alpha_spec(alpha, norm) for norm in settings.normalizations for alpha in settings.alphas]
+    if settings.baselines:
+        specs += [
+            ModelSpec(trainer="sft", learning_rate=settings.sft_learning_rate),
+            ModelSpec(trainer="dpo", learning_rate=settings.dpo_learning_rate),
+        ]
+    return specs
+
+
+def run_demo(run_dir: str | Path, settings: DemoSettings, start_model: Path | None = None) -> list[dict[str, Any]]:
+    """Train the demo's models from the starting model (default: the shipped one of `settings.task`), evaluate them
+    with it on the held-out problems (the starting model as eval/start/); returns the result rows
+    (`efficient_trl.analysis.load_results` of the run directory, laid out as `engine` says)."""
+    task = settings.task
+    start = engine.start_model(task, start_model)
+    run_dir = engine.start_run(run_dir, engine.settings_record(settings))
+    problems = engine.held_out_problems(task, settings)
+    specs = demo_specs(settings)
+    rl = [spec for spec in specs if spec.trainer == "grpo"]
+    models = [("start", start)]
+    models += [(spec.name, engine.train_model(spec, start, task, settings, run_dir / engine.model_dir_name(spec.name)))
+               for spec in rl]  # fmt: skip
+    # the generation-cutoff baseline comes from the starting model's samples (summary.json's cutoff_baseline)
+    cutoffs = [int(cutoff) for cutoff in settings.cutoffs] if settings.baselines else []
+    for name, path in models:
+        engine.evaluate_model(path, name, problems, task, settings, run_dir, cutoffs if name == "start" else ())
+    if settings.baselines:
+        sft_data, dpo_data, report = engine.rejection_sample_start(start, task, settings, run_dir)
+        source = f"rejection sampling of the starting model on {engine.rl_data_source(task)}"
+        trained = []
+        for spec, data in zip([spec for spec in specs if spec.trainer != "grpo"], (sft_data, dpo_data), strict=True):
+            if len(data) == 0:
+                raise ValueError(
+                    f"rejection sampling gave no {spec.name} data ({report}): the starting model answered no prompt "
+                    "correctly, so there is nothing to imitate."
+                )
+            record = {"dataset": source, "num_problems": len(data)}
+            path = engine.train_model(spec, start, task, settings, run_dir / spec.name, data, record)
+            trained.append((spec.name, path))
+        for name, path in trained:
+            engine.evaluate_model(path, name, problems, task, settings, run_dir)
+    return load_results(run_dir, cutoff_model="start", start="start")
+
+
+def write_demo_report(
+    run_dir: Path, rows: list[dict[str, Any]], title: str = "CPU demo: accuracy against tokens"
+) -> tuple[str, Any]:
+    """The table (printed, and saved as results.md) and the trade-off plot (tradeoff.png) of a demo run's rows;
+    returns the table and the figure."""
+    table = format_tradeoff_table(rows, baseline="start")
+    (run_dir / "results.md").write_text(table + "\n")
+    return table, plot_tradeoff(rows, run_dir / "tradeoff.png", title=title)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..cli import parse_arguments
+
+    where, settings = parse_arguments(RunArguments, DemoSettings, argv=argv, description=__doc__)
+    run_dir = Path(where.run_dir or engine.time_stamped("demo"))
+    started = time.monotonic()
+    rows = run_demo(run_dir, settings)
+    table, _ = write_demo_report(run_dir, rows)
+    print(
+        f"\n{table}\n\n{settings.eval_problems} held-out problems x {settings.eval_k} samples per model; "
+        f"total time {time.monotonic() - started:.0f}s\nresults in {run_dir} (plot: {run_dir / 'tradeoff.png'})"
+    )

@@ -1,0 +1,302 @@
+"""The one engine behind every CPU experiment: start a run directory, train one model spec, evaluate one model, run
+jobs two at a time. The plans (`demo`, `compare`, `budget_demo`) are data and a main over these functions.
+
+A run directory is laid out as evaluation lays out runs: settings.json (the plan's settings), one directory per
+trained model (weights, trainer_state.json, provenance.json) and eval/<model>/ per evaluated model (settings.json,
+samples.jsonl, summary.json with the model's provenance), so that `efficient_trl.analysis.load_results` reads it.
+Every model starts from a demo task's shipped starting model (`START_MODELS`), trains on the task's training split
+and is evaluated on its held-out split (`efficient_trl.synthetic`: disjoint by a hash of the problem).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from ..baselines import rejection_sample
+from ..budgets import with_sampled_budgets
+from ..configs import EfficientGRPOConfig
+from ..data import check_new_output_dir
+from ..evaluation import evaluate_problems, evaluate_problems_by_budget
+from ..provenance import training_provenance
+from ..sampling import SamplingSettings
+from ..synthetic import TASKS
+from ..trainers import EfficientGRPOTrainer
+from ..training import CPU_TRAINING_KWARGS, train_and_save
+from .settings import ExperimentSettings, RLSettings
+
+__all__ = [
+    "EVAL_SEED",
+    "RL_SEED",
+    "START_MODELS",
+    "ModelSpec",
+    "alpha_spec",
+    "eval_dir",
+    "eval_sampling",
+    "evaluate_model",
+    "held_out_problems",
+    "model_dir_name",
+    "rejection_sample_start",
+    "rl_prompts",
+    "run_jobs",
+    "start_model",
+    "start_run",
+    "settings_record",
+    "time_stamped",
+    "train_model",
+    "write_json",
+]
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# Each demo task's shipped starting model (`efficient-trl build-demo-model --task <name>` rebuilds it)
+START_MODELS = {"sums": PACKAGE_DIR / "demo_model", "multi_sums": PACKAGE_DIR / "demo_model_multi_sums"}
+RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
+PROMPT_TEMPLATE = "{problem}"  # a demo task's user turn is the bare problem
+# Generation batch sizes of evaluation and rejection sampling (fixed: they set the sampled numbers of every run)
+EVAL_BATCH_SIZE, SAMPLING_BATCH_SIZE = 250, 256
+TRAINERS = ("grpo", "sft", "dpo")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to train, as data: RL with a length reward of `efficient_trl.LENGTH_REWARDS` (its parameters,
+    the sigmoid's alpha included, the advantage normalization and the budgets its prompts ask for), or an SFT/DPO
+    model on data the plan gives. `role` and `reason` say why a plan trains it."""
+
+    length_reward: str = "sigmoid"
+    params: dict[str, float] = field(default_factory=dict)  # the rest keep the registry entry's defaults
+    normalization: str = "none"
+    budget_range: tuple[int, int] | None = None  # each RL prompt asks for a budget drawn from it (L1's rewards)
+    budget_template: str = "exact"
+    trainer: str = "grpo"  # "grpo" (RL), or "sft" / "dpo" on data the plan gives
+    learning_rate: float | None = None  # SFT/DPO; RL takes RLSettings.learning_rate
+    epochs: float = 1.0  # SFT/DPO
+    label: str | None = None  # the name in results, when not derived from the above
+    role: str = ""
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"trainer must be one of {list(TRAINERS)}, got {self.trainer!r}.")
+        if self.trainer != "grpo" and self.learning_rate is None:
+            raise ValueError(f"a {self.trainer} spec needs its learning_rate.")
+
+    @property
+    def name(self) -> str:
+        """The model's name in results: 'alpha=0.2' (',norm=group' when normalized) for the paper's sigmoid,
+        'kimi,weight=2' for another reward with its parameters, 'sft' / 'dpo', or `label`."""
+        if self.label is not None:
+            return self.label
+        if self.trainer != "grpo":
+            return self.trainer
+        if self.length_reward == "sigmoid":
+            name = f"alpha={self.params.get('alpha', 0.0):g}"
+        else:
+            name = ",".join([self.length_reward, *(f"{key}={value:g}" for key, value in self.params.items())])
+        return name if self.normalization == "none" else f"{name},norm={self.normalization}"
+
+    def config_fields(self) -> dict[str, Any]:
+        """The spec's fields of `EfficientGRPOConfig`: the sigmoid's alpha is `length_penalty_alpha`, not one of
+        its `length_reward_kwargs`."""
+        kwargs = dict(self.params)
+        alpha = kwargs.pop("alpha", 0.0) if self.length_reward == "sigmoid" else 0.0
+        return {
+            "length_penalty_alpha": alpha,
+            "length_reward": self.length_reward,
+            "length_reward_kwargs": kwargs or None,
+            "advantage_normalization": self.normalization,
+        }
+
+
+def alpha_spec(alpha: float, normalization: str = "none", **fields: Any) -> ModelSpec:
+    """The paper's sigmoid reward at `alpha`."""
+    return ModelSpec("sigmoid", {"alpha": alpha}, normalization, **fields)
+
+
+def model_dir_name(name: str) -> str:
+    """The directory of a model's name: 'alpha=0.2,norm=group' -> 'alpha_0.2_norm_group'."""
+    return name.replace("=", "_").replace(",", "_")
+
+
+def eval_dir(run_dir: Path, name: str) -> Path:
+    """The evaluation run directory of model `name` in a run: run_dir/eval/<model>/."""
+    return run_dir / "eval" / model_dir_name(name)
+
+
+def start_model(task: str, path: str | Path | None = None) -> Path:
+    """The starting model of `task` (default: its shipped one), checked to be a saved model."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}.")
+    path = Path(START_MODELS[task] if path is None else path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(
+            f"no model at {path}; rebuild the {task} task's starting model with `efficient-trl build-demo-model "
+            f"--task {task} --output_dir {path}`."
+        )
+    return path
+
+
+def start_run(run_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Create the new run directory `run_dir` (an existing one is refused) with its settings.json (`record`)."""
+    run_dir = check_new_output_dir(run_dir, option="run directory (--run_dir)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "settings.json", record)
+    return run_dir
+
+
+def write_json(path: Path, record: Any) -> None:
+    """A run's JSON record (settings.json, timings.json, a report), indented as every run writes it."""
+    path.write_text(json.dumps(record, indent=1))
+
+
+def time_stamped(command: str) -> str:
+    """The default run directory of a plan's command: runs/<command>-<date>-<time>."""
+    return f"runs/{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def rl_prompts(task: str, settings: RLSettings) -> Any:
+    """The RL training prompts (rejection sampling for the baselines samples them too)."""
+    return TASKS[task](settings.steps * settings.prompts_per_step, seed=RL_SEED)
+
+
+def rl_data_source(task: str) -> str:
+    """How the RL prompts were made, as provenance.json records it."""
+    return f"efficient_trl.synthetic.TASKS[{task!r}](seed={RL_SEED}, split='train')"
+
+
+def held_out_problems(task: str, settings: ExperimentSettings) -> Any:
+    return TASKS[task](settings.eval_problems, seed=EVAL_SEED, split="held_out")
+
+
+def train_model(
+    spec: ModelSpec,
+    start: Path,
+    task: str,
+    settings: RLSettings,
+    output_dir: Path,
+    data: Any = None,
+    data_record: dict[str, Any] | None = None,
+) -> Path:
+    """Train one model from `start` as `spec` says into `output_dir`; returns its directory, with its
+    trainer_state.json (the training log) and provenance.json.
+
+    RL trains on the task's training prompts with `settings` (each prompt asking for a budget drawn from
+    `spec.budget_range` with the run's seed, for L1's rewards); SFT and DPO train on `data` (TRL's rows), described in
+    provenance by `data_record` ({"dataset", "num_problems", ...}).
+    """
+    if spec.trainer == "grpo":
+        args = EfficientGRPOConfig(
+            output_dir=str(output_dir), **CPU_TRAINING_KWARGS, **spec.config_fields(),
+            num_generations=settings.num_generations,
+            per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
+            max_steps=settings.steps, learning_rate=settings.learning_rate, lr_scheduler_type="constant",
+            beta=settings.beta, loss_type="grpo", temperature=1.0, logging_steps=settings.logging_steps,
+            max_completion_length=settings.max_completion_length, seed=settings.seed,
+        )  # fmt: skip
+        data = rl_prompts(task, settings)
+        data_record = {"dataset": rl_data_source(task), "num_problems": len(data), "prompt_template": None}
+        if spec.budget_range is not None:
+            data, budget_record = with_sampled_budgets(
+                data, list(spec.budget_range), spec.budget_template, seed=settings.seed
+            )
+            data_record.update(budget_record)
+        trainer = EfficientGRPOTrainer(model=str(start), args=args, train_dataset=data)
+    else:
+        from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+        if data is None or data_record is None:
+            raise ValueError(f"a {spec.trainer} model trains on data the plan gives, with its data_record.")
+        config_class, trainer_class = {"sft": (SFTConfig, SFTTrainer), "dpo": (DPOConfig, DPOTrainer)}[spec.trainer]
+        args = config_class(
+            output_dir=str(output_dir), learning_rate=spec.learning_rate, **CPU_TRAINING_KWARGS,
+            per_device_train_batch_size=16, num_train_epochs=spec.epochs, lr_scheduler_type="constant",
+            logging_steps=5, seed=settings.seed,
+        )  # fmt: skip
+        trainer = trainer_class(model=str(start), args=args, train_dataset=data)
+    return train_and_save(trainer, output_dir, training_provenance(spec.trainer, args, str(start), data_record))
+
+
+def eval_sampling(settings: ExperimentSettings) -> SamplingSettings:
+    """How an experiment samples its held-out evaluations."""
+    return SamplingSettings(
+        k=settings.eval_k,
+        temperature=settings.eval_temperature,
+        max_new_tokens=settings.max_completion_length,
+        seed=settings.seed,
+    )
+
+
+def evaluate_model(
+    model: str | Path,
+    name: str,
+    problems: Any,
+    task: str,
+    settings: ExperimentSettings,
+    run_dir: Path,
+    cutoffs: Sequence[int] = (),
+    budgets: Sequence[int] = (),
+    budget_mode: str = "prompt",
+    budget_template: str = "exact",
+    eval_name: str | None = None,
+) -> Any:
+    """Evaluate model `name` on `problems` (the task's held-out ones) into run_dir/eval/<eval_name or model>/, as
+    `evaluation.evaluate_problems` lays out a run (with the generation-cutoff baseline at `cutoffs`); with `budgets`,
+    once per budget into its budget-<N>/ subdirectories (`evaluation.evaluate_problems_by_budget`: the budget in
+    the prompt with `budget_template`, or forced). Returns the summary (a list of them by budget)."""
+    options = {
+        "dataset": f"held-out {task}", "prompt_template": PROMPT_TEMPLATE, "backend": "transformers",
+        "batch_size": EVAL_BATCH_SIZE, "device": "cpu", "name": name,  # a CPU experiment: the same numbers on a GPU
+    }  # fmt: skip
+    output_dir = eval_dir(run_dir, eval_name or name)
+    if budgets:
+        return evaluate_problems_by_budget(
+            str(model), problems, output_dir, eval_sampling(settings), list(budgets), mode=budget_mode,
+            template=budget_template, **options,
+        )  # fmt: skip
+    return evaluate_problems(
+        str(model), problems, output_dir, eval_sampling(settings), cutoffs=tuple(cutoffs), **options
+    )
+
+
+def rejection_sample_start(start: Path, task: str, settings: RLSettings, run_dir: Path) -> tuple[Any, Any, dict]:
+    """Rejection sampling of the starting model on the RL prompts (`baselines.rejection_sample`: num_generations
+    samples per prompt at temperature 1, into run_dir/rejection_sampling; its report in
+    run_dir/rejection_sampling_report.json): the SFT and DPO baselines' data."""
+    sampling = SamplingSettings(
+        k=settings.num_generations, temperature=1.0, max_new_tokens=settings.max_completion_length, seed=settings.seed
+    )
+    sft_data, dpo_data, report = rejection_sample(
+        str(start), rl_prompts(task, settings), run_dir / "rejection_sampling", sampling, dataset=f"train {task}",
+        prompt_template=PROMPT_TEMPLATE, backend="transformers", batch_size=SAMPLING_BATCH_SIZE, device="cpu",
+    )  # fmt: skip
+    write_json(run_dir / "rejection_sampling_report.json", report)
+    return sft_data, dpo_data, report
+
+
+def _on_one_thread(function: Callable[..., Any], job: tuple) -> Any:
+    import torch
+
+    # One thread in every job, whatever the number of workers: a tiny model is Python-bound, so two processes on two
+    # cores nearly double throughput, and the same thread count keeps every result independent of `workers`.
+    torch.set_num_threads(1)
+    return function(*job)
+
+
+def run_jobs(function: Callable[..., Any], jobs: list[tuple], workers: int) -> list[Any]:
+    """`function(*job)` for every job, `workers` at a time, each in a fresh process on one thread; the results in
+    the jobs' order (the first job that failed raises here)."""
+    # spawn: each job starts from a fresh interpreter (no torch state forked from this one)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_on_one_thread, function, job) for job in jobs]
+        return [future.result() for future in futures]
+
+
+def settings_record(settings: Any, **extra: Any) -> dict[str, Any]:
+    """What a run's settings.json records: the plan's settings and anything the plan adds."""
+    return {**asdict(settings), **extra}

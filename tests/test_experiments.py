@@ -1,0 +1,134 @@
+"""The experiment engine (efficient_trl.experiments.engine) and the settings every plan shares."""
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from efficient_trl import EfficientGRPOConfig
+from efficient_trl.experiments.budget_demo import BudgetDemoSettings
+from efficient_trl.experiments.compare import CompareSettings
+from efficient_trl.experiments.demo import DemoSettings, demo_specs
+from efficient_trl.experiments.engine import (
+    START_MODELS,
+    ModelSpec,
+    alpha_spec,
+    eval_dir,
+    model_dir_name,
+    run_jobs,
+    start_model,
+    start_run,
+)
+from efficient_trl.experiments.settings import EvalSettings, ExperimentSettings, RLSettings
+from efficient_trl.length_rewards import resolve_length_reward
+from efficient_trl.synthetic import TASKS
+
+PLANS = (DemoSettings, CompareSettings, BudgetDemoSettings)
+
+
+def test_every_plan_subclasses_the_shared_settings_and_redeclares_only_the_defaults_it_changes():
+    shared = [spec.name for spec in fields(ExperimentSettings)]
+    assert shared == [spec.name for spec in fields(RLSettings)] + [spec.name for spec in fields(EvalSettings)]
+    for plan in PLANS:
+        assert issubclass(plan, ExperimentSettings)
+        names = [spec.name for spec in fields(plan)]
+        assert names[: len(shared)] == shared, plan.__name__  # the shared fields first, in one order
+        assert all(spec.metadata.get("help") for spec in fields(plan)), plan.__name__  # every field documented
+    changed = {
+        plan.__name__: {
+            name: getattr(plan(), name)
+            for name in shared
+            if getattr(plan(), name) != getattr(ExperimentSettings(), name)
+        }
+        for plan in PLANS
+    }
+    assert changed == {
+        "DemoSettings": {},
+        "CompareSettings": {"steps": 30, "prompts_per_step": 4, "max_completion_length": 200, "eval_problems": 500},
+        "BudgetDemoSettings": {"eval_problems": 500},
+    }
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"num_generations": 1}, "num_generations must be >= 2"),
+        ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+        ({"beta": -1.0}, "beta must be >= 0"),
+        ({"eval_k": 0}, "eval_k must be >= 1"),
+        ({"eval_temperature": 0.0}, "eval_temperature must be > 0"),
+    ],
+)
+def test_the_shared_settings_are_checked_the_same_way_in_every_plan(plan, bad, message):
+    with pytest.raises(ValueError, match=message):
+        plan(**bad)
+
+
+def test_a_model_spec_names_the_model_and_gives_the_trainer_its_fields():
+    assert alpha_spec(0.2).name == "alpha=0.2" and alpha_spec(0.05, "group").name == "alpha=0.05,norm=group"
+    assert ModelSpec("kimi", {"weight": 2.0}).name == "kimi,weight=2"
+    assert ModelSpec("kimi", {"weight": 2.0}, "group").name == "kimi,weight=2,norm=group"
+    assert ModelSpec(trainer="sft", learning_rate=1e-4).name == "sft"
+    assert ModelSpec("l1_exact", {"a": 0.01}, budget_range=(40, 140), label="budget").name == "budget"
+    # the sigmoid's alpha is length_penalty_alpha; any other reward's parameters are its kwargs, and no alpha
+    assert alpha_spec(0.2, "group").config_fields() == {
+        "length_penalty_alpha": 0.2, "length_reward": "sigmoid", "length_reward_kwargs": None,
+        "advantage_normalization": "group",
+    }  # fmt: skip
+    assert ModelSpec("l1_exact", {"a": 0.01}).config_fields() == {
+        "length_penalty_alpha": 0.0, "length_reward": "l1_exact", "length_reward_kwargs": {"a": 0.01},
+        "advantage_normalization": "none",
+    }  # fmt: skip
+    for spec in (alpha_spec(0.4), ModelSpec("grpo_lead", {"alpha": 0.2}), ModelSpec("alp", {"normalizer": 200.0})):
+        config = EfficientGRPOConfig(output_dir="unused", use_cpu=True, bf16=False, **spec.config_fields())
+        fields_ = spec.config_fields()
+        assert config.resolved_length_reward() == resolve_length_reward(
+            spec.length_reward, fields_["length_reward_kwargs"], fields_["length_penalty_alpha"]
+        )
+    with pytest.raises(ValueError, match="trainer must be one of"):
+        ModelSpec(trainer="ppo")
+    with pytest.raises(ValueError, match="needs its learning_rate"):
+        ModelSpec(trainer="dpo")
+    assert model_dir_name("alpha=0.2,norm=group") == "alpha_0.2_norm_group"
+    assert eval_dir(Path("run"), "kimi,weight=2") == Path("run/eval/kimi_weight_2")
+
+
+def test_the_demo_plan_trains_one_model_per_normalization_and_alpha_then_the_baselines():
+    settings = DemoSettings(alphas=[0.05, 0.2], normalizations=["none", "group"], baselines=True)
+    assert [spec.name for spec in demo_specs(settings)] == [
+        "alpha=0.05", "alpha=0.2", "alpha=0.05,norm=group", "alpha=0.2,norm=group", "sft", "dpo"
+    ]  # fmt: skip
+    sft, dpo = demo_specs(settings)[-2:]
+    assert (sft.trainer, sft.learning_rate, dpo.trainer, dpo.learning_rate) == ("sft", 1e-4, "dpo", 1e-5)
+
+
+def test_every_task_ships_its_starting_model_inside_the_package(tmp_path):
+    import efficient_trl
+
+    package = Path(efficient_trl.__file__).parent
+    assert set(START_MODELS) == set(TASKS)
+    for task, path in START_MODELS.items():
+        assert path.parent == package and start_model(task) == path and (path / "config.json").is_file()
+    with pytest.raises(FileNotFoundError, match="build-demo-model --task sums"):
+        start_model("sums", tmp_path / "missing")
+    with pytest.raises(ValueError, match="task must be one of"):
+        start_model("gsm8k")
+
+
+def test_a_run_directory_is_new_and_records_its_settings(tmp_path):
+    run_dir = start_run(tmp_path / "run", {"steps": 3})
+    assert (run_dir / "settings.json").read_text() == '{\n "steps": 3\n}'
+    with pytest.raises(FileExistsError, match="choose another run directory"):
+        start_run(tmp_path / "run", {"steps": 3})
+
+
+def _square(value: int) -> int:
+    import torch
+
+    return value * value * torch.get_num_threads()
+
+
+def test_jobs_run_in_their_order_each_on_one_thread():
+    assert run_jobs(_square, [(1,), (2,), (3,)], workers=2) == [1, 4, 9]
