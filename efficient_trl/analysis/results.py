@@ -65,7 +65,8 @@ def load_results(path: str | Path, cutoff_model: str | None = None, start: str |
     math500, aime24, or a file's stem). How each model was trained comes from its provenance (see the module
     docstring); `start` names the starting model when no other row records it as its base model. `cutoff_model`
     names the model (usually the starting one) whose samples also give the generation-cutoff baseline rows. Rows come
-    in a fixed order: start, other models, alpha models (by normalization, then alpha), cutoffs, SFT, DPO.
+    in a fixed order: start, other models, alpha models (by normalization, then alpha), other length rewards' models,
+    cutoffs, SFT, DPO.
     """
     path = Path(path)
     if (path / "eval").is_dir() and (path / "settings.json").is_file():

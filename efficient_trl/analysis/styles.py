@@ -10,7 +10,7 @@ from typing import Any
 
 from .results import REWARD_FAMILIES
 
-__all__ = ["model_label", "model_style"]
+__all__ = ["BASELINE_STYLES", "LENGTH_REWARD_STYLES", "NORMALIZATION_STYLES", "model_label", "model_style"]
 
 # How models look in every figure (`model_style`): colour is alpha (one colour map), line style and marker are the
 # advantage normalization; the baselines and starting models have colours and markers no alpha point uses.
