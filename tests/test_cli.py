@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from efficient_trl.budget_demo import BudgetDemoRunArguments, BudgetDemoSettings
+from efficient_trl.compare import CompareRunArguments, CompareSettings
+from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
 
 from efficient_trl import EfficientGRPOConfig
 from efficient_trl.baselines import RejectionSamplingArguments
-from efficient_trl.budget_demo import BudgetDemoRunArguments, BudgetDemoSettings
 from efficient_trl.cli import parse_arguments
-from efficient_trl.compare import CompareRunArguments, CompareSettings
 from efficient_trl.data import PreparationArguments
-from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
 from efficient_trl.evaluation import EvaluationArguments, GenerationArguments, SamplingSettings
 from efficient_trl.model_card import ModelCardArguments
 from efficient_trl.testing import QuickstartArguments, quickstart_defaults

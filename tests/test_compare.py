@@ -3,8 +3,6 @@ import json
 import pytest
 
 from efficient_trl.analysis import (
-    BASELINE_STYLES,
-    REWARD_FAMILIES,
     model_label,
     model_style,
     pareto_frontier,
@@ -12,6 +10,8 @@ from efficient_trl.analysis import (
     plot_tradeoff,
     provenance_fields,
 )
+from efficient_trl.analysis.results import REWARD_FAMILIES
+from efficient_trl.analysis.styles import BASELINE_STYLES
 from efficient_trl.experiments.compare import COMPARE_SPECS, CompareSettings, format_compare_table, run_compare
 from efficient_trl.length_rewards import (
     LENGTH_REWARDS,

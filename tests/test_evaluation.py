@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 import torch
+from efficient_trl.demo import DemoSettings, run_demo
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from efficient_trl.analysis import load_results
-from efficient_trl.demo import DemoSettings, run_demo
 from efficient_trl.evaluation import (
     EvaluationSample,
     SamplingSettings,

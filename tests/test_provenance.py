@@ -67,9 +67,9 @@ def test_reading_provenance_names_what_is_wrong(tmp_path):
 
 
 def test_the_shipped_demo_model_records_how_it_was_made():
-    from efficient_trl.demo import DEMO_MODEL_DIR
+    from efficient_trl.experiments.engine import START_MODELS
 
-    provenance = read_provenance(DEMO_MODEL_DIR)
+    provenance = read_provenance(START_MODELS["sums"])
     assert provenance["trainer"] == "sft" and provenance["data"]["num_problems"] == 20_000
     assert provenance["base_model"]["name_or_path"].startswith("efficient_trl.testing.build_tiny_model(")
 

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from efficient_trl.demo import DEMO_MODEL_DIRS, DemoSettings
 from transformers import AutoTokenizer
 
-from efficient_trl.demo import DEMO_MODEL_DIRS, DemoSettings
 from efficient_trl.math_grader import math_accuracy_reward
 from efficient_trl.synthetic import TASKS, is_held_out, multi_sum_problems, solve_with_checks, sum_problems
 from efficient_trl.testing import build_tiny_model, build_tiny_tokenizer

@@ -21,7 +21,6 @@ budget_demo.png.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from ..sampling import EvaluationSample, SamplingSettings
 from ..synthetic import sum_problems
 from . import engine
 from .engine import ModelSpec
-from .settings import ExperimentSettings, RunArguments, check_positive, setting
+from .settings import ExperimentSettings, check_positive, setting
 
 __all__ = ["BUDGET_REWARDS", "BudgetDemoSettings", "budget_sft_prompts", "main", "run_budget_demo"]
 
@@ -196,14 +195,9 @@ def write_budget_demo_report(run_dir: Path, rows: list[dict[str, Any]]) -> tuple
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..cli import parse_arguments
-
-    where, settings = parse_arguments(RunArguments, BudgetDemoSettings, argv=argv, description=__doc__)
-    run_dir = Path(where.run_dir or engine.time_stamped("budget-demo"))
-    started = time.monotonic()
-    rows = run_budget_demo(run_dir, settings)
-    table, _ = write_budget_demo_report(run_dir, rows)
-    print(
-        f"\n{table}\n\n{settings.eval_problems} held-out problems per evaluation; total time "
-        f"{time.monotonic() - started:.0f}s\nresults in {run_dir} (plot: {run_dir / 'budget_demo.png'})"
-    )
+    engine.run_plan(
+        "budget-demo", BudgetDemoSettings, run_budget_demo,
+        lambda run_dir, rows: write_budget_demo_report(run_dir, rows)[0],
+        lambda settings: f"{settings.eval_problems} held-out problems per evaluation",
+        "plot: {run_dir}/budget_demo.png", __doc__, argv,
+    )  # fmt: skip

@@ -24,7 +24,7 @@ from ..analysis import format_tradeoff_table, load_results, model_label, pareto_
 from ..synthetic import TASKS
 from . import engine
 from .engine import ModelSpec, alpha_spec
-from .settings import ExperimentSettings, RunArguments, setting
+from .settings import ExperimentSettings, setting
 
 __all__ = ["COMPARE_SPECS", "CompareSettings", "format_compare_table", "main", "run_compare", "write_compare_report"]
 
@@ -167,14 +167,8 @@ def write_compare_report(run_dir: str | Path, results: dict[str, list[dict[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..cli import parse_arguments
-
-    where, settings = parse_arguments(RunArguments, CompareSettings, argv=argv, description=__doc__)
-    run_dir = Path(where.run_dir or engine.time_stamped("compare"))
-    started = time.monotonic()
-    results = run_compare(run_dir, settings)
-    tables = write_compare_report(run_dir, results)
-    print(
-        f"\n{tables}\n\n{settings.eval_problems} held-out problems per model; ★: on the Pareto frontier; total time "
-        f"{time.monotonic() - started:.0f}s\nresults in {run_dir} (plots: {run_dir}/<task>/pareto.png)"
-    )
+    engine.run_plan(
+        "compare", CompareSettings, run_compare, write_compare_report,
+        lambda settings: f"{settings.eval_problems} held-out problems per model; ★: on the Pareto frontier",
+        "plots: {run_dir}/<task>/pareto.png", __doc__, argv,
+    )  # fmt: skip

@@ -16,7 +16,6 @@ tradeoff.png. The notebooks in notebooks/ read such a directory.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from ..rewards import ADVANTAGE_NORMALIZATIONS
 from ..synthetic import TASKS
 from . import engine
 from .engine import ModelSpec, alpha_spec
-from .settings import ExperimentSettings, RunArguments, check_positive, setting
+from .settings import ExperimentSettings, check_positive, setting
 
 __all__ = ["DemoSettings", "demo_specs", "main", "run_demo", "write_demo_report"]
 
@@ -128,14 +127,8 @@ def write_demo_report(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..cli import parse_arguments
-
-    where, settings = parse_arguments(RunArguments, DemoSettings, argv=argv, description=__doc__)
-    run_dir = Path(where.run_dir or engine.time_stamped("demo"))
-    started = time.monotonic()
-    rows = run_demo(run_dir, settings)
-    table, _ = write_demo_report(run_dir, rows)
-    print(
-        f"\n{table}\n\n{settings.eval_problems} held-out problems x {settings.eval_k} samples per model; "
-        f"total time {time.monotonic() - started:.0f}s\nresults in {run_dir} (plot: {run_dir / 'tradeoff.png'})"
-    )
+    engine.run_plan(
+        "demo", DemoSettings, run_demo, lambda run_dir, rows: write_demo_report(run_dir, rows)[0],
+        lambda settings: f"{settings.eval_problems} held-out problems x {settings.eval_k} samples per model",
+        "plot: {run_dir}/tradeoff.png", __doc__, argv,
+    )  # fmt: skip

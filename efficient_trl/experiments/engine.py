@@ -29,7 +29,7 @@ from ..sampling import SamplingSettings
 from ..synthetic import TASKS
 from ..trainers import EfficientGRPOTrainer
 from ..training import CPU_TRAINING_KWARGS, train_and_save
-from .settings import ExperimentSettings, RLSettings
+from .settings import ExperimentSettings, RLSettings, RunArguments
 
 __all__ = [
     "EVAL_SEED",
@@ -45,6 +45,7 @@ __all__ = [
     "rejection_sample_start",
     "rl_prompts",
     "run_jobs",
+    "run_plan",
     "start_model",
     "start_run",
     "settings_record",
@@ -295,6 +296,31 @@ def run_jobs(function: Callable[..., Any], jobs: list[tuple], workers: int) -> l
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_on_one_thread, function, job) for job in jobs]
         return [future.result() for future in futures]
+
+
+def run_plan(
+    command: str,
+    settings_class: type,
+    run: Callable[[Path, Any], Any],
+    report: Callable[[Path, Any], str],
+    described: Callable[[Any], str],
+    outputs: str,
+    description: str,
+    argv: list[str] | None = None,
+) -> None:
+    """A plan's command: parse `RunArguments` and `settings_class`, `run` the plan into the run directory, write its
+    `report` (the table it returns is printed) and say what was evaluated (`described`), how long it took and where
+    the results are (`outputs`, e.g. the plot's file name)."""
+    from ..cli import parse_arguments
+
+    where, settings = parse_arguments(RunArguments, settings_class, argv=argv, description=description)
+    run_dir = Path(where.run_dir or time_stamped(command))
+    started = time.monotonic()
+    table = report(run_dir, run(run_dir, settings))
+    print(
+        f"\n{table}\n\n{described(settings)}; total time {time.monotonic() - started:.0f}s\nresults in {run_dir} "
+        f"({outputs.format(run_dir=run_dir)})"
+    )
 
 
 def settings_record(settings: Any, **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""Read what the toolkit writes and draw the paper's figures: accuracy against tokens, training dynamics, the
+normalization ablation, the budget and Pareto plots (a model card's table is `efficient_trl.model_card`'s).
+
+One module per job, imports flowing one way (results <- tables <- plots):
+- `results`: result rows of evaluation run directories and training logs, with how each model was trained (its
+  family, from its provenance) and their order;
+- `tables`: Markdown tables of result rows;
+- `styles`: how a model looks in every figure (colour, line style, marker, label);
+- `plots`: the figures.
+
+Notebooks and scripts import from here: `from efficient_trl.analysis import load_results, plot_tradeoff`.
+"""
+
+from .plots import (
+    DYNAMICS_METRICS,
+    budget_report,
+    plot_budget_adherence,
+    plot_normalization_ablation,
+    plot_pareto,
+    plot_tradeoff,
+    plot_training_dynamics,
+)
+from .results import (
+    TrainingLog,
+    load_budget_results,
+    load_results,
+    load_training_log,
+    load_training_logs,
+    pareto_frontier,
+    provenance_fields,
+    result_name,
+    select,
+)
+from .styles import model_label, model_style
+from .tables import format_budget_table, format_tradeoff_table
+
+__all__ = [
+    "DYNAMICS_METRICS",
+    "TrainingLog",
+    "budget_report",
+    "format_budget_table",
+    "format_tradeoff_table",
+    "load_budget_results",
+    "load_results",
+    "load_training_log",
+    "load_training_logs",
+    "model_label",
+    "model_style",
+    "pareto_frontier",
+    "plot_budget_adherence",
+    "plot_pareto",
+    "plot_normalization_ablation",
+    "plot_tradeoff",
+    "plot_training_dynamics",
+    "provenance_fields",
+    "result_name",
+    "select",
+]
