@@ -21,8 +21,9 @@ from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .length_rewards import LENGTH_REWARDS, dataset_inputs
-from .math_grader import think_end_ids
-from .rewards import math_accuracy_reward, normalize_advantages, thinking_length
+from .math_grader import math_accuracy_reward
+from .rewards import normalize_advantages
+from .thinking import think_end_ids, thinking_length
 
 __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 
