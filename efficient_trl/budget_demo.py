@@ -52,15 +52,10 @@ from .demo import (
     evaluate_model,
     train_with_alpha,
 )
-from .evaluation import (
-    EvaluationSample,
-    SamplingSettings,
-    evaluate_problems,
-    evaluate_problems_by_budget,
-    load_samples,
-)
+from .evaluation import evaluate_problems, evaluate_problems_by_budget, load_samples
 from .length_rewards import resolve_length_reward
 from .provenance import training_provenance
+from .sampling import EvaluationSample, SamplingSettings
 from .synthetic import sum_problems
 from .training import train_and_save
 

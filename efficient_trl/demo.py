@@ -19,9 +19,10 @@ from .baselines import rejection_sample
 from .budgets import with_sampled_budgets
 from .configs import EfficientGRPOConfig
 from .data import check_new_output_dir
-from .evaluation import SamplingSettings, evaluate_problems
+from .evaluation import evaluate_problems
 from .provenance import model_fingerprint, read_provenance, training_provenance, write_provenance
 from .rewards import ADVANTAGE_NORMALIZATIONS
+from .sampling import SamplingSettings
 from .synthetic import TASKS
 from .trainers import EfficientGRPOTrainer
 from .training import CPU_TRAINING_KWARGS, train_and_save

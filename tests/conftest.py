@@ -40,7 +40,8 @@ def evaluation_runs(tmp_path_factory, tiny_demo_run):
     demo's starting model and its alpha=0.3 models (advantages unnormalized and group-normalized), on GSM8K and
     MATH500 (a few problems, short generations)."""
     from efficient_trl.demo import DEMO_MODEL_DIR
-    from efficient_trl.evaluation import SamplingSettings, evaluate
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.sampling import SamplingSettings
 
     root = tmp_path_factory.mktemp("eval")
     for model in (DEMO_MODEL_DIR, tiny_demo_run[0] / "alpha_0.3", tiny_demo_run[0] / "alpha_0.3_norm_group"):

@@ -11,7 +11,7 @@ from efficient_trl.budget_demo import (
     write_budget_demo_report,
 )
 from efficient_trl.demo import DEMO_MODEL_DIR
-from efficient_trl.evaluation import EvaluationSample
+from efficient_trl.sampling import EvaluationSample
 from efficient_trl.synthetic import sum_problems
 
 

@@ -17,8 +17,9 @@ from efficient_trl.cli import parse_arguments
 from efficient_trl.compare import CompareRunArguments, CompareSettings
 from efficient_trl.data import PreparationArguments
 from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
-from efficient_trl.evaluation import EvaluationArguments, GenerationArguments, SamplingSettings
+from efficient_trl.evaluation import EvaluationArguments, GenerationArguments
 from efficient_trl.model_card import ModelCardArguments
+from efficient_trl.sampling import SamplingSettings
 from efficient_trl.testing import QuickstartArguments, quickstart_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
