@@ -163,7 +163,7 @@ class _LengthPenaltyMixin:
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
         self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
-        self._log_length_metrics(scored, correct, lengths, penalized, num_generations)
+        self._log_length_metrics(scored, correct, lengths, measured, penalized, num_generations)
         return rewards_per_func
 
     def _gathered_dataset_inputs(self, inputs: list[dict[str, Any]], device: torch.device) -> dict[str, torch.Tensor]:
@@ -186,12 +186,14 @@ class _LengthPenaltyMixin:
             return len(completion_ids)
         return thinking_length(completion_ids, self._think_end_ids)
 
-    def _log_length_metrics(self, scored, correct, lengths, penalized, num_generations) -> None:
+    def _log_length_metrics(self, scored, correct, lengths, measured, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.
         if scored.any():  # correct and not truncated, as in evaluation
             self._log_metric("efficiency/accuracy", correct[scored].float().mean().item())
         if correct.any():
             self._log_metric("efficiency/correct_mean_tokens", lengths[correct].float().mean().item())
+            if self.args.length_penalty_measure == "thinking":  # what the length reward measured
+                self._log_metric("efficiency/correct_mean_thinking_tokens", measured[correct].float().mean().item())
             self._log_metric("efficiency/length_penalty", (1.0 - penalized[correct]).mean().item())
         if num_generations >= 2:
             correct_per_group = correct.view(-1, num_generations).sum(dim=1)
