@@ -100,11 +100,14 @@ def length_penalized_rewards(
 ) -> torch.Tensor:
     """Rewards `1{correct} * (1 - alpha * sigmoid(z))` with z the length z-score among the group's correct completions.
 
+    The paper's reward: registry entry "sigmoid" of `length_rewards.LENGTH_REWARDS`, whose alpha the trainers take
+    from `length_penalty_alpha`.
+
     Args:
         correct: bool tensor of shape (N,), consecutive groups of `num_generations` completions of one prompt.
         lengths: token counts, shape (N,), same order as `correct`.
         num_generations: group size G (>= 2).
-        alpha: penalty strength in [0, 1); 0 gives pure correctness.
+        alpha: strength in [0, 1) (the configs' `length_penalty_alpha`); 0 gives pure correctness.
         eps: added to the std so that equal lengths give z = 0 instead of 0/0.
 
     Returns:
