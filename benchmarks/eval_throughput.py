@@ -16,9 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from efficient_trl.evaluation import SamplingSettings, generate_samples, grade_samples, summarize  # noqa: E402
+from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
 from efficient_trl.experiments.engine import EVAL_SEED, START_MODELS  # noqa: E402
 from efficient_trl.math_grader import MathAccuracyReward  # noqa: E402
+from efficient_trl.sampling import SamplingSettings, generate_samples  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 
 

@@ -19,14 +19,8 @@ from typing import Any
 from datasets import Dataset
 
 from .data import PREPARED_TRAINING_SET
-from .evaluation import (
-    EvaluationSample,
-    SamplingSettings,
-    evaluate_problems,
-    load_samples,
-    prompt_token_ids,
-    render_prompt,
-)
+from .evaluation import evaluate_problems, load_samples
+from .sampling import EvaluationSample, SamplingSettings, prompt_token_ids, render_prompt
 
 __all__ = ["RejectionSamplingArguments", "rejection_sample", "rejection_sampling_datasets"]
 

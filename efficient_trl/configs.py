@@ -1,4 +1,4 @@
-"""Training arguments of the efficient trainers: TRL's RLOO/GRPO configs plus the length penalty's own fields."""
+"""Training arguments of the efficient trainers: TRL's RLOO/GRPO configs plus the length reward's own fields."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ class LengthPenaltyArguments:
     length_penalty_alpha: float = field(
         default=0.0,
         metadata={
-            "help": "Strength alpha in [0, 1) of the length penalty: a correct completion earns "
+            "help": "alpha in [0, 1) of the paper's reward (length_reward 'sigmoid'): a correct completion earns "
             "1 - alpha * sigmoid(z), z being its length's z-score among the correct completions of the same prompt. "
-            "0 trains on correctness alone; the paper sweeps 0.05, 0.1, 0.2 and 0.4."
+            "0 trains on correctness alone; the paper sweeps 0.05, 0.1, 0.2 and 0.4. Other length rewards take "
+            "their parameters from length_reward_kwargs."
         },
     )
     advantage_normalization: str = field(
@@ -60,7 +61,8 @@ class LengthPenaltyArguments:
         default="sigmoid",
         metadata={
             "help": "Which length reward replaces the correctness reward, from efficient_trl.LENGTH_REWARDS: "
-            "'sigmoid' is the paper's (strength length_penalty_alpha); the others ("
+            "'sigmoid' is the paper's reward (efficient_trl.rewards.length_penalized_rewards, alpha = "
+            "length_penalty_alpha); the others ("
             + ", ".join(list(LENGTH_REWARDS)[1:])
             + ") are other papers', documented in efficient_trl/length_rewards.py. All are computed per prompt "
             "over the completions gathered from every process.",
@@ -71,15 +73,15 @@ class LengthPenaltyArguments:
         default=None,
         metadata={
             "help": "Parameters of the chosen length reward, overriding its paper's defaults: a dict in YAML, or a "
-            "JSON string on the command line, e.g. '{\"weight\": 0.5}' for kimi. The sigmoid's alpha is "
-            "length_penalty_alpha, not a key here."
+            "JSON string on the command line, e.g. '{\"weight\": 0.5}' for kimi. The paper's reward ('sigmoid') "
+            "takes its alpha from length_penalty_alpha, not from here."
         },
     )
     correctness_reward_func: str | None = field(
         default=None,
         metadata={
             "help": "Name (`__name__`) of the reward function whose output is the binary correctness signal that "
-            "the length penalty scales. Defaults to the first reward function."
+            "the length reward is computed from. Defaults to the first reward function."
         },
     )
 

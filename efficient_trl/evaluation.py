@@ -26,36 +26,22 @@ from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 from .provenance import model_fingerprint, read_provenance
-from .sampling import (
-    DEFAULT_K,
-    EvaluationSample,
-    SamplingSettings,
-    check_prompts,
-    generate_samples,
-    generate_samples_vllm,
-    prompt_token_ids,
-    render_prompt,
-)
+from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_prompts, generate_samples
+from .sampling import prompt_token_ids as prompt_token_ids  # importable from here as before; home: sampling.py
+from .sampling import render_prompt as render_prompt  # likewise
+from .sampling_vllm import generate_samples_vllm
 
 __all__ = [
-    "DEFAULT_K",
     "EvaluationArguments",
-    "EvaluationSample",
     "GenerationArguments",
-    "SamplingSettings",
     "check_model_reference",
     "cutoff_baseline",
     "evaluate",
     "evaluate_budgets",
     "evaluate_problems_by_budget",
     "evaluate_problems",
-    "generate_samples",
-    "generate_samples_vllm",
     "grade_samples",
     "load_samples",
-    "model_fingerprint",
-    "prompt_token_ids",
-    "render_prompt",
     "resolve_backend",
     "resolve_problems",
     "samples_to_jsonl",

@@ -131,10 +131,10 @@ def grpo_lead(
     one earn -1 (0 without it: `wrong_reward=0`). alpha = 0.05, as in the authors' code (aeroplanepaper/GRPO-LEAD,
     verl/verl/trainer/main_ppo.py). Two differences from that code, kept on purpose: it takes the sample std (ddof=1;
     1 when one answer is correct) and applies the reward only to groups whose three shortest completions average over
-    4,000 tokens, which would switch it off at the demo's lengths; here sigma is the population std (ddof=0), as for
-    the sigmoid reward, so a group with one correct answer or equal correct lengths gets z = 0, reward 1, and every
-    group is scored. Its third part, the difficulty-aware reweighting of advantages, is not a reward and is not
-    included.
+    4,000 tokens, which would switch it off at the demo's lengths; here sigma is the population std (ddof=0), as in
+    the paper's reward ("sigmoid"), so a group with one correct answer or equal correct lengths gets z = 0, reward 1,
+    and every group is scored. Its third part, the difficulty-aware reweighting of advantages, is not a reward and is
+    not included.
 
     A correct answer always earns more than a wrong one (exp(.) > 0 > -1) for any wrong_reward <= 0.
     """
@@ -245,7 +245,7 @@ def l1_max(
 
 
 LENGTH_REWARDS: dict[str, Callable[..., torch.Tensor]] = {
-    # The paper of this project (Arora & Zanette 2025, arXiv:2502.04463); its alpha is `length_penalty_alpha`.
+    # The paper's reward (Arora & Zanette 2025, arXiv:2502.04463), alpha = `length_penalty_alpha`.
     "sigmoid": length_penalized_rewards,
     "kimi": kimi,
     "shorterbetter": shorterbetter,
@@ -312,8 +312,9 @@ def dataset_inputs(name: str) -> dict[str, str]:
 
 
 def resolve_length_reward(name: str, kwargs: dict[str, Any] | None, alpha: float) -> tuple[str, dict[str, Any]]:
-    """The chosen entry's name and its full parameters: its defaults, overridden by `kwargs`, and for `sigmoid` the
-    config's `length_penalty_alpha` as `alpha`. Unknown names and parameters fail here, naming the valid ones."""
+    """The chosen entry's name and its full parameters: its defaults, overridden by `kwargs`, and for "sigmoid" (the
+    paper's reward) the config's `length_penalty_alpha` as `alpha`. Unknown names and parameters fail here, naming
+    the valid ones."""
     defaults = length_reward_parameters(name)
     kwargs = dict(kwargs or {})
     if name == "sigmoid" and "alpha" in kwargs:

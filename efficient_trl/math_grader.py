@@ -27,6 +27,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import IO, Any
 
+from .thinking import after_thinking
+from .thinking import think_end_ids as think_end_ids  # its home before thinking.py; kept importable
+
 __all__ = [
     "MathAccuracyReward",
     "MathGrader",
@@ -36,17 +39,9 @@ __all__ = [
     "math_accuracy_reward",
     "parse_boxed",
     "plain_number",
-    "think_end_ids",
 ]
 
-THINK_END = "</think>"
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-
-
-def think_end_ids(tokenizer: Any) -> list[int]:
-    """The token ids of `</think>` in `tokenizer` (several for a tokenizer without it as one token): what ends the
-    thinking that budgets and the thinking length measure count."""
-    return tokenizer(THINK_END, add_special_tokens=False)["input_ids"]
 
 
 def last_boxed(text: str) -> str | None:
@@ -73,8 +68,7 @@ def last_boxed(text: str) -> str | None:
 def final_answer(completion: str) -> str | None:
     """The answer a completion commits to: the last box after `</think>` if the model closed its thoughts, else the
     last box of the whole text."""
-    _, think_end, after = completion.rpartition(THINK_END)
-    return last_boxed(after if think_end else completion)
+    return last_boxed(after_thinking(completion))
 
 
 def gold_answer(answer: str | float | int | None = None, solution: str | None = None) -> str:

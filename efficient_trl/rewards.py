@@ -13,7 +13,7 @@ The advantage is RLOO's leave-one-out estimate A_i = R_i - mean_{j != i} R_j, us
 collapses accuracy. The trainers (`efficient_trl.trainers`) apply these functions to the rewards and lengths gathered
 from all processes; everything here is deterministic and side-effect free.
 
-`math_accuracy_reward`, the default correctness signal, lives in `efficient_trl.math_grader` and is re-exported here.
+`math_accuracy_reward`, the default correctness signal, lives in `efficient_trl.math_grader`.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ import math
 
 import torch
 
-from .math_grader import math_accuracy_reward
+# Importable from here as before; their homes are math_grader.py and thinking.py.
+from .math_grader import math_accuracy_reward as math_accuracy_reward
+from .thinking import thinking_length as thinking_length
 
 __all__ = [
     "ADVANTAGE_NORMALIZATIONS",
     "check_completions",
     "correct_length_zscores",
     "length_penalized_rewards",
-    "math_accuracy_reward",
     "normalize_advantages",
     "rloo_advantages",
-    "thinking_length",
 ]
 
 ADVANTAGE_NORMALIZATIONS = ("none", "group", "batch")
@@ -100,11 +100,14 @@ def length_penalized_rewards(
 ) -> torch.Tensor:
     """Rewards `1{correct} * (1 - alpha * sigmoid(z))` with z the length z-score among the group's correct completions.
 
+    The paper's reward: registry entry "sigmoid" of `length_rewards.LENGTH_REWARDS`, whose alpha the trainers take
+    from `length_penalty_alpha`.
+
     Args:
         correct: bool tensor of shape (N,), consecutive groups of `num_generations` completions of one prompt.
         lengths: token counts, shape (N,), same order as `correct`.
         num_generations: group size G (>= 2).
-        alpha: penalty strength in [0, 1); 0 gives pure correctness.
+        alpha: strength in [0, 1) (the configs' `length_penalty_alpha`); 0 gives pure correctness.
         eps: added to the std so that equal lengths give z = 0 instead of 0/0.
 
     Returns:
@@ -176,17 +179,3 @@ def _nanstd(values: torch.Tensor, dim: int) -> torch.Tensor:
     mean = values.nanmean(dim=dim, keepdim=True)
     squares = ((values - mean) ** 2).nansum(dim=dim, keepdim=True)
     return (squares / (count - 1).clamp(min=1)).sqrt().squeeze(dim)
-
-
-def thinking_length(completion_ids: list[int], think_end_ids: list[int]) -> int:
-    """The thinking tokens of a completion: those before the first `think_end_ids` (the tokens of `</think>`), or
-    all of them when it never closes its thoughts. What `length_penalty_measure="thinking"` and token budgets count."""
-    marker, width, start = think_end_ids, len(think_end_ids), 0
-    while True:  # list.index scans in C: completions run to 32k tokens, 256 of them per step
-        try:
-            start = completion_ids.index(marker[0], start)
-        except ValueError:
-            return len(completion_ids)
-        if completion_ids[start : start + width] == marker:
-            return start
-        start += 1

@@ -4,9 +4,10 @@ Both trainers override two TRL hooks and nothing else:
 
 - `_calculate_rewards` returns the rewards of *all* processes (TRL gathers them there, because a prompt's G
   completions may be split across processes). On top of it we gather the completion lengths and truncation flags
-  and replace the correctness reward by the chosen length reward (`length_reward`, default the paper's
-  `length_penalized_rewards`, from `efficient_trl.length_rewards.LENGTH_REWARDS`), so every group statistic is per
-  prompt, never per process slice.
+  and replace the correctness reward by the chosen length reward (`length_reward`, an entry of
+  `efficient_trl.length_rewards.LENGTH_REWARDS`; default "sigmoid", the paper's reward,
+  `rewards.length_penalized_rewards` with alpha = `length_penalty_alpha`), so every group statistic is per prompt,
+  never per process slice.
 - `_generate_and_score_completions` returns this process's advantages. We turn them into exact RLOO advantages
   (GRPO centres rewards on the group mean, which is RLOO scaled by (G - 1) / G) and apply `advantage_normalization`.
 """
@@ -21,8 +22,9 @@ from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .length_rewards import LENGTH_REWARDS, dataset_inputs
-from .math_grader import think_end_ids
-from .rewards import math_accuracy_reward, normalize_advantages, thinking_length
+from .math_grader import math_accuracy_reward
+from .rewards import normalize_advantages
+from .thinking import think_end_ids, thinking_length
 
 __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 
@@ -149,7 +151,7 @@ class _LengthPenaltyMixin:
             name = self.reward_func_names[self.correctness_index]
             raise ValueError(
                 f"the correctness reward function {name} returned values other than 0 and 1 "
-                f"({correctness[scored].unique()[:5].tolist()}); the length penalty needs a binary signal. Make it "
+                f"({correctness[scored].unique()[:5].tolist()}); the length reward needs a binary signal. Make it "
                 "binary, or set correctness_reward_func to the name of the binary one."
             )
         correct = (correctness == 1) & ~truncated  # a truncated answer never counts as correct
@@ -162,7 +164,7 @@ class _LengthPenaltyMixin:
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
         self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
-        self._log_length_metrics(scored, correct, lengths, penalized, num_generations)
+        self._log_length_metrics(scored, correct, lengths, measured, penalized, num_generations)
         return rewards_per_func
 
     def _gathered_dataset_inputs(self, inputs: list[dict[str, Any]], device: torch.device) -> dict[str, torch.Tensor]:
@@ -180,17 +182,21 @@ class _LengthPenaltyMixin:
         return gathered
 
     def _penalized_length(self, completion_ids: list[int]) -> int:
-        """LEN(z) of the penalty: every token, or (length_penalty_measure="thinking") the tokens before `</think>`."""
+        """LEN(z) of the length reward: every token, or (length_penalty_measure="thinking") the tokens before
+        `</think>`."""
         if self.args.length_penalty_measure == "completion":
             return len(completion_ids)
         return thinking_length(completion_ids, self._think_end_ids)
 
-    def _log_length_metrics(self, scored, correct, lengths, penalized, num_generations) -> None:
+    def _log_length_metrics(self, scored, correct, lengths, measured, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.
         if scored.any():  # correct and not truncated, as in evaluation
             self._log_metric("efficiency/accuracy", correct[scored].float().mean().item())
         if correct.any():
             self._log_metric("efficiency/correct_mean_tokens", lengths[correct].float().mean().item())
+            if self.args.length_penalty_measure == "thinking":  # what the length reward measured
+                self._log_metric("efficiency/correct_mean_thinking_tokens", measured[correct].float().mean().item())
+            # 1 - the length reward of the correct completions: alpha * sigmoid(z) for the paper's reward
             self._log_metric("efficiency/length_penalty", (1.0 - penalized[correct]).mean().item())
         if num_generations >= 2:
             correct_per_group = correct.view(-1, num_generations).sum(dim=1)
@@ -226,7 +232,8 @@ class _LengthPenaltyMixin:
 
 
 class EfficientRLOOTrainer(_LengthPenaltyMixin, RLOOTrainer):
-    """`trl.RLOOTrainer` with the length-penalized reward of "Training Language Models to Reason Efficiently".
+    """`trl.RLOOTrainer` with a length reward in place of correctness: by default the paper's ("sigmoid"), from
+    "Training Language Models to Reason Efficiently".
 
     Takes the same arguments as `RLOOTrainer`, with an `EfficientRLOOConfig`; `reward_funcs` defaults to
     `math_accuracy_reward`. TRL's RLOO clips the sequence-level importance ratio and puts the KL term in the reward.
@@ -236,7 +243,8 @@ class EfficientRLOOTrainer(_LengthPenaltyMixin, RLOOTrainer):
 
 
 class EfficientGRPOTrainer(_LengthPenaltyMixin, GRPOTrainer):
-    """`trl.GRPOTrainer` with the length-penalized reward and exact RLOO advantages (per-token PPO clipping).
+    """`trl.GRPOTrainer` with a length reward (by default the paper's, "sigmoid") and exact RLOO advantages (per-token
+    PPO clipping).
 
     Takes the same arguments as `GRPOTrainer`, with an `EfficientGRPOConfig`; `reward_funcs` defaults to
     `math_accuracy_reward`. GRPO's centred reward `R_i - mean_j R_j` is scaled by G / (G - 1), which makes it exactly

@@ -26,10 +26,10 @@ from efficient_trl.evaluation import (
     BudgetArguments,
     EvaluationArguments,
     GenerationArguments,
-    SamplingSettings,
     evaluate,
     evaluate_budgets,
 )
+from efficient_trl.sampling import SamplingSettings
 
 
 def main() -> None:

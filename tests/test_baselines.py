@@ -9,8 +9,8 @@ from transformers import AutoTokenizer
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
 from efficient_trl.baselines import rejection_sampling_datasets
-from efficient_trl.evaluation import EvaluationSample, prompt_token_ids
 from efficient_trl.provenance import read_provenance
+from efficient_trl.sampling import EvaluationSample, prompt_token_ids
 from efficient_trl.testing import build_tiny_tokenizer
 from efficient_trl.training import BaselineScriptArguments, train_baseline
 
@@ -137,7 +137,8 @@ def test_rejection_sampling_then_sft_and_dpo_end_to_end(tmp_path):
 def test_rejection_sample_writes_a_resumable_evaluation_run(tmp_path):
     # The library function the recipe and the demo share: sampling goes through evaluate_problems' run directory.
     from efficient_trl.baselines import rejection_sample
-    from efficient_trl.evaluation import SamplingSettings, load_samples
+    from efficient_trl.evaluation import load_samples
+    from efficient_trl.sampling import SamplingSettings
     from efficient_trl.synthetic import sum_problems
 
     problems = sum_problems(4, seed=2)

@@ -1,107 +1,13 @@
-"""Budget forcing at inference (issue 15 item 2), in both generation backends."""
+"""Budget forcing at inference (issue 15 item 2): the transformers backend, and the token limit in both backends."""
 
 import json
-import sys
-import types
 
 import pytest
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from efficient_trl.evaluation import SamplingSettings, evaluate_problems, generate_samples, generate_samples_vllm
-
-
-class ScriptedVLLM:
-    """A stand-in for the `vllm` module with vLLM's interface for what budget forcing uses: `LLM.generate` on
-    `prompt_token_ids` with one `SamplingParams` or one per prompt; `n`, `max_tokens` (finish_reason "length"),
-    EOS (kept in token_ids, finish_reason "stop", stop_reason None) and `stop` strings (finish_reason "stop",
-    stop_reason the string; the text keeps it with include_stop_str_in_output, token_ids always hold its tokens).
-    Its "model" continues each prompt with the tokens `script(prompt_ids)` returns."""
-
-    def __init__(self, tokenizer, script):
-        self.calls, tokenizer_, script_ = [], tokenizer, script
-        calls = self.calls
-
-        class SamplingParams:
-            def __init__(self, **kwargs):
-                self.kwargs = kwargs
-
-        class LLM:
-            def __init__(self, **kwargs):
-                pass
-
-            def generate(self, prompts, params):
-                params = params if isinstance(params, list) else [params] * len(prompts)
-                calls.append(
-                    [(prompt["prompt_token_ids"], p.kwargs) for prompt, p in zip(prompts, params, strict=True)]
-                )
-                return [
-                    types.SimpleNamespace(
-                        outputs=[self._complete(prompt["prompt_token_ids"], p.kwargs)] * p.kwargs["n"]
-                    )
-                    for prompt, p in zip(prompts, params, strict=True)
-                ]
-
-            def _complete(self, prompt_ids, kwargs):
-                tokens, reason, stop_reason = [], "length", None
-                for token in script_(prompt_ids)[: kwargs["max_tokens"]]:
-                    tokens.append(token)
-                    if token == tokenizer_.eos_token_id:
-                        reason = "stop"
-                        break
-                    hit = [s for s in kwargs.get("stop", []) if tokenizer_.decode(tokens).endswith(s)]
-                    if hit:
-                        reason, stop_reason = "stop", hit[0]
-                        break
-                text = tokenizer_.decode(tokens, skip_special_tokens=True)
-                if stop_reason and not kwargs.get("include_stop_str_in_output"):
-                    text = text[: -len(stop_reason)]
-                return types.SimpleNamespace(
-                    text=text, token_ids=tokens, finish_reason=reason, stop_reason=stop_reason
-                )
-
-        self.module = types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams)
-
-
-def test_vllm_budget_forcing_closes_thinking_and_counts_every_part(tiny_r1_model_path, monkeypatch):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
-    ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    eos, close, cue = tokenizer.eos_token_id, ids("</think>"), ids("\\boxed{")
-    thoughts = {"A": ids("ab") + close + ids("\\boxed{2}") + [eos], "B": ids("abcdefgh"), "C": ids("ab") + [eos]}
-
-    def script(prompt_ids):
-        text = tokenizer.decode(prompt_ids)
-        if text.endswith("</think>\\boxed{"):  # forced: the answer after the cue
-            return ids("2}") + [eos]
-        if text.endswith("</think>"):  # closed by the model: its answer
-            return ids("\\boxed{2}") + [eos]
-        return thoughts[text.split("<｜Assistant｜>")[0][-1]]
-
-    stand_in = ScriptedVLLM(tokenizer, script)
-    monkeypatch.setitem(sys.modules, "vllm", stand_in.module)
-    prompts = [[{"role": "user", "content": problem}] for problem in "ABC"]
-    sampling = SamplingSettings(k=1, max_new_tokens=20, thinking_budget=4, answer_cue="\\boxed{", seed=5)
-    samples = generate_samples_vllm(tiny_r1_model_path, tokenizer, prompts, sampling)
-    thinking, answers = stand_in.calls
-    assert thinking[0][1] == {
-        "n": 1, "temperature": 0.6, "top_p": 1.0, "max_tokens": 4, "seed": 5, "stop": ["</think>"],
-        "include_stop_str_in_output": True,
-    }  # fmt: skip
-    prompt_ids = [thinking[i][0] for i in range(3)]
-    # A closed its thoughts itself: its answer follows with no cue; B ran into the budget: 4 thinking tokens,
-    # `</think>` and the cue appended; C ended (EOS) without closing: no second phase.
-    assert [a[0] for a in answers] == [prompt_ids[0] + ids("ab") + close, prompt_ids[1] + ids("abcd") + close + cue]
-    assert [a[1]["max_tokens"] for a in answers] == [20 - 3, 20 - 4 - 1 - len(cue)]
-    assert [(s.text, s.num_tokens, s.truncated, s.thinking_tokens) for s in samples] == [
-        ("ab</think>\\boxed{2}", 3 + len(ids("\\boxed{2}")) + 1, False, 2),
-        ("abcd</think>\\boxed{2}", 4 + 1 + len(cue) + 3, False, 4),
-        ("ab", 3, False, 3),
-    ]
-    # No tokens left for an answer after the forced close: the sample is truncated (counted wrong).
-    stand_in.calls.clear()
-    (short,) = generate_samples_vllm(tiny_r1_model_path, tokenizer, prompts[1:2], SamplingSettings(
-        k=1, max_new_tokens=5, thinking_budget=4, answer_cue="\\boxed{"))  # fmt: skip
-    assert len(stand_in.calls) == 1 and (short.num_tokens, short.truncated) == (4 + 1 + len(cue), True)
+from efficient_trl.evaluation import evaluate_problems
+from efficient_trl.sampling import SamplingSettings, generate_samples
 
 
 def test_transformers_budget_forcing_generates_thinking_then_answer(tiny_r1_model_path):
@@ -136,6 +42,31 @@ def test_transformers_budget_forcing_generates_thinking_then_answer(tiny_r1_mode
         assert sample.num_tokens == 3 + len(close) + len(cue) + end and sample.thinking_tokens == 3
         assert sample.truncated == (end == len(answer) and tokenizer.eos_token_id not in answer)
         assert sample.text.startswith(tokenizer.decode(think, skip_special_tokens=True) + "</think>\\boxed{")
+
+
+def test_budget_forcing_keeps_the_token_limit(tiny_r1_model_path):
+    # Issue 23 item 8: with a budget at or above max_new_tokens, `</think>` and the cue were appended past the limit
+    # (the vLLM backend's test is in test_sampling_vllm.py).
+    model = AutoModelForCausalLM.from_pretrained(tiny_r1_model_path)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
+    close = tokenizer("</think>", add_special_tokens=False)["input_ids"]
+    cue = tokenizer("\\boxed{", add_special_tokens=False)["input_ids"]
+    # The random model neither ends nor closes its thoughts: each thinking runs into its budget, each answer into the
+    # tokens it has left.
+    model.generation_config.suppress_tokens = [tokenizer.eos_token_id, *close]
+    forced = 3 + len(close) + len(cue)
+    expected = {  # (budget, max_new_tokens): (num_tokens, thinking_tokens), every sample truncated
+        (3, forced - 1): (3, 3),  # `</think>` and the cue do not fit: nothing is appended
+        (3, forced): (forced, 3),  # they fit, with no token left for an answer
+        (3, forced + 2): (forced + 2, 3),  # the answer reaches the limit
+        (12, 12): (12, 12),  # a budget at the limit: the thinking reaches it
+        (40, 12): (12, 12),  # and above it
+    }
+    for (budget, limit), (tokens, thinking) in expected.items():
+        sampling = SamplingSettings(k=2, max_new_tokens=limit, thinking_budget=budget, answer_cue="\\boxed{")
+        samples = generate_samples(model, tokenizer, ["1+1"], sampling)
+        found = [(s.num_tokens, s.truncated, s.thinking_tokens) for s in samples]
+        assert found == [(tokens, True, thinking)] * 2, f"budget {budget}, max_new_tokens {limit}"
 
 
 def test_the_thinking_budget_is_part_of_an_evaluation_runs_settings(tiny_model_path, tmp_path):

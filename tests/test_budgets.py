@@ -137,7 +137,8 @@ def test_evaluation_by_budget_in_both_modes(tiny_r1_model_path, tmp_path, monkey
     import runpy
     import sys
 
-    from efficient_trl.evaluation import SamplingSettings, evaluate_budgets, load_samples
+    from efficient_trl.evaluation import evaluate_budgets, load_samples
+    from efficient_trl.sampling import SamplingSettings
 
     sampling = SamplingSettings(k=2, max_new_tokens=10)
     summaries = evaluate_budgets(

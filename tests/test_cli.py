@@ -9,16 +9,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from efficient_trl.budget_demo import BudgetDemoRunArguments, BudgetDemoSettings
-from efficient_trl.compare import CompareRunArguments, CompareSettings
-from efficient_trl.demo import DEMO_MODEL_DIR, DemoModelArguments, DemoRunArguments, DemoSettings
 
 from efficient_trl import EfficientGRPOConfig
 from efficient_trl.baselines import RejectionSamplingArguments
 from efficient_trl.cli import parse_arguments
 from efficient_trl.data import PreparationArguments
-from efficient_trl.evaluation import EvaluationArguments, GenerationArguments, SamplingSettings
+from efficient_trl.evaluation import EvaluationArguments, GenerationArguments
+from efficient_trl.experiments.budget_demo import BudgetDemoSettings
+from efficient_trl.experiments.compare import CompareSettings
+from efficient_trl.experiments.demo import DemoSettings
+from efficient_trl.experiments.demo_model import DemoModelArguments
+from efficient_trl.experiments.engine import START_MODELS
+from efficient_trl.experiments.settings import RunArguments
 from efficient_trl.model_card import ModelCardArguments
+from efficient_trl.sampling import SamplingSettings
 from efficient_trl.testing import QuickstartArguments, quickstart_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +33,10 @@ RECIPES = {
     "rejection_sampling.py": ((RejectionSamplingArguments, GenerationArguments), None),
     "prepare_data.py": ((PreparationArguments,), None),
     "model_card.py": ((ModelCardArguments,), None),
-    "demo.py": ((DemoRunArguments, DemoSettings), None),
-    "budget_demo.py": ((BudgetDemoRunArguments, BudgetDemoSettings), None),
+    "demo.py": ((RunArguments, DemoSettings), None),
+    "budget_demo.py": ((RunArguments, BudgetDemoSettings), None),
     "build_demo_model.py": ((DemoModelArguments,), None),
-    "compare.py": ((CompareRunArguments, CompareSettings), None),
+    "compare.py": ((RunArguments, CompareSettings), None),
     "quickstart.py": ((QuickstartArguments, EfficientGRPOConfig), quickstart_defaults()),
 }
 
@@ -188,7 +192,7 @@ def test_bad_input_is_a_usage_error_naming_the_fix(tmp_path, capsys):
 def test_evaluate_recipe_runs_from_a_yaml_config(tmp_path, monkeypatch, capsys):
     # A real evaluation of the demo model, configured by YAML, with one setting overridden on the command line
     config = tmp_path / "eval.yaml"
-    settings = {"model": str(DEMO_MODEL_DIR), "dataset": "gsm8k", "num_problems": 2, "k": 2, "max_new_tokens": 8}
+    settings = {"model": str(START_MODELS["sums"]), "dataset": "gsm8k", "num_problems": 2, "k": 2, "max_new_tokens": 8}
     config.write_text(yaml.safe_dump({**settings, "backend": "transformers", "output_dir": str(tmp_path / "run")}))
     monkeypatch.setattr(sys, "argv", ["evaluate.py", "--config", str(config), "--temperature", "0.9"])
     runpy.run_path(str(ROOT / "recipes" / "evaluate.py"), run_name="__main__")

@@ -1,52 +1,21 @@
 import importlib.util
 import json
-import os
 import sys
 from dataclasses import replace
 
 import pytest
 import torch
-from efficient_trl.demo import DemoSettings, run_demo
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from efficient_trl.analysis import load_results
-from efficient_trl.evaluation import (
-    EvaluationSample,
-    SamplingSettings,
-    evaluate,
-    generate_samples,
-    grade_samples,
-    load_samples,
-    summarize,
-)
+from efficient_trl.evaluation import evaluate, grade_samples, load_samples, summarize
+from efficient_trl.experiments.demo import DemoSettings, run_demo
 from efficient_trl.math_grader import math_accuracy_reward
 from efficient_trl.provenance import read_provenance
+from efficient_trl.sampling import EvaluationSample, SamplingSettings
 from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
 
 
-def test_generate_samples_counts_tokens_and_truncation(tiny_model_path):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
-    prompts = [[{"role": "user", "content": "1+2"}], "3+4="]
-    sampling = SamplingSettings(k=3, max_new_tokens=12, temperature=1.0)
-    samples = generate_samples(model, tokenizer, prompts, sampling, batch_size=4)
-    assert [(s.problem_index, s.sample_index) for s in samples] == [(p, i) for p in range(2) for i in range(3)]
-    for sample in samples:
-        assert 1 <= sample.num_tokens <= 12
-        ids = tokenizer(sample.text, add_special_tokens=False)["input_ids"]
-        # a finished sample's count includes its EOS; a truncated one used the whole budget
-        assert sample.num_tokens == (12 if sample.truncated else len(ids) + 1)
-    again = generate_samples(model, tokenizer, prompts, sampling, batch_size=4)
-    assert [s.text for s in again] == [s.text for s in samples]  # seeded
-
-
-def test_bad_evaluation_input(tiny_model_path):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
-    with pytest.raises(ValueError, match="k must be >= 1"):
-        generate_samples(model, tokenizer, ["1"], SamplingSettings(k=0))
-    with pytest.raises(ValueError, match="dataset is empty"):
-        generate_samples(model, tokenizer, [], SamplingSettings(k=1))
+def test_ungraded_samples_are_not_summarized():
     with pytest.raises(ValueError, match="grade the samples"):
         summarize([EvaluationSample(0, 0, "x", 3, False)])
 
@@ -180,7 +149,7 @@ def test_evaluation_run_directory_resumes_and_refuses(tiny_model_path, tmp_path)
 def test_evaluation_records_the_models_provenance(tiny_model_path, tmp_path):
     import shutil
 
-    from efficient_trl.evaluation import SamplingSettings, evaluate
+    from efficient_trl.evaluation import evaluate
     from efficient_trl.provenance import write_provenance
 
     model = shutil.copytree(tiny_model_path, tmp_path / "model")
@@ -216,227 +185,15 @@ def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def _recording_vllm(monkeypatch, outputs) -> dict:
-    """Make `import vllm` give an in-process stand-in with vLLM's interface that records the engine's arguments
-    (calls["llm"]), the sampling parameters (calls["params"]) and each prompt's token ids (calls["prompt_ids"]; like
-    vLLM it tokenizes a text prompt *with* special tokens), and answers every prompt with `outputs(n)`."""
+def test_auto_backend_says_which_it_chose(monkeypatch, capsys):
+    import importlib.machinery
     import types
 
-    calls = {}
-
-    class SamplingParams:
-        def __init__(self, **kwargs):
-            calls["params"] = kwargs
-
-    class LLM:
-        def __init__(self, **kwargs):
-            calls["llm"] = kwargs
-            self.tokenizer = AutoTokenizer.from_pretrained(kwargs["model"])
-
-        def generate(self, prompts, params):
-            calls["prompt_ids"] = [
-                self.tokenizer(prompt)["input_ids"] if isinstance(prompt, str) else prompt["prompt_token_ids"]
-                for prompt in prompts
-            ]
-            return [types.SimpleNamespace(outputs=outputs(calls["params"]["n"])) for _ in prompts]
-
-    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
-    return calls
-
-
-@pytest.mark.parametrize("model_fixture", ["tiny_model_path", "tiny_r1_model_path"])
-def test_vllm_backend_interface(monkeypatch, model_fixture, request):
-    # vLLM cannot be installed on the test machines: a stand-in module with vLLM's interface checks what the adapter
-    # sends (the prompt's token ids, sampling parameters) and how it reads the outputs back. Like vLLM, the stand-in
-    # tokenizes a text prompt *with* special tokens, which gives R1-distill prompts a second BOS (vllm#9519).
-    import importlib.util
-    import types
-
-    from efficient_trl.evaluation import generate_samples_vllm
-
-    model_path = request.getfixturevalue(model_fixture)
-    if importlib.util.find_spec("vllm") is None:
-        with pytest.raises(ImportError, match=r"efficient-trl\[vllm\]"):
-            generate_samples_vllm(model_path, None, ["1+1"])
-    with pytest.raises(ValueError, match="k must be >= 1"):  # the same sampling checks as generate_samples
-        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(k=0))
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        generate_samples_vllm(model_path, None, ["1+1"], SamplingSettings(temperature=0.0))
-    completion = types.SimpleNamespace
-    calls = _recording_vllm(
-        monkeypatch,
-        lambda n: [
-            completion(text="\\boxed{2}", token_ids=[5, 6, 1], finish_reason="stop"),
-            completion(text="\\boxed{2", token_ids=[5, 6], finish_reason="length"),
-        ],
-    )
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    prompts = [[{"role": "user", "content": "1+1"}], [{"role": "user", "content": "2+2"}]]
-    samples = generate_samples_vllm(
-        model_path,
-        tokenizer,
-        prompts,
-        SamplingSettings(k=2, temperature=0.6, max_new_tokens=9, seed=4),
-        skip=frozenset({(0, 0)}),
-    )
-    assert calls["params"] == {"n": 2, "temperature": 0.6, "top_p": 1.0, "max_tokens": 9, "seed": 4}
-    # token for token the prompt the trainers build (the chat template, tokenized), with at most one BOS
-    assert calls["prompt_ids"] == [
-        tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=True)["input_ids"] for p in prompts
-    ]
-    if tokenizer.bos_token_id is not None:
-        assert [ids.count(tokenizer.bos_token_id) for ids in calls["prompt_ids"]] == [1, 1]
-    assert [(s.problem_index, s.sample_index, s.num_tokens, s.truncated) for s in samples] == [
-        (0, 1, 2, True),
-        (1, 0, 3, False),
-        (1, 1, 2, True),
-    ]
-
-
-def test_transformers_backend_and_rejection_sampling_with_the_r1_template(tiny_r1_model_path, tmp_path):
-    # The transformers backend feeds the model the trainers' prompt ids (one BOS, "<think>\n" pre-filled), and the
-    # baseline rows built from its samples make TRL's SFT tokenization reproduce exactly the sampled ids + EOS.
-    from trl import SFTConfig, SFTTrainer
-
-    from efficient_trl.baselines import rejection_sampling_datasets
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_r1_model_path)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
-    # A real R1 never writes BOS or a role token inside its answer; the random model would, and decoding skips them.
-    model.generation_config.suppress_tokens = [
-        tokenizer.bos_token_id,
-        *tokenizer.convert_tokens_to_ids(["<｜User｜>"]),
-    ]
-    seen = []
-    generate = model.generate
-
-    def spy(**inputs):
-        seen.extend(
-            row[mask.bool()].tolist() for row, mask in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)
-        )
-        return generate(**inputs)
-
-    model.generate = spy
-    prompts = [[{"role": "user", "content": "1+1="}], [{"role": "user", "content": "12+3="}]]
-    samples = generate_samples(
-        model, tokenizer, prompts, SamplingSettings(k=2, max_new_tokens=10, temperature=1.0), batch_size=4
-    )
-    assert seen == [
-        tokenizer.apply_chat_template(p, add_generation_prompt=True, return_dict=True)["input_ids"]
-        for p in prompts
-        for _ in range(2)
-    ]
-    assert all(ids.count(tokenizer.bos_token_id) == 1 for ids in seen)
-    for sample in samples:  # graded by hand: the random model solves nothing
-        sample.correct, sample.truncated = True, False
-    sft, _, report = rejection_sampling_datasets(prompts, samples, tokenizer)
-    assert report["problems_with_a_correct_sample"] == 2
-    trainer = SFTTrainer(
-        model=tiny_r1_model_path,
-        args=SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_steps=1),
-        train_dataset=sft,
-    )
-    shortest = [min((s for s in samples if s.problem_index == i), key=lambda s: s.num_tokens) for i in range(2)]
-    for problem, (row, sample) in enumerate(zip(trainer.train_dataset, shortest, strict=True)):
-        response = tokenizer(sample.text, add_special_tokens=False)["input_ids"]
-        assert row["input_ids"] == seen[2 * problem] + response + [tokenizer.eos_token_id]
-
-
-# A stand-in for the vllm package, importable by spawned processes too (data parallel): every sample answers
-# "\boxed{2}", and every engine and generate call is logged to a file.
-_VLLM_STAND_IN = """
-import json, os, types
-
-LOG = os.environ["VLLM_STAND_IN_LOG"]
-
-
-def _log(**entry):
-    with open(LOG, "a") as f:
-        f.write(json.dumps({"pid": os.getpid(), **entry}) + "\\n")
-
-
-class SamplingParams:
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
-
-
-class LLM:
-    def __init__(self, **kwargs):
-        self.calls = 0
-        _log(event="engine", kwargs=kwargs, devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
-
-    def generate(self, prompts, params):
-        self.calls += 1
-        _log(event="generate", prompts=len(prompts))
-        if self.calls == int(os.environ.get("VLLM_STAND_IN_FAIL_AT_CALL", "0")):
-            raise KeyboardInterrupt
-        completion = types.SimpleNamespace
-        return [
-            types.SimpleNamespace(
-                outputs=[completion(text="\\\\boxed{2}", token_ids=[5, 6, 1], finish_reason="stop")
-                         for _ in range(params.kwargs["n"])]
-            )
-            for _ in prompts
-        ]
-"""
-
-
-@pytest.fixture
-def vllm_stand_in(tmp_path, monkeypatch):
-    """Make `import vllm` load the stand-in, in this process and in processes it spawns; returns the log path."""
-    package = tmp_path / "stand_in" / "vllm"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(_VLLM_STAND_IN)
-    log = tmp_path / "vllm_calls.jsonl"
-    monkeypatch.setenv("VLLM_STAND_IN_LOG", str(log))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(package.parent), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.syspath_prepend(str(package.parent))
-    monkeypatch.delitem(sys.modules, "vllm", raising=False)
-    return log
-
-
-def _vllm_log(log):
-    return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def test_vllm_writes_chunks_and_an_interrupted_run_resumes(vllm_stand_in, tiny_model_path, tmp_path, monkeypatch):
-    from efficient_trl import sampling
-
-    monkeypatch.setattr(sampling, "VLLM_CHUNK_SIZE", 2)  # 5 problems: chunks of 2, 2, 1
-    monkeypatch.setenv("VLLM_STAND_IN_FAIL_AT_CALL", "2")  # Ctrl-C while the second chunk generates
-    run = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        evaluate(tiny_model_path, "gsm8k", run, SamplingSettings(k=2), num_problems=5, backend="vllm")
-    # the first chunk (2 problems x 2 samples) was graded and written before the interruption
-    assert sorted((s.problem_index, s.sample_index) for s in load_samples(run)) == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    monkeypatch.delenv("VLLM_STAND_IN_FAIL_AT_CALL")
-    vllm_stand_in.write_text("")
-    summary = evaluate(tiny_model_path, "gsm8k", run, SamplingSettings(k=2), num_problems=5, backend="vllm")
-    assert [entry["prompts"] for entry in _vllm_log(vllm_stand_in) if entry["event"] == "generate"] == [2, 1]
-    assert summary["num_samples"] == 10 and len(load_samples(run)) == 10
-
-
-@pytest.mark.slow
-def test_vllm_data_parallel_uses_every_engine_and_keeps_problem_indices(vllm_stand_in, tiny_model_path, tmp_path):
-    run = tmp_path / "run"
-    summary = evaluate(
-        tiny_model_path, "gsm8k", run, SamplingSettings(k=3), num_problems=5, backend="vllm", data_parallel_size=2,
-    )  # fmt: skip
-    samples = load_samples(run)
-    assert [(s.problem_index, s.sample_index) for s in samples] == [(i, j) for i in range(5) for j in range(3)]
-    assert summary["num_samples"] == 15
-    engines = [entry for entry in _vllm_log(vllm_stand_in) if entry["event"] == "engine"]
-    generated = [entry for entry in _vllm_log(vllm_stand_in) if entry["event"] == "generate"]
-    assert len({entry["pid"] for entry in engines}) == 2 and os.getpid() not in {entry["pid"] for entry in engines}
-    assert sorted(entry["prompts"] for entry in generated) == [2, 3]  # problems 0, 2, 4 and 1, 3
-    assert sorted(entry["kwargs"]["seed"] for entry in engines) == [0, 1]  # engines draw different samples
-    with pytest.raises(ValueError, match="need the vLLM backend"):
-        evaluate(tiny_model_path, "gsm8k", tmp_path / "other", backend="transformers", data_parallel_size=2)
-
-
-def test_auto_backend_says_which_it_chose(vllm_stand_in, monkeypatch, capsys):
     from efficient_trl.evaluation import resolve_backend
 
+    vllm = types.ModuleType("vllm")  # installed, as far as importlib.util.find_spec can tell
+    vllm.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_backend("auto") == "transformers"
     assert "no CUDA device" in capsys.readouterr().out
@@ -511,59 +268,6 @@ def test_unreadable_gold_answers_are_refused_and_counted(tiny_model_path, tmp_pa
         check_gold_answers(mixed, "gsm8k")
     with pytest.raises(FileNotFoundError, match="python recipes/prepare_data.py --output_dir data/no-such-set"):
         load_problems("data/no-such-set")
-
-
-def test_both_backends_sample_with_one_settings_object(tiny_model_path, monkeypatch):
-    # One SamplingSettings reaches both backends, and each turns it into the same sampling: k samples at its
-    # temperature, top-p 1 (no top-k), at most max_new_tokens, its seed.
-    import inspect
-    import types
-
-    from efficient_trl.evaluation import generate_samples_vllm
-
-    for backend in (generate_samples, generate_samples_vllm):
-        assert list(inspect.signature(backend).parameters)[:4] == ["model", "tokenizer", "prompts", "sampling"]
-    sampling = SamplingSettings(k=2, temperature=0.7, max_new_tokens=5, seed=3)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
-    seen, generate = [], model.generate
-
-    def spy(**inputs):
-        seen.append({key: inputs[key] for key in ("do_sample", "temperature", "top_p", "top_k", "max_new_tokens")})
-        return generate(**inputs)
-
-    model.generate = spy
-    torch.manual_seed(123)  # the seed comes from the settings, not from the caller's generator
-    samples = generate_samples(model, tokenizer, ["1+1", "2+2"], sampling, batch_size=4)
-    torch.manual_seed(456)
-    again = generate_samples(model, tokenizer, ["1+1", "2+2"], sampling, batch_size=4)
-    assert [s.text for s in samples] == [s.text for s in again] and len(samples) == 4
-    assert seen[0] == {"do_sample": True, "temperature": 0.7, "top_p": 1.0, "top_k": 0, "max_new_tokens": 5}
-    answer = types.SimpleNamespace(text="\\boxed{2}", token_ids=[5, 1], finish_reason="stop")
-    calls = _recording_vllm(monkeypatch, lambda n: [answer] * n)
-    assert len(generate_samples_vllm(tiny_model_path, tokenizer, ["1+1", "2+2"], sampling)) == 4
-    assert calls["params"] == {"n": 2, "temperature": 0.7, "top_p": 1.0, "max_tokens": 5, "seed": 3}
-    assert calls["llm"]["seed"] == 3
-
-
-def test_sampling_settings_parse_with_trl_and_check_their_values():
-    from dataclasses import fields
-
-    from trl import TrlParser
-
-    assert all(field.metadata.get("help") for field in fields(SamplingSettings))
-    (defaults,) = TrlParser((SamplingSettings,)).parse_args_and_config(args=[])
-    assert defaults == SamplingSettings(k=None, temperature=0.6, max_new_tokens=32768, seed=0)  # the paper's
-    (given,) = TrlParser((SamplingSettings,)).parse_args_and_config(args=["--k", "3", "--temperature", "1.0"])
-    assert (given.k, given.temperature) == (3, 1.0)
-    # k unset is the paper's per test set, 1 for other problems; a k given is kept
-    assert [SamplingSettings().for_dataset(name).k for name in ("gsm8k", "math500", "aime24", "x.jsonl")] == [
-        1, 3, 10, 1
-    ]  # fmt: skip
-    assert SamplingSettings(k=5).for_dataset("aime24").k == 5
-    for bad, message in (({"k": 0}, "k must be >= 1"), ({"max_new_tokens": 0}, "max_new_tokens must be >= 1")):
-        with pytest.raises(ValueError, match=message):
-            SamplingSettings(**bad)
 
 
 def test_evaluate_is_resolve_problems_then_evaluate_problems(tiny_model_path, tmp_path):

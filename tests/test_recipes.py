@@ -421,7 +421,8 @@ def test_lora_recipe_trains_one_step(tiny_model_path, tmp_path):
     adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert (adapter["r"], adapter["lora_alpha"]) == (32, 32)
     # the adapter directory evaluates as the header says (transformers loads the base model, then the adapter)
-    from efficient_trl.evaluation import SamplingSettings, evaluate
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.sampling import SamplingSettings
 
     sampling = SamplingSettings(k=1, max_new_tokens=8)
     summary = evaluate(str(tmp_path / "lora"), str(problems), tmp_path / "eval", sampling, num_problems=2)

@@ -99,7 +99,8 @@ def test_shipped_multi_sums_model_tokenizer_reloads_as_built():
 def test_shipped_multi_sums_model_solves_held_out_sums_and_needs_its_steps(monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    from efficient_trl.evaluation import SamplingSettings, generate_samples, grade_samples, summarize
+    from efficient_trl.evaluation import grade_samples, summarize
+    from efficient_trl.sampling import SamplingSettings, generate_samples
 
     model_dir = str(DEMO_MODEL_DIRS["multi_sums"])
     problems = multi_sum_problems(32, seed=3, split="held_out")

@@ -168,6 +168,19 @@ def test_r1_template_one_step_and_the_measured_length(
         length_reward=length_reward,
     )  # fmt: skip
     assert not torch.allclose(expected, other[1], atol=1e-5), "both measures give the same advantages here"
+    # The mean length of the correct completions is logged as whole completions, and (issue 23 item 6) as the
+    # thinking the reward measured when that is the measure.
+    correct = [even_token_sum([ids])[0] == 1 and ids[-1] in terminators for ids in completions]
+    right = [ids for ids, ok in zip(completions, correct, strict=True) if ok]
+    assert right, "no completion was correct: the length metrics would not be logged"
+    (entry,) = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert entry["efficiency/correct_mean_tokens"] == pytest.approx(sum(map(len, right)) / len(right))
+    if measure == "thinking":
+        thinking = sum(map(thinking_length, right)) / len(right)
+        assert entry["efficiency/correct_mean_thinking_tokens"] == pytest.approx(thinking)
+        assert thinking < entry["efficiency/correct_mean_tokens"]
+    else:
+        assert "efficiency/correct_mean_thinking_tokens" not in entry
 
 
 @pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)

@@ -36,7 +36,7 @@ from . import engine
 from .engine import ModelSpec
 from .settings import ExperimentSettings, check_positive, setting
 
-__all__ = ["BUDGET_REWARDS", "BudgetDemoSettings", "budget_sft_prompts", "main", "run_budget_demo"]
+__all__ = ["BUDGET_REWARDS", "BudgetDemoSettings", "budget_sft_prompts", "run_budget_demo", "write_budget_demo_report"]
 
 BUDGET_REWARDS = ("l1_exact", "l1_max")
 TASK = "sums"

@@ -26,7 +26,7 @@ from . import engine
 from .engine import ModelSpec, alpha_spec
 from .settings import ExperimentSettings, setting
 
-__all__ = ["COMPARE_SPECS", "CompareSettings", "format_compare_table", "main", "run_compare", "write_compare_report"]
+__all__ = ["COMPARE_SPECS", "CompareSettings", "format_compare_table", "run_compare", "write_compare_report"]
 
 # Demo completions are 30-200 tokens, 10-100x shorter than the papers' long reasoning: a penalty per token set for
 # thousands of tokens is near zero here, so the stronger settings are scaled to the demo's lengths.

@@ -27,7 +27,7 @@ from . import engine
 from .engine import ModelSpec, alpha_spec
 from .settings import ExperimentSettings, check_positive, setting
 
-__all__ = ["DemoSettings", "demo_specs", "main", "run_demo", "write_demo_report"]
+__all__ = ["DemoSettings", "demo_specs", "run_demo", "write_demo_report"]
 
 
 @dataclass

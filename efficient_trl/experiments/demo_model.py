@@ -23,7 +23,7 @@ from ..testing import build_tiny_model
 from ..training import CPU_TRAINING_KWARGS, train_and_save
 from .engine import START_MODELS
 
-__all__ = ["TASK_RECIPES", "DemoModelArguments", "build_demo_model", "main"]
+__all__ = ["TASK_RECIPES", "DemoModelArguments", "build_demo_model"]
 
 TRAIN_SEED = 1  # fine-tuning draws from the train split; the demo evaluates on the held-out split
 
