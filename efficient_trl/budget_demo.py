@@ -36,7 +36,6 @@ from typing import Any
 from .analysis import budget_report, load_budget_results
 from .baselines import rejection_sampling_datasets
 from .budgets import budget_template, budgets_near_lengths, check_budget_range, with_budgets
-from .data import check_new_output_dir
 from .demo import (
     DEMO_DATASET,
     DEMO_MODEL_DIR,
@@ -61,6 +60,7 @@ from .evaluation import (
 )
 from .length_rewards import resolve_length_reward
 from .provenance import training_provenance
+from .rundir import check_new_output_dir
 from .synthetic import sum_problems
 from .training import train_and_save
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import format_tradeoff_table, load_results, model_label, pareto_frontier, plot_pareto
-from .data import check_new_output_dir
 from .demo import (
     DEMO_MODEL_DIRS,
     EVAL_SEED,
@@ -31,6 +30,7 @@ from .demo import (
     model_name,
     train_with_alpha,
 )
+from .rundir import check_new_output_dir
 from .synthetic import TASKS
 
 __all__ = [

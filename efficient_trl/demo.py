@@ -18,10 +18,10 @@ from .analysis import format_tradeoff_table, load_results, plot_tradeoff
 from .baselines import rejection_sample
 from .budgets import with_sampled_budgets
 from .configs import EfficientGRPOConfig
-from .data import check_new_output_dir
 from .evaluation import SamplingSettings, evaluate_problems
 from .provenance import model_fingerprint, read_provenance, training_provenance, write_provenance
 from .rewards import ADVANTAGE_NORMALIZATIONS
+from .rundir import check_new_output_dir
 from .synthetic import TASKS
 from .trainers import EfficientGRPOTrainer
 from .training import CPU_TRAINING_KWARGS, train_and_save

@@ -22,9 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
 from efficient_trl.cli import parse_arguments  # noqa: E402
-from efficient_trl.data import check_new_output_dir  # noqa: E402
 from efficient_trl.demo import DEMO_MODEL_DIRS, DemoModelArguments  # noqa: E402
 from efficient_trl.provenance import training_provenance  # noqa: E402
+from efficient_trl.rundir import check_new_output_dir  # noqa: E402
 from efficient_trl.synthetic import TASKS  # noqa: E402
 from efficient_trl.testing import build_tiny_model  # noqa: E402
 from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save  # noqa: E402
