@@ -91,8 +91,8 @@ def train_and_save(
 
 
 _OVERWRITE_HELP = (
-    "Start over in an output_dir that holds another (or a finished) run: its contents are deleted first. Without it, "
-    "a relaunch resumes the run recorded there and a different run is refused."
+    "Start over in an output_dir that holds another (or a finished) run: what that run wrote is deleted first (other "
+    "files are kept). Without it, a relaunch resumes the run recorded there and a different run is refused."
 )
 
 
