@@ -38,6 +38,7 @@ __all__ = [
     "MODEL_CARD_END",
     "RELAUNCH_FIELDS",
     "RELAUNCH_PREFIXES",
+    "RUN_MARKERS",
     "RUN_SETTINGS_FILE",
     "RunDirInUseError",
     "check_new_output_dir",
@@ -60,6 +61,7 @@ __all__ = [
 MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
 MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
 RUN_SETTINGS_FILE = "efficient_trl_run.json"
+RUN_MARKERS = (RUN_SETTINGS_FILE, "trainer_state.json", "provenance.json", "checkpoint-*")  # a training run's own
 LOCK_FILE = ".efficient_trl.lock"
 # Training fields that may change between launches of one run: where and how it logs, saves and reports, not what
 # it trains. Every other field (and the script's and the model's arguments) must match on a relaunch.
@@ -230,13 +232,18 @@ def check_same_run(output_dir: str | Path, settings: dict[str, Any]) -> None:
     settings_path = output_dir / RUN_SETTINGS_FILE
     trained = (output_dir / "trainer_state.json").exists() or any(output_dir.glob("checkpoint-*"))
     if not settings_path.exists():
-        if not holds_training(output_dir):
-            return
-        raise FileExistsError(
-            f"{output_dir} holds a training run whose settings were not recorded ({RUN_SETTINGS_FILE} is missing), "
-            "so it cannot be resumed safely: choose another output_dir, or pass --overwrite_output_dir true to "
-            "delete it and start over."
-        )
+        if holds_training(output_dir):
+            raise FileExistsError(
+                f"{output_dir} holds a training run whose settings were not recorded ({RUN_SETTINGS_FILE} is "
+                "missing), so it cannot be resumed safely: choose another output_dir, or pass --overwrite_output_dir "
+                "true to delete it and start over."
+            )
+        if any(any(output_dir.glob(pattern)) for pattern in ("*.safetensors", "pytorch_model*.bin", "adapter_*")):
+            raise FileExistsError(
+                f"{output_dir} holds a saved model that is not a training run of efficient-trl, and training would "
+                "overwrite its weights: choose another output_dir."
+            )
+        return
     recorded = json.loads(settings_path.read_text())
     if recorded == settings or not trained:
         return
@@ -248,9 +255,9 @@ def check_same_run(output_dir: str | Path, settings: dict[str, Any]) -> None:
 
 
 def holds_training(output_dir: str | Path) -> bool:
-    """Whether output_dir holds (part of) a training run: recorded settings, a checkpoint, a log or weights."""
-    markers = (RUN_SETTINGS_FILE, "trainer_state.json", "checkpoint-*", "*.safetensors", "adapter_config.json")
-    return any(any(Path(output_dir).glob(pattern)) for pattern in markers)
+    """Whether output_dir holds (part of) a training run of this toolkit: RUN_SETTINGS_FILE, a checkpoint, the
+    training log or the provenance written beside the weights (weights alone are any saved model)."""
+    return any(any(Path(output_dir).glob(pattern)) for pattern in RUN_MARKERS)
 
 
 def finished(output_dir: str | Path) -> bool:
@@ -273,7 +280,8 @@ def check_output_dir_apart(output_dir: str | Path, inputs: dict[str, str | None]
             continue
         path = Path(given).expanduser().resolve()
         relations = {"is": output == path, "lies inside": path in output.parents, "contains": output in path.parents}
-        for relation in (relation for relation, holds in relations.items() if holds):
+        relation = next((relation for relation, holds in relations.items() if holds), None)
+        if relation:
             raise ValueError(
                 f"output_dir {output_dir} {relation} {what}, {given}: the run would overwrite or delete what it "
                 "reads. Choose an output_dir apart from the model and the data."
@@ -284,15 +292,14 @@ def clear_training_run(output_dir: str | Path, *, delete: bool = True) -> list[s
     """Delete what an earlier training run wrote into output_dir (TRAINING_FILES, its checkpoint-N/ directories,
     TRL's completions/ logs, TensorBoard's runs/ when it holds event files only, and README.md when it is TRL's
     card) and return the names of the files kept, which it did not write. A directory that holds no run of this
-    toolkit (no RUN_SETTINGS_FILE, trainer_state.json, provenance.json or checkpoint) is refused, untouched.
+    toolkit (`holds_training` false: a saved model, your own files) is refused, untouched.
     `delete` False only checks (the other processes of a launch, while the main one deletes)."""
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
-    markers = (RUN_SETTINGS_FILE, "trainer_state.json", "provenance.json", "checkpoint-*")
-    if any(output_dir.iterdir()) and not any(any(output_dir.glob(pattern)) for pattern in markers):
+    if any(output_dir.iterdir()) and not holds_training(output_dir):
         raise FileExistsError(
-            f"--overwrite_output_dir: {output_dir} holds no training run (no {', '.join(markers)}), so it is not "
+            f"--overwrite_output_dir: {output_dir} holds no training run (no {', '.join(RUN_MARKERS)}), so it is not "
             "deleted; choose another output_dir."
         )
     if not delete:

@@ -330,5 +330,7 @@ def test_overwrite_refuses_a_directory_without_a_run(tmp_path):
     (model / "config.json").write_text("{}")
     with pytest.raises(FileExistsError, match="holds no training run.*so it is not deleted"):
         clear_training_run(model)
+    with pytest.raises(FileExistsError, match="holds a saved model that is not a training run"):
+        check_same_run(model, {"trainer": "t"})  # and training into it without the flag would overwrite its weights
     assert sorted(path.name for path in model.iterdir()) == ["config.json", "model.safetensors"]
     assert clear_training_run(tmp_path / "absent") == []
