@@ -234,8 +234,8 @@ def test_evaluation_recipes_leave_the_hub_on(script):
     assert result.stdout.split() == ["None", "False"]
 
 
-# Relaunching a training run: finished, other settings, torn checkpoint, model card. One short finished run (4 steps,
-# checkpoints at 2 and 4) is copied into each test.
+# Relaunching a training run: finished, other settings, incomplete checkpoint, model card. One short finished run (4
+# steps, checkpoints at 2 and 4) is copied into each test.
 SHORT = ["--max_steps", "4", "--save_steps", "2", "--max_completion_length", "12", "--logging_steps", "1"]
 
 
@@ -321,22 +321,9 @@ def test_training_records_provenance_next_to_the_weights_and_in_each_checkpoint(
     assert read_provenance(run / "checkpoint-4") == provenance
 
 
-def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp_path):
-    launch_again = relaunch(finished_run, tmp_path)
-    run = tmp_path / "run"
-    interrupted_after_checkpoint_4(run)
-    torn = run / "checkpoint-4" / "model.safetensors"
-    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
-    with pytest.warns(RuntimeWarning, match="checkpoint-4 .*model.safetensors.*resuming from .*checkpoint-2"):
-        trainer = launch_again()
-    assert trainer.state.global_step == 4
-    assert read_provenance(run)["global_step"] == 4 and read_provenance(run / "checkpoint-4")["global_step"] == 4
-    assert [entry["step"] for entry in load_training_log(run) if "loss" in entry] == [1, 2, 3, 4]
-
-
 def test_a_checkpoint_without_its_optimizer_state_falls_back_to_the_previous_one(finished_run, tmp_path):
-    # Resuming from it would silently start a fresh optimizer. (Each file a resume needs, the weights included, is
-    # checked in tests/test_rundir.py.)
+    # Resuming from it would silently start a fresh optimizer. (Each file a resume needs, the weights included, and
+    # torn files are checked in tests/test_rundir.py.)
     launch_again = relaunch(finished_run, tmp_path)
     run = tmp_path / "run"
     interrupted_after_checkpoint_4(run)
@@ -344,6 +331,7 @@ def test_a_checkpoint_without_its_optimizer_state_falls_back_to_the_previous_one
     with pytest.warns(RuntimeWarning, match=r"checkpoint-4 \(optimizer.pt is missing.*resuming from .*checkpoint-2"):
         trainer = launch_again()
     assert trainer.state.global_step == 4
+    assert read_provenance(run)["global_step"] == 4 and read_provenance(run / "checkpoint-4")["global_step"] == 4
     assert [entry["step"] for entry in load_training_log(run) if "loss" in entry] == [1, 2, 3, 4]
 
 
