@@ -17,7 +17,6 @@ Low level: imports nothing else of efficient_trl, so that training, evaluation a
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -175,10 +174,16 @@ def run_dir_lock(run_dir: str | Path) -> Iterator[Path]:
     """Hold `run_dir`'s lock (LOCK_FILE, created with the directory if needed) for the block, so that two processes
     never work in one run directory at once; a second one gets a RunDirInUseError naming the holder's process id and
     host. The lock is the operating system's (flock): it ends with the process that held it, so the file a killed
-    run leaves behind never blocks the next one. Yields the lock file's path."""
+    run leaves behind never blocks the next one. Yields the lock file's path. (Where there is no flock, on Windows,
+    the block runs unlocked.)"""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILE
+    try:
+        import fcntl
+    except ImportError:
+        yield path
+        return
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
