@@ -21,6 +21,7 @@ from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
 from .cli import function_default
 from .math_grader import gold_answer, parse_boxed, plain_number
+from .rundir import check_new_output_dir
 
 __all__ = [
     "AUTHORS_TRAINING_SET",
@@ -32,7 +33,6 @@ __all__ = [
     "PreparationArguments",
     "PreparationReport",
     "check_gold_answers",
-    "check_new_output_dir",
     "default_num_proc",
     "figure_reference",
     "load_problems",
@@ -317,19 +317,6 @@ def save_prepared(sample: Dataset, report: PreparationReport, output_dir: str | 
     output_dir = check_new_output_dir(output_dir)
     sample.save_to_disk(str(output_dir))
     (output_dir / "preparation_report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    return output_dir
-
-
-def check_new_output_dir(output_dir: str | Path, option: str = "output directory") -> Path:
-    """`output_dir` as a Path if it is free (absent or empty), else a FileExistsError naming `option`, what to
-    change. The one check of every command that writes a new directory (prepared sets, the demo's runs, the quickstart,
-    the demo model, rejection-sampled datasets); call it before the work, so that a taken directory is refused at once
-    rather than after it."""
-    output_dir = Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise FileExistsError(
-            f"{output_dir} already holds data; choose another {option} (outputs are never overwritten)."
-        )
     return output_dir
 
 

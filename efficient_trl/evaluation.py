@@ -13,7 +13,6 @@ import importlib.util
 import io
 import json
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 from .provenance import model_fingerprint, read_provenance
+from .rundir import open_run_dir, run_dir_lock, write_atomically
 from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_prompts, generate_samples
 from .sampling import prompt_token_ids as prompt_token_ids  # importable from here as before; home: sampling.py
 from .sampling import render_prompt as render_prompt  # likewise
@@ -220,32 +220,33 @@ def evaluate_problems(
         "num_problems": len(problems), **sampling.recorded(), "backend": backend, "prompt_template": prompt_template,
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
-    done = _load_run(run_dir, settings)
-    golds = problems["answer"]
+    with run_dir_lock(run_dir):  # one process at a time: two would generate every sample twice
+        done = _load_run(run_dir, settings)
+        golds = problems["answer"]
 
-    def record(batch: list[EvaluationSample]) -> None:
-        grade_samples(batch, golds)
-        with samples_path.open("a") as f:
-            f.write(samples_to_jsonl(batch))
+        def record(batch: list[EvaluationSample]) -> None:
+            grade_samples(batch, golds)
+            with samples_path.open("a") as f:
+                f.write(samples_to_jsonl(batch))
 
-    if len(done) < len(problems) * sampling.k:
-        tokenizer = AutoTokenizer.from_pretrained(model)
-        # a resumed run draws new random numbers for the samples it still needs
-        remaining = replace(sampling, seed=sampling.seed + len(done))
-        if backend == "vllm":
-            generate_samples_vllm(
-                model, tokenizer, problems["prompt"], remaining, skip=frozenset(done), on_batch=record,
-                data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
-            )  # fmt: skip
-        else:
-            loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
-            loaded.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-            generate_samples(
-                loaded, tokenizer, problems["prompt"], remaining, batch_size=batch_size, desc=dataset,
-                skip=frozenset(done), on_batch=record,
-            )  # fmt: skip
-    levels = problems["level"] if "level" in problems.column_names else None
-    return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+        if len(done) < len(problems) * sampling.k:
+            tokenizer = AutoTokenizer.from_pretrained(model)
+            # a resumed run draws new random numbers for the samples it still needs
+            remaining = replace(sampling, seed=sampling.seed + len(done))
+            if backend == "vllm":
+                generate_samples_vllm(
+                    model, tokenizer, problems["prompt"], remaining, skip=frozenset(done), on_batch=record,
+                    data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
+                )  # fmt: skip
+            else:
+                loaded = AutoModelForCausalLM.from_pretrained(model, dtype="auto")
+                loaded.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+                generate_samples(
+                    loaded, tokenizer, problems["prompt"], remaining, batch_size=batch_size, desc=dataset,
+                    skip=frozenset(done), on_batch=record,
+                )  # fmt: skip
+        levels = problems["level"] if "level" in problems.column_names else None
+        return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
 
 
 def evaluate_budgets(
@@ -335,7 +336,7 @@ def evaluate_problems_by_budget(
         )
         if mode == "prompt":
             summary["budget_template"] = written_template
-        _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
         summaries.append(summary)
     return summaries
 
@@ -381,8 +382,8 @@ def write_summary(
     if levels is not None:
         summary["by_level"] = _by_level(samples, levels)
     summary["provenance"] = provenance  # how the model was trained, for efficient_trl.analysis
-    _write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
-    _write_atomically(run_dir / "summary.csv", _summary_csv(summary))
+    write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+    write_atomically(run_dir / "summary.csv", _summary_csv(summary))
     return summary
 
 
@@ -403,34 +404,16 @@ def resolve_backend(backend: str) -> str:
 
 
 def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], EvaluationSample]:
-    """Samples already in `run_dir` for these settings; refuse a directory that holds anything else."""
-    settings_path = run_dir / "settings.json"
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not settings_path.exists():
-            raise FileExistsError(f"{run_dir} holds files that are not an evaluation run; choose another directory.")
-        existing = json.loads(settings_path.read_text())
-        if existing != settings and not _read_samples(run_dir / "samples.jsonl"):
-            # A run that failed before its first sample holds nothing to keep: it takes the new settings.
-            print(f"{run_dir} holds no samples yet: replacing its settings with this command's.")
-            _write_atomically(settings_path, json.dumps(settings, indent=1) + "\n")
-            return {}
-        if existing != settings:
-            changed = {
-                key: (existing.get(key), value) for key, value in settings.items() if existing.get(key) != value
-            }
-            raise FileExistsError(
-                f"{run_dir} holds a run with other settings (was, now: {changed}); choose another output directory."
-            )
-        samples = _read_samples(run_dir / "samples.jsonl")
-        out_of_range = [key for key in samples if key[0] >= settings["num_problems"] or key[1] >= settings["k"]]
-        if out_of_range:
-            raise ValueError(f"{run_dir / 'samples.jsonl'} holds samples of another run (e.g. {out_of_range[0]}).")
-        # Rewrite the file with its whole lines only, so that new samples never follow a torn one.
-        _write_atomically(run_dir / "samples.jsonl", samples_to_jsonl(samples.values()))
-        return samples
-    run_dir.mkdir(parents=True, exist_ok=True)
-    settings_path.write_text(json.dumps(settings, indent=1) + "\n")
-    return {}
+    """Samples already in `run_dir` for these settings (`rundir.open_run_dir`: other settings are refused)."""
+    if not open_run_dir(run_dir, settings, has_results=lambda path: bool(_read_samples(path / "samples.jsonl"))):
+        return {}
+    samples = _read_samples(run_dir / "samples.jsonl")
+    out_of_range = [key for key in samples if key[0] >= settings["num_problems"] or key[1] >= settings["k"]]
+    if out_of_range:
+        raise ValueError(f"{run_dir / 'samples.jsonl'} holds samples of another run (e.g. {out_of_range[0]}).")
+    # Rewrite the file with its whole lines only, so that new samples never follow a torn one.
+    write_atomically(run_dir / "samples.jsonl", samples_to_jsonl(samples.values()))
+    return samples
 
 
 def check_model_reference(model: str) -> None:
@@ -487,12 +470,6 @@ def _summary_csv(summary: dict[str, Any]) -> str:
     writer.writerow({**summary, "cutoff": "none"})
     writer.writerows(summary["cutoff_baseline"])
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 @dataclass

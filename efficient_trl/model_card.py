@@ -11,10 +11,9 @@ from typing import Any
 
 from .analysis import result_name
 from .cli import function_default
+from .rundir import MODEL_CARD_BEGIN, MODEL_CARD_END
 
 __all__ = [
-    "MODEL_CARD_BEGIN",
-    "MODEL_CARD_END",
     "ModelCardArguments",
     "model_card_data",
     "model_card_section",
@@ -23,8 +22,6 @@ __all__ = [
     "write_model_card",
 ]
 
-MODEL_CARD_BEGIN = "<!-- efficient-trl: trade-off table (begin; rewritten by write_model_card) -->"
-MODEL_CARD_END = "<!-- efficient-trl: trade-off table (end) -->"
 PAPER = "[Training Language Models to Reason Efficiently](https://arxiv.org/abs/2502.04463) (Arora & Zanette, 2025)"
 MODEL_CARD_TAGS = ("efficient-trl", "reasoning", "length-penalty", "arxiv:2502.04463")
 # Shipped evaluation sets -> (hub dataset, config, split) they are copies of, for the model-index

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from .rundir import write_atomically
 
 __all__ = [
     "PROVENANCE_FILE",
@@ -109,12 +110,8 @@ def _efficient_trl_version() -> str:
 
 def write_provenance(model_dir: str | Path, provenance: dict[str, Any]) -> Path:
     """Write `provenance` to model_dir/provenance.json (whole, then renamed into place); returns its path."""
-    path = Path(model_dir) / PROVENANCE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(provenance, indent=1) + "\n")
-    os.replace(temporary, path)
-    return path
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    return write_atomically(Path(model_dir) / PROVENANCE_FILE, json.dumps(provenance, indent=1) + "\n")
 
 
 def read_provenance(model_dir: str | Path) -> dict[str, Any] | None:

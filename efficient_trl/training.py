@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import shutil
 import sys
 import tempfile
-import warnings
-import zipfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +30,19 @@ from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_
 from .evaluation import check_model_reference
 from .length_rewards import EXTRA_REWARD_COLUMNS, EXTRA_REWARDS, extra_reward_funcs
 from .math_grader import math_accuracy_reward
-from .model_card import MODEL_CARD_BEGIN, MODEL_CARD_END
 from .provenance import training_provenance, write_provenance
+from .rundir import (
+    RUN_SETTINGS_FILE,
+    check_output_dir_apart,
+    check_same_run,
+    clear_training_run,
+    finished,
+    last_complete_checkpoint,
+    read_card_section,
+    restore_card_section,
+    run_settings,
+    write_atomically,
+)
 from .trainers import EfficientGRPOTrainer, EfficientRLOOTrainer
 
 __all__ = [
@@ -85,8 +91,8 @@ def train_and_save(
 
 
 _OVERWRITE_HELP = (
-    "Start over in an output_dir that holds another (or a finished) run: its contents are deleted first. Without it, "
-    "a relaunch resumes the run recorded there and a different run is refused."
+    "Start over in an output_dir that holds another (or a finished) run: what that run wrote is deleted first (other "
+    "files are kept). Without it, a relaunch resumes the run recorded there and a different run is refused."
 )
 
 
@@ -324,37 +330,47 @@ def _train_resuming(
     finished.
 
     The run's settings go to output_dir/efficient_trl_run.json: a relaunch with other settings is refused (naming
-    what differs) unless `script_args.overwrite_output_dir`, which clears output_dir first.
+    what differs) unless `script_args.overwrite_output_dir`, which deletes what the earlier run wrote there first
+    (`rundir.clear_training_run`). An output_dir that is, lies inside or contains the start model (which is also
+    the reference model) or the data is refused before anything is written.
     """
     trainer_class = {**TRAINERS, **BASELINES}[kind][0]
     args.model_init_kwargs = _model_init_kwargs(args, model_args)
     output_dir = Path(args.output_dir)
-    settings = _run_settings(trainer_class, args, model_args, script_args)
+    check_output_dir_apart(
+        output_dir,
+        {
+            "the start model (model_name_or_path)": model_args.model_name_or_path,
+            "the training data": data["dataset"],
+            "the chat template (chat_template_path)": getattr(args, "chat_template_path", None),
+        },
+    )
+    settings = run_settings(trainer_class, args, model_args, script_args)
     is_main = args.process_index == 0
     if getattr(script_args, "overwrite_output_dir", False):
-        if output_dir.is_dir() and any(output_dir.iterdir()) and not _holds_training(output_dir):
-            raise FileExistsError(
-                f"--overwrite_output_dir: {output_dir} holds no training run (no {RUN_SETTINGS_FILE}, checkpoint, "
-                "trainer_state.json or weights), so it is not deleted; choose another output_dir."
-            )
+        kept = clear_training_run(output_dir, delete=is_main)
         if is_main and output_dir.exists():
-            print(f"--overwrite_output_dir: deleting {output_dir} and everything in it")
-            shutil.rmtree(output_dir)
+            print(
+                f"--overwrite_output_dir: deleted the earlier run in {output_dir}"
+                + (f"; kept the files it did not write: {', '.join(kept)}" if kept else "")
+            )
         resume_from = args.resume_from_checkpoint
     else:
-        _check_same_run(output_dir, settings)
-        if _finished(output_dir):
+        check_same_run(output_dir, settings)
+        if finished(output_dir):
             if is_main:
                 print(
                     f"{output_dir} holds this run, finished (trainer_state.json at its last step): nothing to do. "
                     "Pass --overwrite_output_dir true to train it again from the start."
                 )
             return None
-        resume_from = args.resume_from_checkpoint or _last_complete_checkpoint(output_dir)
+        resume_from = args.resume_from_checkpoint or last_complete_checkpoint(
+            output_dir, world_size=args.world_size, save_only_model=args.save_only_model
+        )
     if is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(output_dir / RUN_SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
-    card_section = _model_card_section(output_dir / "README.md")
+        write_atomically(output_dir / RUN_SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
+    card_section = read_card_section(output_dir / "README.md")
     peft_config = get_peft_config(model_args)
     provenance = training_provenance(
         kind, args, model_args.model_name_or_path, data, lora=peft_config is not None,
@@ -371,7 +387,7 @@ def _train_resuming(
         train_and_save(trainer, args.output_dir, provenance, resume_from_checkpoint=resume_from)
     finally:
         if card_section and trainer.is_world_process_zero():  # TRL rewrites README.md at every save
-            _restore_model_card_section(output_dir / "README.md", card_section)
+            restore_card_section(output_dir / "README.md", card_section)
     return trainer
 
 
@@ -386,152 +402,6 @@ class ProvenanceCallback(TrainerCallback):
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and checkpoint.is_dir():
             write_provenance(checkpoint, {**self.provenance, "global_step": state.global_step})
-
-
-RUN_SETTINGS_FILE = "efficient_trl_run.json"
-# Training fields that may change between launches of one run: where and how it logs, saves and reports, not what
-# it trains. Every other field (and the script's and the model's arguments) must match on a relaunch.
-RELAUNCH_FIELDS = frozenset(
-    {"output_dir", "logging_dir", "run_name", "report_to", "resume_from_checkpoint", "local_rank", "disable_tqdm"}
-    | {"log_level", "log_level_replica", "log_on_each_node", "log_completions", "num_completions_to_print"}
-)
-RELAUNCH_PREFIXES = ("logging_", "save_", "push_to_hub", "hub_", "dataloader_", "vllm_server_", "trackio_", "wandb_")
-
-
-def _run_settings(trainer_class: type, args: Any, model_args: ModelConfig, script_args: Any) -> dict[str, Any]:
-    training = {
-        key: value
-        for key, value in args.to_dict().items()
-        if key not in RELAUNCH_FIELDS and not key.startswith(RELAUNCH_PREFIXES)
-    }
-    script = asdict(script_args) if script_args is not None else {}
-    script.pop("overwrite_output_dir", None)
-    settings = {"trainer": trainer_class.__name__, "script": script, "training": training, "model": asdict(model_args)}
-    return json.loads(json.dumps(settings, default=str))  # as read back from the file: lists, not tuples
-
-
-def _check_same_run(output_dir: Path, settings: dict[str, Any]) -> None:
-    """Refuse an output_dir that holds another run (or files of unknown origin); accept one that holds no training
-    yet (a launch that failed before its first step) whatever its recorded settings."""
-    if not output_dir.is_dir() or not any(output_dir.iterdir()):
-        return
-    settings_path = output_dir / RUN_SETTINGS_FILE
-    trained = (output_dir / "trainer_state.json").exists() or any(output_dir.glob("checkpoint-*"))
-    if not settings_path.exists():
-        if not _holds_training(output_dir):
-            return
-        raise FileExistsError(
-            f"{output_dir} holds a training run whose settings were not recorded ({RUN_SETTINGS_FILE} is missing), "
-            "so it cannot be resumed safely: choose another output_dir, or pass --overwrite_output_dir true to "
-            "delete it and start over."
-        )
-    recorded = json.loads(settings_path.read_text())
-    if recorded == settings or not trained:
-        return
-    was, now = _flatten(recorded), _flatten(settings)
-    changed = [
-        f"{key}: {was.get(key)!r} -> {now.get(key)!r}" for key in sorted({*was, *now}) if was.get(key) != now.get(key)
-    ]
-    raise FileExistsError(
-        f"{output_dir} holds another run (recorded in {RUN_SETTINGS_FILE}; was -> now: {'; '.join(changed)}). "
-        "Relaunch with the same settings to resume it, choose another output_dir, or pass --overwrite_output_dir "
-        "true to delete it and start over."
-    )
-
-
-def _holds_training(output_dir: Path) -> bool:
-    """Whether output_dir holds (part of) a training run: recorded settings, a checkpoint, a log or weights."""
-    markers = (RUN_SETTINGS_FILE, "trainer_state.json", "checkpoint-*", "*.safetensors", "adapter_config.json")
-    return any(any(output_dir.glob(pattern)) for pattern in markers)
-
-
-def _flatten(settings: dict[str, Any]) -> dict[str, Any]:
-    """{"training": {"beta": 0.1}} -> {"training.beta": 0.1}, so that a refusal names each field that differs."""
-    return {
-        f"{section}.{key}" if isinstance(values, dict) else section: value
-        for section, values in settings.items()
-        for key, value in (values.items() if isinstance(values, dict) else [(None, values)])
-    }
-
-
-def _finished(output_dir: Path) -> bool:
-    """trainer_state.json in output_dir itself is written once training has ended (checkpoints keep theirs)."""
-    state_path = output_dir / "trainer_state.json"
-    if not state_path.is_file():
-        return False
-    state = json.loads(state_path.read_text())
-    return state.get("max_steps", 0) > 0 and state.get("global_step", 0) >= state["max_steps"]
-
-
-def _last_complete_checkpoint(output_dir: Path) -> str | None:
-    """The newest checkpoint whose files all read back; a torn one (a launch killed while saving) is skipped with a
-    warning, since resuming from it fails."""
-    if not output_dir.is_dir():
-        return None
-    numbered = [
-        (int(match.group(1)), path)
-        for path in output_dir.iterdir()
-        if path.is_dir() and (match := re.fullmatch(r"checkpoint-(\d+)", path.name))
-    ]
-    torn = []
-    for _, checkpoint in sorted(numbered, reverse=True):
-        problem = _checkpoint_problem(checkpoint)
-        if problem is None:
-            if torn:
-                warnings.warn(
-                    f"skipping incomplete checkpoint(s) {', '.join(torn)}; resuming from {checkpoint} instead "
-                    "(the skipped steps are trained again and their directories overwritten).",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-            return str(checkpoint)
-        torn.append(f"{checkpoint} ({problem})")
-    if torn:
-        raise RuntimeError(
-            f"no complete checkpoint to resume from: {', '.join(torn)}. Delete these directories to start over."
-        )
-    return None
-
-
-def _checkpoint_problem(checkpoint: Path) -> str | None:
-    """What is wrong with a checkpoint directory (a missing or torn file), or None if every file reads back."""
-    from safetensors import safe_open
-
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text())
-    except (OSError, ValueError) as error:
-        return f"trainer_state.json: {error}"
-    for file in sorted(checkpoint.rglob("*")):
-        try:
-            if file.suffix == ".safetensors":
-                with safe_open(str(file), "pt"):  # checks that the header's tensors fit in the file
-                    pass
-            elif file.suffix in (".pt", ".pth", ".bin") and file.name != "training_args.bin":
-                zipfile.ZipFile(file).close()  # torch.save's format: a torn file has no central directory
-        except Exception as error:
-            return f"{file.name}: {error}"
-    return None
-
-
-def _model_card_section(card: Path) -> str | None:
-    """The trade-off section that `efficient_trl.model_card.write_model_card` put in the card, markers included."""
-    text = card.read_text() if card.is_file() else ""
-    if MODEL_CARD_BEGIN not in text or MODEL_CARD_END not in text:
-        return None
-    start = text.index(MODEL_CARD_BEGIN)
-    return text[start : text.index(MODEL_CARD_END, start) + len(MODEL_CARD_END)]
-
-
-def _restore_model_card_section(card: Path, section: str) -> None:
-    text = card.read_text() if card.is_file() else ""
-    if MODEL_CARD_BEGIN not in text:
-        card.write_text((text.rstrip("\n") + "\n\n" if text else "") + section + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 @dataclass

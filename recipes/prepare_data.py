@@ -13,7 +13,8 @@ hub access).
 import logging
 
 from efficient_trl.cli import parse_arguments
-from efficient_trl.data import PreparationArguments, check_new_output_dir, prepare_training_set, save_prepared
+from efficient_trl.data import PreparationArguments, prepare_training_set, save_prepared
+from efficient_trl.rundir import check_new_output_dir
 
 
 def main() -> None:

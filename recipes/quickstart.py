@@ -16,8 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer  # noqa: E402
 from efficient_trl.cli import parse_arguments  # noqa: E402
-from efficient_trl.data import check_new_output_dir  # noqa: E402
 from efficient_trl.provenance import training_provenance  # noqa: E402
+from efficient_trl.rundir import check_new_output_dir  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
 from efficient_trl.testing import TWO_TERM_SUMS, QuickstartArguments, build_tiny_model, quickstart_defaults  # noqa: E402
 from efficient_trl.training import train_and_save  # noqa: E402

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from efficient_trl.baselines import RejectionSamplingArguments, rejection_sample
 from efficient_trl.cli import parse_arguments
-from efficient_trl.data import check_new_output_dir
 from efficient_trl.evaluation import GenerationArguments, resolve_problems
+from efficient_trl.rundir import check_new_output_dir
 
 
 def main() -> None:

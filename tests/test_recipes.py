@@ -234,8 +234,8 @@ def test_evaluation_recipes_leave_the_hub_on(script):
     assert result.stdout.split() == ["None", "False"]
 
 
-# Relaunching a training run: finished, other settings, torn checkpoint, model card. One short finished run (4 steps,
-# checkpoints at 2 and 4) is copied into each test.
+# Relaunching a training run: finished, other settings, incomplete checkpoint, model card. One short finished run (4
+# steps, checkpoints at 2 and 4) is copied into each test.
 SHORT = ["--max_steps", "4", "--save_steps", "2", "--max_completion_length", "12", "--logging_steps", "1"]
 
 
@@ -286,9 +286,11 @@ def test_a_different_run_into_the_same_output_dir_is_refused(finished_run, tmp_p
     (run / "efficient_trl_run.json").unlink()  # a run made before settings were recorded
     with pytest.raises(FileExistsError, match="settings were not recorded"):
         launch_again()
-    # The explicit way to reuse the directory: start over.
+    # The explicit way to reuse the directory: start over. Only what the earlier run wrote is deleted.
+    (run / "notes.txt").write_text("keep me")
     trainer = launch_again("--overwrite_output_dir", "true", "--max_steps", "1", "--save_strategy", "no")
     assert trainer.state.global_step == 1 and not list(run.glob("checkpoint-*"))
+    assert (run / "notes.txt").read_text() == "keep me"
 
 
 def interrupted_after_checkpoint_4(run: Path) -> None:
@@ -319,17 +321,54 @@ def test_training_records_provenance_next_to_the_weights_and_in_each_checkpoint(
     assert read_provenance(run / "checkpoint-4") == provenance
 
 
-def test_a_torn_last_checkpoint_falls_back_to_the_previous_one(finished_run, tmp_path):
+def test_a_checkpoint_without_its_optimizer_state_falls_back_to_the_previous_one(finished_run, tmp_path):
+    # Resuming from it would silently start a fresh optimizer. (Each file a resume needs, the weights included, and
+    # torn files are checked in tests/test_rundir.py.)
     launch_again = relaunch(finished_run, tmp_path)
     run = tmp_path / "run"
     interrupted_after_checkpoint_4(run)
-    torn = run / "checkpoint-4" / "model.safetensors"
-    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
-    with pytest.warns(RuntimeWarning, match="checkpoint-4 .*model.safetensors.*resuming from .*checkpoint-2"):
+    (run / "checkpoint-4" / "optimizer.pt").unlink()
+    with pytest.warns(RuntimeWarning, match=r"checkpoint-4 \(optimizer.pt is missing.*resuming from .*checkpoint-2"):
         trainer = launch_again()
     assert trainer.state.global_step == 4
     assert read_provenance(run)["global_step"] == 4 and read_provenance(run / "checkpoint-4")["global_step"] == 4
     assert [entry["step"] for entry in load_training_log(run) if "loss" in entry] == [1, 2, 3, 4]
+
+
+def test_training_never_writes_over_what_it_reads(tiny_model_path, tmp_path):
+    # `--model_name_or_path D --output_dir D --overwrite_output_dir true` once deleted the model being trained. An
+    # output_dir that is, lies inside or contains the start model or the data is refused before anything is written.
+    import shutil
+
+    from datasets import Dataset
+
+    from efficient_trl.training import train_baseline
+
+    model = shutil.copytree(tiny_model_path, tmp_path / "model")
+    contents = {path.name: path.read_bytes() for path in model.iterdir()}
+    recipe = write_tiny_recipe(tmp_path, str(model), tmp_path / "run")
+    overlapping = {
+        model: "is the start model",
+        model / "run": "lies inside the start model",
+        tmp_path: "contains the start model",
+        tmp_path / "problems.jsonl": "is the training data",
+    }
+    for output_dir, what in overlapping.items():
+        for overwrite in ([], ["--overwrite_output_dir", "true"]):
+            with pytest.raises(ValueError, match=f"output_dir {output_dir} {what}"):
+                train(
+                    *parse_training_arguments(["--config", str(recipe), "--output_dir", str(output_dir), *overwrite])
+                )
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == contents
+    # the SFT/DPO baselines too
+    sft_data = tmp_path / "sft"
+    Dataset.from_dict({"prompt": ["1+1="], "completion": ["2"]}).save_to_disk(str(sft_data))
+    baseline = ["--model_name_or_path", str(model), "--dataset_path", str(sft_data), "--use_cpu", "true"]
+    for output_dir, what in ((sft_data, "is the training data"), (model, "is the start model")):
+        with pytest.raises(ValueError, match=f"output_dir {output_dir} {what}"):
+            train_baseline("sft", [*baseline, "--output_dir", str(output_dir), "--overwrite_output_dir", "true"])
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == contents
+    assert (sft_data / "dataset_info.json").exists()
 
 
 def test_a_relaunch_keeps_the_model_cards_tradeoff_section(finished_run, tmp_path):
@@ -480,7 +519,6 @@ def test_train_and_save_puts_the_model_and_its_log_together(tiny_model_path, tmp
     # trainer's own output_dir is elsewhere (as for the quickstart and the demo model).
     from trl import SFTConfig, SFTTrainer
 
-    from efficient_trl.data import check_new_output_dir
     from efficient_trl.synthetic import sum_problems
     from efficient_trl.testing import TWO_TERM_SUMS
     from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save
@@ -497,9 +535,6 @@ def test_train_and_save_puts_the_model_and_its_log_together(tiny_model_path, tmp
     assert json.loads((saved / "trainer_state.json").read_text())["global_step"] == 1
     assert read_provenance(saved) == {**provenance, "global_step": 1}  # with the step the weights are from
     assert not (tmp_path / "scratch" / "trainer_state.json").exists()
-    with pytest.raises(FileExistsError, match=r"final already holds data; choose another --output_dir \(outputs"):
-        check_new_output_dir(saved, option="--output_dir")
-    assert check_new_output_dir(tmp_path / "new") == tmp_path / "new"
 
 
 def test_a_recipe_adds_trls_length_rewards_by_name(tiny_model_path, tmp_path):

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data import check_new_output_dir
+from ..rundir import check_new_output_dir
 from ..provenance import training_provenance
 from ..synthetic import TASKS
 from ..testing import build_tiny_model

@@ -22,7 +22,7 @@ from typing import Any
 from ..baselines import rejection_sample
 from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
-from ..data import check_new_output_dir
+from ..rundir import check_new_output_dir, write_atomically
 from ..evaluation import evaluate_problems, evaluate_problems_by_budget
 from ..provenance import training_provenance
 from ..sampling import SamplingSettings
@@ -153,7 +153,7 @@ def start_run(run_dir: str | Path, record: dict[str, Any]) -> Path:
 
 def write_json(path: Path, record: Any) -> None:
     """A run's JSON record (settings.json, timings.json, a report), indented as every run writes it."""
-    path.write_text(json.dumps(record, indent=1))
+    write_atomically(path, json.dumps(record, indent=1))
 
 
 def time_stamped(command: str) -> str:
