@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..rundir import check_new_output_dir
 from ..provenance import training_provenance
+from ..rundir import check_new_output_dir
 from ..synthetic import TASKS
 from ..testing import build_tiny_model
 from ..training import CPU_TRAINING_KWARGS, train_and_save

@@ -22,9 +22,9 @@ from typing import Any
 from ..baselines import rejection_sample
 from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
-from ..rundir import check_new_output_dir, write_atomically
 from ..evaluation import evaluate_problems, evaluate_problems_by_budget
 from ..provenance import training_provenance
+from ..rundir import check_new_output_dir, write_atomically
 from ..sampling import SamplingSettings
 from ..synthetic import TASKS
 from ..trainers import EfficientGRPOTrainer
