@@ -68,7 +68,8 @@ def test_evaluation_run_directories(evaluation_runs, tiny_demo_run):
 
 
 def test_a_model_is_what_its_provenance_says_not_what_its_directory_is_called(tiny_demo_run, tmp_path):
-    from efficient_trl.evaluation import SamplingSettings, evaluate
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.sampling import SamplingSettings
 
     # trained at alpha 0.3 with unnormalized advantages, then saved under a misleading name
     misleading = tmp_path / "alpha_0.4_norm_group"

@@ -19,7 +19,7 @@ from efficient_trl.experiments.budget_demo import BudgetDemoSettings
 from efficient_trl.experiments.compare import CompareSettings
 from efficient_trl.experiments.demo import DemoSettings
 from efficient_trl.experiments.demo_model import DemoModelArguments
-from efficient_trl.experiments.engine import START_MODELS
+from efficient_trl.experiments.engine import START_MODELS, time_stamped
 from efficient_trl.experiments.settings import RunArguments
 from efficient_trl.model_card import ModelCardArguments
 from efficient_trl.sampling import SamplingSettings
@@ -148,7 +148,7 @@ def test_booleans_are_flags_as_the_readme_writes_them():
     # make sweep
     run, settings = parse("demo.py", "--alphas 0 0.05 0.1 0.2 0.4 --baselines".split())
     assert settings.alphas == [0, 0.05, 0.1, 0.2, 0.4] and settings.baselines
-    assert run.run_dir.startswith("runs/demo-")
+    assert run.run_dir == "" and time_stamped("demo").startswith("runs/demo-")  # time-stamped when it runs
 
 
 def usage_error(recipe: str, argv: list[str], capsys) -> str:

@@ -9,12 +9,12 @@ import pytest
 
 from efficient_trl.analysis import load_results, provenance_fields, select
 from efficient_trl.model_card import (
-    MODEL_CARD_BEGIN,
     model_card_data,
     model_card_section,
     model_card_table,
     write_model_card,
 )
+from efficient_trl.rundir import MODEL_CARD_BEGIN
 
 
 def test_model_card(evaluation_runs, tiny_demo_run, tmp_path):

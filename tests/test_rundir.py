@@ -130,7 +130,8 @@ def test_a_second_process_is_refused_naming_the_holder(tmp_path, lock_holder):
 
 
 def test_two_evaluations_into_one_directory_never_run_at_once(tiny_model_path, tmp_path, lock_holder):
-    from efficient_trl.evaluation import SamplingSettings, evaluate
+    from efficient_trl.evaluation import evaluate
+    from efficient_trl.sampling import SamplingSettings
 
     run, options = tmp_path / "run", dict(sampling=SamplingSettings(k=1, max_new_tokens=4), num_problems=1)
     holder = lock_holder()

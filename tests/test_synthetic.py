@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from efficient_trl.demo import DEMO_MODEL_DIRS, DemoSettings
 from transformers import AutoTokenizer
 
+from efficient_trl.experiments.demo import DemoSettings
+from efficient_trl.experiments.engine import START_MODELS
 from efficient_trl.math_grader import math_accuracy_reward
 from efficient_trl.synthetic import TASKS, is_held_out, multi_sum_problems, solve_with_checks, sum_problems
 from efficient_trl.testing import build_tiny_model, build_tiny_tokenizer
@@ -52,7 +53,7 @@ def test_tasks_are_picked_by_name_with_one_signature():
     for name, problems in TASKS.items():
         rows = problems(3, seed=0, split="held_out", with_solutions=True)
         assert rows.column_names == ["prompt", "problem", "answer", "completion"], name
-    assert set(DEMO_MODEL_DIRS) == set(TASKS)
+    assert set(START_MODELS) == set(TASKS)
     assert DemoSettings().task == "sums" and DemoSettings(task="multi_sums").task == "multi_sums"
     with pytest.raises(ValueError, match=r"task must be one of \['sums', 'multi_sums'\], got 'sum'"):
         DemoSettings(task="sum")
@@ -81,15 +82,15 @@ def test_byte_level_tiny_tokenizer_reloads_as_built(tmp_path):
 
 
 def test_demo_without_the_tasks_model_names_the_build_command(tmp_path):
-    from efficient_trl.demo import run_demo
+    from efficient_trl.experiments.demo import run_demo
 
-    with pytest.raises(FileNotFoundError, match=r"build_demo_model.py --output_dir \S+ --task multi_sums"):
+    with pytest.raises(FileNotFoundError, match=r"build-demo-model --task multi_sums --output_dir \S+"):
         run_demo(tmp_path / "run", DemoSettings(task="multi_sums"), start_model=tmp_path / "missing")
     assert not (tmp_path / "run").exists()
 
 
 def test_shipped_multi_sums_model_tokenizer_reloads_as_built():
-    shipped = AutoTokenizer.from_pretrained(str(DEMO_MODEL_DIRS["multi_sums"]))
+    shipped = AutoTokenizer.from_pretrained(str(START_MODELS["multi_sums"]))
     built = build_tiny_tokenizer("tiny-byte-level")
     for text in _task_texts(built):
         assert shipped(text)["input_ids"] == built(text)["input_ids"], text
@@ -102,7 +103,7 @@ def test_shipped_multi_sums_model_solves_held_out_sums_and_needs_its_steps(monke
     from efficient_trl.evaluation import grade_samples, summarize
     from efficient_trl.sampling import SamplingSettings, generate_samples
 
-    model_dir = str(DEMO_MODEL_DIRS["multi_sums"])
+    model_dir = str(START_MODELS["multi_sums"])
     problems = multi_sum_problems(32, seed=3, split="held_out")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     samples = generate_samples(
@@ -136,11 +137,11 @@ def test_build_demo_model_trains_an_earlier_build_further(tmp_path, monkeypatch)
         model = AutoModelForCausalLM.from_pretrained(str(model_dir))
         return torch.cat([p.detach().flatten() for p in model.parameters()])
 
-    earlier = DEMO_MODEL_DIRS["multi_sums"]
+    earlier = START_MODELS["multi_sums"]
     argv = ["build_demo_model.py", "--task", "multi_sums", "--num_problems", "16", "--init_model", str(earlier)]
     monkeypatch.setattr(sys, "argv", [*argv, "--output_dir", str(tmp_path / "further")])
     runpy.run_path(str(Path(__file__).resolve().parents[1] / "recipes" / "build_demo_model.py"), run_name="__main__")
     further = weights(tmp_path / "further")
     # one step from the earlier build, not from the recipe's start (the sums model)
-    assert (further - weights(earlier)).norm() < 0.1 * (further - weights(DEMO_MODEL_DIRS["sums"])).norm()
+    assert (further - weights(earlier)).norm() < 0.1 * (further - weights(START_MODELS["sums"])).norm()
     assert AutoTokenizer.from_pretrained(str(tmp_path / "further"))("1+2")["input_ids"] == [29, 23, 30]
