@@ -16,7 +16,6 @@ from efficient_trl.analysis import (
     provenance_fields,
     select,
 )
-from efficient_trl.experiments.demo import write_demo_report
 
 
 def test_tradeoff_plot_is_saved(tmp_path):
@@ -82,21 +81,6 @@ def plotted_points(axes) -> list[tuple[float, float]]:
         if line.get_marker() not in (None, "None", "", " ", "_")
         for x, y in line.get_xydata()
     )
-
-
-def test_demo_report_plots_every_model_of_its_table(tiny_demo_run):
-    # The path recipes/demo.py takes (make demo / sweep / ablation): run_demo's rows straight into the report
-    run_dir, rows, _ = tiny_demo_run
-    table, figure = write_demo_report(run_dir, rows)
-    assert (run_dir / "results.md").read_text() == table + "\n"
-    assert (run_dir / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    (axes,) = [axes for axes in figure.axes if axes.get_title() == "held-out sums"]
-    # one marker per row of the table, at its tokens and accuracy (several models may share a point on 8 problems)
-    expected = sorted((round(row["mean_tokens"], 6), round(100 * row["accuracy"], 6)) for row in rows)
-    assert len(rows) == 9 and plotted_points(axes) == expected
-    for name in ("start", "SFT", "DPO", "generation cutoff", "length penalty"):
-        assert any(name.lower() in label.lower() for label in axes.get_legend_handles_labels()[1]), name
-    assert {row["name"] for row in rows} <= {line.split("|")[1].strip() for line in table.splitlines()[2:]}
 
 
 def test_lora_models_get_a_curve_of_their_own():

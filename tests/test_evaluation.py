@@ -6,11 +6,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from efficient_trl.analysis import load_results
-from efficient_trl.evaluation import evaluate, grade_samples, load_samples, summarize
-from efficient_trl.experiments.demo import DemoSettings, run_demo
+from efficient_trl.evaluation import evaluate, grade_samples, summarize
 from efficient_trl.math_grader import math_accuracy_reward
-from efficient_trl.provenance import read_provenance
 from efficient_trl.sampling import EvaluationSample, SamplingSettings
 from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
 
@@ -46,51 +43,6 @@ def test_synthetic_solutions_are_correct_and_splits_disjoint():
     completions = [row[0]["content"] for row in train["completion"]]
     assert math_accuracy_reward(completions, answer=train["answer"]) == [1.0] * 200
     assert {c.count("Check:") for c in completions} == {0, 1, 2, 3}
-
-
-def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
-    from efficient_trl.demo import DEMO_MODEL_DIR
-
-    run_dir, rows, settings = tiny_demo_run
-    assert [row["name"] for row in rows] == [
-        "start", "alpha=0", "alpha=0.3", "alpha=0,norm=group", "alpha=0.3,norm=group",
-        "cutoff=30", "cutoff=60", "sft", "dpo",
-    ]  # fmt: skip
-    # the layout evaluation writes: run_dir/eval/<model>/ per evaluated model, read back by load_results
-    assert load_results(run_dir, cutoff_model="start") == rows
-    assert sorted(path.name for path in (run_dir / "eval").iterdir()) == [
-        "alpha_0", "alpha_0.3", "alpha_0.3_norm_group", "alpha_0_norm_group", "dpo", "sft", "start"
-    ]  # fmt: skip
-    for evaluation in (run_dir / "eval").iterdir():
-        summary = json.loads((evaluation / "summary.json").read_text())
-        assert json.loads((evaluation / "settings.json").read_text()).items() <= summary.items()
-        assert len(load_samples(evaluation)) == summary["num_samples"] == 8
-        model = DEMO_MODEL_DIR if evaluation.name == "start" else run_dir / evaluation.name
-        assert summary["provenance"] == read_provenance(model) is not None  # every trained model records its own
-        if evaluation.name != "start":  # ... saved with its training log
-            assert (model / "model.safetensors").exists() and (model / "trainer_state.json").exists()
-    assert all(row["num_samples"] == 8 and row["dataset"] == "held-out sums" for row in rows)
-    assert rows[5]["mean_tokens"] <= 30 and (run_dir / "dpo" / "model.safetensors").exists()
-    assert json.loads((run_dir / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
-    assert [row["advantage_normalization"] for row in rows[1:5]] == ["none", "none", "group", "group"]
-    assert [row["trainer"] for row in rows if row["family"] in ("sft", "dpo")] == ["sft", "dpo"]
-    with pytest.raises(FileExistsError, match="never overwritten"):
-        run_demo(run_dir, settings, start_model=DEMO_MODEL_DIR)
-    with pytest.raises(ValueError, match="normalizations must be a non-empty list of"):
-        DemoSettings(normalizations=["std"])
-
-
-def test_demo_settings_are_checked_before_anything_trains():
-    # These used to fail only after the earlier models had trained, leaving a run directory that was then refused.
-    for settings, message in (
-        ({"alphas": [0.0, 1.0]}, r"alphas must be a non-empty list of values in \[0, 1\)"),
-        ({"eval_k": 0}, "eval_k must be >= 1"),
-        ({"alphas": [0.2, 0.2]}, "lists a value twice"),
-        ({"eval_temperature": 0.0}, "eval_temperature must be > 0"),
-        ({"num_generations": 1}, "num_generations must be >= 2"),
-    ):
-        with pytest.raises(ValueError, match=message):
-            DemoSettings(**settings)
 
 
 def test_cutoff_baseline_from_existing_samples():
@@ -287,27 +239,6 @@ def test_evaluate_is_resolve_problems_then_evaluate_problems(tiny_model_path, tm
     with pytest.raises(ValueError, match=r"no \['answer'\] column"):
         evaluate_problems(tiny_model_path, problems.remove_columns("answer"), tmp_path / "c", sampling, dataset="x")
     assert not (tmp_path / "c").exists()
-
-
-def test_demo_evaluates_and_rejection_samples_through_evaluation_run_directories(tiny_demo_run):
-    # Every demo model is evaluated into run_dir/eval/<model>/ (the layout efficient_trl.analysis reads), and the
-    # baselines' rejection sampling is an evaluation run too: the rows are those directories' summaries.
-    run_dir, rows, settings = tiny_demo_run
-    for row in rows:
-        if row["family"] == "cutoff":
-            continue
-        directory = run_dir / "eval" / row["name"].replace("=", "_").replace(",", "_")
-        summary = json.loads((directory / "summary.json").read_text())
-        assert summary["accuracy"] == row["accuracy"] and summary["mean_tokens"] == row["mean_tokens"]
-        assert (summary["k"], summary["max_new_tokens"], summary["dataset"]) == (1, 120, "held-out sums")
-    start = json.loads((run_dir / "eval" / "start" / "summary.json").read_text())
-    assert [row["cutoff"] for row in start["cutoff_baseline"]] == [30, 60]
-    assert [row["accuracy"] for row in rows if row["family"] == "cutoff"] == [
-        row["accuracy"] for row in start["cutoff_baseline"]
-    ]
-    sampled = json.loads((run_dir / "rejection_sampling" / "summary.json").read_text())
-    assert (sampled["k"], sampled["temperature"], sampled["num_problems"]) == (4, 1.0, 8)
-    assert not list(run_dir.glob("samples_*.jsonl"))
 
 
 def test_the_tests_addition_problems_are_sum_problems_with_options():

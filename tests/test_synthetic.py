@@ -81,14 +81,6 @@ def test_byte_level_tiny_tokenizer_reloads_as_built(tmp_path):
     assert (reloaded.eos_token, reloaded.pad_token) == (tiny.eos_token, tiny.pad_token)
 
 
-def test_demo_without_the_tasks_model_names_the_build_command(tmp_path):
-    from efficient_trl.experiments.demo import run_demo
-
-    with pytest.raises(FileNotFoundError, match=r"build-demo-model --task multi_sums --output_dir \S+"):
-        run_demo(tmp_path / "run", DemoSettings(task="multi_sums"), start_model=tmp_path / "missing")
-    assert not (tmp_path / "run").exists()
-
-
 def test_shipped_multi_sums_model_tokenizer_reloads_as_built():
     shipped = AutoTokenizer.from_pretrained(str(START_MODELS["multi_sums"]))
     built = build_tiny_tokenizer("tiny-byte-level")
