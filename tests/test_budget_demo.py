@@ -73,11 +73,16 @@ def budget_rows_prompt(eval_dir):
     return json.loads((eval_dir / "summary.json").read_text())["prompt_template"]
 
 
-def test_a_rerun_into_the_same_directory_is_refused(tmp_path):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "settings.json").write_text("{}")
-    with pytest.raises(FileExistsError, match="already holds data"):
-        run_budget_demo(tmp_path / "run", BudgetDemoSettings())
+def test_a_directory_holding_another_run_is_refused_before_anything_is_trained(tmp_path):
+    (tmp_path / "run" / "budget_sft").mkdir(parents=True)
+    (tmp_path / "run" / "settings.json").write_text('{"steps": 60}')
+    with pytest.raises(FileExistsError, match=r"holds a run with other settings .*steps: 60 -> 3"):
+        run_budget_demo(tmp_path / "run", BudgetDemoSettings(steps=3))
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [
+        ".efficient_trl.lock",
+        "budget_sft",
+        "settings.json",
+    ]
 
 
 @pytest.mark.slow

@@ -201,8 +201,12 @@ def test_a_tiny_comparison_trains_evaluates_and_plots_every_setting_whatever_the
     again = run_compare(tmp_path / "one", CompareSettings(**tiny, workers=1))["multi_sums"]
     figures = ("name", "accuracy", "mean_tokens", "mean_tokens_stderr")
     assert [[row[key] for key in figures] for row in again] == [[row[key] for key in figures] for row in rows]
-    with pytest.raises(FileExistsError, match="choose another run directory"):
-        run_compare(tmp_path / "one", CompareSettings(**tiny))
+    # a rerun resumes: every job had finished, so nothing is trained again and the rows are the same
+    weights = {path: path.stat().st_mtime_ns for path in (tmp_path / "one").glob("*/*/model.safetensors")}
+    assert run_compare(tmp_path / "one", CompareSettings(**tiny, workers=1))["multi_sums"] == again
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "one").glob("*/*/model.safetensors")} == weights
+    with pytest.raises(FileExistsError, match="other settings"):
+        run_compare(tmp_path / "one", CompareSettings(**tiny))  # two workers: another run
 
 
 def test_the_readme_tables_are_the_committed_comparison_run():

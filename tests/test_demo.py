@@ -37,8 +37,14 @@ def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
     assert json.loads((run_dir / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
     assert [row["advantage_normalization"] for row in rows[1:5]] == ["none", "none", "group", "group"]
     assert [row["trainer"] for row in rows if row["family"] in ("sft", "dpo")] == ["sft", "dpo"]
-    with pytest.raises(FileExistsError, match="never overwritten"):
-        run_demo(run_dir, settings, start_model=START_MODELS["sums"])
+    # a rerun with the same settings resumes the run: nothing is trained or sampled again
+    weights = {path: path.stat().st_mtime_ns for path in run_dir.glob("*/model.safetensors")}
+    samples = {path: path.stat().st_mtime_ns for path in run_dir.glob("eval/*/samples.jsonl")}
+    assert run_demo(run_dir, settings, start_model=START_MODELS["sums"]) == rows
+    assert {path: path.stat().st_mtime_ns for path in run_dir.glob("*/model.safetensors")} == weights
+    assert {path: path.stat().st_mtime_ns for path in run_dir.glob("eval/*/samples.jsonl")} == samples
+    with pytest.raises(FileExistsError, match=r"other settings .*steps: 2 -> 3"):
+        run_demo(run_dir, DemoSettings(**{**vars(settings), "steps": 3}), start_model=START_MODELS["sums"])
     with pytest.raises(ValueError, match="normalizations must be a non-empty list of"):
         DemoSettings(normalizations=["std"])
 

@@ -1,5 +1,6 @@
 """The experiment engine (efficient_trl.experiments.engine) and the settings every plan shares."""
 
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -15,12 +16,13 @@ from efficient_trl.experiments.engine import (
     alpha_spec,
     eval_dir,
     model_dir_name,
+    open_run,
     run_jobs,
     start_model,
-    start_run,
 )
 from efficient_trl.experiments.settings import EvalSettings, ExperimentSettings, RLSettings
 from efficient_trl.length_rewards import resolve_length_reward
+from efficient_trl.rundir import RunDirInUseError
 from efficient_trl.synthetic import TASKS
 
 PLANS = (DemoSettings, CompareSettings, BudgetDemoSettings)
@@ -117,11 +119,40 @@ def test_every_task_ships_its_starting_model_inside_the_package(tmp_path):
         start_model("gsm8k")
 
 
-def test_a_run_directory_is_new_and_records_its_settings(tmp_path):
-    run_dir = start_run(tmp_path / "run", {"steps": 3})
-    assert (run_dir / "settings.json").read_text() == '{\n "steps": 3\n}'
+def test_a_run_directory_records_its_settings_resumes_the_same_run_and_refuses_another(tmp_path):
+    with open_run(tmp_path / "run", {"steps": 3, "alphas": (0.2,)}) as run_dir:
+        (run_dir / "alpha_0.2").mkdir()  # a result
+    assert json.loads((run_dir / "settings.json").read_text()) == {"steps": 3, "alphas": [0.2]}
+    with open_run(tmp_path / "run", {"steps": 3, "alphas": (0.2,)}):  # the same settings: a rerun resumes
+        with pytest.raises(RunDirInUseError, match="is in use by process"):  # one process at a time
+            with open_run(tmp_path / "run", {"steps": 3, "alphas": (0.2,)}):
+                pass
+    with pytest.raises(FileExistsError, match=r"other settings .*steps: 3 -> 4"):
+        with open_run(tmp_path / "run", {"steps": 4, "alphas": [0.2]}):
+            pass
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not a run")
     with pytest.raises(FileExistsError, match="choose another run directory"):
-        start_run(tmp_path / "run", {"steps": 3})
+        with open_run(tmp_path / "mine", {"steps": 3}):
+            pass
+    assert sorted(path.name for path in (tmp_path / "mine").iterdir()) == ["notes.txt"]  # nothing created there
+
+
+def test_an_unfinished_model_is_trained_again_and_a_finished_one_kept(tmp_path, monkeypatch):
+    from efficient_trl.experiments import engine
+
+    trained = []
+    monkeypatch.setattr(engine, "train_and_save", lambda trainer, output_dir, provenance: trained.append(output_dir))
+    monkeypatch.setattr(engine, "EfficientGRPOTrainer", lambda **kwargs: None)
+    settings = DemoSettings(steps=1, prompts_per_step=2, num_generations=2)
+    finished, interrupted = tmp_path / "alpha_0.2", tmp_path / "alpha_0.4"
+    finished.mkdir()
+    (finished / "provenance.json").write_text("{}")
+    interrupted.mkdir()
+    (interrupted / "model.safetensors").write_text("torn")
+    assert engine.train_model(alpha_spec(0.2), START_MODELS["sums"], "sums", settings, finished) == finished
+    engine.train_model(alpha_spec(0.4), START_MODELS["sums"], "sums", settings, interrupted)
+    assert trained == [interrupted] and not interrupted.exists()  # cleared, then trained again
 
 
 def _square(value: int) -> int:

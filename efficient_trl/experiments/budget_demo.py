@@ -167,22 +167,21 @@ def run_budget_demo(
 ) -> list[dict[str, Any]]:
     """Build the budget SFT stage, RL-train the budget model, evaluate everything (see the module docstring);
     returns the result rows: this run's and the alpha models of `settings.alpha_run` (`analysis.load_budget_results`).
+    A rerun with the same settings resumes the run.
     """
     start = engine.start_model(TASK, start_model)
-    run_dir = engine.start_run(run_dir, engine.settings_record(settings))
-    budget_sft = build_budget_sft_model(start, settings, run_dir)
-    budget_model = engine.train_model(settings.budget_model(), budget_sft, TASK, settings, run_dir / "budget")
-
-    problems = engine.held_out_problems(TASK, settings)
-    engine.evaluate_model(start, "start", problems, TASK, settings, run_dir)
-    budgets = settings.eval_budgets
-    for name, model, mode, directory in (("start", start, "force", "start_forced"),
-                                         ("budget_sft", budget_sft, "prompt", "budget_sft"),
-                                         ("budget", budget_model, "prompt", "budget")):  # fmt: skip
-        engine.evaluate_model(
-            model, name, problems, TASK, settings, run_dir, budgets=budgets, budget_mode=mode,
-            budget_template=settings.budget_template, eval_name=directory,
-        )  # fmt: skip
+    with engine.open_run(run_dir, engine.settings_record(settings, start)) as run_dir:
+        budget_sft = build_budget_sft_model(start, settings, run_dir)
+        budget_model = engine.train_model(settings.budget_model(), budget_sft, TASK, settings, run_dir / "budget")
+        problems = engine.held_out_problems(TASK, settings)
+        engine.evaluate_model(start, "start", problems, TASK, settings, run_dir)
+        for name, model, mode, directory in (("start", start, "force", "start_forced"),
+                                             ("budget_sft", budget_sft, "prompt", "budget_sft"),
+                                             ("budget", budget_model, "prompt", "budget")):  # fmt: skip
+            engine.evaluate_model(
+                model, name, problems, TASK, settings, run_dir, budgets=settings.eval_budgets, budget_mode=mode,
+                budget_template=settings.budget_template, eval_name=directory,
+            )  # fmt: skip
     return load_budget_results(run_dir, settings.alpha_run)
 
 

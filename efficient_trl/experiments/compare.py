@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import format_tradeoff_table, load_results, model_label, pareto_frontier, plot_pareto
+from ..provenance import model_fingerprint
 from ..synthetic import TASKS
 from . import engine
 from .engine import ModelSpec, alpha_spec
@@ -125,19 +126,24 @@ def run_compare(
     (`analysis.load_results` of run_dir/<task>).
 
     run_dir holds settings.json (these settings and the settings trained, with their reasons), timings.json
-    (seconds per job) and per task a run directory as `engine` lays it out.
+    (seconds per job, of the last launch) and per task a run directory as `engine` lays it out. A
+    rerun with the same settings resumes the run: finished jobs are kept, unfinished ones redone.
     """
     starts = {task: engine.start_model(task, (start_models or {}).get(task)) for task in settings.tasks}
     chosen = [spec for spec in COMPARE_SPECS if spec.name in settings.settings]
     trained = [{"name": spec.name, **asdict(spec)} for spec in chosen]
-    run_dir = engine.start_run(run_dir, {"compare": asdict(settings), "trained": trained})
-    jobs = []
-    for task in settings.tasks:
-        engine.start_run(run_dir / task, engine.settings_record(settings, task=task))
-        jobs += [(run_dir / task, task, settings, starts[task], spec) for spec in [None, *chosen]]
-    timings = engine.run_jobs(_train_and_evaluate, jobs, settings.workers)
-    timings_json = [{"task": task, "name": name, "seconds": round(seconds, 1)} for task, name, seconds in timings]
-    engine.write_json(run_dir / "timings.json", timings_json)
+    fingerprints = {task: model_fingerprint(str(start)) for task, start in starts.items()}
+    record = {"compare": asdict(settings), "trained": trained, "start_models": fingerprints}
+    with engine.open_run(run_dir, record) as run_dir:
+        jobs = []
+        for task in settings.tasks:
+            task_dir = run_dir / task
+            task_dir.mkdir(exist_ok=True)
+            engine.write_json(task_dir / "settings.json", engine.settings_record(settings, starts[task], task=task))
+            jobs += [(task_dir, task, settings, starts[task], spec) for spec in [None, *chosen]]
+        timings = engine.run_jobs(_train_and_evaluate, jobs, settings.workers)
+        seconds = [{"task": task, "name": name, "seconds": round(took, 1)} for task, name, took in timings]
+        engine.write_json(run_dir / "timings.json", seconds)
     return {task: load_results(run_dir / task, start="start") for task in settings.tasks}
 
 

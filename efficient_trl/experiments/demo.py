@@ -84,36 +84,41 @@ def demo_specs(settings: DemoSettings) -> list[ModelSpec]:
 def run_demo(run_dir: str | Path, settings: DemoSettings, start_model: Path | None = None) -> list[dict[str, Any]]:
     """Train the demo's models from the starting model (default: the shipped one of `settings.task`), evaluate them
     with it on the held-out problems (the starting model as eval/start/); returns the result rows
-    (`efficient_trl.analysis.load_results` of the run directory, laid out as `engine` says)."""
-    task = settings.task
-    start = engine.start_model(task, start_model)
-    run_dir = engine.start_run(run_dir, engine.settings_record(settings))
-    problems = engine.held_out_problems(task, settings)
+    (`efficient_trl.analysis.load_results` of the run directory, laid out as `engine` says). A rerun with the same
+    settings resumes the run."""
+    start = engine.start_model(settings.task, start_model)
+    with engine.open_run(run_dir, engine.settings_record(settings, start)) as run_dir:
+        _train_and_evaluate(run_dir, settings, start)
+    return load_results(run_dir, cutoff_model="start", start="start")
+
+
+def _train_and_evaluate(run_dir: Path, settings: DemoSettings, start: Path) -> None:
+    task, problems = settings.task, engine.held_out_problems(settings.task, settings)
     specs = demo_specs(settings)
-    rl = [spec for spec in specs if spec.trainer == "grpo"]
     models = [("start", start)]
-    models += [(spec.name, engine.train_model(spec, start, task, settings, run_dir / engine.model_dir_name(spec.name)))
-               for spec in rl]  # fmt: skip
+    for spec in (spec for spec in specs if spec.trainer == "grpo"):
+        models.append(
+            (spec.name, engine.train_model(spec, start, task, settings, run_dir / engine.model_dir_name(spec.name)))
+        )
     # the generation-cutoff baseline comes from the starting model's samples (summary.json's cutoff_baseline)
     cutoffs = [int(cutoff) for cutoff in settings.cutoffs] if settings.baselines else []
     for name, path in models:
         engine.evaluate_model(path, name, problems, task, settings, run_dir, cutoffs if name == "start" else ())
-    if settings.baselines:
-        sft_data, dpo_data, report = engine.rejection_sample_start(start, task, settings, run_dir)
-        source = f"rejection sampling of the starting model on {engine.rl_data_source(task)}"
-        trained = []
-        for spec, data in zip([spec for spec in specs if spec.trainer != "grpo"], (sft_data, dpo_data), strict=True):
-            if len(data) == 0:
-                raise ValueError(
-                    f"rejection sampling gave no {spec.name} data ({report}): the starting model answered no prompt "
-                    "correctly, so there is nothing to imitate."
-                )
-            record = {"dataset": source, "num_problems": len(data)}
-            path = engine.train_model(spec, start, task, settings, run_dir / spec.name, data, record)
-            trained.append((spec.name, path))
-        for name, path in trained:
-            engine.evaluate_model(path, name, problems, task, settings, run_dir)
-    return load_results(run_dir, cutoff_model="start", start="start")
+    if not settings.baselines:
+        return
+    sft_data, dpo_data, report = engine.rejection_sample_start(start, task, settings, run_dir)
+    source = f"rejection sampling of the starting model on {engine.rl_data_source(task)}"
+    trained = []
+    for spec, data in zip([spec for spec in specs if spec.trainer != "grpo"], (sft_data, dpo_data), strict=True):
+        if len(data) == 0:
+            raise ValueError(
+                f"rejection sampling gave no {spec.name} data ({report}): the starting model answered no prompt "
+                "correctly, so there is nothing to imitate."
+            )
+        record = {"dataset": source, "num_problems": len(data)}
+        trained.append((spec.name, engine.train_model(spec, start, task, settings, run_dir / spec.name, data, record)))
+    for name, path in trained:
+        engine.evaluate_model(path, name, problems, task, settings, run_dir)
 
 
 def write_demo_report(

@@ -1,9 +1,10 @@
-"""The one engine behind every CPU experiment: start a run directory, train one model spec, evaluate one model, run
+"""The one engine behind every CPU experiment: open a run directory, train one model spec, evaluate one model, run
 jobs two at a time. The plans (`demo`, `compare`, `budget_demo`) are data and a main over these functions.
 
 A run directory is laid out as evaluation lays out runs: settings.json (the plan's settings), one directory per
 trained model (weights, trainer_state.json, provenance.json) and eval/<model>/ per evaluated model (settings.json,
-samples.jsonl, summary.json with the model's provenance), so that `efficient_trl.analysis.load_results` reads it.
+samples.jsonl, summary.json with the model's provenance), so that `efficient_trl.analysis.load_results` reads it. A
+rerun of a plan with the same settings resumes its run: finished models and evaluations are kept, the rest redone.
 Every model starts from a demo task's shipped starting model (`START_MODELS`), trains on the task's training split
 and is evaluated on its held-out split (`efficient_trl.synthetic`: disjoint by a hash of the problem).
 """
@@ -11,9 +12,11 @@ and is evaluated on its held-out split (`efficient_trl.synthetic`: disjoint by a
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,8 +26,8 @@ from ..baselines import rejection_sample
 from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
 from ..evaluation import evaluate_problems, evaluate_problems_by_budget
-from ..provenance import training_provenance
-from ..rundir import check_new_output_dir, write_atomically
+from ..provenance import PROVENANCE_FILE, model_fingerprint, training_provenance
+from ..rundir import LOCK_FILE, check_new_output_dir, open_run_dir, run_dir_lock, write_atomically
 from ..sampling import SamplingSettings
 from ..synthetic import TASKS
 from ..trainers import EfficientGRPOTrainer
@@ -47,7 +50,6 @@ __all__ = [
     "run_jobs",
     "run_plan",
     "start_model",
-    "start_run",
     "settings_record",
     "time_stamped",
     "train_model",
@@ -143,12 +145,23 @@ def start_model(task: str, path: str | Path | None = None) -> Path:
     return path
 
 
-def start_run(run_dir: str | Path, record: dict[str, Any]) -> Path:
-    """Create the new run directory `run_dir` (an existing one is refused) with its settings.json (`record`)."""
-    run_dir = check_new_output_dir(run_dir, option="run directory (--run_dir)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "settings.json", record)
-    return run_dir
+@contextmanager
+def open_run(run_dir: str | Path, record: dict[str, Any]) -> Iterator[Path]:
+    """Hold the run directory `run_dir` for the block (one process at a time, `rundir.run_dir_lock`): a new one
+    records the plan's settings (`record`) in settings.json; a rerun with the same settings resumes it (finished models
+    and evaluations are kept, unfinished ones redone); other settings are refused, naming what differs."""
+    run_dir = Path(run_dir)
+    record = json.loads(json.dumps(record))  # as read back from the file: lists, not tuples
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "settings.json").is_file():
+        check_new_output_dir(run_dir, option="run directory (--run_dir)")  # refused before the lock file is made
+    with run_dir_lock(run_dir):
+        if open_run_dir(run_dir, record, has_results=_has_results):
+            print(f"resuming the run in {run_dir}: finished models and evaluations are kept")
+        yield run_dir
+
+
+def _has_results(run_dir: Path) -> bool:
+    return any(path.name not in ("settings.json", LOCK_FILE) for path in run_dir.iterdir())
 
 
 def write_json(path: Path, record: Any) -> None:
@@ -187,10 +200,15 @@ def train_model(
     """Train one model from `start` as `spec` says into `output_dir`; returns its directory, with its
     trainer_state.json (the training log) and provenance.json.
 
-    RL trains on the task's training prompts with `settings` (each prompt asking for a budget drawn from
-    `spec.budget_range` with the run's seed, for L1's rewards); SFT and DPO train on `data` (TRL's rows), described in
-    provenance by `data_record` ({"dataset", "num_problems", ...}).
+    A model already finished there (a rerun of the plan) is kept. RL trains on the task's training prompts with
+    `settings` (each prompt asking for a budget drawn from `spec.budget_range` with the run's seed, for L1's rewards);
+    SFT and DPO train on `data` (TRL's rows), described in provenance by `data_record` ({"dataset", "num_problems",
+    ...}).
     """
+    if (output_dir / PROVENANCE_FILE).is_file():  # written last, by train_and_save: a finished model (a rerun)
+        return output_dir
+    if output_dir.exists():  # an interrupted training of this run: trained again from the start
+        shutil.rmtree(output_dir)
     if spec.trainer == "grpo":
         args = EfficientGRPOConfig(
             output_dir=str(output_dir), **CPU_TRAINING_KWARGS, **spec.config_fields(),
@@ -323,6 +341,7 @@ def run_plan(
     )
 
 
-def settings_record(settings: Any, **extra: Any) -> dict[str, Any]:
-    """What a run's settings.json records: the plan's settings and anything the plan adds."""
-    return {**asdict(settings), **extra}
+def settings_record(settings: Any, start: Path, **extra: Any) -> dict[str, Any]:
+    """What a run's settings.json records: the plan's settings, the starting model's fingerprint (a rerun from other
+    weights is another run) and anything the plan adds."""
+    return {**asdict(settings), "start_model": model_fingerprint(str(start)), **extra}
