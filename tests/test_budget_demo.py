@@ -124,8 +124,9 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     tokens = {line.get_label(): line.get_xydata().tolist() for line in tokens_axes.lines}
     assert tokens[label] == [[r["budget"], r["mean_budget_length"]] for r in budget_rows]
     assert "start (budget forcing)" in {line.get_label() for line in accuracy_axes.lines}
-    with pytest.raises(FileExistsError):
-        run_budget_demo(run_dir, settings)
+    assert run_budget_demo(run_dir, settings) == rows  # a rerun resumes: everything had finished
+    with pytest.raises(FileExistsError, match="other settings"):
+        run_budget_demo(run_dir, BudgetDemoSettings(**{**vars(settings), "a": 0.02}))
 
 
 def test_provenance_records_the_budgets_only_of_budget_conditioned_models():

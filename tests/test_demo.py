@@ -39,10 +39,10 @@ def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
     assert [row["trainer"] for row in rows if row["family"] in ("sft", "dpo")] == ["sft", "dpo"]
     # a rerun with the same settings resumes the run: nothing is trained or sampled again
     weights = {path: path.stat().st_mtime_ns for path in run_dir.glob("*/model.safetensors")}
-    samples = {path: path.stat().st_mtime_ns for path in run_dir.glob("eval/*/samples.jsonl")}
+    samples = {path: path.read_text() for path in run_dir.glob("eval/*/samples.jsonl")}
     assert run_demo(run_dir, settings, start_model=START_MODELS["sums"]) == rows
     assert {path: path.stat().st_mtime_ns for path in run_dir.glob("*/model.safetensors")} == weights
-    assert {path: path.stat().st_mtime_ns for path in run_dir.glob("eval/*/samples.jsonl")} == samples
+    assert {path: path.read_text() for path in run_dir.glob("eval/*/samples.jsonl")} == samples
     with pytest.raises(FileExistsError, match=r"other settings .*steps: 2 -> 3"):
         run_demo(run_dir, DemoSettings(**{**vars(settings), "steps": 3}), start_model=START_MODELS["sums"])
     with pytest.raises(ValueError, match="normalizations must be a non-empty list of"):
