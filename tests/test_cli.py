@@ -279,3 +279,12 @@ def test_env_reports_versions_and_devices_for_bug_reports():
         ), label
     expected_devices = f"{torch.cuda.device_count()} GPU(s): " if torch.cuda.is_available() else "CPU, "
     assert lines["Devices"].startswith(expected_devices)
+
+
+def test_env_names_each_gpu(monkeypatch):
+    from efficient_trl.scripts.env import devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"NVIDIA H200 #{index}")
+    assert devices() == "2 GPU(s): NVIDIA H200 #0, NVIDIA H200 #1"
