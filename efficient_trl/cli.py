@@ -1,21 +1,50 @@
-"""One command-line style for every recipe: dataclasses with `help` metadata, parsed by TRL's `TrlParser`.
+"""The command line: `efficient-trl <command>` (and `python -m efficient_trl <command>`), and how every command
+parses its flags.
 
-    python recipes/evaluate.py --config eval.yaml --num_problems 50
+    efficient-trl evaluate --config eval.yaml --num_problems 50
+    python recipes/evaluate.py --config eval.yaml --num_problems 50     # the same command as a script
 
-`--config file.yaml` sets any field (an unknown key is an error); a command-line flag overrides the YAML; `--help`
-lists every field with its help and default. On top of TRL's parsing, a field marked required (no default) must
-have a value, and a field with `choices` metadata is checked against them wherever its value came from (argparse
-checks the command line only, not a YAML value).
+`main` dispatches a command name to its module (`command_module`: `efficient_trl.scripts`, or a plan of
+`efficient_trl.experiments`; the table `COMMANDS`), imported only when that command runs. Each command parses dataclasses with `help` metadata through TRL's `TrlParser`
+(`parse_arguments`): `--config file.yaml` sets any field (an unknown key is an error); a command-line flag overrides
+the YAML; `--help` lists every field with its help and default. On top of TRL's parsing, a field marked required (no
+default) must have a value, and a field with `choices` metadata is checked against them wherever its value came from
+(argparse checks the command line only, not a YAML value).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
-__all__ = ["function_default", "parse_arguments"]
+__all__ = ["COMMANDS", "function_default", "main", "parse_arguments"]
+
+# command -> what it does, in one line (`efficient-trl --help`); its code is in `command_module(command)`
+COMMANDS = {
+    "train": "Train a model to reason efficiently: GRPO or RLOO with a length reward, from a recipe YAML.",
+    "sft": "The SFT baseline on rejection-sampled data (TRL's SFTTrainer).",
+    "dpo": "The DPO baseline on rejection-sampled data (TRL's DPOTrainer).",
+    "evaluate": "Evaluate a model: accuracy, tokens spent and truncation, optionally by token budget.",
+    "prepare-data": "Build the training prompt set: problems with a numeric answer, deduplicated, sampled.",
+    "rejection-sampling": "Sample the starting model for the SFT and DPO baselines' data.",
+    "model-card": "Write the accuracy/tokens trade-off table into a checkpoint's model card; optionally push it.",
+    "quickstart": "A short end-to-end training run of a tiny model, offline, on CPU.",
+    "demo": "The CPU demo: train the demo model at several alphas, evaluate, and plot accuracy against tokens.",
+    "compare": "Compare the length rewards on the demo tasks, one Pareto plot per task (CPU).",
+    "budget-demo": "Train the demo model to follow a token budget (L1) against budget forcing (CPU).",
+    "build-demo-model": "Fine-tune a demo task's starting model with SFT (the shipped demo models).",
+    "env": "Print the versions and devices of this environment, for bug reports.",
+}
+
+USAGE = """usage: efficient-trl <command> [--config file.yaml] [--field value ...]
+   or: python -m efficient_trl <command> ...
+   or: accelerate launch [--config_file ...] -m efficient_trl <command> ...   (train, sft, dpo on GPUs)
+
+Train reasoning models to reason efficiently, on TRL. `efficient-trl <command> --help` lists a command's flags."""
 
 
 def function_default(function: Callable[..., Any], parameter: str) -> Any:
@@ -63,3 +92,48 @@ def parse_arguments(
             if choices is not None and value is not None and not set(values) <= set(choices):
                 parser.error(f"--{spec.name} must be one of {list(choices)}, got {value!r}.")
     return parsed
+
+
+# The CPU experiments' commands: each plan of efficient_trl.experiments holds its own main
+EXPERIMENT_COMMANDS = {
+    "demo": "demo",
+    "compare": "compare",
+    "budget-demo": "budget_demo",
+    "build-demo-model": "demo_model",
+}
+
+
+def command_module(command: str) -> str:
+    """The module holding `command`'s `main`: efficient_trl.experiments.<plan> for an experiment's command, else
+    efficient_trl.scripts.<command, `-` as `_`>."""
+    if command in EXPERIMENT_COMMANDS:
+        return f"efficient_trl.experiments.{EXPERIMENT_COMMANDS[command]}"
+    return f"efficient_trl.scripts.{command.replace('-', '_')}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`efficient-trl <command> [flags]`: run the command's `main` with the flags (its module imported only now)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        width = max(map(len, COMMANDS))
+        print(USAGE + "\n\ncommands:\n" + "\n".join(f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()))
+        return 0
+    if argv[0] == "--version":
+        from . import __version__
+
+        print(f"efficient-trl {__version__}")
+        return 0
+    command = argv[0].replace("_", "-")  # the recipe's file name (prepare_data) names the command too
+    if command not in COMMANDS:
+        print(
+            f"{USAGE}\n\nefficient-trl: unknown command {argv[0]!r}; choose one of {', '.join(COMMANDS)}.",
+            file=sys.stderr,
+        )
+        return 2
+    program = sys.argv[0]
+    sys.argv[0] = f"efficient-trl {command}"  # what argparse shows as the program in the command's usage and errors
+    try:
+        importlib.import_module(command_module(command)).main(argv[1:])
+    finally:
+        sys.argv[0] = program
+    return 0

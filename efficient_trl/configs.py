@@ -114,13 +114,45 @@ class LengthPenaltyArguments:
         return resolve_length_reward(self.length_reward, self.length_reward_kwargs, self.length_penalty_alpha)
 
 
+@dataclass
+class _ActivationCheckpointingDefault:
+    """TRL's default, activation checkpointing on, under transformers 5's name.
+
+    TRL 1.16 defaults the deprecated `gradient_checkpointing` to True, so transformers warns (FutureWarning) on every
+    config built, whatever the user writes. Here both names start unset and `activation_checkpointing` becomes True
+    when neither is given: the same setting, and the old name warns only where a user writes it.
+    """
+
+    activation_checkpointing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Recompute each layer's activations in the backward pass instead of keeping them (less memory, "
+            "more compute). Unset, with gradient_checkpointing unset too: on (TRL's default).",
+            "nargs": "?",
+            "const": True,
+        },
+    )
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Deprecated alias of activation_checkpointing (transformers 5), removed in transformers 6.",
+            "nargs": "?",
+            "const": True,
+        },
+    )
+
+    def _default_activation_checkpointing(self) -> None:
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = True
+
+
 _KL_HELP = (
     "KL coefficient against the reference (starting) model. The paper uses 1e-3. If 0, no reference model is loaded."
 )
 
 
 @dataclass
-class EfficientRLOOConfig(LengthPenaltyArguments, RLOOConfig):
+class EfficientRLOOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefault, RLOOConfig):
     """`trl.RLOOConfig` for `EfficientRLOOTrainer`, with the paper's group size and KL coefficient as defaults.
 
     TRL's `normalize_advantages` is replaced by `advantage_normalization` and must stay False.
@@ -134,6 +166,7 @@ class EfficientRLOOConfig(LengthPenaltyArguments, RLOOConfig):
 
     def __post_init__(self):
         self._check_length_penalty_arguments()
+        self._default_activation_checkpointing()
         if self.normalize_advantages:
             raise ValueError(
                 "EfficientRLOOConfig rescales advantages itself: leave normalize_advantages=False and set "
@@ -143,7 +176,7 @@ class EfficientRLOOConfig(LengthPenaltyArguments, RLOOConfig):
 
 
 @dataclass
-class EfficientGRPOConfig(LengthPenaltyArguments, GRPOConfig):
+class EfficientGRPOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefault, GRPOConfig):
     """`trl.GRPOConfig` for `EfficientGRPOTrainer`: GRPO's per-token clipped loss with exact RLOO advantages.
 
     TRL's `scale_rewards` is replaced by `advantage_normalization` and must stay 'none'.
@@ -182,6 +215,7 @@ class EfficientGRPOConfig(LengthPenaltyArguments, GRPOConfig):
 
     def __post_init__(self):
         self._check_length_penalty_arguments()
+        self._default_activation_checkpointing()
         if self.scale_rewards not in ("none", False):
             raise ValueError(
                 f"EfficientGRPOConfig rescales advantages itself: leave scale_rewards='none' (got "

@@ -1,19 +1,12 @@
-"""The DPO baseline: TRL's DPOTrainer on the rejection-sampled data of recipes/rejection_sampling.py.
+"""`efficient-trl dpo` as a script; see efficient_trl/scripts/dpo.py.
 
-    accelerate launch --config_file accelerate_configs/zero2.yaml recipes/dpo.py \
+    accelerate launch --config_file accelerate_configs/zero2.yaml recipes/dpo.py \\
         --config recipes/deepseek-r1-distill-qwen-1.5b/dpo_lr_5e-6.yaml
 
-Relaunching the same command after an interruption resumes from the last complete checkpoint in `output_dir`; a
-finished run is left as it is, and another run into the same `output_dir` is refused (`--overwrite_output_dir true`
-deletes it and starts over).
+`--help` lists every flag.
 """
 
-from efficient_trl.training import train_baseline
-
-
-def main() -> None:
-    train_baseline("dpo")
-
+from efficient_trl.scripts.dpo import main
 
 if __name__ == "__main__":
     main()

@@ -1,64 +1,11 @@
-"""Evaluate a model: average pass@k, tokens spent, truncation, and the generation-cutoff baseline.
+"""`efficient-trl evaluate` as a script; see efficient_trl/scripts/evaluate.py.
 
     python recipes/evaluate.py --model runs/deepseek-r1-distill-qwen-1.5b/alpha_0.2 --dataset math500
-    python recipes/evaluate.py --model efficient_trl/demo_model --dataset aime24 --max_new_tokens 256
 
-Defaults follow the paper: temperature 0.6, up to 32,768 new tokens, k = 1 (gsm8k), 3 (math500), 10 (aime24). The
-run directory (default runs/eval/<model>/<dataset>-k<k>-t<temperature>) is resumed if the same command was
-interrupted and refused if it holds a run with other settings. `--backend vllm` generates with vLLM
-(pip install 'efficient-trl[vllm]'); the default, transformers `generate`, runs anywhere.
-
-By token budget (one run directory per budget, budget-<N>, under <run directory>-budgets-<mode>):
-
-    python recipes/evaluate.py --model runs/deepseek-r1-distill-qwen-1.5b/l1_max --dataset math500 \
-        --budgets 512 1024 2048 3600 --budget_mode prompt --budget_template max
+`--help` lists every flag.
 """
 
-from __future__ import annotations
-
-import json
-from dataclasses import asdict
-from pathlib import Path
-
-from efficient_trl.analysis import result_name
-from efficient_trl.cli import parse_arguments
-from efficient_trl.evaluation import (
-    BudgetArguments,
-    EvaluationArguments,
-    GenerationArguments,
-    evaluate,
-    evaluate_budgets,
-)
-from efficient_trl.sampling import SamplingSettings
-
-
-def main() -> None:
-    args, sampling, generation, budgets = parse_arguments(
-        EvaluationArguments, SamplingSettings, GenerationArguments, BudgetArguments, description=__doc__
-    )
-    sampling = sampling.for_dataset(args.dataset)
-    output_dir = args.output_dir or (
-        f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{sampling.k}-t{sampling.temperature:g}"
-        f"-max{sampling.max_new_tokens}"
-    )
-    if budgets.budgets:
-        summaries = evaluate_budgets(
-            args.model, args.dataset, f"{output_dir}-budgets-{budgets.budget_mode}", sampling, budgets.budgets,
-            mode=budgets.budget_mode, measure=budgets.budget_measure, template=budgets.budget_template,
-            num_problems=args.num_problems, **asdict(generation),
-        )  # fmt: skip
-        keys = ("budget", "accuracy", "mean_tokens", "mean_budget_length", "budget_deviation", "share_within_10pct",
-                "share_at_most_budget")  # fmt: skip
-        print(json.dumps([{key: summary[key] for key in keys} for summary in summaries], indent=1))
-        print(f"samples and summaries in {output_dir}-budgets-{budgets.budget_mode}/budget-<N>")
-        return
-    summary = evaluate(
-        args.model, args.dataset, output_dir, sampling, num_problems=args.num_problems, **asdict(generation),
-    )  # fmt: skip
-    shown = {key: summary[key] for key in ("accuracy", "accuracy_stderr", "mean_tokens", "truncation_rate")}
-    print(json.dumps(shown, indent=1))
-    print(f"samples and summary in {output_dir}")
-
+from efficient_trl.scripts.evaluate import main
 
 if __name__ == "__main__":
     main()

@@ -1,42 +1,12 @@
-"""Write the trade-off table (accuracy and tokens against the starting model, per dataset) into a checkpoint's card.
+"""`efficient-trl model-card` as a script; see efficient_trl/scripts/model_card.py.
 
-    # evaluate both models on the same datasets first (recipes/evaluate.py writes runs/eval/<model>/<dataset>...)
     python recipes/model_card.py --checkpoint runs/deepseek-r1-distill-qwen-1.5b/alpha_0.2 \\
         --results runs/eval --start DeepSeek-R1-Distill-Qwen-1.5B
-    # ... and publish the checkpoint with its card (needs `hf auth login` or HF_TOKEN)
-    python recipes/model_card.py --checkpoint runs/deepseek-r1-distill-qwen-1.5b/alpha_0.2 \\
-        --results runs/eval --start DeepSeek-R1-Distill-Qwen-1.5B --push_to_hub --hub_model_id you/r1-1.5b-alpha0.2
 
-The table goes into the checkpoint's README.md between two marker comments (rerunning replaces only that section),
-with the training settings its evaluations recorded from the model's provenance.json; the card's metadata gets the
-base model and training data (from that provenance when they are hub names), tags and a model-index with accuracy
-and mean tokens per dataset.
+`--help` lists every flag.
 """
 
-from __future__ import annotations
-
-from efficient_trl.analysis import load_results
-from efficient_trl.cli import parse_arguments
-from efficient_trl.model_card import (
-    ModelCardArguments,
-    model_card_data,
-    model_card_section,
-    push_checkpoint,
-    write_model_card,
-)
-
-
-def main() -> None:
-    (args,) = parse_arguments(ModelCardArguments, description=__doc__)
-    rows = load_results(args.results, start=args.start)
-    model = args.model_name()
-    section = model_card_section(rows, model=model, start=args.start, base_model=args.base_model)
-    data = model_card_data(rows, model=model, start=args.start, base_model=args.base_model, datasets=args.datasets)
-    card = write_model_card(args.checkpoint, section, data=data)
-    print(f"{section}\n\nwritten to {card}")
-    if args.push_to_hub:
-        print(f"uploaded: {push_checkpoint(args.checkpoint, args.hub_model_id, private=args.private)}")
-
+from efficient_trl.scripts.model_card import main
 
 if __name__ == "__main__":
     main()

@@ -1,18 +1,25 @@
-"""One command-line style: every recipe parses its library dataclasses with TRL's TrlParser (efficient_trl.cli), so
-each takes `--config file.yaml`, command-line overrides, and answers --help with every field's help."""
+"""One command line: `efficient-trl <command>` dispatches to efficient_trl.scripts (recipes/<name>.py runs the same
+main), and every command parses its library dataclasses with TRL's TrlParser (efficient_trl.cli), so each takes
+`--config file.yaml`, command-line overrides, and answers --help with every field's help."""
 
+import importlib
 import json
+import platform
 import runpy
+import subprocess
 import sys
 from dataclasses import fields
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+import efficient_trl
 from efficient_trl import EfficientGRPOConfig
 from efficient_trl.baselines import RejectionSamplingArguments
-from efficient_trl.cli import parse_arguments
+from efficient_trl.cli import COMMANDS, command_module, main, parse_arguments
 from efficient_trl.data import PreparationArguments
 from efficient_trl.evaluation import EvaluationArguments, GenerationArguments
 from efficient_trl.experiments.budget_demo import BudgetDemoSettings
@@ -23,6 +30,7 @@ from efficient_trl.experiments.engine import START_MODELS, time_stamped
 from efficient_trl.experiments.settings import RunArguments
 from efficient_trl.model_card import ModelCardArguments
 from efficient_trl.sampling import SamplingSettings
+from efficient_trl.scripts.env import PACKAGES
 from efficient_trl.testing import QuickstartArguments, quickstart_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,3 +208,79 @@ def test_evaluate_recipe_runs_from_a_yaml_config(tmp_path, monkeypatch, capsys):
     assert {name: summary[name] for name in settings} == settings
     assert summary["temperature"] == 0.9 and summary["backend"] == "transformers"
     assert f"samples and summary in {tmp_path / 'run'}" in capsys.readouterr().out
+
+
+def test_the_command_table_lists_every_command_and_each_recipe_runs_its_main(capsys):
+    assert main(["--help"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: efficient-trl <command>")
+    for command, description in COMMANDS.items():
+        assert f"  {command} " in shown and description in shown, command
+    assert {"train", "evaluate", "model-card", "env", "demo", "compare", "budget-demo"} <= set(COMMANDS)
+    for command in COMMANDS:
+        module = importlib.import_module(command_module(command))
+        assert module.__doc__ and callable(module.main), command
+        recipe = ROOT / "recipes" / f"{command.replace('-', '_')}.py"
+        if recipe.exists():  # the same main, not a copy
+            assert runpy.run_path(str(recipe), run_name="imported")["main"] is module.main, recipe
+
+
+def test_a_command_gets_its_flags_and_shows_its_docstring(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: efficient-trl evaluate ")
+    summary = " ".join(importlib.import_module("efficient_trl.scripts.evaluate").__doc__.split("\n\n")[0].split())
+    assert summary in " ".join(shown.split()) and "--max_new_tokens" in shown
+    with pytest.raises(SystemExit) as exited:  # the recipe's file name names the command too
+        main(["prepare_data", "--num_samples", "3"])
+    assert exited.value.code == 2
+    assert "efficient-trl prepare-data: error: the following arguments are required: --output_dir" in " ".join(
+        capsys.readouterr().err.split()
+    )
+
+
+def test_an_unknown_command_names_the_commands(capsys):
+    assert main(["trian", "--config", "x.yaml"]) == 2
+    error = capsys.readouterr().err
+    assert "unknown command 'trian'" in error and "train, sft, dpo, evaluate" in error
+
+
+def test_the_command_table_imports_no_command():
+    # `efficient-trl --help` answers at once: a command's module (and torch, TRL) is imported only when it runs
+    check = (
+        "import sys; from efficient_trl.cli import main; main(['--help']); "
+        "print(sorted(m for m in sys.modules if m.startswith('efficient_trl.scripts.') or m in ('torch', 'trl')))"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_env_reports_versions_and_devices_for_bug_reports():
+    result = subprocess.run(
+        [sys.executable, "-m", "efficient_trl", "env"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line[2:].split(": ", 1) for line in result.stdout.splitlines() if line.startswith("- "))
+    assert list(lines) == ["Platform", "Python", "efficient-trl", "PyTorch", *PACKAGES.values(), "Devices"]
+    assert lines["Python"] == platform.python_version()
+    assert lines["efficient-trl"] == f"{efficient_trl.__version__} ({Path(efficient_trl.__file__).parent})"
+    assert lines["PyTorch"].startswith(f"{torch.__version__} (")
+    assert ("CUDA" in lines["PyTorch"]) == (torch.version.cuda is not None)
+    for distribution, label in PACKAGES.items():
+        assert lines[label] == (
+            version(distribution) if importlib.util.find_spec(distribution.replace("-", "_")) else "not installed"
+        ), label
+    expected_devices = f"{torch.cuda.device_count()} GPU(s): " if torch.cuda.is_available() else "CPU, "
+    assert lines["Devices"].startswith(expected_devices)
+
+
+def test_env_names_each_gpu(monkeypatch):
+    from efficient_trl.scripts.env import devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"NVIDIA H200 #{index}")
+    assert devices() == "2 GPU(s): NVIDIA H200 #0, NVIDIA H200 #1"
