@@ -5,11 +5,12 @@ parses its flags.
     python recipes/evaluate.py --config eval.yaml --num_problems 50     # the same command as a script
 
 `main` dispatches a command name to its module (`command_module`: `efficient_trl.scripts`, or a plan of
-`efficient_trl.experiments`; the table `COMMANDS`), imported only when that command runs. Each command parses dataclasses with `help` metadata through TRL's `TrlParser`
-(`parse_arguments`): `--config file.yaml` sets any field (an unknown key is an error); a command-line flag overrides
-the YAML; `--help` lists every field with its help and default. On top of TRL's parsing, a field marked required (no
-default) must have a value, and a field with `choices` metadata is checked against them wherever its value came from
-(argparse checks the command line only, not a YAML value).
+`efficient_trl.experiments`; the table `COMMANDS`), imported only when that command runs. Each command parses
+dataclasses with `help` metadata through TRL's `TrlParser` (`parse_arguments`): `--config file.yaml` sets any field
+(an unknown key is an error); a command-line flag overrides the YAML; `--help` lists every field with its help and
+default. On top of TRL's parsing, a field marked required (no default) must have a value, and a field with `choices`
+metadata is checked against them wherever its value came from (argparse checks the command line only, not a YAML
+value).
 """
 
 from __future__ import annotations
