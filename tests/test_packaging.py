@@ -124,3 +124,11 @@ def test_the_installed_package_works_outside_the_repository(installed, tmp_path)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["num_problems"] == 2 and summary["model"] == str(model)
     assert "samples and summary in out" in result.stdout
+    # the demo from the installed package alone: its starting model and problems ship inside it
+    demo = ["demo", "--steps", "1", "--prompts_per_step", "2", "--num_generations", "2", "--alphas", "0.2"]
+    demo += ["--eval_problems", "4", "--max_completion_length", "40", "--run_dir", "demo-run"]
+    result = run_installed(installed, tmp_path, sys.executable, "-m", "efficient_trl", *demo)
+    assert "| alpha=0.2 |" in result.stdout and "results in demo-run (plot: demo-run/tradeoff.png)" in result.stdout
+    assert (tmp_path / "demo-run" / "tradeoff.png").is_file() and (tmp_path / "demo-run" / "alpha_0.2").is_dir()
+    recorded = json.loads((tmp_path / "demo-run" / "eval" / "start" / "settings.json").read_text())
+    assert recorded["model"] == str(installed / "efficient_trl" / "demo_model")
