@@ -13,7 +13,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .results import FAMILIES, REWARD_FAMILIES, _distinct, _sorted_by, pareto_frontier, provenance_fields, select
+from .results import (
+    FAMILIES,
+    REWARD_FAMILIES,
+    _distinct,
+    _sorted_by,
+    pareto_frontier,
+    provenance_fields,
+    select,
+)
+from .results import tradeoff_rows as _tradeoff_view  # plot_budget_adherence has a parameter of its name
 from .styles import BASELINE_STYLES, STRENGTH_MARKERS, _labels, comparison_styles, model_label, model_style
 from .tables import format_budget_table
 
@@ -350,7 +359,7 @@ def plot_tradeoff(
     """
     if not rows:
         raise ValueError("no rows to plot.")
-    rows = _tradeoff_rows(rows)
+    rows = _tradeoff_view(rows)
     _check_placeable(rows)
     datasets = _distinct(rows, "dataset")
     figure, panels = _figure(len(datasets), title)
@@ -362,35 +371,6 @@ def plot_tradeoff(
         _cap_accuracy(axes)
         _zoom_on_models(axes, on_dataset)
     return _finish(figure, path)
-
-
-def _cuts_nothing(row: dict[str, Any]) -> bool:
-    """A generation cutoff at or above its evaluation's token limit, or one that truncated no sample: the model
-    itself, not a baseline."""
-    limit = row.get("max_new_tokens")
-    return (limit is not None and row["cutoff"] >= limit) or row.get("truncation_rate") == 0
-
-
-def _tradeoff_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows the accuracy-against-tokens plane shows, warning which it leaves out: runs at a token budget
-    (`budget_report` draws them against the budget) and generation cutoffs that cut nothing (`_cuts_nothing`)."""
-    budgets: dict[str, list[Any]] = {}
-    for row in rows:
-        if row.get("budget") is not None:
-            budgets.setdefault(row.get("name", "?"), []).append(row["budget"])
-    uncut = [row["name"] for row in rows if row.get("family") == "cutoff" and _cuts_nothing(row)]
-    left_out = []
-    if budgets:
-        runs = ", ".join(f"{name} (N={', '.join(map(str, sorted(set(ns))))})" for name, ns in budgets.items())
-        left_out.append(f"runs at a token budget: {runs}; budget_report draws them against the budget")
-    if uncut:
-        left_out.append(f"generation cutoffs at or above the evaluation's token limit or that cut nothing: {uncut}")
-    if left_out:
-        warnings.warn(f"left out of the accuracy-against-tokens plot: {'; '.join(left_out)}.", stacklevel=3)
-    kept = [row for row in rows if row.get("budget") is None and row["name"] not in uncut]
-    if not kept:
-        raise ValueError("no rows to plot: every row was left out (see the warning).")
-    return kept
 
 
 def _check_placeable(rows: list[dict[str, Any]]) -> None:
@@ -544,7 +524,7 @@ def plot_budget_adherence(
             "recipes/evaluate.py --budgets ... (evaluate_budgets) to get them."
         )
     if tradeoff_rows is not None:
-        tradeoff_rows = _tradeoff_rows(tradeoff_rows)
+        tradeoff_rows = _tradeoff_view(tradeoff_rows)
         _check_placeable(tradeoff_rows)
         datasets = _distinct([*rows, *tradeoff_rows], "dataset")
         if len(datasets) > 1:
