@@ -242,16 +242,17 @@ def tradeoff_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         if row.get("budget") is not None:
             budgets.setdefault(row.get("name", "?"), []).append(row["budget"])
-    uncut = [row["name"] for row in rows if row.get("family") == "cutoff" and _cuts_nothing(row)]
+    uncut = [row for row in rows if row.get("family") == "cutoff" and _cuts_nothing(row)]
     left_out = []
     if budgets:
         runs = ", ".join(f"{name} (N={', '.join(map(str, sorted(set(ns))))})" for name, ns in budgets.items())
         left_out.append(f"runs at a token budget: {runs}; budget_report draws them against the budget")
     if uncut:
-        left_out.append(f"generation cutoffs at or above the evaluation's token limit or that cut nothing: {uncut}")
+        names = _distinct(uncut)
+        left_out.append(f"generation cutoffs at or above the evaluation's token limit or that cut nothing: {names}")
     if left_out:
-        warnings.warn(f"left out of the accuracy-against-tokens plot: {'; '.join(left_out)}.", stacklevel=2)
-    kept = [row for row in rows if row.get("budget") is None and row["name"] not in uncut]
+        warnings.warn(f"left out of the accuracy-against-tokens view: {'; '.join(left_out)}.", stacklevel=2)
+    kept = [row for row in rows if row.get("budget") is None and not any(row is other for other in uncut)]
     if not kept:
         raise ValueError("no rows to plot: every row was left out (see the warning).")
     return kept
