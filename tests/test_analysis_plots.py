@@ -233,6 +233,7 @@ def overlapping_texts(figure) -> list[tuple[str, str]]:
     """Pairs of texts of a figure, as drawn, whose boxes overlap: the figure's title and legends, every panel's and
     inset's title, axis labels, point labels and legend; and point labels under an inset."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
 
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
@@ -246,7 +247,10 @@ def overlapping_texts(figure) -> list[tuple[str, str]]:
         insets += [(axes, child.get_tightbbox(renderer)) for child in axes.child_axes]
     texts = list({id(text): text for text in texts if text is not None and text.get_visible()}.values())
     texts = [text for text in texts if not hasattr(text, "get_text") or text.get_text()]
-    boxes = [(text, text.get_window_extent(renderer)) for text in texts]
+    # a label's own box, without the line that leads to its point from afar
+    boxes = [
+        (text, (Text if isinstance(text, Text) else type(text)).get_window_extent(text, renderer)) for text in texts
+    ]
 
     def name(text):
         return repr(text.get_text()) if hasattr(text, "get_text") else type(text).__name__

@@ -104,13 +104,16 @@ def _errorbar(axes: Any, row: dict[str, Any], **style: Any) -> None:
 
 def _cap_accuracy(axes: Any) -> None:
     """An accuracy axis (%) ends at 100 and starts at 0 or above; points on the edge are drawn whole."""
+    import matplotlib
+
     axes.autoscale_view()
     bottom, top = axes.get_ylim()
     if top > 100 or bottom < 0:
         axes.set_ylim(max(bottom, 0.0), min(top, 100.0))
         for line in axes.get_lines():
             line.set_clip_on(False)  # a marker at 100% (or 0) would be cut in half by the frame
-        axes.title.set_y(1.03)  # and the panel's title clear of a marker on the top edge
+        # and the panel's title clear of a marker on the top edge
+        axes.set_title(axes.get_title(), pad=matplotlib.rcParams["axes.titlepad"] + 6)
 
 
 def _label_points(axes: Any, rows: list[dict[str, Any]], texts: list[str]) -> None:
@@ -156,10 +159,36 @@ def _marker_points(axes: Any) -> Any:
     return np.concatenate(points) if points else np.zeros((0, 2))
 
 
+def _bar_points(axes: Any) -> Any:
+    """Pixel positions along every error bar and line of a panel, a few pixels apart: what a label had better not
+    cross, though it may (less than a marker)."""
+    import numpy as np
+
+    segments = [segment for collection in axes.collections for segment in getattr(collection, "get_segments", list)()]
+    lines = [line for line in axes.get_lines() if line.get_linestyle() != "None"]
+    segments += [list(zip(*line.get_data(), strict=True)) for line in lines]
+    points = [np.zeros((0, 2))]
+    for segment in segments:
+        xy = axes.transData.transform(np.asarray(segment, dtype=float).reshape(-1, 2))
+        for start, end in zip(xy[:-1], xy[1:], strict=True):
+            steps = max(int(np.abs(end - start).max() // 4), 1)
+            points.append(start + np.linspace(0, 1, steps + 1)[:, None] * (end - start))
+    return np.concatenate(points)
+
+
+def _inside(points: Any, box: Any, margin: float) -> int:
+    """How many of `points` lie in `box`, widened by `margin` pixels."""
+    return int(
+        ((points[:, 0] > box.x0 - margin) & (points[:, 0] < box.x1 + margin) & (points[:, 1] > box.y0 - margin)
+         & (points[:, 1] < box.y1 + margin)).sum()
+    )  # fmt: skip
+
+
 def _place_labels(figure: Any) -> None:
     """Move each point label (an annotation offset from its point) to the first of `LABEL_PLACES` where it overlaps
-    no other text (`_text_boxes`, the labels placed before it), no marker and stays inside its panel; where every place
-    overlaps something, to the one that overlaps least."""
+    no other text (`_text_boxes`, the labels placed before it), no marker, no error bar or line, and stays inside its
+    panel; where every place overlaps something, to the one that overlaps least (texts weigh most, then the panel's
+    edge, markers, and bars and lines least)."""
     from matplotlib.text import Annotation
 
     renderer = figure.canvas.get_renderer()
@@ -168,20 +197,19 @@ def _place_labels(figure: Any) -> None:
         labels = [text for text in axes.texts if isinstance(text, Annotation) and text.anncoords == "offset points"]
         if not labels:
             continue
-        panel, markers = axes.get_window_extent(renderer), _marker_points(axes)
+        panel, markers, bars = axes.get_window_extent(renderer), _marker_points(axes), _bar_points(axes)
         for label in labels:
             point = axes.transData.transform(label.xy)
+            others = markers[abs(markers - point).max(axis=1) > 1]  # its own point's marker is where it belongs
             ranked = []
             for order, (dx, dy, ha, va) in enumerate(LABEL_PLACES):
                 label.set_position((dx, dy))
                 label.set_horizontalalignment(ha)
                 label.set_verticalalignment(va)
                 box = label.get_window_extent(renderer)
-                near = (markers[:, 0] > box.x0 - 3) & (markers[:, 0] < box.x1 + 3) & (markers[:, 1] > box.y0 - 3)
-                covered = near & (markers[:, 1] < box.y1 + 3) & (abs(markers - point).max(axis=1) > 1)
                 outside = box.x0 < panel.x0 or box.x1 > panel.x1 or box.y0 < panel.y0 or box.y1 > panel.y1
                 clashes = sum(box.overlaps(other) for other in taken)
-                score = (100 * clashes + 50 * outside + 10 * int(covered.sum()), order)
+                score = (100 * clashes + 50 * outside + 10 * _inside(others, box, 3) + _inside(bars, box, 0), order)
                 ranked.append((score, (dx, dy, ha, va), box))
                 if score[0] == 0:
                     break
@@ -189,6 +217,13 @@ def _place_labels(figure: Any) -> None:
             label.set_position((dx, dy))
             label.set_horizontalalignment(ha)
             label.set_verticalalignment(va)
+            if max(abs(dx), abs(dy)) > 12:  # a label away from its point: the same label with a thin line to it
+                label.remove()
+                line = {"arrowstyle": "-", "color": "#aaaaaa", "linewidth": 0.6, "shrinkA": 1, "shrinkB": 3}
+                axes.annotate(
+                    label.get_text(), label.xy, textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
+                    fontsize=label.get_fontsize(), arrowprops=line,
+                ).set_in_layout(False)  # fmt: skip
             taken.append(box)
 
 
