@@ -465,16 +465,10 @@ def plot_pareto(
     for row in rows:  # models of no length reward (the starting model, ...): by name
         style = styles[row["name"]]
         if style["reward"] is None:
-            edge = "black" if row["family"] == "start" else None
             size = 10 if style["marker"] == "*" else 7
+            edge = {"markeredgecolor": "black"} if row["family"] == "start" else {}
             handles[model_label(row)] = Line2D(
-                [],
-                [],
-                linestyle="none",
-                marker=style["marker"],
-                color=style["color"],
-                markersize=size,
-                markeredgecolor=edge,
+                [], [], linestyle="none", marker=style["marker"], color=style["color"], markersize=size, **edge
             )
     heading = Line2D([], [], linestyle="none", marker="none")
     rewards = _distinct([style for style in styles.values() if style["reward"]], "reward")
