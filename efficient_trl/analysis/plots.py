@@ -136,7 +136,7 @@ def _text_boxes(figure: Any, renderer: Any) -> list[Any]:
     artists = [text for text in figure.texts if text.get_text()] + list(figure.legends)
     boxes = []
     for axes in figure.axes:
-        artists += [axes.title, axes._left_title, axes._right_title, axes.xaxis.label, axes.yaxis.label]
+        artists += [axes.title, axes.xaxis.label, axes.yaxis.label]  # the figures title panels in the centre only
         artists += [axes.get_legend()] if axes.get_legend() else []
         boxes += [child.get_tightbbox(renderer) for child in axes.child_axes]
     boxes += [artist.get_window_extent(renderer) for artist in artists if artist.get_visible() and _has_text(artist)]
@@ -390,7 +390,8 @@ def plot_tradeoff(
     Models trained with the length penalty are joined in order of alpha (one line per advantage normalization),
     the generation cutoff in order of its limit; the starting model and the SFT/DPO baselines are single points.
     Each model is drawn as `model_style` says. When the cutoff baseline stretches the accuracy axis, an inset zooms
-    in on the models so that their error bars show.
+    in on the models so that their error bars show. Runs at a token budget and generation cutoffs that cut nothing
+    are left out, with a warning naming them (`tradeoff_rows`).
     """
     if not rows:
         raise ValueError("no rows to plot.")
