@@ -6,16 +6,23 @@ from pathlib import Path
 import pytest
 
 from efficient_trl.analysis import (
+    budget_report,
+    load_budget_results,
     load_results,
     load_training_logs,
     model_label,
     model_style,
     plot_normalization_ablation,
+    plot_pareto,
     plot_tradeoff,
     plot_training_dynamics,
     provenance_fields,
     select,
+    tradeoff_rows,
 )
+from efficient_trl.analysis.plots import smoothing_window
+
+DEMO_RUNS = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs"
 
 
 def test_tradeoff_plot_is_saved(tmp_path):
@@ -37,8 +44,18 @@ def test_demo_run_figures(tiny_demo_run):
     assert [line.get_label() for line in accuracy_axes.get_lines()] == [
         "alpha=0", "alpha=0.3", "alpha=0, group-normalized", "alpha=0.3, group-normalized"
     ]  # fmt: skip
+    # the training accuracy smoothed: a centred moving average over the window the axis label states
     line = accuracy_axes.get_lines()[1]
-    assert list(line.get_ydata()) == pytest.approx([100 * e["efficiency/accuracy"] for e in logs["alpha=0.3"]])
+    raw = [100 * e["efficiency/accuracy"] for e in logs["alpha=0.3"]]
+    window = smoothing_window([len(raw)])
+    assert f"mean of {window} logged steps" in accuracy_axes.get_ylabel()
+    half = window // 2
+    assert list(line.get_ydata()) == pytest.approx(
+        [
+            sum(raw[max(0, i - half) : i + half + 1]) / len(raw[max(0, i - half) : i + half + 1])
+            for i in range(len(raw))
+        ]
+    )
     assert list(length_axes.get_lines()[0].get_ydata()) == [e["completions/mean_length"] for e in logs["alpha=0"]]
     with pytest.raises(ValueError, match="no training log has 'nope'"):
         plot_training_dynamics(logs, metrics=(("nope", "nope", 1.0),))
@@ -134,7 +151,7 @@ def _colors_by_label(figure) -> dict[str, str]:
 
 def test_notebook_figures_are_readable():
     # The committed demo runs the notebooks show (notebooks/demo_runs), drawn as the notebooks draw them
-    sweep = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs" / "sweep"
+    sweep = DEMO_RUNS / "sweep"
     rows = load_results(sweep, cutoff_model="start")
     tradeoff = plot_tradeoff(rows)
     (axes,) = tradeoff.axes
@@ -194,3 +211,163 @@ def test_a_model_trained_with_another_length_reward_is_plotted_in_its_rewards_fa
     figure = plot_tradeoff(rows, tmp_path / "plot.png")
     plotted = {tuple(xy) for axes in figure.axes for line in axes.lines for xy in line.get_xydata().tolist()}
     assert (50.0, 90.0) in plotted and (60.0, 90.0) in plotted
+
+
+def overlapping_texts(figure) -> list[tuple[str, str]]:
+    """Pairs of texts of a figure, as drawn, whose boxes overlap: the figure's title and legends, every panel's and
+    inset's title, axis labels, point labels and legend; and point labels under an inset."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    texts = [figure._suptitle, *figure.texts, *figure.legends]
+    insets = []
+    for axes in figure.axes:
+        for panel in (axes, *axes.child_axes):
+            texts += [panel.title, panel._left_title, panel._right_title, panel.xaxis.label, panel.yaxis.label]
+            texts += [*panel.texts, *([panel.get_legend()] if panel.get_legend() else [])]
+        insets += [(axes, child.get_tightbbox(renderer)) for child in axes.child_axes]
+    texts = list({id(text): text for text in texts if text is not None and text.get_visible()}.values())
+    texts = [text for text in texts if not hasattr(text, "get_text") or text.get_text()]
+    # a label's own box, without the line that leads to its point from afar
+    boxes = [
+        (text, (Text if isinstance(text, Text) else type(text)).get_window_extent(text, renderer)) for text in texts
+    ]
+
+    def name(text):
+        return repr(text.get_text()) if hasattr(text, "get_text") else type(text).__name__
+
+    pairs = [
+        (name(a), name(b)) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1 :] if box.overlaps(other)
+    ]
+    for parent, box in insets:
+        parent_labels = [(text, label_box) for text, label_box in boxes if text in parent.texts]
+        pairs += [(name(text), "inset") for text, label_box in parent_labels if label_box.overlaps(box)]
+    return pairs
+
+
+def accuracy_panels(figure) -> list:
+    return [axes for top in figure.axes for axes in (top, *top.child_axes) if "accuracy" in axes.get_ylabel()]
+
+
+def committed_figures() -> dict:
+    """Every figure the package draws on the committed demo runs, as the notebooks and demo reports draw them."""
+    sweep, ablation, ablation_multi = DEMO_RUNS / "sweep", DEMO_RUNS / "ablation", DEMO_RUNS / "ablation_multi_sums"
+    rows, logs = load_results(sweep, cutoff_model="start", start="start"), load_training_logs(sweep)
+    ablation_rows, ablation_logs = load_results(ablation, start="start"), load_training_logs(ablation)
+    figures = {
+        "sweep trade-off": plot_tradeoff(rows, title="CPU demo: accuracy against tokens"),
+        "sweep dynamics": plot_training_dynamics(logs),
+        "sweep penalty and KL": plot_training_dynamics(
+            logs, metrics=(("efficiency/length_penalty", "mean length penalty", 1.0), ("kl", "KL", 1.0))
+        ),
+        "ablation": plot_normalization_ablation(ablation_rows, ablation_logs),
+        "ablation_multi_sums trade-off": plot_tradeoff(load_results(ablation_multi, start="start")),
+        "ablation_multi_sums ablation": plot_normalization_ablation(
+            load_results(ablation_multi, start="start"), load_training_logs(ablation_multi)
+        ),
+        "budget": budget_report(load_budget_results(DEMO_RUNS / "budget", sweep), title="CPU demo: token budgets")[1],
+    }
+    for task in ("sums", "multi_sums"):
+        compare_rows = load_results(DEMO_RUNS / "compare" / task, start="start")
+        figures[f"compare {task}"] = plot_pareto(compare_rows, title=f"Length rewards on {task}")
+    return figures
+
+
+def test_no_text_of_a_committed_figure_overlaps_another_and_accuracy_axes_end_at_100():
+    for name, figure in committed_figures().items():
+        assert overlapping_texts(figure) == [], name
+        for axes in accuracy_panels(figure):
+            bottom, top = axes.get_ylim()
+            assert 0 <= bottom and top <= 100, (name, axes.get_ylabel(), (bottom, top))
+
+
+def test_the_overlap_check_finds_overlapping_labels():
+    row = {"name": "a", "dataset": "d", "family": "alpha", "alpha": 0.1, "accuracy": 0.5, "accuracy_stderr": 0.01,
+           "mean_tokens": 50.0, "advantage_normalization": "none"}  # fmt: skip
+    figure = plot_tradeoff([row, {**row, "name": "b", "alpha": 0.2, "mean_tokens": 60.0}])
+    assert overlapping_texts(figure) == []
+    axes = figure.axes[0]
+    axes.texts[1].xy, axes.texts[1].xyann = axes.texts[0].xy, axes.texts[0].xyann  # one label on the other
+    axes.texts[1].set_horizontalalignment(axes.texts[0].get_horizontalalignment())
+    axes.texts[1].set_verticalalignment(axes.texts[0].get_verticalalignment())
+    assert ("'α=0.1'", "'α=0.2'") in overlapping_texts(figure) or ("'α=0.2'", "'α=0.1'") in overlapping_texts(figure)
+
+
+def test_accuracy_axes_end_at_100_percent():
+    row = {"dataset": "d", "family": "model", "accuracy": 1.0, "accuracy_stderr": 0.0}
+    rows = [
+        {**row, "name": "a", "mean_tokens": 50.0},
+        {**row, "name": "b", "mean_tokens": 60.0, "accuracy_stderr": 0.02},
+    ]
+    for figure in (plot_tradeoff(rows), plot_pareto(rows)):
+        (axes,) = figure.axes
+        assert axes.get_ylim()[1] == 100.0
+        # the error bars stop at 100% too, and the points on the edge are drawn whole (not clipped by the frame)
+        assert max(y for line in axes.get_lines() for _, y in line.get_xydata()) <= 100.0
+        assert max(y for c in axes.collections for path in c.get_paths() for _, y in path.vertices) <= 100.0
+        assert not any(line.get_clip_on() for line in axes.get_lines())
+
+
+def test_the_tradeoff_view_leaves_out_budget_runs_and_cutoffs_that_cut_nothing_and_says_so():
+    point = {"dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01}
+    rows = [
+        {**point, "name": "start", "family": "start", "mean_tokens": 100.0, "max_new_tokens": 160},
+        {**point, "name": "start", "family": "start", "mean_tokens": 50.0, "budget": 50, "budget_mode": "forcing"},
+        {**point, "name": "start", "family": "start", "mean_tokens": 70.0, "budget": 75, "budget_mode": "forcing"},
+        {**point, "name": "cutoff=60", "family": "cutoff", "cutoff": 60, "mean_tokens": 58.0, "max_new_tokens": 160,
+         "truncation_rate": 0.5, "accuracy": 0.3},
+        {**point, "name": "cutoff=160", "family": "cutoff", "cutoff": 160, "mean_tokens": 100.0,
+         "max_new_tokens": 160, "truncation_rate": 0.1},
+        {**point, "name": "cutoff=120", "family": "cutoff", "cutoff": 120, "mean_tokens": 100.0,
+         "max_new_tokens": 160, "truncation_rate": 0.0},
+    ]  # fmt: skip
+    message = r"left out .*token budget: start \(N=50, 75\).*cut nothing: \['cutoff=160', 'cutoff=120'\]"
+    with pytest.warns(UserWarning, match=message):
+        kept = tradeoff_rows(rows)
+    assert [row["name"] for row in kept] == ["start", "cutoff=60"] and kept[0].get("budget") is None
+    with pytest.warns(UserWarning, match=message):
+        figure = plot_tradeoff(rows)
+    assert plotted_points(figure.axes[0]) == [(58.0, 30.0), (100.0, 90.0)]
+    assert [text.get_text() for text in figure.axes[0].texts] == ["≤60"]
+    with pytest.raises(ValueError, match="every row was left out"), pytest.warns(UserWarning):
+        plot_tradeoff(rows[1:3])
+
+
+def test_the_tradeoff_view_of_a_folder_with_budget_runs_draws_each_model_once():
+    # the layout the README produces: budget runs beside the alpha models
+    rows = load_budget_results(DEMO_RUNS / "budget", DEMO_RUNS / "sweep")
+    with pytest.warns(UserWarning, match=r"token budget: start \(N=50, 75, 100, 125\), budget_sft"):
+        figure = plot_tradeoff(rows)
+    (axes,) = figure.axes
+    labels = axes.get_legend_handles_labels()[1]
+    assert labels.count("start") == 1 and not any("budget" in label for label in labels)
+    assert len(plotted_points(axes)) == len(select(rows, budget=None))
+
+
+def test_the_training_accuracy_is_smoothed_with_its_spread_as_a_band():
+    figure = committed_figures()["sweep dynamics"]
+    accuracy_axes, length_axes = figure.axes
+    assert "mean of 5 logged steps, band: ± their std" in accuracy_axes.get_ylabel()
+    assert len(accuracy_axes.collections) == len(accuracy_axes.get_lines()) == 5  # a band per model
+    assert not length_axes.collections  # the length is drawn raw
+
+
+def test_each_point_of_the_ablation_is_labelled_and_none_hides_another():
+    for run in ("ablation", "ablation_multi_sums"):
+        rows = load_results(DEMO_RUNS / run, start="start")
+        figure = plot_normalization_ablation(rows, load_training_logs(DEMO_RUNS / run))
+        held_out = figure.axes[2]
+        assert sorted(text.get_text() for text in held_out.texts) == sorted(
+            ["α=0.05", "α=0.2", "α=0.05, group", "α=0.2, group"]
+        )
+        assert overlapping_texts(figure) == []
+        markers = [
+            (held_out.transData.transform(c.lines[0].get_xydata()[0]), c.lines[0].get_markersize() * figure.dpi / 72)
+            for c in held_out.containers
+        ]
+        for i, (earlier, earlier_size) in enumerate(markers):
+            for later, later_size in markers[i + 1 :]:  # drawn on top: it may not cover the earlier one whole
+                assert abs(later - earlier).max() + earlier_size / 2 > later_size / 2 - 1, run

@@ -11,7 +11,7 @@ from efficient_trl.analysis import (
     provenance_fields,
 )
 from efficient_trl.analysis.results import REWARD_FAMILIES
-from efficient_trl.analysis.styles import BASELINE_STYLES
+from efficient_trl.analysis.styles import BASELINE_STYLES, comparison_styles
 from efficient_trl.experiments.compare import COMPARE_SPECS, CompareSettings, format_compare_table, run_compare
 from efficient_trl.length_rewards import (
     LENGTH_REWARDS,
@@ -152,17 +152,31 @@ def test_the_pareto_plot_draws_every_model_in_its_familys_style_and_the_frontier
     assert frontier == [(22.0, 50.0), (30.0, 66.0), (34.0, 72.0), (40.0, 74.0)]
     (line,) = [line for line in figure.axes[0].lines if line.get_label() == "Pareto frontier"]
     assert (line.get_marker(), line.get_markerfacecolor()) == ("o", "none")  # each member ringed: one shows too
-    styles = [model_style(row) for row in rows]
+    # colour is the reward (the sigmoid one colour whatever its alpha), marker the setting's strength against the
+    # reward's default, hollow when the advantages were normalized
+    styles = comparison_styles(rows)
     assert points == {
-        (row["mean_tokens"], round(100 * row["accuracy"], 6)): (style["color"], style["marker"])
-        for row, style in zip(rows, styles, strict=True)
+        (row["mean_tokens"], round(100 * row["accuracy"], 6)): (
+            styles[row["name"]]["color"],
+            styles[row["name"]]["marker"],
+        )
+        for row in rows
     }
     assert points[(49.0, 70.0)] == ("#000000", "*")  # the start model
-    # a reward's second setting is hollow, so that the legend tells the two apart
+    strengths = {name: style["strength"] for name, style in styles.items()}
+    assert strengths == {
+        "start": None, "alpha=0.2": "default", "alpha=0.2,norm=group": "default", "kimi,weight=1": "default",
+        "kimi,weight=2": "stronger", "grpo_lead,alpha=0.05": "default", "alp,normalizer=200": "stronger",
+    }  # fmt: skip
+    assert styles["alpha=0.2"]["color"] == styles["alpha=0.2,norm=group"]["color"] != styles["kimi,weight=1"]["color"]
     faces = {tuple(line.get_xydata()[0]): line.get_markerfacecolor() for line in figure.axes[0].lines}
-    assert (faces[(40.0, 74.0)], faces[(36.0, 60.0)]) == (styles[3]["color"], "white")
-    legend = [text.get_text() for text in figure.legends[0].get_texts()]
-    assert {"Pareto frontier", "start", "kimi weight=1", "kimi weight=2", "alpha=0.2, group-normalized"} <= set(legend)
+    assert (faces[(34.0, 72.0)], faces[(30.0, 66.0)]) == (styles["alpha=0.2"]["color"], "white")
+    # the legend: one entry per reward (its colour) and per strength (its marker), not one per model
+    legend = [text.get_text().strip() for text in figure.legends[0].get_texts()]
+    assert legend == [
+        "Pareto frontier", "start", "colour: length reward", "sigmoid (the paper's)", "kimi", "grpo_lead", "alp",
+        "marker: setting", "default", "stronger", "hollow: advantages group-normalized",
+    ]  # fmt: skip
     # the trade-off plot draws the other rewards' models too
     tradeoff = {
         tuple(round(value, 6) for value in xy)
@@ -221,3 +235,16 @@ def test_the_readme_tables_are_the_committed_comparison_run():
         table = format_compare_table(rows).replace("| model |", "| setting |", 1)
         assert f"**{task}**" in readme and table in readme, task
         assert (root / "notebooks" / "demo_runs" / "compare" / task / "pareto.png").is_file()
+
+
+def test_the_committed_comparisons_legend_groups_by_reward_and_strength():
+    from pathlib import Path
+
+    from efficient_trl.analysis import load_results
+
+    rows = load_results(Path(__file__).resolve().parents[1] / "notebooks/demo_runs/compare/multi_sums", start="start")
+    legend = [text.get_text().strip() for text in plot_pareto(rows).legends[0].get_texts()]
+    rewards = ["sigmoid (the paper's)", "kimi", "shorterbetter", "grpo_lead", "alp"]
+    strengths = ["no length penalty", "default", "stronger", "hollow: advantages group-normalized"]
+    assert legend == ["Pareto frontier", "start", "colour: length reward", *rewards, "marker: setting", *strengths]
+    assert len(rows) == 13 > len(legend) - 2

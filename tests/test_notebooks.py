@@ -73,10 +73,24 @@ def test_budget_notebook_without_an_alpha_run_shows_only_the_budget_run():
     assert "alpha=" not in table and figures(executed) == 1
 
 
+def warnings_shown(notebook: nbformat.NotebookNode) -> str:
+    return "".join(output.get("text", "") for output in outputs(notebook) if output.get("name") == "stderr")
+
+
 def test_tradeoff_notebook_runs_on_evaluation_runs(evaluation_runs):
     executed = execute("tradeoff.ipynb", RUN_DIR=str(evaluation_runs), START="demo_model", CUTOFF_MODEL="demo_model")
     (table,) = tables(executed)
-    assert "| math500 | alpha_0.3 |" in table and "| gsm8k | cutoff=8000 |" in table
+    assert "| math500 | alpha_0.3 |" in table
+    # the default cutoffs (8000 to 32000 tokens) of an evaluation at 24 tokens are the model itself: left out, said
+    assert "cutoff=" not in table and "cut nothing: ['cutoff=8000', 'cutoff=16000'" in warnings_shown(executed)
+    assert figures(executed) == 1
+
+
+def test_tradeoff_notebook_on_a_folder_with_budget_runs_shows_each_model_once():
+    executed = execute("tradeoff.ipynb", RUN_DIR="demo_runs/budget")
+    (table,) = tables(executed)
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["start"]
+    assert "runs at a token budget: start (N=50, 75, 100, 125), budget_sft" in warnings_shown(executed)
     assert figures(executed) == 1
 
 

@@ -30,6 +30,7 @@ from .results import (
     provenance_fields,
     result_name,
     select,
+    tradeoff_rows,
 )
 from .styles import model_label, model_style
 from .tables import format_budget_table, format_tradeoff_table
@@ -55,4 +56,5 @@ __all__ = [
     "provenance_fields",
     "result_name",
     "select",
+    "tradeoff_rows",
 ]

@@ -2,7 +2,8 @@
 tokens (`plot_tradeoff`, `plot_pareto`), training dynamics, the normalization ablation and token budgets. Each model
 is drawn as `efficient_trl.analysis.styles` says.
 
-Plots return a matplotlib `Figure` (shown inline by Jupyter) and also save it when given a path.
+Plots return a matplotlib `Figure` (shown inline by Jupyter) and also save it when given a path. Accuracy axes end
+at 100% (and start at 0 or above); point labels are placed where they overlap no other text, title or legend.
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .results import FAMILIES, REWARD_FAMILIES, _distinct, _sorted_by, pareto_frontier, provenance_fields, select
-from .styles import BASELINE_STYLES, _labels, model_label, model_style
+from .results import (
+    FAMILIES,
+    REWARD_FAMILIES,
+    _distinct,
+    _sorted_by,
+    pareto_frontier,
+    provenance_fields,
+    select,
+)
+from .results import tradeoff_rows as _tradeoff_view  # plot_budget_adherence has a parameter of its name
+from .styles import BASELINE_STYLES, STRENGTH_MARKERS, _labels, comparison_styles, model_label, model_style
 from .tables import format_budget_table
 
 __all__ = [
     "DYNAMICS_METRICS",
+    "SMOOTHED_METRICS",
     "budget_report",
     "plot_budget_adherence",
     "plot_normalization_ablation",
@@ -31,6 +42,17 @@ DYNAMICS_METRICS = (
     ("efficiency/accuracy", "training accuracy (%)", 100.0),
     ("completions/mean_length", "mean completion tokens (training)", 1.0),
 )
+# The training-log metrics drawn smoothed (a centred moving average over logged steps, ± the window's standard
+# deviation as a band): a batch's accuracy is a few prompts' worth, raw noise step to step
+SMOOTHED_METRICS = ("efficiency/accuracy",)
+# Label offsets (points from the labelled point, alignment) tried in this order until one overlaps nothing
+LABEL_PLACES = (
+    (0, 7, "center", "bottom"), (0, -8, "center", "top"), (8, 0, "left", "center"), (-8, 0, "right", "center"),
+    (6, 6, "left", "bottom"), (-6, 6, "right", "bottom"), (6, -6, "left", "top"), (-6, -6, "right", "top"),
+    (0, 18, "center", "bottom"), (0, -19, "center", "top"), (16, 10, "left", "bottom"), (-16, 10, "right", "bottom"),
+    (16, -10, "left", "top"), (-16, -10, "right", "top"), (0, 29, "center", "bottom"), (0, -30, "center", "top"),
+    (16, -21, "left", "top"), (-16, -21, "right", "top"), (0, -41, "center", "top"), (0, -52, "center", "top"),
+)  # fmt: skip
 
 
 def _log_row(name: str, log: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,15 +72,21 @@ def _figure(panels: int, title: str | None) -> tuple[Any, list[Any]]:
     return figure, list(axes[0])
 
 
-def _finish(figure: Any, path: str | Path | None) -> Any:
+def _finish(figure: Any, path: str | Path | None, handles: dict[str, Any] | None = None) -> Any:
+    """Add the figure's legend (`handles` by label; by default each label of the panels once), outside the panels;
+    lay the figure out with its title over the panels and its point labels where they overlap nothing; save it."""
     import matplotlib.pyplot as plt
 
-    handles: dict[str, Any] = {}  # one legend for the figure, each label once, outside the panels
-    for axes in figure.axes:
-        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
+    if handles is None:
+        handles = {}
+        for axes in figure.axes:
+            for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
     if handles:
         figure.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize=8)
+    figure.canvas.draw()  # the layout, which the title and labels are placed in
+    _center_title(figure)
+    _place_labels(figure)
     if path is not None:
         figure.savefig(Path(path))
     plt.close(figure)  # the caller holds the figure; pyplot need not (no double display in notebooks)
@@ -66,21 +94,152 @@ def _finish(figure: Any, path: str | Path | None) -> Any:
 
 
 def _errorbar(axes: Any, row: dict[str, Any], **style: Any) -> None:
-    stderr = row.get("accuracy_stderr", 0.0)
-    yerr = 100 * stderr if stderr is not None and math.isfinite(stderr) else None
-    axes.errorbar(row["mean_tokens"], 100 * row["accuracy"], yerr=yerr, capsize=3, **style)
+    """A model's accuracy (%) at its mean tokens, ± 1 stderr, the bar cut at 0 and 100%."""
+    accuracy, stderr = 100 * row["accuracy"], row.get("accuracy_stderr", 0.0)
+    yerr = None
+    if stderr is not None and math.isfinite(stderr):
+        yerr = [[min(100 * stderr, accuracy)], [min(100 * stderr, 100 - accuracy)]]
+    axes.errorbar(row["mean_tokens"], accuracy, yerr=yerr, capsize=3, **style)
+
+
+def _cap_accuracy(axes: Any) -> None:
+    """An accuracy axis (%) ends at 100 and starts at 0 or above; points on the edge are drawn whole."""
+    import matplotlib
+
+    axes.autoscale_view()
+    bottom, top = axes.get_ylim()
+    if top > 100 or bottom < 0:
+        axes.set_ylim(max(bottom, 0.0), min(top, 100.0))
+        for line in axes.get_lines():
+            line.set_clip_on(False)  # a marker at 100% (or 0) would be cut in half by the frame
+        # and the panel's title clear of a marker on the top edge
+        axes.set_title(axes.get_title(), pad=matplotlib.rcParams["axes.titlepad"] + 6)
 
 
 def _label_points(axes: Any, rows: list[dict[str, Any]], texts: list[str]) -> None:
-    """Label points in order of tokens, alternately above and below, so that neighbours' labels do not overlap."""
+    """Label points in order of tokens, alternately above and below; `_finish` moves a label that overlaps another
+    text, a marker or the panel's edge to a free place (`LABEL_PLACES`)."""
     order = sorted(range(len(rows)), key=lambda i: rows[i]["mean_tokens"])
     for position, index in enumerate(order):
         row = rows[index]
-        above = position % 2 == 0
-        axes.annotate(
-            texts[index], (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points",
-            xytext=(0, 7 if above else -8), ha="center", va="bottom" if above else "top", fontsize=8,
+        dx, dy, ha, va = LABEL_PLACES[position % 2]
+        label = axes.annotate(
+            texts[index], (row["mean_tokens"], 100 * row["accuracy"]), textcoords="offset points", xytext=(dx, dy),
+            ha=ha, va=va, fontsize=8,
         )  # fmt: skip
+        label.set_in_layout(False)  # placed after the layout, inside the panel
+
+
+def _text_boxes(figure: Any, renderer: Any) -> list[Any]:
+    """Pixel boxes of the figure's texts other than point labels: its title and legends, each panel's (and inset's)
+    title and axis labels, and each inset as a whole (its ticks and frame hide a label under it)."""
+    artists = [text for text in figure.texts if text.get_text()] + list(figure.legends)
+    boxes = []
+    for axes in figure.axes:
+        artists += [axes.title, axes.xaxis.label, axes.yaxis.label]  # the figures title panels in the centre only
+        artists += [axes.get_legend()] if axes.get_legend() else []
+        boxes += [child.get_tightbbox(renderer) for child in axes.child_axes]
+    boxes += [artist.get_window_extent(renderer) for artist in artists if artist.get_visible() and _has_text(artist)]
+    return boxes
+
+
+def _has_text(artist: Any) -> bool:
+    return not hasattr(artist, "get_text") or bool(artist.get_text())
+
+
+def _marker_points(axes: Any) -> Any:
+    """Pixel positions of every data marker of a panel (error bar caps left out)."""
+    import numpy as np
+
+    points = [
+        axes.transData.transform(line.get_xydata())
+        for line in axes.get_lines()
+        if line.get_marker() not in (None, "None", "", " ", "_") and len(line.get_xydata())
+    ]
+    return np.concatenate(points) if points else np.zeros((0, 2))
+
+
+def _bar_points(axes: Any) -> Any:
+    """Pixel positions along every error bar and line of a panel, a few pixels apart: what a label had better not
+    cross, though it may (less than a marker)."""
+    import numpy as np
+
+    segments = [segment for collection in axes.collections for segment in getattr(collection, "get_segments", list)()]
+    lines = [line for line in axes.get_lines() if line.get_linestyle() != "None"]
+    segments += [list(zip(*line.get_data(), strict=True)) for line in lines]
+    points = [np.zeros((0, 2))]
+    for segment in segments:
+        xy = axes.transData.transform(np.asarray(segment, dtype=float).reshape(-1, 2))
+        for start, end in zip(xy[:-1], xy[1:], strict=True):
+            steps = max(int(np.abs(end - start).max() // 4), 1)
+            points.append(start + np.linspace(0, 1, steps + 1)[:, None] * (end - start))
+    return np.concatenate(points)
+
+
+def _inside(points: Any, box: Any, margin: float) -> int:
+    """How many of `points` lie in `box`, widened by `margin` pixels."""
+    return int(
+        ((points[:, 0] > box.x0 - margin) & (points[:, 0] < box.x1 + margin) & (points[:, 1] > box.y0 - margin)
+         & (points[:, 1] < box.y1 + margin)).sum()
+    )  # fmt: skip
+
+
+def _place_labels(figure: Any) -> None:
+    """Move each point label (an annotation offset from its point) to the first of `LABEL_PLACES` where it overlaps
+    no other text (`_text_boxes`, the labels placed before it), no marker, no error bar or line, and stays inside its
+    panel; where every place overlaps something, to the one that overlaps least (texts weigh most, then the panel's
+    edge, markers, and bars and lines least)."""
+    from matplotlib.text import Annotation
+
+    renderer = figure.canvas.get_renderer()
+    taken = _text_boxes(figure, renderer)
+    for axes in [axes for parent in figure.axes for axes in (parent, *parent.child_axes)]:
+        labels = [text for text in axes.texts if isinstance(text, Annotation) and text.anncoords == "offset points"]
+        if not labels:
+            continue
+        panel, markers, bars = axes.get_window_extent(renderer), _marker_points(axes), _bar_points(axes)
+        for label in labels:
+            point = axes.transData.transform(label.xy)
+            others = markers[abs(markers - point).max(axis=1) > 1]  # its own point's marker is where it belongs
+            ranked = []
+            for order, (dx, dy, ha, va) in enumerate(LABEL_PLACES):
+                label.set_position((dx, dy))
+                label.set_horizontalalignment(ha)
+                label.set_verticalalignment(va)
+                box = label.get_window_extent(renderer)
+                outside = box.x0 < panel.x0 or box.x1 > panel.x1 or box.y0 < panel.y0 or box.y1 > panel.y1
+                clashes = sum(box.overlaps(other) for other in taken)
+                score = (100 * clashes + 50 * outside + 10 * _inside(others, box, 3) + _inside(bars, box, 0), order)
+                ranked.append((score, (dx, dy, ha, va), box))
+                if score[0] == 0:
+                    break
+            _, (dx, dy, ha, va), box = min(ranked, key=lambda ranked_place: ranked_place[0])
+            label.set_position((dx, dy))
+            label.set_horizontalalignment(ha)
+            label.set_verticalalignment(va)
+            if max(abs(dx), abs(dy)) > 12:  # a label away from its point: the same label with a thin line to it
+                label.remove()
+                line = {"arrowstyle": "-", "color": "#aaaaaa", "linewidth": 0.6, "shrinkA": 1, "shrinkB": 3}
+                axes.annotate(
+                    label.get_text(), label.xy, textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
+                    fontsize=label.get_fontsize(), arrowprops=line,
+                ).set_in_layout(False)  # fmt: skip
+            taken.append(box)
+
+
+def _center_title(figure: Any) -> None:
+    """The figure's title centred over its panels, not over the figure and its legend beside them; smaller while it
+    would still reach into the legend."""
+    title = figure._suptitle
+    if title is None or not title.get_text():
+        return
+    renderer = figure.canvas.get_renderer()
+    left = min(axes.get_position().x0 for axes in figure.axes)
+    right = max(axes.get_position().x1 for axes in figure.axes)
+    title.set_x((left + right) / 2)
+    legends = [legend.get_window_extent(renderer) for legend in figure.legends]
+    while any(title.get_window_extent(renderer).overlaps(box) for box in legends) and title.get_fontsize() > 8:
+        title.set_fontsize(title.get_fontsize() - 1)
 
 
 def _decorate(axes: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
@@ -95,6 +254,37 @@ def _series(log: list[dict[str, Any]], key: str, scale: float) -> tuple[list[flo
     """(steps, scaled values) of the log entries that have `key`."""
     entries = [entry for entry in log if key in entry]
     return [entry["step"] for entry in entries], [scale * entry[key] for entry in entries]
+
+
+def smoothing_window(lengths: list[int]) -> int:
+    """The moving average's window, in logged steps: odd (centred), 5 or about a sixth of the longest log."""
+    return max(5, round(max(lengths, default=0) / 6)) // 2 * 2 + 1
+
+
+def _smoothed(values: list[float], window: int) -> tuple[Any, Any, Any]:
+    """(mean - std, mean, mean + std) over a centred window of `window` logged steps (fewer at the ends)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    half = window // 2
+    windows = [values[max(0, i - half) : i + half + 1] for i in range(len(values))]
+    mean, std = np.array([w.mean() for w in windows]), np.array([w.std() for w in windows])
+    return mean - std, mean, mean + std
+
+
+def _draw_series(axes: Any, steps: list[float], values: list[float], window: int | None, **line: Any) -> None:
+    """A metric against the step: raw with markers, or (`window`) its moving average ± the window's standard
+    deviation as a band of the line's colour."""
+    if window is None:
+        axes.plot(steps, values, marker="o", markersize=3, **line)
+        return
+    low, mean, high = _smoothed(values, window)
+    axes.plot(steps, mean, **line)
+    axes.fill_between(steps, low, high, color=line["color"], alpha=0.1, linewidth=0)
+
+
+def _smoothed_label(label: str, window: int) -> str:
+    return f"{label}\nmean of {window} logged steps, band: ± their std"
 
 
 def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
@@ -183,7 +373,7 @@ def _zoom_on_models(axes: Any, rows: list[dict[str, Any]]) -> None:
     inset = axes.inset_axes(_free_place(axes))
     _draw_tradeoff(inset, models, labels=False)
     margin = 0.15 * max(high - low, 0.5)
-    inset.set_ylim(low - margin, high + margin)
+    inset.set_ylim(max(low - margin, 0.0), min(high + margin, 100.0))
     inset.set_title("models, zoomed (± 1 s.e.)", fontsize=7)
     inset.tick_params(labelsize=7)
     inset.grid(alpha=0.3)
@@ -200,10 +390,12 @@ def plot_tradeoff(
     Models trained with the length penalty are joined in order of alpha (one line per advantage normalization),
     the generation cutoff in order of its limit; the starting model and the SFT/DPO baselines are single points.
     Each model is drawn as `model_style` says. When the cutoff baseline stretches the accuracy axis, an inset zooms
-    in on the models so that their error bars show.
+    in on the models so that their error bars show. Runs at a token budget and generation cutoffs that cut nothing
+    are left out, with a warning naming them (`tradeoff_rows`).
     """
     if not rows:
         raise ValueError("no rows to plot.")
+    rows = _tradeoff_view(rows)
     _check_placeable(rows)
     datasets = _distinct(rows, "dataset")
     figure, panels = _figure(len(datasets), title)
@@ -212,7 +404,7 @@ def plot_tradeoff(
         _draw_tradeoff(axes, on_dataset, labels=True)
         _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
         axes.margins(x=0.08, y=0.1)  # room for the labels above and below the outermost points
-        axes.autoscale_view()
+        _cap_accuracy(axes)
         _zoom_on_models(axes, on_dataset)
     return _finish(figure, path)
 
@@ -237,16 +429,20 @@ def plot_pareto(
     """Accuracy (± 1 stderr) against mean completion tokens of every model, one panel per dataset, with the Pareto
     frontier (`pareto_frontier`) drawn as a dashed line through its members, each ringed.
 
-    Every model is a single point drawn as `model_style` says (each length reward its own family's colour and
-    marker, the paper's sigmoid coloured by alpha, the starting model a black star) and labelled in the legend by its
-    setting (`model_label`); a length reward's second and later settings have hollow markers, to tell them apart.
+    Every model is a single point drawn as `comparison_styles` says: colour is its length reward (the paper's sigmoid
+    one colour), marker its setting's strength against that reward's default, hollow when its advantages were
+    normalized; the starting model is a black star. The legend has one entry per reward and one per strength, not
+    one per model (`model_label` names each model in the tables).
     """
     if not rows:
         raise ValueError("no rows to plot.")
     _check_placeable(rows)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     datasets = _distinct(rows, "dataset")
     figure, panels = _figure(len(datasets), title)
-    figure.set_size_inches(5.5 * len(datasets) + 5.0, 5.5)  # room for the legend's long labels beside the panels
+    styles = comparison_styles(rows)
     for axes, dataset in zip(panels, datasets, strict=True):
         on_dataset = select(rows, dataset=dataset)
         frontier = pareto_frontier(on_dataset)
@@ -256,19 +452,42 @@ def plot_pareto(
             linewidth=1, linestyle="--", marker="o", markersize=17, markerfacecolor="none", zorder=1,
             label="Pareto frontier",
         )  # fmt: skip
-        labels, drawn = _labels(on_dataset), set()
         for row in on_dataset:
-            style = model_style(row)
-            hollow = row["family"] in REWARD_FAMILIES and row["family"] in drawn
-            drawn.add(row["family"])
+            style = styles[row["name"]]
             _errorbar(
                 axes, row, fmt=style["marker"], color=style["color"], markersize=12 if style["marker"] == "*" else 8,
-                markeredgecolor="black" if row["family"] == "start" else None, zorder=3, label=labels[row["name"]],
-                markerfacecolor="white" if hollow else style["color"],
+                markeredgecolor="black" if row["family"] == "start" else None, zorder=3,
+                markerfacecolor="white" if style["hollow"] else style["color"],
             )  # fmt: skip
         _decorate(axes, "mean completion tokens", "accuracy (%)", title=dataset)
         axes.margins(x=0.1, y=0.1)
-    return _finish(figure, path)
+        _cap_accuracy(axes)
+    handles = {"Pareto frontier": axes.get_lines()[0]}
+    for row in rows:  # models of no length reward (the starting model, ...): by name
+        style = styles[row["name"]]
+        if style["reward"] is None:
+            size = 10 if style["marker"] == "*" else 7
+            edge = {"markeredgecolor": "black"} if row["family"] == "start" else {}
+            handles[model_label(row)] = Line2D(
+                [], [], linestyle="none", marker=style["marker"], color=style["color"], markersize=size, **edge
+            )
+    heading = Line2D([], [], linestyle="none", marker="none")
+    rewards = _distinct([style for style in styles.values() if style["reward"]], "reward")
+    strengths = {style["strength"] for style in styles.values()}
+    handles["colour: length reward"] = heading
+    for reward in rewards:
+        color = next(style["color"] for style in styles.values() if style["reward"] == reward)
+        handles[f"  {reward}" + (" (the paper's)" if reward == "sigmoid" else "")] = Patch(color=color)
+    handles["marker: setting"] = heading
+    for strength, marker in STRENGTH_MARKERS.items():
+        if strength in strengths:
+            handles[f"  {strength}"] = Line2D([], [], linestyle="none", marker=marker, color="#555555", markersize=7)
+    if any(style["hollow"] for style in styles.values()):
+        normalizations = sorted({row.get("advantage_normalization") for row in rows if styles[row["name"]]["hollow"]})
+        handles[f"  hollow: advantages {'/'.join(normalizations)}-normalized"] = Line2D(
+            [], [], linestyle="none", marker="o", color="#555555", markerfacecolor="white", markersize=7
+        )
+    return _finish(figure, path, handles)
 
 
 def plot_training_dynamics(
@@ -276,9 +495,13 @@ def plot_training_dynamics(
     metrics: tuple[tuple[str, str, float], ...] = DYNAMICS_METRICS,
     path: str | Path | None = None,
     title: str | None = "During training",
+    smoothed: tuple[str, ...] = SMOOTHED_METRICS,
 ) -> Any:
     """One panel per metric (log key, axis label, scale), one line per model (drawn as `model_style` says),
-    against the optimizer step."""
+    against the optimizer step. The metrics of `smoothed` (by default the training accuracy, a few prompts per
+    batch) are drawn as a centred moving average (`smoothing_window` logged steps, said in the axis label) ± the
+    window's standard deviation as a band; the others raw, a marker per logged step. A percentage (scale 100) axis
+    ends at 100."""
     if not logs:
         raise ValueError("no training logs to plot.")
     figure, panels = _figure(len(metrics), title)
@@ -287,15 +510,18 @@ def plot_training_dynamics(
         if not any(steps for steps, _ in series.values()):
             logged = sorted({k for log in logs.values() for entry in log for k in entry})
             raise ValueError(f"no training log has {key!r}; the logs have {logged}.")
+        window = smoothing_window([len(steps) for steps, _ in series.values()]) if key in smoothed else None
         models = [_log_row(name, log) for name, log in logs.items()]
         labels = _labels(models)
         for model in models:
             steps, values = series[model["name"]]
             if steps:  # e.g. SFT/DPO logs have no RL accuracy
                 style = model_style(model)
-                axes.plot(steps, values, linestyle=style["linestyle"], color=style["color"], marker="o",
-                          markersize=3, label=labels[model["name"]])  # fmt: skip
-        _decorate(axes, "optimizer step", label)
+                _draw_series(axes, steps, values, window, linestyle=style["linestyle"], color=style["color"],
+                             label=labels[model["name"]])  # fmt: skip
+        _decorate(axes, "optimizer step", label if window is None else _smoothed_label(label, window))
+        if scale == 100.0:
+            _cap_accuracy(axes)
     return _finish(figure, path)
 
 
@@ -328,6 +554,7 @@ def plot_budget_adherence(
             "recipes/evaluate.py --budgets ... (evaluate_budgets) to get them."
         )
     if tradeoff_rows is not None:
+        tradeoff_rows = _tradeoff_view(tradeoff_rows)
         _check_placeable(tradeoff_rows)
         datasets = _distinct([*rows, *tradeoff_rows], "dataset")
         if len(datasets) > 1:
@@ -356,7 +583,9 @@ def plot_budget_adherence(
     if tradeoff_axes is not None:
         _decorate(tradeoff_axes, "mean completion tokens", "accuracy (%)", title=rows[0]["dataset"])
         tradeoff_axes.margins(x=0.08, y=0.1)  # room for the labels above and below the outermost points
+        _cap_accuracy(tradeoff_axes)
     _decorate(accuracy_axes, "token budget N", "accuracy (%)")
+    _cap_accuracy(accuracy_axes)
     _decorate(tokens_axes, "token budget N", f"mean tokens L ({' / '.join(measures)})")
     return _finish(figure, path)
 
@@ -414,19 +643,38 @@ def plot_normalization_ablation(
     labels = _labels(shown)
     length_then_accuracy = DYNAMICS_METRICS[::-1]
     for axes, (key, label, scale) in zip(panels[:2], length_then_accuracy, strict=True):
+        series = {row["name"]: _series(logs[row["name"]], key, scale) for row in trained}
+        window = smoothing_window([len(steps) for steps, _ in series.values()]) if key in SMOOTHED_METRICS else None
         for row in trained:
             style = model_style(row)
-            axes.plot(
-                *_series(logs[row["name"]], key, scale), linestyle=style["linestyle"], color=style["color"],
-                label=labels[row["name"]],
-            )  # fmt: skip
-        _decorate(axes, "optimizer step", label)
+            _draw_series(axes, *series[row["name"]], window, linestyle=style["linestyle"], color=style["color"],
+                         label=labels[row["name"]])  # fmt: skip
+        _decorate(axes, "optimizer step", label if window is None else _smoothed_label(label, window))
+        if scale == 100.0:
+            _cap_accuracy(axes)
     held_out = panels[2]
+    span = {key: max(row[key] for row in shown) - min(row[key] for row in shown) or 1.0 for key in KEYS}
+    drawn: list[dict[str, Any]] = []
     for row in shown:
         style = model_style(row)
-        _errorbar(
-            held_out, row, fmt=style["marker"], color=style["color"], label=labels[row["name"]],
-            markersize=12 if style["marker"] == "*" else 7,
-        )  # fmt: skip
+        # models of one normalization may land on one point (alpha stops mattering): each one drawn on an earlier
+        # one is smaller, so that the earlier rings it, and each is labelled
+        under = [other for other in drawn if all(abs(row[k] - other[k]) < 0.03 * span[k] for k in KEYS)]
+        size = 12 if style["marker"] == "*" else max(8 - 3 * len(under), 4)
+        drawn.append(row)
+        _errorbar(held_out, row, fmt=style["marker"], color=style["color"], label=labels[row["name"]],
+                  markersize=size)  # fmt: skip
+    _label_points(held_out, trained, [_short_label(row) for row in trained])
     _decorate(held_out, "mean completion tokens (held-out)", "held-out accuracy (%)")
+    held_out.margins(x=0.1, y=0.15)  # room for the labels
+    _cap_accuracy(held_out)
     return _finish(figure, path)
+
+
+KEYS = ("mean_tokens", "accuracy")  # where a row is on the accuracy-against-tokens plane
+
+
+def _short_label(row: dict[str, Any]) -> str:
+    """A point's label in the ablation: its alpha, and its normalization when it has one."""
+    normalization = row.get("advantage_normalization") or "none"
+    return f"α={row['alpha']:g}" + ("" if normalization == "none" else f", {normalization}")

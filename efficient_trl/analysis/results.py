@@ -38,6 +38,7 @@ __all__ = [
     "provenance_fields",
     "result_name",
     "select",
+    "tradeoff_rows",
 ]
 
 REQUIRED_FIELDS = ("name", "dataset", "accuracy", "accuracy_stderr", "mean_tokens")
@@ -122,8 +123,9 @@ def load_results(path: str | Path, cutoff_model: str | None = None, start: str |
         for source in sources:
             for cutoff in source["cutoff_baseline"]:
                 rows.append(
-                    {**cutoff, "name": f"cutoff={cutoff['cutoff']}", "dataset": source["dataset"], "family": "cutoff"}
-                )
+                    {**cutoff, "name": f"cutoff={cutoff['cutoff']}", "dataset": source["dataset"], "family": "cutoff",
+                     "max_new_tokens": source.get("max_new_tokens")}  # the limit a cutoff at or above cuts nothing
+                )  # fmt: skip
     return sorted(rows, key=_row_order)
 
 
@@ -222,6 +224,37 @@ def _distinct(rows: Iterable[dict[str, Any]], key: str = "name") -> list[Any]:
 
 def _sorted_by(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row[key])
+
+
+def _cuts_nothing(row: dict[str, Any]) -> bool:
+    """A generation cutoff at or above its evaluation's token limit, or one that truncated no sample: the model
+    itself, not a baseline."""
+    limit = row.get("max_new_tokens")
+    return (limit is not None and row["cutoff"] >= limit) or row.get("truncation_rate") == 0
+
+
+def tradeoff_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the accuracy-against-tokens view (`plot_tradeoff`, the trade-off notebook's table), warning which it
+    leaves out: runs at a token budget (the same model at several lengths of its own: `budget_report` draws them
+    against the budget) and generation cutoffs that cut nothing (`_cuts_nothing`: copies of the model)."""
+    budgets: dict[str, list[Any]] = {}
+    for row in rows:
+        if row.get("budget") is not None:
+            budgets.setdefault(row.get("name", "?"), []).append(row["budget"])
+    uncut = [row for row in rows if row.get("family") == "cutoff" and _cuts_nothing(row)]
+    left_out = []
+    if budgets:
+        runs = ", ".join(f"{name} (N={', '.join(map(str, sorted(set(ns))))})" for name, ns in budgets.items())
+        left_out.append(f"runs at a token budget: {runs}; budget_report draws them against the budget")
+    if uncut:
+        names = _distinct(uncut)
+        left_out.append(f"generation cutoffs at or above the evaluation's token limit or that cut nothing: {names}")
+    if left_out:
+        warnings.warn(f"left out of the accuracy-against-tokens view: {'; '.join(left_out)}.", stacklevel=2)
+    kept = [row for row in rows if row.get("budget") is None and not any(row is other for other in uncut)]
+    if not kept:
+        raise ValueError("no rows to plot: every row was left out (see the warning).")
+    return kept
 
 
 def select(rows: list[dict[str, Any]], **equal: Any) -> list[dict[str, Any]]:

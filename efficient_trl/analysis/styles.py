@@ -8,9 +8,19 @@ import math
 import zlib
 from typing import Any
 
+from ..length_rewards import length_reward_parameters
 from .results import REWARD_FAMILIES
 
-__all__ = ["BASELINE_STYLES", "LENGTH_REWARD_STYLES", "NORMALIZATION_STYLES", "model_label", "model_style"]
+__all__ = [
+    "BASELINE_STYLES",
+    "LENGTH_REWARD_STYLES",
+    "NORMALIZATION_STYLES",
+    "REWARD_STRENGTHS",
+    "STRENGTH_MARKERS",
+    "comparison_styles",
+    "model_label",
+    "model_style",
+]
 
 # How models look in every figure (`model_style`): colour is alpha (one colour map), line style and marker are the
 # advantage normalization; the baselines and starting models have colours and markers no alpha point uses.
@@ -94,3 +104,80 @@ def _labels(rows: list[dict[str, Any]]) -> dict[str, str]:
     for label in labels.values():
         counts[label] = counts.get(label, 0) + 1
     return {name: label if counts[label] == 1 else f"{label} ({name})" for name, label in labels.items()}
+
+
+# The comparison of length rewards (`comparison_styles`, the Pareto plot): colour is the reward, marker the setting's
+# strength. Each reward's strength parameter, its default (None: the registry's) and the way it grows stronger.
+REWARD_STRENGTHS = {
+    "sigmoid": ("alpha", 0.2, 1),  # the paper's and the demo's alpha
+    "kimi": ("weight", None, 1),
+    "shorterbetter": ("length_weight", None, 1),
+    "grpo_lead": ("alpha", None, 1),
+    "alp": ("normalizer", None, -1),  # the penalty per token is beta / normalizer
+}
+SIGMOID_COLOR = "#9467bd"  # the paper's reward in the comparison: a colour no other reward or baseline uses
+# The strengths a legend names, in its order, with their markers (the starting model's star is none of them)
+STRENGTH_MARKERS = {
+    "no length penalty": "s",
+    "weaker": "v",
+    "default": "o",
+    "stronger": "^",
+    "stronger still": "D",
+    "strongest": "p",
+}
+
+
+def _strength(reward: str, value: float | None, values: list[float]) -> str:
+    """A setting's strength against its reward's default; `values`: the reward's settings on the plot, so that the
+    second and third stronger settings have their own names."""
+    parameter, default, sign = REWARD_STRENGTHS[reward]
+    default = length_reward_parameters(reward)[parameter] if default is None else default
+    if value is None or value == default:
+        return "default"
+    if sign > 0 and value == 0:
+        return "no length penalty"
+    if sign * (value - default) < 0:
+        return "weaker"
+    stronger = sorted({other for other in values if sign * (other - default) > 0}, key=lambda other: sign * other)
+    names = ("stronger", "stronger still", "strongest")
+    return names[min(stronger.index(value), len(names) - 1)]
+
+
+def comparison_styles(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """How each row looks in the comparison of length rewards, by name: `color` is its reward (the paper's sigmoid
+    one colour whatever its alpha), `marker` its setting's `strength` against the reward's default
+    (`REWARD_STRENGTHS`: "default", "stronger", "stronger still" in order of strength among the rows, "weaker", or
+    "no length penalty"), `hollow` when its advantages were normalized; `reward` names the reward. A model of no
+    length reward (the starting model, ...) keeps `model_style`'s look, with `reward` and `strength` None."""
+
+    def reward_of(row: dict[str, Any]) -> str | None:
+        if row.get("family") not in ("alpha", *REWARD_FAMILIES):
+            return None
+        return (row.get("length_reward") or {}).get("name", "sigmoid")
+
+    def value_of(row: dict[str, Any]) -> float | None:
+        if row["family"] == "alpha":
+            return row.get("alpha")
+        return (row.get("length_reward") or {}).get(REWARD_STRENGTHS[reward_of(row)][0])
+
+    values: dict[str, list[float]] = {}
+    for row in rows:
+        if reward_of(row) in REWARD_STRENGTHS and value_of(row) is not None:
+            values.setdefault(reward_of(row), []).append(value_of(row))
+    styles = {}
+    for row in rows:
+        reward = reward_of(row)
+        if reward is None:
+            styles[row["name"]] = {**model_style(row), "hollow": False, "reward": None, "strength": None}
+            continue
+        if reward in REWARD_STRENGTHS:
+            strength = _strength(reward, value_of(row), values.get(reward, []))
+        else:
+            strength = "default"  # a reward with no strength parameter here (l1_exact, l1_max: budgets)
+        color = SIGMOID_COLOR if reward == "sigmoid" else LENGTH_REWARD_STYLES.get(reward, ("#7f7f7f",))[0]
+        normalized = (row.get("advantage_normalization") or "none") != "none"
+        styles[row["name"]] = {
+            "color": color, "linestyle": "-", "marker": STRENGTH_MARKERS[strength], "hollow": normalized,
+            "reward": reward, "strength": strength,
+        }  # fmt: skip
+    return styles
