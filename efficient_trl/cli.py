@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
-__all__ = ["COMMANDS", "function_default", "main", "parse_arguments"]
+__all__ = ["COMMANDS", "command_module", "function_default", "parse_arguments"]  # main: the console entry point
 
 # command -> what it does, in one line (`efficient-trl --help`); its code is in `command_module(command)`
 COMMANDS = {
