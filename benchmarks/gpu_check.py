@@ -47,6 +47,30 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runs from a checkout without `pip install -e .` (the GPU host has no index)
 
+
+def check_out_dir(argv: list[str]) -> None:
+    """Refuse an --out that names a file or a place that cannot be written, before the imports below (seconds)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--out", type=Path)
+    out = peek.parse_known_args(argv)[0].out
+    if out is None:
+        return
+    problem = f"{out} is a file" if out.exists() and not out.is_dir() else None
+    if problem is None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out):
+                pass
+        except OSError as error:
+            problem = f"{out} cannot be written ({error.strerror or error})"
+    if problem:
+        print(f"gpu_check.py: error: --out {problem}: give a directory you can write to.", file=sys.stderr)
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    check_out_dir(sys.argv[1:])
+
 import torch  # noqa: E402
 import yaml  # noqa: E402
 from timing import StepTimer, fastest_per_step, paired_ratio  # noqa: E402  (benchmarks/timing.py)

@@ -95,6 +95,8 @@ def check_new_output_dir(output_dir: str | Path, option: str = "output directory
     the demo model, rejection-sampled datasets); call it before the work, so that a taken directory is refused at once
     rather than after it."""
     output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(f"{output_dir} is a file, not a directory; choose another {option}.")
     if output_dir.exists() and any(output_dir.iterdir()):
         raise FileExistsError(
             f"{output_dir} already holds data; choose another {option} (outputs are never overwritten)."

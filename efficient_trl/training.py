@@ -210,32 +210,50 @@ def _chosen_trainer(argv: list[str] | None) -> str:
     peek.add_argument("--config")
     peek.add_argument("--trainer")
     known, _ = peek.parse_known_args(argv)
-    if known.trainer:
-        return known.trainer
+    trainer = known.trainer or "grpo"
     if known.config:
-        with open(known.config) as f:
-            return (yaml.safe_load(f) or {}).get("trainer", "grpo")
-    return "grpo"
+        config = read_config(known.config)
+        trainer = known.trainer or config.get("trainer", "grpo")
+    if trainer not in TRAINERS:
+        make_parser("grpo").error(f"--trainer must be one of {list(TRAINERS)}, got {trainer!r}.")
+    return trainer
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """The recipe YAML at `path` as a mapping of field: value; anything else is a usage error naming the fix."""
+    parser = make_parser("grpo")
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f)
+    except OSError as error:
+        parser.error(f"--config {path}: {error.strerror or error}.")
+    except yaml.YAMLError as error:
+        parser.error(f"--config {path} is not valid YAML: {error}")
+    if config is not None and not isinstance(config, dict):
+        parser.error(
+            f"--config {path} must hold a mapping of field: value (e.g. `learning_rate: 1e-6`), got a "
+            f"{type(config).__name__}."
+        )
+    return config or {}
 
 
 def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScriptArguments, Any, ModelConfig]:
     """Parse YAML (`--config`) and command-line overrides; unknown keys raise.
 
     A recipe written for one trainer works with the other: YAML fields that only the other trainer's config has
-    (e.g. GRPO's `loss_type` under `--trainer rloo`) are left out, with a printed note naming them.
+    (e.g. GRPO's `loss_type` under `--trainer rloo`) are left out, with a printed note naming them. Values that
+    would fail only inside TRL or transformers, after the output directory exists, are usage errors here.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     trainer = _chosen_trainer(argv)
-    if "--config" not in argv:
-        return make_parser(trainer).parse_args_and_config(args=argv)
-    config_index = argv.index("--config") + 1
-    with open(argv[config_index]) as f:
-        config = yaml.safe_load(f) or {}
+    parser = make_parser(trainer)
+    config = read_config(argv[argv.index("--config") + 1]) if "--config" in argv else {}
     own = {f.name for f in fields(TRAINERS[trainer][1])}
     other = {f.name for name, (_, config_class) in TRAINERS.items() if name != trainer for f in fields(config_class)}
     dropped = sorted(key for key in config if key in other and key not in own)
     if not dropped:
-        return make_parser(trainer).parse_args_and_config(args=argv)
+        return _checked(parser, parser.parse_args_and_config(args=argv))
+    config_index = argv.index("--config") + 1
     print(
         f"{trainer} has no {', '.join(f'{key}={config[key]!r}' for key in dropped)} (fields of another trainer's "
         f"config in {argv[config_index]}): left out."
@@ -244,7 +262,14 @@ def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScript
         filtered = Path(scratch) / Path(argv[config_index]).name
         filtered.write_text(yaml.safe_dump({key: value for key, value in config.items() if key not in dropped}))
         argv[config_index] = str(filtered)
-        return make_parser(trainer).parse_args_and_config(args=argv)
+        return _checked(parser, parser.parse_args_and_config(args=argv))
+
+
+def _checked(parser: TrlParser, parsed: tuple) -> tuple:
+    _, training_args, _ = parsed
+    if training_args.max_completion_length is not None and training_args.max_completion_length < 1:
+        parser.error(f"--max_completion_length must be >= 1, got {training_args.max_completion_length}.")
+    return parsed
 
 
 def check_batch_sizes(script_args: TrainScriptArguments, training_args: Any, num_processes: int) -> None:

@@ -572,3 +572,46 @@ def test_a_recipe_adds_trls_length_rewards_by_name(tiny_model_path, tmp_path):
     ):
         with pytest.raises(ValueError, match=message):
             parse_training_arguments(["--config", str(recipe), "--extra_rewards", bad])
+
+
+def test_bad_command_lines_are_usage_errors_before_anything_is_created(tiny_model_path, tmp_path, capsys):
+    # Each of these used to fail later with a raw traceback (KeyError, AttributeError, NotADirectoryError) or, for
+    # max_completion_length, inside transformers after the output directory was created.
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "run")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- learning_rate: 1e-6\n")
+    cases = [
+        (["--config", str(recipe), "--trainer", "foo"], r"--trainer must be one of \['grpo', 'rloo'\], got 'foo'"),
+        (["--config", str(listed)], "must hold a mapping of field: value .* got a list"),
+        (["--config", str(tmp_path / "missing.yaml")], "missing.yaml: No such file or directory"),
+        (["--config", str(recipe), "--max_completion_length", "0"], "--max_completion_length must be >= 1, got 0"),
+        (["--config", str(recipe), "--max_completion_length", "-5"], "--max_completion_length must be >= 1, got -5"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exited:
+            parse_training_arguments(argv)
+        assert exited.value.code == 2, argv
+        assert re.search(message, capsys.readouterr().err), (argv, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_dir_that_is_a_file_is_refused_by_name(tmp_path):
+    from efficient_trl.scripts.prepare_data import main as prepare_data
+
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    with pytest.raises(FileExistsError, match=r"taken is a file, not a directory; choose another output directory"):
+        prepare_data(["--output_dir", str(taken)])
+
+
+@pytest.mark.parametrize("out", ["file", "under a file"])
+def test_gpu_check_refuses_a_bad_out_before_its_imports(tmp_path, out):
+    (tmp_path / "taken").write_text("a file")
+    target = tmp_path / "taken" if out == "file" else tmp_path / "taken" / "out"  # the second cannot be created
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--tiny", "--out", str(target)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "--out" in result.stderr and "give a directory you can write to" in result.stderr
+    assert "Traceback" not in result.stderr and time.monotonic() - started < 10  # before torch's import
