@@ -282,13 +282,13 @@ class ModelCardArguments:
     base_model: str | None = field(
         default=function_default(model_card_section, "base_model"),
         metadata={
-            "help": "Hub name of the starting model for the card; None: the model's provenance, else the one the "
-            "starting model's evaluations recorded."
+            "help": "Hub name of the starting model for the card; None: the checkpoint's provenance.json, else (it "
+            "names a local copy) the one the starting model's evaluations recorded; none without provenance."
         },
     )
     datasets: list[str] | None = field(
         default=function_default(model_card_data, "datasets"),
-        metadata={"help": "Hub names of the training data, for the card; None: from the model's provenance."},
+        metadata={"help": "Hub names of the training data, for the card; None: the checkpoint's provenance.json's."},
     )
     push_to_hub: bool = field(default=False, metadata={"help": "Upload the checkpoint with its card."})
     hub_model_id: str | None = field(
