@@ -28,6 +28,7 @@ __all__ = [
     "LOCAL_DATASETS",
     "OFFLINE_SOURCES",
     "PAPER_PROMPT",
+    "PLACEHOLDER_ANSWERS",
     "PREPARED_TRAINING_SET",
     "FIGURE_PATTERNS",
     "PreparationArguments",
@@ -39,6 +40,7 @@ __all__ = [
     "numeric_answer",
     "prepare_training_set",
     "to_prompts",
+    "unreadable_answer",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -126,18 +128,24 @@ def _with_problem_and_answer(dataset: Dataset, name: str) -> Dataset:
 
 
 def check_gold_answers(dataset: Dataset, name: str, warn_share: float = 0.1) -> None:
-    """Refuse a problem set with no problems or no gold answer math-verify can read (every reward would be 0), and
-    warn when more than `warn_share` of its answers are unreadable; the message counts them."""
+    """Refuse a problem set with no problems or no gold answer a correct completion could match (every reward would
+    be 0), and warn when more than `warn_share` of its answers are unreadable (`unreadable_answer`); the message
+    counts them and names the first rows (index and answer, with the reason)."""
     if len(dataset) == 0:
         raise ValueError(f"dataset {name!r} has no problems; check its path, split and num_problems.")
     answers = dataset["answer"]
     empty = [index for index, answer in enumerate(answers) if not answer.strip()]
-    unparseable = [index for index, answer in enumerate(answers) if answer.strip() and not _readable(answer)]
+    reasons = {index: unreadable_answer(answer) for index, answer in enumerate(answers) if answer.strip()}
+    unparseable = {index: reason for index, reason in reasons.items() if reason}
     unreadable = len(empty) + len(unparseable)
-    examples = ", ".join(f"e.g. row {rows[0]}" for rows in (empty, unparseable) if rows)
+    if not unreadable:
+        return
+    named = [f"row {index} {answers[index][:60]!r} ({reason})" for index, reason in list(unparseable.items())[:5]]
+    named += [f"row {index} (empty)" for index in empty[: max(0, 5 - len(named))]]
+    more = f" and {unreadable - len(named)} more" if unreadable > len(named) else ""
     counts = (
         f"{unreadable} of its {len(answers)} gold answers cannot be read ({len(empty)} empty, {len(unparseable)} "
-        f"that math-verify cannot parse; {examples})"
+        f"that math-verify cannot read as an answer a completion could match; {', '.join(named)}{more})"
     )
     if unreadable == len(answers):
         raise ValueError(
@@ -148,15 +156,54 @@ def check_gold_answers(dataset: Dataset, name: str, warn_share: float = 0.1) -> 
         warnings.warn(f"dataset {name!r}: {counts}; those problems always score 0.", UserWarning, stacklevel=2)
 
 
-def _readable(answer: str) -> bool:
+# Gold answers that stand for no answer; compared lower-cased, without surrounding spaces and a final period
+PLACEHOLDER_ANSWERS = frozenset(
+    {"n/a", "na", "none", "null", "nil", "nan", "todo", "tbd", "tba", "fixme", "xxx", "unknown", "see figure"}
+)
+# A text answer written as LaTeX text (\text{Evelyn}, \text{(C)}, \mbox{odd}), and LaTeX environments' names
+_LATEX_TEXT = re.compile(r"\\(?:text[a-z]*|mbox|mathrm|operatorname)\s*\{([^{}]*)\}")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[a-z]*\*?\}")
+# Prose: a word of three or more letters, lower case after its first, that is no LaTeX command ("see", "None",
+# "accepted"; not "xy", "CD", "LQSX", "\sqrt")
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z][a-z]{2,}")
+# Function names and words that math answers write bare
+_MATH_WORDS = frozenset(
+    {"sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "log", "exp"}
+    | {"sqrt", "max", "min", "gcd", "lcm", "mod", "det", "deg", "inf", "infty", "and"}
+)
+
+
+def unreadable_answer(answer: str) -> str | None:
+    """Why `answer` cannot be a gold answer that a correct completion could match, or None when it can: a number, an
+    expression, an equation, an interval, a set or tuple, a matrix, a choice letter, LaTeX with balanced braces, text
+    written as LaTeX text (`\\text{...}`). math-verify reads almost any text as symbols ("N/A" as N/A, "none" as
+    n*o*n*e), so placeholders, prose and broken LaTeX are caught here before it parses the rest."""
     if plain_number(answer) is not None:
-        return True  # the common case, without parsing LaTeX
+        return None  # the common case, without parsing LaTeX
+    stripped = answer.strip()
+    texts = [stripped, *_LATEX_TEXT.findall(stripped)]
+    if any(text.strip().rstrip(".").strip().lower() in PLACEHOLDER_ANSWERS for text in texts):
+        return "a placeholder, not an answer"
+    depth = 0
+    for brace in re.findall(r"\\[{}]|[{}]", stripped):  # escaped braces, \{1, 2\}, are a set's, not LaTeX's
+        depth += {"{": 1, "}": -1}.get(brace, 0)
+        if depth < 0:
+            break
+    if depth:
+        return "unbalanced braces"
+    math = _ENVIRONMENT.sub(" ", _LATEX_TEXT.sub(" ", stripped))
+    prose = [word for word in _PROSE.findall(math) if word.lower() not in _MATH_WORDS]
+    if prose:
+        return f"reads as words ({' '.join(prose[:3])}), not math; a text answer is written \\text{{...}}"
+    if len(texts) == 1 and not re.search(r"[0-9A-Za-z\\]", math):
+        return "holds no number, letter or LaTeX command"
     # math-verify's own timeout needs the main thread; elsewhere parse without one
     timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
-        return bool(parse_boxed(answer, parsing_timeout=timeout))
+        parsed = parse_boxed(stripped, parsing_timeout=timeout)
     except Exception:
-        return False
+        parsed = []
+    return None if parsed else "math-verify cannot parse it"
 
 
 def to_prompts(dataset: Dataset, template: str = PAPER_PROMPT) -> Dataset:

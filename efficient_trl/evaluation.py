@@ -24,7 +24,7 @@ from .budgets import BUDGET_MEASURES, BUDGET_MODES, budget_adherence, budget_tem
 from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
-from .provenance import model_fingerprint, read_provenance
+from .provenance import missing_provenance, model_fingerprint, read_provenance
 from .rundir import open_run_dir, run_dir_lock, write_atomically
 from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_prompts, generate_samples
 from .sampling import prompt_token_ids as prompt_token_ids  # importable from here as before; home: sampling.py
@@ -382,6 +382,10 @@ def write_summary(
     if levels is not None:
         summary["by_level"] = _by_level(samples, levels)
     summary["provenance"] = provenance  # how the model was trained, for efficient_trl.analysis
+    reason = missing_provenance(settings["model"]) if provenance is None else None
+    if reason:  # said, not recorded as untrained in silence
+        print(f"warning: {reason}", flush=True)
+        summary.update(provenance_missing=True, provenance_missing_reason=reason)
     write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
     write_atomically(run_dir / "summary.csv", _summary_csv(summary))
     return summary

@@ -11,10 +11,13 @@ from typing import Any
 
 from .analysis import result_name
 from .cli import function_default
+from .provenance import PROVENANCE_FILE, RL_TRAINERS, model_fingerprint, read_provenance
 from .rundir import MODEL_CARD_BEGIN, MODEL_CARD_END
 
 __all__ = [
     "ModelCardArguments",
+    "checkpoint_card",
+    "check_results_match",
     "model_card_data",
     "model_card_section",
     "model_card_table",
@@ -68,17 +71,32 @@ def _hub_name(reference: Any) -> str | None:
     return reference if is_hub and not Path(reference).exists() else None
 
 
-def _provenance(rows: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
-    """The provenance `model`'s evaluations recorded (None when they recorded none)."""
-    recorded = [row["provenance"] for row in rows if row["name"] == model and row.get("provenance")]
-    return recorded[0] if recorded else None
+def check_results_match(rows: list[dict[str, Any]], model: str, checkpoint: str | Path) -> None:
+    """Refuse to put `model`'s results on `checkpoint`'s card unless every one of its evaluations was made on these
+    weights (the `model_fingerprint` each evaluation recorded against the checkpoint's own): a result found by name
+    may belong to the weights before a retraining, or to another model in a directory of the same name."""
+    expected = model_fingerprint(str(checkpoint))
+    for row in rows:
+        if row["name"] != model or row["family"] == "cutoff" or row.get("model_fingerprint") == expected:
+            continue
+        recorded = row.get("model_fingerprint")
+        what = f"was made on weights {recorded}" if recorded else "recorded no weights fingerprint"
+        raise ValueError(
+            f"the evaluation {row.get('run_dir', '?')} of {model!r} ({row['dataset']}, model {row.get('model')}) "
+            f"{what}, but {checkpoint} holds weights {expected}: its results are not this checkpoint's. Evaluate "
+            f"the checkpoint again (python recipes/evaluate.py --model {checkpoint} --dataset {row['dataset']} "
+            "--output_dir <a new directory>) and point --results at that evaluation, or name its own results with "
+            "--model."
+        )
 
 
-def _base_model(rows: list[dict[str, Any]], model: str, start: str) -> str | None:
-    """The hub name of the model `model` was trained from: from its provenance, else as the starting model's
-    evaluation recorded it (`summary.json`'s `model`); None for a local directory or a demo run."""
-    provenance = _provenance(rows, model)
-    if provenance and _hub_name(provenance["base_model"]["name_or_path"]):
+def _base_model(rows: list[dict[str, Any]], start: str, provenance: dict[str, Any] | None) -> str | None:
+    """The hub name of the model the checkpoint was trained from: from its `provenance`, else as the starting model's
+    evaluation recorded it (`summary.json`'s `model`); None for a local directory, a demo run, or a checkpoint
+    without provenance (nothing says what it was trained from)."""
+    if provenance is None:
+        return None
+    if _hub_name(provenance["base_model"]["name_or_path"]):
         return provenance["base_model"]["name_or_path"]
     models = {row.get("model") for row in rows if row["name"] == start and row["family"] != "cutoff"}
     hub_names = [m for m in models if _hub_name(m)]
@@ -103,20 +121,40 @@ def _training_settings(provenance: dict[str, Any]) -> str:
     return "Training settings (from its provenance.json): " + "; ".join(parts) + "."
 
 
-def model_card_section(rows: list[dict[str, Any]], model: str, start: str, base_model: str | None = None) -> str:
-    """What the model card says about efficiency: how `model` was trained (base model, the paper, alpha and, from
-    its provenance, the training settings) and `model_card_table`'s comparison with the `start` model, with the
-    evaluation settings."""
-    provenance = _provenance(rows, model)
-    base_model = base_model or _base_model(rows, model, start) or start
-    alphas = {row.get("alpha") for row in rows if row["name"] == model and row["family"] == "alpha"}
-    how = f" at alpha = {alphas.pop():g}" if len(alphas) == 1 else ""
-    intro = (
-        f"Trained from `{base_model}` with the length-penalized RL of {PAPER}{how}, using "
-        "[efficient-trl](https://github.com/efficient-trl/efficient-trl): the reward of a correct response "
-        "shrinks as it gets longer than the prompt's other correct responses, so the model learns to reason in "
-        "fewer tokens. Evaluation: average pass@k, graded with math-verify."
+def _how_trained(provenance: dict[str, Any] | None, base_model: str | None, start: str) -> str:
+    """The card's first sentence: how the checkpoint was trained, as far as its own provenance says."""
+    toolkit = "[efficient-trl](https://github.com/efficient-trl/efficient-trl)"
+    if provenance is None:
+        given = f"Trained from `{base_model}` (as given); how" if base_model else "How"
+        return (
+            f"{given} it was trained is not recorded: its directory holds no {PROVENANCE_FILE}. The table compares "
+            f"it with `{start}`."
+        )
+    base_model = base_model or start
+    if provenance["trainer"] not in RL_TRAINERS:
+        return f"Trained from `{base_model}` by {provenance['trainer'].upper()}, using {toolkit}."
+    reward = provenance.get("length_reward") or {}
+    how = f" at alpha = {reward['alpha']:g}" if reward.get("name") == "sigmoid" and "alpha" in reward else ""
+    return (
+        f"Trained from `{base_model}` with the length-penalized RL of {PAPER}{how}, using {toolkit}: the reward of a "
+        "correct response shrinks as it gets longer than the prompt's other correct responses, so the model learns "
+        "to reason in fewer tokens."
     )
+
+
+def model_card_section(
+    rows: list[dict[str, Any]],
+    model: str,
+    start: str,
+    base_model: str | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> str:
+    """What the model card says about efficiency: how the checkpoint was trained (base model, the method, alpha and
+    the training settings, all from the checkpoint's own `provenance`: `read_provenance(checkpoint)`; None says it
+    is not recorded) and `model_card_table`'s comparison of `model` with the `start` model, with the evaluation
+    settings. Check the rows with `check_results_match` first."""
+    base_model = base_model or _base_model(rows, start, provenance)
+    intro = f"{_how_trained(provenance, base_model, start)} Evaluation: average pass@k, graded with math-verify."
     if provenance:
         intro += f"\n\n{_training_settings(provenance)}"
     return f"{intro}\n\n{model_card_table(rows, model, start)}"
@@ -128,10 +166,11 @@ def model_card_data(
     start: str,
     base_model: str | None = None,
     datasets: list[str] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Any:
     """The card's metadata (`huggingface_hub.ModelCardData`): base model and training datasets (given, else from
-    the model's provenance where they are hub names), tags, and a model-index with `model`'s accuracy and mean
-    tokens per evaluation dataset."""
+    the checkpoint's `provenance` where they are hub names), tags, and a model-index with `model`'s accuracy and
+    mean tokens per evaluation dataset."""
     from huggingface_hub import EvalResult, ModelCardData
 
     trained = [row for row in rows if row["name"] == model and row["family"] != "cutoff"]
@@ -147,15 +186,32 @@ def model_card_data(
             EvalResult(**where, metric_type="accuracy", metric_name=f"accuracy{k}", metric_value=row["accuracy"]),
             EvalResult(**where, metric_type="mean_tokens", metric_name="mean tokens", metric_value=row["mean_tokens"]),
         ]
-    provenance = _provenance(rows, model)
     trained_on = _hub_name(((provenance or {}).get("data") or {}).get("dataset"))
     return ModelCardData(
-        base_model=base_model or _base_model(rows, model, start),
+        base_model=base_model or _base_model(rows, start, provenance),
         datasets=datasets or ([trained_on] if trained_on else None),
         tags=list(MODEL_CARD_TAGS),
         model_name=model,
         eval_results=results,
     )
+
+
+def checkpoint_card(
+    rows: list[dict[str, Any]],
+    checkpoint: str | Path,
+    model: str,
+    start: str,
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+) -> tuple[str, Any]:
+    """The card section and metadata of `checkpoint` (`model_card_section`, `model_card_data`): only after its
+    evaluations named `model` are checked to be of its weights (`check_results_match`), and with how it was trained
+    from its own provenance.json, never from the results."""
+    check_results_match(rows, model, checkpoint)
+    provenance = read_provenance(checkpoint)
+    section = model_card_section(rows, model, start, base_model=base_model, provenance=provenance)
+    data = model_card_data(rows, model, start, base_model=base_model, datasets=datasets, provenance=provenance)
+    return section, data
 
 
 def write_model_card(
@@ -223,13 +279,13 @@ class ModelCardArguments:
     base_model: str | None = field(
         default=function_default(model_card_section, "base_model"),
         metadata={
-            "help": "Hub name of the starting model for the card; None: the model's provenance, else the one the "
-            "starting model's evaluations recorded."
+            "help": "Hub name of the starting model for the card; None: the checkpoint's provenance.json, else (it "
+            "names a local copy) the one the starting model's evaluations recorded; none without provenance."
         },
     )
     datasets: list[str] | None = field(
         default=function_default(model_card_data, "datasets"),
-        metadata={"help": "Hub names of the training data, for the card; None: from the model's provenance."},
+        metadata={"help": "Hub names of the training data, for the card; None: the checkpoint's provenance.json's."},
     )
     push_to_hub: bool = field(default=False, metadata={"help": "Upload the checkpoint with its card."})
     hub_model_id: str | None = field(

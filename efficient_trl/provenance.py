@@ -40,6 +40,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRAINER_KINDS",
     "length_reward_provenance",
+    "missing_provenance",
     "model_fingerprint",
     "read_provenance",
     "training_provenance",
@@ -132,6 +133,27 @@ def read_provenance(model_dir: str | Path) -> dict[str, Any] | None:
             "upgrade efficient-trl (pip install -U efficient-trl)."
         )
     return provenance
+
+
+# What a training run leaves in a model directory: a sign that the directory holds a trained model
+TRAINING_TRACES = ("trainer_state.json", "training_args.bin", "adapter_config.json", "adapter_model.safetensors")
+
+
+def missing_provenance(model: str | Path) -> str | None:
+    """Why a model directory without provenance.json looks trained nonetheless (the training files it holds), so
+    that an evaluation does not take it for an untrained model in silence; None when it has a provenance, is not a
+    local directory, or shows no sign of training."""
+    path = Path(model).expanduser()
+    if not path.is_dir() or (path / PROVENANCE_FILE).is_file():
+        return None
+    traces = [name for name in TRAINING_TRACES if (path / name).is_file()]
+    traces += sorted(child.name for child in path.glob("checkpoint-*") if child.is_dir())[:3]
+    if not traces:
+        return None
+    return (
+        f"{path} holds {', '.join(traces)} but no {PROVENANCE_FILE}: it looks trained, but how is not recorded (the "
+        "file was deleted, or a tool other than efficient-trl trained it); its results count it as untrained."
+    )
 
 
 def model_fingerprint(model: str, prefix_bytes: int = 1 << 20) -> str:

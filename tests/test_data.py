@@ -1,15 +1,21 @@
 import json
+import re
+import warnings
 
 import pytest
+from datasets import Dataset
 
 from efficient_trl.data import (
+    LOCAL_DATASETS,
     PAPER_PROMPT,
+    check_gold_answers,
     figure_reference,
     load_problems,
     numeric_answer,
     prepare_training_set,
     save_prepared,
     to_prompts,
+    unreadable_answer,
 )
 
 
@@ -164,3 +170,50 @@ def test_preparation_drops_figures_and_gives_the_same_set_in_parallel(tmp_path):
     }  # fmt: skip
     with pytest.raises(ValueError, match="num_proc must be >= 1"):
         prepare_training_set([str(path)], num_samples=1, num_proc=0)
+
+
+# What a gold answer may be, and what stands for none (math-verify reads all of the latter as symbols)
+READABLE = [
+    "5", "-3/4", "1,000", "0.5", "\\frac{1}{2}", "\\dfrac{\\sqrt{3}}{2}", "x^2+1", "y = 3x + 1", "(0, 1]",
+    "[-2,\\infty)", "\\{1, 2\\}", "(1, 2, 3)", "1, 2", "C", "(C)", "\\text{(C)}", "\\text{Evelyn}", "xy", "CD",
+    "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "3\\sqrt{2}", "2\\pi", "\\infty", "\\emptyset", "\\sin x", "10\\%",
+    "\\$12.50", "e^{i\\pi}", "3 and 5",
+]  # fmt: skip
+UNREADABLE = {
+    "N/A": "placeholder", "none": "placeholder", "None": "placeholder", "see figure": "placeholder",
+    "TODO": "placeholder", "\\text{N/A}": "placeholder", "?": "no number, letter", "...": "no number, letter",
+    "\\frac{": "unbalanced braces", "\\frac{1}{2": "unbalanced braces", "}{": "unbalanced braces",
+    "the answer is 5": "reads as words \\(the answer\\)",
+}  # fmt: skip
+
+
+def test_gold_answers_must_be_answers_a_completion_could_match():
+    assert [answer for answer in READABLE if unreadable_answer(answer)] == []
+    for answer, reason in UNREADABLE.items():
+        assert re.search(reason, unreadable_answer(answer) or ""), answer
+    junk = Dataset.from_dict({"answer": list(UNREADABLE)})
+    with pytest.raises(ValueError, match=r"12 of its 12 gold answers cannot be read \(0 empty, 12 that") as refused:
+        check_gold_answers(junk, "junk")
+    assert "row 0 'N/A' (a placeholder, not an answer)" in str(refused.value) and "and 7 more" in str(refused.value)
+    mixed = Dataset.from_dict({"answer": ["4", "?", "7", "12"]})
+    with pytest.warns(UserWarning, match=r"1 of its 4 gold answers .*row 1 '\?' \(holds no number"):
+        check_gold_answers(mixed, "mixed")
+
+
+@pytest.mark.slow
+def test_every_shipped_dataset_passes_the_gold_answer_check():
+    # half a minute: math_train's 4,300 LaTeX answers are parsed
+    unreadable = {}
+    for name in LOCAL_DATASETS:
+        answers = load_problems(name)["answer"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning either: every set is under the warning's share
+            check_gold_answers(load_problems(name), name)
+        unreadable[name] = {index: answer for index, answer in enumerate(answers) if not answer.strip()}
+        unreadable[name].update({i: answer for i, answer in enumerate(answers) if unreadable_answer(answer)})
+    # the only unreadable rows: two MATH solutions without a box, and an AIME answer no completion can match (the
+    # preparation drops it as not a number)
+    assert unreadable == {
+        "math_train": {5529: "", 5531: ""}, "aime_1983_2023": {882: "080 or 081 (both were accepted)"},
+        "gsm8k": {}, "math500": {}, "aime24": {},
+    }  # fmt: skip

@@ -9,11 +9,14 @@ import pytest
 
 from efficient_trl.analysis import load_results, provenance_fields, select
 from efficient_trl.model_card import (
+    check_results_match,
+    checkpoint_card,
     model_card_data,
     model_card_section,
     model_card_table,
     write_model_card,
 )
+from efficient_trl.provenance import PROVENANCE_FILE, model_fingerprint, read_provenance
 from efficient_trl.rundir import MODEL_CARD_BEGIN
 
 
@@ -55,8 +58,7 @@ def test_model_card_for_the_hub(evaluation_runs, tiny_demo_run, tmp_path):
     trl_card = "---\nlibrary_name: transformers\nmodel_name: alpha_0.3\ntags:\n- trl\n- grpo\n---\n# TRL's card\n"
     (checkpoint / "README.md").write_text(trl_card)  # what TRL's push_to_hub leaves
     base = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
-    section = model_card_section(rows, model="alpha_0.3", start="demo_model", base_model=base)
-    data = model_card_data(rows, model="alpha_0.3", start="demo_model", base_model=base, datasets=["my/data"])
+    section, data = checkpoint_card(rows, checkpoint, "alpha_0.3", "demo_model", base, ["my/data"])
     for _ in range(2):  # rerunning rewrites the same card
         path = write_model_card(checkpoint, section, data=data)
     card = ModelCard.load(path)  # parsed back as the hub parses it
@@ -78,8 +80,9 @@ def test_model_card_for_the_hub(evaluation_runs, tiny_demo_run, tmp_path):
     assert index["math500", "accuracy"].dataset_type == "HuggingFaceH4/MATH-500"
     # the base model comes from the starting model's evaluations when they name a hub model
     hub_rows = [{**row, "model": base} if row["name"] == "demo_model" else row for row in rows]
-    assert model_card_data(hub_rows, model="alpha_0.3", start="demo_model").base_model == base
-    assert f"`{base}`" in model_card_section(hub_rows, model="alpha_0.3", start="demo_model")
+    provenance = read_provenance(checkpoint)
+    assert model_card_data(hub_rows, model="alpha_0.3", start="demo_model", provenance=provenance).base_model == base
+    assert f"`{base}`" in model_card_section(hub_rows, model="alpha_0.3", start="demo_model", provenance=provenance)
     with pytest.raises(ValueError, match="no results for 'alpha_9'"):
         model_card_data(rows, model="alpha_9", start="demo_model")
 
@@ -96,9 +99,9 @@ def test_model_card_takes_base_model_data_and_settings_from_provenance():
         {**row, "name": "base", "family": "start", "model": "/local/copy/of/base"},
         {**row, "name": "mine", "mean_tokens": 60.0, "provenance": provenance, **provenance_fields(provenance)},
     ]
-    data = model_card_data(rows, model="mine", start="base")
+    data = model_card_data(rows, model="mine", start="base", provenance=provenance)
     assert (data.base_model, data.datasets) == ("deepseek-ai/R1-1.5B", ["you/math-3.2k"])
-    section = model_card_section(rows, model="mine", start="base")
+    section = model_card_section(rows, model="mine", start="base", provenance=provenance)
     assert "from `deepseek-ai/R1-1.5B`" in section and "at alpha = 0.2" in section
     assert "trainer GRPO; length reward sigmoid (alpha 0.2, measure completion); advantage normalization none; " \
         "learning rate 1e-06; 100 steps; seed 0; data `you/math-3.2k` (3200 examples)." in section  # fmt: skip
@@ -121,3 +124,77 @@ def test_model_card_recipe(evaluation_runs, tiny_demo_run, tmp_path, monkeypatch
     with pytest.raises(SystemExit):
         runpy.run_path("recipes/model_card.py", run_name="__main__")
     assert "--push_to_hub needs --hub_model_id" in capsys.readouterr().err
+
+
+def test_model_card_takes_how_the_model_was_trained_from_the_checkpoint_not_the_results():
+    provenance = {
+        "schema": 1, "trainer": "grpo", "base_model": {"name_or_path": "deepseek-ai/R1-1.5B", "fingerprint": "f"},
+        "length_reward": {"name": "sigmoid", "alpha": 0.2, "measure": "completion"}, "advantage_normalization": "none",
+        "learning_rate": 1e-6, "max_steps": 2, "global_step": 2, "seed": 0, "data": {"dataset": "you/math-3.2k"},
+    }  # fmt: skip
+    row = {"dataset": "gsm8k", "accuracy": 0.8, "accuracy_stderr": 0.01, "mean_tokens": 100.0}
+    rows = [
+        {**row, "name": "base", "family": "start", "model": "deepseek-ai/R1-1.5B"},
+        {**row, "name": "mine", "mean_tokens": 60.0, "provenance": provenance, **provenance_fields(provenance)},
+    ]
+    # a checkpoint without provenance.json: no training settings, alpha, base model or data the results recorded
+    section = model_card_section(rows, model="mine", start="base")
+    assert "not recorded: its directory holds no provenance.json" in section
+    assert "alpha" not in section and "GRPO" not in section and "R1-1.5B" not in section
+    data = model_card_data(rows, model="mine", start="base")
+    assert data.base_model is None and data.datasets is None
+    # an SFT checkpoint is not said to be trained with the length-penalized RL
+    sft = {**provenance, "trainer": "sft", "length_reward": None, "advantage_normalization": None}
+    section = model_card_section(rows, model="mine", start="base", provenance=sft)
+    assert section.startswith("Trained from `deepseek-ai/R1-1.5B` by SFT") and "length-penalized" not in section
+
+
+def test_model_card_refuses_results_of_other_weights(tmp_path, tiny_model_path):
+    import shutil
+
+    checkpoint = tmp_path / "mine"
+    shutil.copytree(tiny_model_path, checkpoint)
+    row = {"dataset": "gsm8k", "accuracy": 0.8, "mean_tokens": 60.0, "family": "model", "name": "mine"}
+    own = {**row, "model_fingerprint": model_fingerprint(str(checkpoint)), "run_dir": "runs/eval/mine/gsm8k"}
+    check_results_match([own, {**row, "name": "other", "model_fingerprint": "0"}], "mine", checkpoint)
+    (checkpoint / "model.safetensors").write_bytes(b"retrained" + (checkpoint / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError) as refused:
+        check_results_match([own], "mine", checkpoint)
+    message = str(refused.value)
+    assert f"mine/gsm8k of 'mine' (gsm8k, model None) was made on weights {own['model_fingerprint']}" in message
+    assert f"holds weights {model_fingerprint(str(checkpoint))}" in message
+    assert f"python recipes/evaluate.py --model {checkpoint} --dataset gsm8k" in message
+    with pytest.raises(ValueError, match="recorded no weights fingerprint"):
+        check_results_match([{**row, "run_dir": "old"}], "mine", checkpoint)
+
+
+def test_model_card_recipe_refuses_a_copy_of_another_model_under_the_same_name(
+    evaluation_runs, tiny_demo_run, tmp_path, monkeypatch
+):
+    """The issue's case: the untouched demo model copied into a folder named like a trained model gets neither that
+    model's numbers nor its provenance; nor does a trained model whose weights changed after its evaluation."""
+    from efficient_trl.demo import DEMO_MODEL_DIR
+
+    impostor = tmp_path / "alpha_0.3"
+    shutil.copytree(DEMO_MODEL_DIR, impostor)
+    argv = ["model_card.py", "--results", str(evaluation_runs), "--start", "demo_model", "--checkpoint"]
+    monkeypatch.setattr(sys, "argv", [*argv, str(impostor)])
+    with pytest.raises(ValueError, match=r"alpha_0.3/gsm8k of 'alpha_0.3' .* holds weights .*not this checkpoint"):
+        runpy.run_path("recipes/model_card.py", run_name="__main__")
+    assert not (impostor / "README.md").exists()
+
+    retrained = tmp_path / "runs" / "alpha_0.3"
+    shutil.copytree(tiny_demo_run[0] / "alpha_0.3", retrained)
+    shutil.copy(tiny_demo_run[0] / "alpha_0.3_norm_group" / "model.safetensors", retrained)
+    monkeypatch.setattr(sys, "argv", [*argv, str(retrained)])
+    with pytest.raises(ValueError, match="its results are not this checkpoint's"):
+        runpy.run_path("recipes/model_card.py", run_name="__main__")
+
+    # the same weights without their provenance.json: the numbers, and no training settings
+    unrecorded = tmp_path / "copy" / "alpha_0.3"
+    shutil.copytree(tiny_demo_run[0] / "alpha_0.3", unrecorded)
+    (unrecorded / PROVENANCE_FILE).unlink()
+    monkeypatch.setattr(sys, "argv", [*argv, str(unrecorded)])
+    runpy.run_path("recipes/model_card.py", run_name="__main__")
+    card = (unrecorded / "README.md").read_text()
+    assert "| gsm8k |" in card and "not recorded" in card and "alpha = 0.3" not in card and "GRPO" not in card

@@ -78,3 +78,33 @@ def test_provenance_records_the_chosen_length_reward_with_every_parameter(tmp_pa
     args = grpo_args(tmp_path, length_reward="kimi", length_reward_kwargs='{"weight": 0.5}')
     provenance = training_provenance("grpo", args, tiny_model_path, DATA)
     assert provenance["length_reward"] == {"name": "kimi", "weight": 0.5, "measure": "completion"}
+
+
+def test_a_trained_looking_model_without_provenance_is_named(tmp_path, tiny_model_path, capsys):
+    import shutil
+
+    from efficient_trl.evaluation import write_summary
+    from efficient_trl.provenance import missing_provenance
+    from efficient_trl.sampling import EvaluationSample
+
+    model = tmp_path / "alpha_0.2"
+    shutil.copytree(tiny_model_path, model)
+    assert missing_provenance(model) is None  # an untrained model: nothing missing
+    assert missing_provenance("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") is None
+    (model / "trainer_state.json").write_text("{}")
+    (model / "checkpoint-2").mkdir()
+    reason = missing_provenance(model)
+    assert "trainer_state.json, checkpoint-2 but no provenance.json" in reason and str(model) in reason
+    write_provenance(model, {"schema": SCHEMA_VERSION})
+    assert missing_provenance(model) is None
+    (model / PROVENANCE_FILE).unlink()
+
+    # an evaluation says so, on screen and in summary.json, instead of recording an untrained model in silence
+    samples = [EvaluationSample(0, 0, "\\boxed{3}", 10, False, correct=True)]
+    (tmp_path / "eval").mkdir(), (tmp_path / "eval2").mkdir()
+    summary = write_summary(tmp_path / "eval", {"model": str(model)}, samples, (), provenance=None)
+    assert summary["provenance"] is None and summary["provenance_missing"] is True
+    assert json.loads((tmp_path / "eval" / "summary.json").read_text())["provenance_missing_reason"] == reason
+    assert f"warning: {reason}" in capsys.readouterr().out
+    untrained = write_summary(tmp_path / "eval2", {"model": tiny_model_path}, samples, (), provenance=None)
+    assert "provenance_missing" not in untrained

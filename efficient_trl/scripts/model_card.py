@@ -8,30 +8,23 @@
         --results runs/eval --start DeepSeek-R1-Distill-Qwen-1.5B --push_to_hub --hub_model_id you/r1-1.5b-alpha0.2
 
 The table goes into the checkpoint's README.md between two marker comments (rerunning replaces only that section),
-with the training settings its evaluations recorded from the model's provenance.json; the card's metadata gets the
-base model and training data (from that provenance when they are hub names), tags and a model-index with accuracy
-and mean tokens per dataset.
+with the training settings from the checkpoint's own provenance.json; the card's metadata gets the base model and
+training data (from that provenance when they are hub names), tags and a model-index with accuracy and mean tokens
+per dataset. Results whose evaluation was made on other weights than the checkpoint's are refused.
 """
 
 from __future__ import annotations
 
 from efficient_trl.analysis import load_results
 from efficient_trl.cli import parse_arguments
-from efficient_trl.model_card import (
-    ModelCardArguments,
-    model_card_data,
-    model_card_section,
-    push_checkpoint,
-    write_model_card,
-)
+from efficient_trl.model_card import ModelCardArguments, checkpoint_card, push_checkpoint, write_model_card
 
 
 def main(argv: list[str] | None = None) -> None:
     (args,) = parse_arguments(ModelCardArguments, argv=argv, description=__doc__)
     rows = load_results(args.results, start=args.start)
     model = args.model_name()
-    section = model_card_section(rows, model=model, start=args.start, base_model=args.base_model)
-    data = model_card_data(rows, model=model, start=args.start, base_model=args.base_model, datasets=args.datasets)
+    section, data = checkpoint_card(rows, args.checkpoint, model, args.start, args.base_model, args.datasets)
     card = write_model_card(args.checkpoint, section, data=data)
     print(f"{section}\n\nwritten to {card}")
     if args.push_to_hub:
