@@ -163,3 +163,18 @@ def _square(value: int) -> int:
 
 def test_jobs_run_in_their_order_each_on_one_thread():
     assert run_jobs(_square, [(1,), (2,), (3,)], workers=2) == [1, 4, 9]
+
+
+def test_a_plans_command_refuses_a_run_directory_with_one_clear_line(tmp_path):
+    from efficient_trl.experiments.demo import main
+
+    (tmp_path / "afile").write_text("not a directory")
+    with pytest.raises(SystemExit, match=r"^efficient-trl demo: error: .*afile is a file, not a directory; choose"):
+        main(["--run_dir", str(tmp_path / "afile"), "--steps", "1"])
+    (tmp_path / "other" / "alpha_0").mkdir(parents=True)
+    (tmp_path / "other" / "settings.json").write_text('{"steps": 3}')
+    with pytest.raises(
+        SystemExit, match=r"^efficient-trl demo: error: .*holds a run with other settings .*steps: 3 -> 1"
+    ):
+        main(["--run_dir", str(tmp_path / "other"), "--steps", "1"])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["afile", "other"]

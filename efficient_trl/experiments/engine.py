@@ -27,7 +27,7 @@ from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
 from ..evaluation import evaluate_problems, evaluate_problems_by_budget
 from ..provenance import PROVENANCE_FILE, model_fingerprint, training_provenance
-from ..rundir import LOCK_FILE, check_new_output_dir, open_run_dir, run_dir_lock, write_atomically
+from ..rundir import LOCK_FILE, RunDirInUseError, check_new_output_dir, open_run_dir, run_dir_lock, write_atomically
 from ..sampling import SamplingSettings
 from ..synthetic import TASKS
 from ..trainers import EfficientGRPOTrainer
@@ -152,7 +152,7 @@ def open_run(run_dir: str | Path, record: dict[str, Any]) -> Iterator[Path]:
     and evaluations are kept, unfinished ones redone); other settings are refused, naming what differs."""
     run_dir = Path(run_dir)
     record = json.loads(json.dumps(record))  # as read back from the file: lists, not tuples
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "settings.json").is_file():
+    if run_dir.exists() and (not run_dir.is_dir() or not (run_dir / "settings.json").is_file()):
         check_new_output_dir(run_dir, option="run directory (--run_dir)")  # refused before the lock file is made
     with run_dir_lock(run_dir):
         if open_run_dir(run_dir, record, has_results=_has_results):
@@ -334,7 +334,11 @@ def run_plan(
     where, settings = parse_arguments(RunArguments, settings_class, argv=argv, description=description)
     run_dir = Path(where.run_dir or time_stamped(command))
     started = time.monotonic()
-    table = report(run_dir, run(run_dir, settings))
+    try:
+        rows = run(run_dir, settings)
+    except (FileExistsError, RunDirInUseError) as refused:  # a run directory refused: the message names the fix
+        raise SystemExit(f"efficient-trl {command}: error: {refused}") from None
+    table = report(run_dir, rows)
     print(
         f"\n{table}\n\n{described(settings)}; total time {time.monotonic() - started:.0f}s\nresults in {run_dir} "
         f"({outputs.format(run_dir=run_dir)})"
