@@ -1,19 +1,23 @@
 """Seconds per RL optimizer step of the CPU demo: the training settings of before issue 25 ("today") against the
 engine's ("now"), interleaved step by step in one process, on the same machine.
 
-    python benchmarks/step_time.py [--steps 10] [--warmup 2] [--task sums]
+    OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE python benchmarks/step_time.py [--steps 10] [--warmup 2] [--task sums]
+    python benchmarks/step_time.py --now_threads 2 --try_fields '{"cache_implementation": "static"}'   # try a change
 
 Both configurations train the demo's alpha = 0.2 model from the task's shipped starting model with the demo's
 settings (`DemoSettings`: 8 prompts x 8 completions, up to 160 tokens, beta 1e-3, so a reference-model pass). Each
 runs in its own thread; a baton lets one optimizer step run at a time, alternating, and each trainer's random state
 is restored at each of its steps, so that both trainers do the same work at step k as they would alone and a load
 change on the shared machine hits both alike. "today" differs from "now" by `TODAY_OVERRIDES` (TRL's default
-activation checkpointing) and `TODAY_THREADS` (the torch threads of a demo run before issue 25).
+activation checkpointing) and `TODAY_THREADS` (the torch threads of a demo run before issue 25). OpenMP's wait
+policy (OMP_WAIT_POLICY) applies to both; it matters for the 2-thread side, whose idle thread spins between ops by
+default.
 
 Prints, per configuration, the median of the warm steps' wall times (and their range) and their seconds of CPU
-time per step, the median over steps of today / now step by step, and where each step's time went (generation,
-reference pass, policy forward, backward and optimizer, grading, logging); then whether both trained the same
-completions (the number of completion tokens and the loss of every step).
+time per step, the median over steps of today / now step by step (wall and CPU time), and where each step's time
+went (generation, reference pass, policy forward, the backward pass with the optimizer step and the rest, grading,
+logging); then, per step, a digest of the completions, their number of tokens and the loss of each configuration,
+and whether both did the same work.
 """
 
 from __future__ import annotations
@@ -144,7 +148,7 @@ def instrument(trainer: EfficientGRPOTrainer, phases: dict[str, float]) -> None:
     trainer._get_per_token_logps_and_entropies = timed(trainer._get_per_token_logps_and_entropies, phases, logps_phase)
 
 
-def build(name: str, overrides: dict[str, Any], settings: DemoSettings, output_dir: str) -> EfficientGRPOTrainer:
+def build(overrides: dict[str, Any], settings: DemoSettings, output_dir: str) -> EfficientGRPOTrainer:
     spec = engine.alpha_spec(0.2)
     args = engine.rl_config(spec, settings, output_dir, disable_tqdm=True, **overrides)
     data, _ = engine.rl_data(spec, settings.task, settings)
@@ -175,7 +179,7 @@ def run(settings: DemoSettings, configurations: dict[str, tuple[dict[str, Any], 
     results, threads = {}, []
     for name, (overrides, thread_count) in configurations.items():
         phases: dict[str, float] = defaultdict(float)
-        trainer = build(name, overrides, settings, tempfile.mkdtemp(prefix=f"step_time_{name}_"))
+        trainer = build(overrides, settings, tempfile.mkdtemp(prefix=f"step_time_{name}_"))
         work: list[list] = []
         record_work(trainer, work)
         instrument(trainer, phases)
