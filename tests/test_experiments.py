@@ -7,18 +7,22 @@ from pathlib import Path
 import pytest
 
 from efficient_trl import EfficientGRPOConfig
+from efficient_trl.experiments import engine
 from efficient_trl.experiments.budget_demo import BudgetDemoSettings
 from efficient_trl.experiments.compare import CompareSettings
 from efficient_trl.experiments.demo import DemoSettings, demo_specs
 from efficient_trl.experiments.engine import (
     START_MODELS,
+    THREADS,
     ModelSpec,
     alpha_spec,
     eval_dir,
     model_dir_name,
     open_run,
+    rl_config,
     run_jobs,
     start_model,
+    torch_threads,
 )
 from efficient_trl.experiments.settings import EvalSettings, ExperimentSettings, RLSettings
 from efficient_trl.length_rewards import resolve_length_reward
@@ -178,3 +182,40 @@ def test_a_plans_command_refuses_a_run_directory_with_one_clear_line(tmp_path):
     ):
         main(["--run_dir", str(tmp_path / "other"), "--steps", "1"])
     assert sorted(path.name for path in tmp_path.iterdir()) == ["afile", "other"]
+
+
+def test_the_cpu_rl_config_recomputes_nothing_and_takes_the_settings(tmp_path):
+    # TRL turns activation checkpointing on by default: for a tiny model on CPU, only a second forward pass.
+    settings = RLSettings(steps=3, prompts_per_step=4, num_generations=2, beta=0.01, seed=5)
+    args = rl_config(alpha_spec(0.2, "group"), settings, tmp_path)
+    assert args.activation_checkpointing is False and args.gradient_checkpointing is False
+    assert args.use_cpu and not args.bf16 and args.save_strategy == "no"
+    assert (args.per_device_train_batch_size, args.num_generations, args.max_steps) == (8, 2, 3)
+    assert (args.beta, args.seed, args.length_penalty_alpha, args.advantage_normalization) == (0.01, 5, 0.2, "group")
+    assert rl_config(alpha_spec(0.2), settings, tmp_path, activation_checkpointing=True).activation_checkpointing
+
+
+def test_torch_threads_sets_the_count_inside_and_restores_it():
+    import torch
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_a_model_trains_on_the_engines_threads_whatever_the_process_uses(tmp_path, monkeypatch):
+    import torch
+
+    seen = []
+    monkeypatch.setattr(engine, "EfficientGRPOTrainer", lambda **kwargs: kwargs)
+    monkeypatch.setattr(engine, "train_and_save", lambda trainer, output_dir, provenance: seen.append(
+        (torch.get_num_threads(), trainer["args"].activation_checkpointing)))  # fmt: skip
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        engine.train_model(alpha_spec(0.2), START_MODELS["sums"], "sums", RLSettings(steps=1), tmp_path / "m")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [(THREADS, False)]

@@ -38,6 +38,7 @@ __all__ = [
     "EVAL_SEED",
     "RL_SEED",
     "START_MODELS",
+    "THREADS",
     "ModelSpec",
     "alpha_spec",
     "eval_dir",
@@ -46,12 +47,15 @@ __all__ = [
     "held_out_problems",
     "model_dir_name",
     "rejection_sample_start",
+    "rl_config",
+    "rl_data",
     "rl_prompts",
     "run_jobs",
     "run_plan",
     "start_model",
     "settings_record",
     "time_stamped",
+    "torch_threads",
     "train_model",
     "write_json",
 ]
@@ -64,6 +68,10 @@ PROMPT_TEMPLATE = "{problem}"  # a demo task's user turn is the bare problem
 # Generation batch sizes of evaluation and rejection sampling (fixed: they set the sampled numbers of every run)
 EVAL_BATCH_SIZE, SAMPLING_BATCH_SIZE = 250, 256
 TRAINERS = ("grpo", "sft", "dpo")
+# torch's intra-op threads while a model trains, samples or is evaluated: a ~1M-parameter model runs mostly ops too
+# small to split, so a second thread saves little time, costs CPU (OpenMP threads spin between ops, badly so on a
+# busy machine) and is better spent on a second run (`run_jobs`); the results do not depend on it.
+THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,19 @@ def write_json(path: Path, record: Any) -> None:
     write_atomically(path, json.dumps(record, indent=1))
 
 
+@contextmanager
+def torch_threads(count: int = THREADS) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` inside, restored on exit."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def time_stamped(command: str) -> str:
     """The default run directory of a plan's command: runs/<command>-<date>-<time>."""
     return f"runs/{command}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -188,6 +209,33 @@ def held_out_problems(task: str, settings: ExperimentSettings) -> Any:
     return TASKS[task](settings.eval_problems, seed=EVAL_SEED, split="held_out")
 
 
+def rl_config(spec: ModelSpec, settings: RLSettings, output_dir: str | Path, **overrides: Any) -> EfficientGRPOConfig:
+    """The training config of an RL model of `spec`: `CPU_TRAINING_KWARGS`, the spec's reward and the settings, with
+    `overrides` (fields of the config) last."""
+    fields = {
+        **CPU_TRAINING_KWARGS, **spec.config_fields(), "num_generations": settings.num_generations,
+        "per_device_train_batch_size": settings.prompts_per_step * settings.num_generations,
+        "max_steps": settings.steps, "learning_rate": settings.learning_rate, "lr_scheduler_type": "constant",
+        "beta": settings.beta, "loss_type": "grpo", "temperature": 1.0, "logging_steps": settings.logging_steps,
+        "max_completion_length": settings.max_completion_length, "seed": settings.seed,
+    }  # fmt: skip
+    return EfficientGRPOConfig(output_dir=str(output_dir), **{**fields, **overrides})
+
+
+def rl_data(spec: ModelSpec, task: str, settings: RLSettings) -> tuple[Any, dict[str, Any]]:
+    """The RL training prompts of `spec` (each asking for a budget drawn from `spec.budget_range` with the run's seed,
+    for L1's rewards) and their record for provenance.json."""
+    data = rl_prompts(task, settings)
+    data_record = {"dataset": rl_data_source(task), "num_problems": len(data), "prompt_template": None}
+    if spec.budget_range is not None:
+        data, budget_record = with_sampled_budgets(
+            data, list(spec.budget_range), spec.budget_template, seed=settings.seed
+        )
+        data_record.update(budget_record)
+    return data, data_record
+
+
+@torch_threads()
 def train_model(
     spec: ModelSpec,
     start: Path,
@@ -203,28 +251,15 @@ def train_model(
     A model already finished there (a rerun of the plan) is kept. RL trains on the task's training prompts with
     `settings` (each prompt asking for a budget drawn from `spec.budget_range` with the run's seed, for L1's rewards);
     SFT and DPO train on `data` (TRL's rows), described in provenance by `data_record` ({"dataset", "num_problems",
-    ...}).
+    ...}). Trains on `THREADS` torch threads.
     """
     if (output_dir / PROVENANCE_FILE).is_file():  # written last, by train_and_save: a finished model (a rerun)
         return output_dir
     if output_dir.exists():  # an interrupted training of this run: trained again from the start
         shutil.rmtree(output_dir)
     if spec.trainer == "grpo":
-        args = EfficientGRPOConfig(
-            output_dir=str(output_dir), **CPU_TRAINING_KWARGS, **spec.config_fields(),
-            num_generations=settings.num_generations,
-            per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
-            max_steps=settings.steps, learning_rate=settings.learning_rate, lr_scheduler_type="constant",
-            beta=settings.beta, loss_type="grpo", temperature=1.0, logging_steps=settings.logging_steps,
-            max_completion_length=settings.max_completion_length, seed=settings.seed,
-        )  # fmt: skip
-        data = rl_prompts(task, settings)
-        data_record = {"dataset": rl_data_source(task), "num_problems": len(data), "prompt_template": None}
-        if spec.budget_range is not None:
-            data, budget_record = with_sampled_budgets(
-                data, list(spec.budget_range), spec.budget_template, seed=settings.seed
-            )
-            data_record.update(budget_record)
+        args = rl_config(spec, settings, output_dir)
+        data, data_record = rl_data(spec, task, settings)
         trainer = EfficientGRPOTrainer(model=str(start), args=args, train_dataset=data)
     else:
         from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
@@ -251,6 +286,7 @@ def eval_sampling(settings: ExperimentSettings) -> SamplingSettings:
     )
 
 
+@torch_threads()
 def evaluate_model(
     model: str | Path,
     name: str,
@@ -267,7 +303,8 @@ def evaluate_model(
     """Evaluate model `name` on `problems` (the task's held-out ones) into run_dir/eval/<eval_name or model>/, as
     `evaluation.evaluate_problems` lays out a run (with the generation-cutoff baseline at `cutoffs`); with `budgets`,
     once per budget into its budget-<N>/ subdirectories (`evaluation.evaluate_problems_by_budget`: the budget in
-    the prompt with `budget_template`, or forced). Returns the summary (a list of them by budget)."""
+    the prompt with `budget_template`, or forced), on `THREADS` torch threads. Returns the summary (a list of them by
+    budget)."""
     options = {
         "dataset": f"held-out {task}", "prompt_template": PROMPT_TEMPLATE, "backend": "transformers",
         "batch_size": EVAL_BATCH_SIZE, "device": "cpu", "name": name,  # a CPU experiment: the same numbers on a GPU
@@ -283,10 +320,12 @@ def evaluate_model(
     )
 
 
+@torch_threads()
 def rejection_sample_start(start: Path, task: str, settings: RLSettings, run_dir: Path) -> tuple[Any, Any, dict]:
     """Rejection sampling of the starting model on the RL prompts (`baselines.rejection_sample`: num_generations
     samples per prompt at temperature 1, into run_dir/rejection_sampling; its report in
-    run_dir/rejection_sampling_report.json): the SFT and DPO baselines' data."""
+    run_dir/rejection_sampling_report.json): the SFT and DPO baselines' data. Like training and evaluation, on
+    `THREADS` torch threads."""
     sampling = SamplingSettings(
         k=settings.num_generations, temperature=1.0, max_new_tokens=settings.max_completion_length, seed=settings.seed
     )
@@ -299,12 +338,10 @@ def rejection_sample_start(start: Path, task: str, settings: RLSettings, run_dir
 
 
 def _on_one_thread(function: Callable[..., Any], job: tuple) -> Any:
-    import torch
-
-    # One thread in every job, whatever the number of workers: a tiny model is Python-bound, so two processes on two
-    # cores nearly double throughput, and the same thread count keeps every result independent of `workers`.
-    torch.set_num_threads(1)
-    return function(*job)
+    # The same threads in every job, whatever the number of workers: a tiny model is Python-bound, so two processes on
+    # two cores nearly double throughput.
+    with torch_threads(THREADS):
+        return function(*job)
 
 
 def run_jobs(function: Callable[..., Any], jobs: list[tuple], workers: int) -> list[Any]:
