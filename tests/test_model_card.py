@@ -173,10 +173,10 @@ def test_model_card_recipe_refuses_a_copy_of_another_model_under_the_same_name(
 ):
     """The issue's case: the untouched demo model copied into a folder named like a trained model gets neither that
     model's numbers nor its provenance; nor does a trained model whose weights changed after its evaluation."""
-    from efficient_trl.demo import DEMO_MODEL_DIR
+    from efficient_trl.experiments.engine import START_MODELS
 
     impostor = tmp_path / "alpha_0.3"
-    shutil.copytree(DEMO_MODEL_DIR, impostor)
+    shutil.copytree(START_MODELS["sums"], impostor)
     argv = ["model_card.py", "--results", str(evaluation_runs), "--start", "demo_model", "--checkpoint"]
     monkeypatch.setattr(sys, "argv", [*argv, str(impostor)])
     with pytest.raises(ValueError, match=r"alpha_0.3/gsm8k of 'alpha_0.3' .* holds weights .*not this checkpoint"):
