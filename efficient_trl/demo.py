@@ -49,7 +49,11 @@ __all__ = [
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
 # Each demo task's shipped starting model (recipes/build_demo_model.py --task <name> rebuilds it)
-DEMO_MODEL_DIRS = {"sums": DEMO_MODEL_DIR, "multi_sums": DEMO_MODEL_DIR.with_name("demo_model_multi_sums")}
+DEMO_MODEL_DIRS = {
+    "sums": DEMO_MODEL_DIR,
+    "multi_sums": DEMO_MODEL_DIR.with_name("demo_model_multi_sums"),
+    "graded": DEMO_MODEL_DIR.with_name("demo_model_graded"),
+}
 RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
 DEMO_DATASET = "held-out sums"  # the `dataset` of every demo result row ("held-out <task>" for the other tasks)
 # What the demo's models were trained on, as their provenance.json records it

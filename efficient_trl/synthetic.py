@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from datasets import Dataset
 
-__all__ = ["TASKS", "multi_sum_problems", "solve_with_checks", "sum_problems"]
+__all__ = ["TASKS", "graded_problems", "multi_sum_problems", "solve_graded", "solve_with_checks", "sum_problems"]
 
 NUM_TERMS = 4
 MULTI_SUM_TERMS = (2, 6)  # multi_sums: fewest and most digits a problem adds (distinct digits, so at most 9)
@@ -132,5 +132,80 @@ def _problems(
     return Dataset.from_list(rows)
 
 
+# graded: tier -> (fewest, most) distinct digits; 8 or 9 distinct digits would give the shortcut away (45 minus the
+# missing digit), so the hard tier stops at 7
+GRADED_TIERS = {"easy": (2, 3), "medium": (4, 5), "hard": (6, 7)}
+# reference solutions that add all the digits in one line (the shortcut): sampled at temperature 0.6, a model that
+# learned this share takes the shortcut about one time in five
+GRADED_SHORTCUT_SHARE = 0.3
+GRADED_SLIP_SHARE = 0.08  # per term beyond the second: the chance that the first pass slips (0 for 2, 0.4 for 7)
+
+
+def solve_graded(terms: list[int], checks: int, *, slip: int | None = None, delta: int = 1) -> str:
+    """A graded reference solution: a pass over `terms`, then `checks` passes in alternating order. With `slip` (a
+    step of the first pass), that step's running total is off by `delta` and the error carries on, so the first
+    check disagrees with it; a `Redo:` pass follows, and the checks after it agree:
+
+        <think>3+5=8.8+2=11.11+8=19.Check:8+2=10.10+5=15.15+3=18.Redo:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}
+
+    The boxed answer is the result of the last pass, always the sum.
+    """
+    first, total = [], terms[0]
+    for step, term in enumerate(terms[1:]):
+        first.append(f"{total}+{term}={total + term + (delta if step == slip else 0)}.")
+        total += term + (delta if step == slip else 0)
+    thought, orders = "".join(first), [terms[::-1], terms]
+    for check in range(max(checks, slip is not None)):
+        thought += "Check:" + _passes(orders[check % 2])
+        if check == 0 and slip is not None:
+            thought += "Redo:" + _passes(terms)
+            orders.reverse()  # the checks after the redo alternate from its order
+    return f"<think>{thought}</think>\\boxed{{{sum(terms)}}}"
+
+
+def graded_problems(
+    num_problems: int,
+    *,
+    seed: int,
+    split: str = "train",
+    max_checks: int = 2,
+    with_solutions: bool = False,
+    tiers: tuple[str, ...] = tuple(GRADED_TIERS),
+) -> Dataset:
+    """The "graded" task: sums of distinct digits in three tiers of difficulty (`GRADED_TIERS`: 2-3, 4-5 and 6-7
+    digits), the tiers taking turns so that each holds a third of the rows. Same columns as the other tasks, plus
+    `tier`.
+
+    A reference solution (`with_solutions`) takes the shortcut with chance `GRADED_SHORTCUT_SHARE`: it adds all the
+    digits in one line, `<think>3+5+2=10.</think>\\boxed{10}`, which a small model gets right for a few digits only.
+    Otherwise it adds the digits step by step, slipping in the first pass with a chance that grows with the digits
+    (`GRADED_SLIP_SHARE`), then re-checks up to `max_checks` times (`solve_graded`): after a slip the first check
+    disagrees and a redo corrects the answer; every other check agrees and changes nothing.
+    """
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
+    if not tiers or set(tiers) - set(GRADED_TIERS):
+        raise ValueError(f"tiers must be a non-empty selection of {list(GRADED_TIERS)}, got {list(tiers)}.")
+    rng = random.Random(seed)
+    rows = []
+    while len(rows) < num_problems:
+        tier = tiers[len(rows) % len(tiers)]
+        terms = rng.sample(range(1, 10), rng.randint(*GRADED_TIERS[tier]))
+        problem = "+".join(map(str, terms))
+        if is_held_out(problem) != (split == "held_out"):
+            continue
+        row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
+        if with_solutions:
+            if rng.random() < GRADED_SHORTCUT_SHARE:
+                solution = f"<think>{problem}={sum(terms)}.</think>\\boxed{{{sum(terms)}}}"
+            else:
+                slips = rng.random() < GRADED_SLIP_SHARE * (len(terms) - 2)
+                slip, delta = rng.randrange(len(terms) - 1), rng.choice((-2, -1, 1, 2))
+                solution = solve_graded(terms, rng.randint(0, max_checks), slip=slip if slips else None, delta=delta)
+            row["completion"] = [{"role": "assistant", "content": solution}]
+        rows.append({**row, "tier": tier})
+    return Dataset.from_list(rows)
+
+
 # name -> problem function `(num_problems, *, seed, split, max_checks, with_solutions) -> Dataset`
-TASKS = {"sums": sum_problems, "multi_sums": multi_sum_problems}
+TASKS = {"sums": sum_problems, "multi_sums": multi_sum_problems, "graded": graded_problems}

@@ -45,6 +45,10 @@ TASK_RECIPES = {
         "init": "sums", "tokenizer_style": "tiny-byte-level", "num_problems": 8_000, "max_length": 200,
         "sampling": "group_by_length", "learning_rate": 1e-3, "batch_size": 16,
     },
+    "graded": {
+        "init": "multi_sums", "tokenizer_style": "tiny-byte-level", "num_problems": 6_000, "max_length": 256,
+        "sampling": "group_by_length", "learning_rate": 1e-3, "batch_size": 16, "gradient_checkpointing": False,
+    },
 }  # fmt: skip
 
 
@@ -79,6 +83,7 @@ def main() -> None:
             weight_decay=0.0,
             max_length=recipe["max_length"],
             train_sampling_strategy=recipe["sampling"],
+            gradient_checkpointing=recipe.get("gradient_checkpointing", True),  # off: same numbers, less time
             logging_steps=25,
             seed=settings.seed,
         )

@@ -1,4 +1,6 @@
 import inspect
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -7,7 +9,16 @@ from transformers import AutoTokenizer
 
 from efficient_trl.demo import DEMO_MODEL_DIRS, DemoSettings
 from efficient_trl.math_grader import math_accuracy_reward
-from efficient_trl.synthetic import TASKS, is_held_out, multi_sum_problems, solve_with_checks, sum_problems
+from efficient_trl.synthetic import (
+    GRADED_TIERS,
+    TASKS,
+    graded_problems,
+    is_held_out,
+    multi_sum_problems,
+    solve_graded,
+    solve_with_checks,
+    sum_problems,
+)
 from efficient_trl.testing import build_tiny_model, build_tiny_tokenizer
 
 
@@ -41,7 +52,7 @@ def test_multi_sums_need_one_to_five_steps_on_top_of_needless_checks():
 
 
 def test_tasks_are_picked_by_name_with_one_signature():
-    assert TASKS == {"sums": sum_problems, "multi_sums": multi_sum_problems}
+    assert TASKS == {"sums": sum_problems, "multi_sums": multi_sum_problems, "graded": graded_problems}
     # every task takes the same parameters (the defaults of max_checks differ; sum_problems has options of its own)
     common = [("num_problems", "POSITIONAL_OR_KEYWORD")] + [
         (name, "KEYWORD_ONLY") for name in ("seed", "split", "max_checks", "with_solutions")
@@ -51,10 +62,11 @@ def test_tasks_are_picked_by_name_with_one_signature():
         assert parameters[: len(common)] == common, task.__name__
     for name, problems in TASKS.items():
         rows = problems(3, seed=0, split="held_out", with_solutions=True)
-        assert rows.column_names == ["prompt", "problem", "answer", "completion"], name
+        extra = ["tier"] if name == "graded" else []
+        assert rows.column_names == ["prompt", "problem", "answer", "completion", *extra], name
     assert set(DEMO_MODEL_DIRS) == set(TASKS)
     assert DemoSettings().task == "sums" and DemoSettings(task="multi_sums").task == "multi_sums"
-    with pytest.raises(ValueError, match=r"task must be one of \['sums', 'multi_sums'\], got 'sum'"):
+    with pytest.raises(ValueError, match=r"task must be one of \['sums', 'multi_sums', 'graded'\], got 'sum'"):
         DemoSettings(task="sum")
 
 
@@ -143,3 +155,66 @@ def test_build_demo_model_trains_an_earlier_build_further(tmp_path, monkeypatch)
     # one step from the earlier build, not from the recipe's start (the sums model)
     assert (further - weights(earlier)).norm() < 0.1 * (further - weights(DEMO_MODEL_DIRS["sums"])).norm()
     assert AutoTokenizer.from_pretrained(str(tmp_path / "further"))("1+2")["input_ids"] == [29, 23, 30]
+
+
+def _passes_of(completion: str) -> list[tuple[str, int]]:
+    """(kind, result) of each pass of a graded solution's thinking: "pass", "Check" or "Redo", and its last total."""
+    thought = completion.split("</think>")[0].removeprefix("<think>")
+    parts = re.split(r"(Check:|Redo:)", thought)
+    kinds = ["pass", *(marker[:-1] for marker in parts[1::2])]
+    return [(kind, int(re.findall(r"=(\d+)\.", part)[-1])) for kind, part in zip(kinds, parts[0::2], strict=True)]
+
+
+def test_graded_reference_solution_slips_checks_and_redoes():
+    assert solve_graded([3, 5, 2, 8], 0) == "<think>3+5=8.8+2=10.10+8=18.</think>\\boxed{18}"
+    assert solve_graded([3, 5, 2, 8], 0, slip=1) == (
+        "<think>3+5=8.8+2=11.11+8=19.Check:8+2=10.10+5=15.15+3=18.Redo:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}"
+    )
+    # the checks after a redo alternate from its (forward) order
+    assert solve_graded([3, 5, 2], 2, slip=0, delta=-2) == (
+        "<think>3+5=6.6+2=8.Check:2+5=7.7+3=10.Redo:3+5=8.8+2=10.Check:2+5=7.7+3=10.</think>\\boxed{10}"
+    )
+
+
+def test_graded_tiers_splits_answers_shortcuts_and_checks():
+    train = graded_problems(1200, seed=1, with_solutions=True)
+    held_out = graded_problems(300, seed=3, split="held_out")
+    for rows in (train, held_out):
+        # the tiers take turns: equally represented, in every split
+        assert rows["tier"][:6] == ["easy", "medium", "hard"] * 2
+        assert Counter(rows["tier"]) == {tier: len(rows) // 3 for tier in GRADED_TIERS}
+        for tier, (low, high) in GRADED_TIERS.items():
+            sizes = {len(_terms(p)) for p, t in zip(rows["problem"], rows["tier"], strict=True) if t == tier}
+            assert sizes == set(range(low, high + 1)), tier
+        assert all(len(set(_terms(p))) == len(_terms(p)) for p in rows["problem"])  # distinct digits
+        assert rows["answer"] == [str(sum(_terms(p))) for p in rows["problem"]]
+    assert not set(train["problem"]) & set(held_out["problem"])
+    assert all(is_held_out(p) for p in held_out["problem"]) and not any(is_held_out(p) for p in train["problem"])
+    completions = [row[0]["content"] for row in train["completion"]]
+    assert math_accuracy_reward(completions, answer=train["answer"]) == [1.0] * len(train)
+    shortcut, longer, slipped = Counter(), Counter(), Counter()
+    for problem, tier, completion in zip(train["problem"], train["tier"], completions, strict=True):
+        terms, passes = _terms(problem), _passes_of(completion)
+        assert passes[-1][1] == sum(terms)  # the boxed answer is the last pass's result
+        longer[tier] += len(terms) > 2  # for two digits the shortcut is the one step without a check
+        if len(terms) > 2 and completion == f"<think>{problem}={sum(terms)}.</think>\\boxed{{{sum(terms)}}}":
+            shortcut[tier] += 1  # all the digits in one line
+            continue
+        assert completion.count("=") >= len(terms) - 1 and completion.count("Check:") <= 2
+        if passes[0][1] != sum(terms):  # a slip in the first pass: the first check disagrees, a redo corrects it
+            slipped[tier] += 1
+            assert [kind for kind, _ in passes[:3]] == ["pass", "Check", "Redo"] and passes[1][1] == sum(terms)
+        else:  # every check agrees and changes nothing
+            assert "Redo:" not in completion and {result for _, result in passes} == {sum(terms)}
+    assert 0.25 < sum(shortcut.values()) / sum(longer.values()) < 0.35
+    assert all(0.2 < shortcut[tier] / longer[tier] < 0.4 for tier in GRADED_TIERS)
+    # slips grow with the digits: none in two, so the easy tier rarely has one; the hard tier often
+    assert slipped["easy"] < slipped["medium"] < slipped["hard"] and slipped["hard"] > 0.2 * 400
+    # reproducible by seed, and the seed matters; a selection of tiers
+    assert graded_problems(50, seed=1, with_solutions=True).to_list() == train.select(range(50)).to_list()
+    assert graded_problems(50, seed=2)["problem"] != train["problem"][:50]
+    assert set(graded_problems(10, seed=1, tiers=("hard",))["tier"]) == {"hard"}
+    with pytest.raises(ValueError, match=r"tiers must be a non-empty selection of \['easy', 'medium', 'hard'\]"):
+        graded_problems(10, seed=1, tiers=("expert",))
+    with pytest.raises(ValueError, match="split must be 'train' or 'held_out'"):
+        graded_problems(10, seed=1, split="all")
