@@ -5,12 +5,12 @@
 All sampling is at temperature 0.6 with fixed seeds, on the held-out split (the demo's evaluation seed), so the
 numbers repeat exactly. Four tables go to stdout, each per tier:
 
-1. accuracy (± one standard error), mean tokens, truncation, and the shortcut: the share of completions whose
-   thinking is one line (all the digits added at once), and the accuracy of those against the reasoned ones;
-2. the checks: how many completions re-check 0, 1, 2, 3+ times, how many redo a pass after a check disagreed, and
-   the accuracy at each number of checks;
-3. what each part of the reasoning is worth, on the same reasoned completions: the result of the first pass, the
-   result after the first check (and its redo, if any), and the boxed answer;
+1. accuracy (± one standard error), mean tokens, truncation, and the shortcut: the share of completions that box
+   their quick guess (no step-by-step pass), and their accuracy against the reasoned ones;
+2. the passes: how many reasoned completions verify their guess with 1, 2, 3+ step-by-step passes (all but the
+   first are needless re-checks), and the accuracy at each;
+3. what each line is worth, on the same reasoned completions: the result of the quick guess, of the first pass,
+   and the boxed answer;
 4. budget forcing (s1): accuracy and mean tokens with the thinking cut at each budget, then `</think>\\boxed{`.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections import Counter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -39,24 +38,13 @@ def thinking(text: str) -> str:
 
 
 def is_shortcut(text: str) -> bool:
-    """An answer whose thinking is at most one line: the reference's shortcut adds all the digits at once,
-    `<think>3+5+2=10.</think>\\boxed{10}` (for two digits, that is the one step without a check)."""
-    return thinking(text).count("=") <= 1
+    """An answer that boxes its quick guess: no step-by-step pass after `Quick:3+5+2=10.`"""
+    return "Check:" not in thinking(text)
 
 
-def pass_results(text: str) -> list[tuple[str, str | None]]:
-    """(kind, result) of each pass of the thinking: kind "pass", "Check" or "Redo"; result the last running total."""
-    parts = re.split(r"(Check:|Redo:)", thinking(text))
-    kinds = ["pass", *(marker[:-1] for marker in parts[1::2])]
-    results = [(re.findall(r"=(\d+)\.", part) or [None])[-1] for part in parts[0::2]]
-    return list(zip(kinds, results, strict=True))
-
-
-def after_first_check(passes: list[tuple[str, str | None]]) -> str | None:
-    """The running total once the first check (and the redo it may trigger) is done."""
-    if len(passes) < 2:
-        return passes[0][1]
-    return passes[2][1] if len(passes) > 2 and passes[2][0] == "Redo" else passes[1][1]
+def line_results(text: str) -> list[str | None]:
+    """The result of each line of the thinking: the quick guess, then each pass's last running total."""
+    return [(re.findall(r"=(\d+)\.", part) or [None])[-1] for part in thinking(text).split("Check:")]
 
 
 def percent(hits: int, total: int) -> str:
@@ -114,37 +102,39 @@ def main() -> None:
             f"| {percent(sum(s.correct for s in reasoned), len(reasoned))} |"
         )
 
-    print("\nChecks of the reasoned completions (share of them; accuracy at that number of checks):\n")
-    header(["0 checks", "1 check", "2 checks", "3+ checks", "with a redo", "accuracy with a redo"])
+    print("\nPasses of the reasoned completions (share of them, accuracy at that number of passes):\n")
+    header(["1 pass", "2 passes", "3+ passes"])
     for tier, samples in free.items():
         reasoned = [s for s in samples if not is_shortcut(s.text)]
-        checks = Counter(min(s.text.count("Check:"), 3) for s in reasoned)
         cells = []
-        for count in range(4):
+        for count in (1, 2, 3):
             group = [s for s in reasoned if min(s.text.count("Check:"), 3) == count]
-            share = 100 * checks[count] / len(reasoned)
+            share = 100 * len(group) / len(reasoned)
             cells.append(f"{share:.0f}%, {percent(sum(s.correct for s in group), len(group))}")
-        redo = [s for s in reasoned if "Redo:" in s.text]
-        print(
-            f"| {tier} | " + " | ".join(cells) + f" | {100 * len(redo) / len(reasoned):.1f}% "
-            f"| {percent(sum(s.correct for s in redo), len(redo))} |"
-        )
+        print(f"| {tier} | " + " | ".join(cells) + " |")
 
-    print("\nWhat the reasoning is worth: accuracy of the reasoned completions' running total after each part\n")
-    parts = ["after the first pass", "after the first check (and redo)", "boxed answer"]
-    header([*parts, "first pass wrong, boxed right", "first pass right, boxed wrong"])
+    print("\nWhat each line is worth: accuracy of the reasoned completions' result after each line\n")
+    header(
+        [
+            "the quick guess",
+            "the first pass",
+            "boxed answer",
+            "guess wrong, boxed right",
+            "first pass right, boxed wrong",
+        ]
+    )
     for tier, samples in free.items():
         reasoned = [s for s in samples if not is_shortcut(s.text)]
         gold = [problems["answer"][s.problem_index] for s in reasoned]
-        passes = [pass_results(s.text) for s in reasoned]
-        first = [p[0][1] == g for p, g in zip(passes, gold, strict=True)]
-        checked = [after_first_check(p) == g for p, g in zip(passes, gold, strict=True)]
+        lines = [line_results(s.text) for s in reasoned]
+        guess = [line[0] == g for line, g in zip(lines, gold, strict=True)]
+        first = [line[1] == g for line, g in zip(lines, gold, strict=True)]
         boxed = [s.correct for s in reasoned]
-        fixed = sum(b and not f for f, b in zip(first, boxed, strict=True))
+        fixed = sum(b and not q for q, b in zip(guess, boxed, strict=True))
         broken = sum(f and not b for f, b in zip(first, boxed, strict=True))
         n = len(reasoned)
         print(
-            f"| {tier} | {percent(sum(first), n)} | {percent(sum(checked), n)} | {percent(sum(boxed), n)} "
+            f"| {tier} | {percent(sum(guess), n)} | {percent(sum(first), n)} | {percent(sum(boxed), n)} "
             f"| {100 * fixed / n:.1f}% | {100 * broken / n:.1f}% |"
         )
 

@@ -15,6 +15,11 @@ accuracy cost. The second task, `multi_sum_problems` ("multi_sums"), adds 2 to 6
 problem needs vary (one per term after the first) on top of the needless re-checks, so a model pushed below a
 problem's floor, `solve_with_checks(terms, 0)`, has to add several digits in one token and loses accuracy. `TASKS`
 maps each task's name to its problem function (same signature), for the demo and the model builder to pick by name.
+
+The third task, `graded_problems` ("graded"), makes thinking matter: three tiers of 2-3, 4-5 and 6-7 distinct digits
+(as GSM8K, MATH500 and AIME stand to each other), a one-line shortcut that a small model gets right on few digits
+only, first passes that slip more often the more digits they add, a check that catches the slip and a redo that
+corrects it, and needless checks on top.
 """
 
 from __future__ import annotations
@@ -135,32 +140,28 @@ def _problems(
 # graded: tier -> (fewest, most) distinct digits; 8 or 9 distinct digits would give the shortcut away (45 minus the
 # missing digit), so the hard tier stops at 7
 GRADED_TIERS = {"easy": (2, 3), "medium": (4, 5), "hard": (6, 7)}
-# reference solutions that add all the digits in one line (the shortcut): sampled at temperature 0.6, a model that
-# learned this share takes the shortcut about one time in five
+# reference solutions that stop after the quick guess (the shortcut): sampled at temperature 0.6, a model that learned
+# this share stops there about one time in five
 GRADED_SHORTCUT_SHARE = 0.3
-GRADED_SLIP_SHARE = 0.08  # per term beyond the second: the chance that the first pass slips (0 for 2, 0.4 for 7)
+GRADED_SHORTCUT = "Quick:"  # opens the guess line
+GRADED_GUESS_ERROR = (
+    0.1  # per digit beyond the second: the chance that a reference's guess is off (0 for 2, 0.5 for 7)
+)
 
 
-def solve_graded(terms: list[int], checks: int, *, slip: int | None = None, delta: int = 1) -> str:
-    """A graded reference solution: a pass over `terms`, then `checks` passes in alternating order. With `slip` (a
-    step of the first pass), that step's running total is off by `delta` and the error carries on, so the first
-    check disagrees with it; a `Redo:` pass follows, and the checks after it agree:
+def solve_graded(terms: list[int], checks: int, *, guess: int | None = None) -> str:
+    """A graded reference solution: a quick guess, all the digits added in one line (`guess`, the sum if not given),
+    then `checks` step-by-step passes; the boxed answer is the last line's result:
 
-        <think>3+5=8.8+2=11.11+8=19.Check:8+2=10.10+5=15.15+3=18.Redo:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}
+        <think>Quick:3+5+2+8=17.Check:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}
 
-    The boxed answer is the result of the last pass, always the sum.
+    With no check it is the shortcut, the guess boxed. The first pass verifies the guess (and corrects it when it is
+    off); every pass after it agrees with the first and changes nothing.
     """
-    first, total = [], terms[0]
-    for step, term in enumerate(terms[1:]):
-        first.append(f"{total}+{term}={total + term + (delta if step == slip else 0)}.")
-        total += term + (delta if step == slip else 0)
-    thought, orders = "".join(first), [terms[::-1], terms]
-    for check in range(max(checks, slip is not None)):
-        thought += "Check:" + _passes(orders[check % 2])
-        if check == 0 and slip is not None:
-            thought += "Redo:" + _passes(terms)
-            orders.reverse()  # the checks after the redo alternate from its order
-    return f"<think>{thought}</think>\\boxed{{{sum(terms)}}}"
+    answer = sum(terms)
+    guess = answer if guess is None else guess
+    thought = f"{GRADED_SHORTCUT}{'+'.join(map(str, terms))}={guess}." + ("Check:" + _passes(terms)) * checks
+    return f"<think>{thought}</think>\\boxed{{{answer if checks else guess}}}"
 
 
 def graded_problems(
@@ -176,11 +177,11 @@ def graded_problems(
     digits), the tiers taking turns so that each holds a third of the rows. Same columns as the other tasks, plus
     `tier`.
 
-    A reference solution (`with_solutions`) takes the shortcut with chance `GRADED_SHORTCUT_SHARE`: it adds all the
-    digits in one line, `<think>3+5+2=10.</think>\\boxed{10}`, which a small model gets right for a few digits only.
-    Otherwise it adds the digits step by step, slipping in the first pass with a chance that grows with the digits
-    (`GRADED_SLIP_SHARE`), then re-checks up to `max_checks` times (`solve_graded`): after a slip the first check
-    disagrees and a redo corrects the answer; every other check agrees and changes nothing.
+    A reference solution (`with_solutions`, `solve_graded`) first guesses the sum in one line, which a small model
+    gets right for a few digits only; with chance `GRADED_SHORTCUT_SHARE` it boxes the guess (the shortcut, always
+    right in the data). Otherwise it verifies the guess with a step-by-step pass and boxes that pass's result; its
+    guess is then off with a chance that grows with the digits (`GRADED_GUESS_ERROR`), so that the model learns to
+    trust the pass, not the guess. Up to `max_checks` more passes follow, needless re-checks that agree.
     """
     if split not in ("train", "held_out"):
         raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
@@ -196,13 +197,10 @@ def graded_problems(
             continue
         row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
         if with_solutions:
-            if rng.random() < GRADED_SHORTCUT_SHARE:
-                solution = f"<think>{problem}={sum(terms)}.</think>\\boxed{{{sum(terms)}}}"
-            else:
-                slips = rng.random() < GRADED_SLIP_SHARE * (len(terms) - 2)
-                slip, delta = rng.randrange(len(terms) - 1), rng.choice((-2, -1, 1, 2))
-                solution = solve_graded(terms, rng.randint(0, max_checks), slip=slip if slips else None, delta=delta)
-            row["completion"] = [{"role": "assistant", "content": solution}]
+            checks = 0 if rng.random() < GRADED_SHORTCUT_SHARE else 1 + rng.randint(0, max_checks)
+            off = checks and rng.random() < GRADED_GUESS_ERROR * (len(terms) - 2)
+            guess = sum(terms) + (rng.choice((-3, -2, -1, 1, 2, 3)) if off else 0)
+            row["completion"] = [{"role": "assistant", "content": solve_graded(terms, checks, guess=guess)}]
         rows.append({**row, "tier": tier})
     return Dataset.from_list(rows)
 

@@ -5,9 +5,10 @@ sums step by step while re-checking its work a random number of times, like an o
     python recipes/build_demo_model.py --task multi_sums --output_dir /tmp/multi_sums_1     # then train it again:
     python recipes/build_demo_model.py --task multi_sums --init_model /tmp/multi_sums_1 \
         --output_dir efficient_trl/demo_model_multi_sums    # about 20 minutes in all (README.md: its accuracy)
+    OMP_NUM_THREADS=1 python recipes/build_demo_model.py --task graded --output_dir efficient_trl/demo_model_graded
 
-The results ship in the package (efficient_trl/demo_model, efficient_trl/demo_model_multi_sums), so `make demo`
-does not need to run this.
+The results ship in the package (efficient_trl/demo_model, efficient_trl/demo_model_multi_sums,
+efficient_trl/demo_model_graded), so `make demo` does not need to run this.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ TRAIN_SEED = 1  # fine-tuning draws from the train split; the demo evaluates on 
 # minutes on the shared cores; one run as below reaches 32%, a second one from its result 67%), with the tokenizer
 # that reloads as built (same token ids as the sums model's "tiny" one, which reloads as characters without spaces
 # or whole words), a length limit that fits its longest solutions (about 140 tokens) and batches of similar lengths
-# (its lengths vary 3x: padding would double the cost).
+# (its lengths vary 3x: padding would double the cost). "graded" starts from the shipped multi_sums model (it knows
+# step-by-step sums of distinct digits) and samples batches at random: grouped by length, a batch of short shortcut
+# solutions weighs each of them more than a batch of long reasoned ones weighs each of its own, and the model learned
+# to take the shortcut twice as often as the data on the hard tier; gradient checkpointing off (same numbers, less
+# time; run it with OMP_NUM_THREADS=1: a ~1M model on a shared machine trains many times faster on one thread).
 TASK_RECIPES = {
     "sums": {
         "init": None, "tokenizer_style": "tiny", "num_problems": 20_000, "max_length": 256, "sampling": "random",
@@ -46,8 +51,8 @@ TASK_RECIPES = {
         "sampling": "group_by_length", "learning_rate": 1e-3, "batch_size": 16,
     },
     "graded": {
-        "init": "multi_sums", "tokenizer_style": "tiny-byte-level", "num_problems": 6_000, "max_length": 256,
-        "sampling": "group_by_length", "learning_rate": 1e-3, "batch_size": 16, "gradient_checkpointing": False,
+        "init": "multi_sums", "tokenizer_style": "tiny-byte-level", "num_problems": 24_000, "max_length": 256,
+        "sampling": "random", "learning_rate": 1e-3, "batch_size": 16, "gradient_checkpointing": False,
     },
 }  # fmt: skip
 

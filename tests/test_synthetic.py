@@ -1,5 +1,4 @@
 import inspect
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -157,23 +156,14 @@ def test_build_demo_model_trains_an_earlier_build_further(tmp_path, monkeypatch)
     assert AutoTokenizer.from_pretrained(str(tmp_path / "further"))("1+2")["input_ids"] == [29, 23, 30]
 
 
-def _passes_of(completion: str) -> list[tuple[str, int]]:
-    """(kind, result) of each pass of a graded solution's thinking: "pass", "Check" or "Redo", and its last total."""
-    thought = completion.split("</think>")[0].removeprefix("<think>")
-    parts = re.split(r"(Check:|Redo:)", thought)
-    kinds = ["pass", *(marker[:-1] for marker in parts[1::2])]
-    return [(kind, int(re.findall(r"=(\d+)\.", part)[-1])) for kind, part in zip(kinds, parts[0::2], strict=True)]
-
-
-def test_graded_reference_solution_slips_checks_and_redoes():
-    assert solve_graded([3, 5, 2, 8], 0) == "<think>3+5=8.8+2=10.10+8=18.</think>\\boxed{18}"
-    assert solve_graded([3, 5, 2, 8], 0, slip=1) == (
-        "<think>3+5=8.8+2=11.11+8=19.Check:8+2=10.10+5=15.15+3=18.Redo:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}"
+def test_graded_reference_solution_guesses_then_verifies():
+    assert solve_graded([3, 5, 2, 8], 0) == "<think>Quick:3+5+2+8=18.</think>\\boxed{18}"  # the shortcut
+    assert solve_graded([3, 5, 2, 8], 0, guess=17) == "<think>Quick:3+5+2+8=17.</think>\\boxed{17}"
+    # a pass verifies the guess and corrects it; the box holds the pass's result
+    assert solve_graded([3, 5, 2, 8], 1, guess=17) == (
+        "<think>Quick:3+5+2+8=17.Check:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}"
     )
-    # the checks after a redo alternate from its (forward) order
-    assert solve_graded([3, 5, 2], 2, slip=0, delta=-2) == (
-        "<think>3+5=6.6+2=8.Check:2+5=7.7+3=10.Redo:3+5=8.8+2=10.Check:2+5=7.7+3=10.</think>\\boxed{10}"
-    )
+    assert solve_graded([3, 5], 2) == "<think>Quick:3+5=8.Check:3+5=8.Check:3+5=8.</think>\\boxed{8}"
 
 
 def test_graded_tiers_splits_answers_shortcuts_and_checks():
@@ -192,24 +182,21 @@ def test_graded_tiers_splits_answers_shortcuts_and_checks():
     assert all(is_held_out(p) for p in held_out["problem"]) and not any(is_held_out(p) for p in train["problem"])
     completions = [row[0]["content"] for row in train["completion"]]
     assert math_accuracy_reward(completions, answer=train["answer"]) == [1.0] * len(train)
-    shortcut, longer, slipped = Counter(), Counter(), Counter()
+    shortcut, wrong_guess = Counter(), Counter()
     for problem, tier, completion in zip(train["problem"], train["tier"], completions, strict=True):
-        terms, passes = _terms(problem), _passes_of(completion)
-        assert passes[-1][1] == sum(terms)  # the boxed answer is the last pass's result
-        longer[tier] += len(terms) > 2  # for two digits the shortcut is the one step without a check
-        if len(terms) > 2 and completion == f"<think>{problem}={sum(terms)}.</think>\\boxed{{{sum(terms)}}}":
-            shortcut[tier] += 1  # all the digits in one line
+        terms, answer = _terms(problem), sum(_terms(problem))
+        guess, *passes = completion.split("</think>")[0].removeprefix("<think>").split("Check:")
+        assert guess.startswith(f"Quick:{problem}=")
+        if not passes:
+            assert completion == solve_graded(terms, 0)  # the shortcut: a right guess, boxed
+            shortcut[tier] += 1
             continue
-        assert completion.count("=") >= len(terms) - 1 and completion.count("Check:") <= 2
-        if passes[0][1] != sum(terms):  # a slip in the first pass: the first check disagrees, a redo corrects it
-            slipped[tier] += 1
-            assert [kind for kind, _ in passes[:3]] == ["pass", "Check", "Redo"] and passes[1][1] == sum(terms)
-        else:  # every check agrees and changes nothing
-            assert "Redo:" not in completion and {result for _, result in passes} == {sum(terms)}
-    assert 0.25 < sum(shortcut.values()) / sum(longer.values()) < 0.35
-    assert all(0.2 < shortcut[tier] / longer[tier] < 0.4 for tier in GRADED_TIERS)
-    # slips grow with the digits: none in two, so the easy tier rarely has one; the hard tier often
-    assert slipped["easy"] < slipped["medium"] < slipped["hard"] and slipped["hard"] > 0.2 * 400
+        wrong_guess[tier] += guess != f"Quick:{problem}={answer}."
+        assert 1 <= len(passes) <= 3 and set(passes) == {solve_graded(terms, 1).split("Check:")[1].split("<")[0]}
+    assert 0.25 < sum(shortcut.values()) / len(train) < 0.35
+    assert all(0.2 < shortcut[tier] / 400 < 0.4 for tier in GRADED_TIERS)
+    # wrong guesses grow with the digits: none for two, so the easy tier rarely has one; the hard tier often
+    assert wrong_guess["easy"] < wrong_guess["medium"] < wrong_guess["hard"] and wrong_guess["hard"] > 0.2 * 400
     # reproducible by seed, and the seed matters; a selection of tiers
     assert graded_problems(50, seed=1, with_solutions=True).to_list() == train.select(range(50)).to_list()
     assert graded_problems(50, seed=2)["problem"] != train["problem"][:50]
@@ -218,3 +205,35 @@ def test_graded_tiers_splits_answers_shortcuts_and_checks():
         graded_problems(10, seed=1, tiers=("expert",))
     with pytest.raises(ValueError, match="split must be 'train' or 'held_out'"):
         graded_problems(10, seed=1, split="all")
+
+
+def test_shipped_graded_model_tokenizer_reloads_as_built():
+    shipped = AutoTokenizer.from_pretrained(str(DEMO_MODEL_DIRS["graded"]))
+    built = build_tiny_tokenizer("tiny-byte-level")
+    rows = graded_problems(12, seed=0, with_solutions=True)
+    chats = [built.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in rows]
+    for text in [*chats, "a b  c\n<think> 1+2=3.</think>\\boxed{3}"]:
+        assert shipped(text)["input_ids"] == built(text)["input_ids"], text
+        assert shipped.decode(shipped(text)["input_ids"]) == text
+    assert shipped.convert_ids_to_tokens(shipped("<think></think>")["input_ids"]) == ["<think>", "</think>"]
+
+
+@pytest.mark.slow
+def test_shipped_graded_model_answers_held_out_problems_by_tier():
+    from transformers import AutoModelForCausalLM
+
+    from efficient_trl.evaluation import SamplingSettings, generate_samples, grade_samples
+
+    model_dir = str(DEMO_MODEL_DIRS["graded"])
+    problems = graded_problems(3 * 40, seed=3, split="held_out")
+    samples = generate_samples(
+        AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir), problems["prompt"],
+        SamplingSettings(k=1, temperature=0.6, max_new_tokens=256, seed=0), batch_size=120,
+    )  # fmt: skip
+    samples = grade_samples(samples, problems["answer"])
+    accuracy = {
+        tier: sum(s.correct for s in samples if problems["tier"][s.problem_index] == tier) / 40
+        for tier in GRADED_TIERS
+    }
+    assert accuracy["easy"] >= 0.8 and accuracy["easy"] > accuracy["medium"] > accuracy["hard"] >= 0.2, accuracy
+    assert not any(s.truncated for s in samples)
