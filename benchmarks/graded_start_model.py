@@ -1,6 +1,6 @@
 """What the graded task's starting model does, tier by tier: accuracy, the shortcut, the checks, and thinking budgets.
 
-    python benchmarks/graded_start_model.py       # 300 held-out problems per tier, 7 samplings; minutes on 2 cores
+    python benchmarks/graded_start_model.py       # 300 held-out problems per tier, 8 samplings; minutes on 2 cores
 
 All sampling is at temperature 0.6 with fixed seeds, on the held-out split (the demo's evaluation seed), so the
 numbers repeat exactly. Four tables go to stdout, each per tier:
@@ -29,7 +29,7 @@ from efficient_trl.demo import DEMO_MODEL_DIRS, EVAL_SEED  # noqa: E402
 from efficient_trl.evaluation import SamplingSettings, generate_samples, grade_samples, summarize  # noqa: E402
 from efficient_trl.synthetic import GRADED_TIERS, graded_problems  # noqa: E402
 
-BUDGETS = (16, 32, 48, 64, 96, 128)
+BUDGETS = (16, 32, 48, 64, 96, 128, 160)
 ANSWER_CUE = "\\boxed{"  # what follows `</think>` in the task's solutions
 
 

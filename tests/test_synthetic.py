@@ -235,5 +235,5 @@ def test_shipped_graded_model_answers_held_out_problems_by_tier():
         tier: sum(s.correct for s in samples if problems["tier"][s.problem_index] == tier) / 40
         for tier in GRADED_TIERS
     }
-    assert accuracy["easy"] >= 0.8 and accuracy["easy"] > accuracy["medium"] > accuracy["hard"] >= 0.2, accuracy
+    assert accuracy["easy"] >= 0.8 and accuracy["easy"] > accuracy["hard"] >= 0.5, accuracy
     assert not any(s.truncated for s in samples)
