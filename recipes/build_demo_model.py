@@ -51,7 +51,7 @@ TASK_RECIPES = {
         "sampling": "group_by_length", "learning_rate": 1e-3, "batch_size": 16,
     },
     "graded": {
-        "init": "multi_sums", "tokenizer_style": "tiny-byte-level", "num_problems": 16_000, "max_length": 256,
+        "init": "multi_sums", "tokenizer_style": "tiny-byte-level", "num_problems": 8_000, "max_length": 256,
         "sampling": "random", "learning_rate": 1e-3, "batch_size": 16, "gradient_checkpointing": False,
     },
 }  # fmt: skip
