@@ -17,9 +17,9 @@ problem's floor, `solve_with_checks(terms, 0)`, has to add several digits in one
 maps each task's name to its problem function (same signature), for the demo and the model builder to pick by name.
 
 The third task, `graded_problems` ("graded"), makes thinking matter: three tiers of 2-3, 4-5 and 6-7 distinct digits
-(as GSM8K, MATH500 and AIME stand to each other), a one-line shortcut that a small model gets right on few digits
-only, first passes that slip more often the more digits they add, a check that catches the slip and a redo that
-corrects it, and needless checks on top.
+(as GSM8K, MATH500 and AIME stand to each other); a solution guesses the sum in one line, which a small model gets
+right on few digits only, and either boxes the guess (the shortcut) or verifies it with a step-by-step pass that
+corrects it, followed by needless re-checks.
 """
 
 from __future__ import annotations
@@ -144,9 +144,8 @@ GRADED_TIERS = {"easy": (2, 3), "medium": (4, 5), "hard": (6, 7)}
 # this share stops there about one time in five
 GRADED_SHORTCUT_SHARE = 0.3
 GRADED_SHORTCUT = "Quick:"  # opens the guess line
-GRADED_GUESS_ERROR = (
-    0.1  # per digit beyond the second: the chance that a reference's guess is off (0 for 2, 0.5 for 7)
-)
+# per digit beyond the second: the chance that a verified reference's guess is off (0 for 2 digits, 0.5 for 7)
+GRADED_GUESS_ERROR = 0.1
 
 
 def solve_graded(terms: list[int], checks: int, *, guess: int | None = None) -> str:
