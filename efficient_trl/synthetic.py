@@ -15,6 +15,11 @@ accuracy cost. The second task, `multi_sum_problems` ("multi_sums"), adds 2 to 6
 problem needs vary (one per term after the first) on top of the needless re-checks, so a model pushed below a
 problem's floor, `solve_with_checks(terms, 0)`, has to add several digits in one token and loses accuracy. `TASKS`
 maps each task's name to its problem function (same signature), for the demo and the model builder to pick by name.
+
+The third task, `graded_problems` ("graded"), makes thinking matter: three tiers of 2-3, 4-5 and 6-7 distinct digits
+(as GSM8K, MATH500 and AIME stand to each other); a solution guesses the sum in one line, which a small model gets
+right on few digits only, and either boxes the guess (the shortcut) or verifies it with a step-by-step pass that
+corrects it, followed by needless re-checks.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Callable
 
 from datasets import Dataset
 
-__all__ = ["TASKS", "multi_sum_problems", "solve_with_checks", "sum_problems"]
+__all__ = ["TASKS", "graded_problems", "multi_sum_problems", "solve_graded", "solve_with_checks", "sum_problems"]
 
 NUM_TERMS = 4
 MULTI_SUM_TERMS = (2, 6)  # multi_sums: fewest and most digits a problem adds (distinct digits, so at most 9)
@@ -132,5 +137,72 @@ def _problems(
     return Dataset.from_list(rows)
 
 
+# graded: tier -> (fewest, most) distinct digits; 8 or 9 distinct digits would give the shortcut away (45 minus the
+# missing digit), so the hard tier stops at 7
+GRADED_TIERS = {"easy": (2, 3), "medium": (4, 5), "hard": (6, 7)}
+# reference solutions that stop after the quick guess (the shortcut): sampled at temperature 0.6, a model that learned
+# this share stops there about one time in five
+GRADED_SHORTCUT_SHARE = 0.3
+GRADED_SHORTCUT = "Quick:"  # opens the guess line
+# per digit beyond the second: the chance that a verified reference's guess is off (0 for 2 digits, 0.5 for 7)
+GRADED_GUESS_ERROR = 0.1
+
+
+def solve_graded(terms: list[int], checks: int, *, guess: int | None = None) -> str:
+    """A graded reference solution: a quick guess, all the digits added in one line (`guess`, the sum if not given),
+    then `checks` step-by-step passes; the boxed answer is the last line's result:
+
+        <think>Quick:3+5+2+8=17.Check:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}
+
+    With no check it is the shortcut, the guess boxed. The first pass verifies the guess (and corrects it when it is
+    off); every pass after it agrees with the first and changes nothing.
+    """
+    answer = sum(terms)
+    guess = answer if guess is None else guess
+    thought = f"{GRADED_SHORTCUT}{'+'.join(map(str, terms))}={guess}." + ("Check:" + _passes(terms)) * checks
+    return f"<think>{thought}</think>\\boxed{{{answer if checks else guess}}}"
+
+
+def graded_problems(
+    num_problems: int,
+    *,
+    seed: int,
+    split: str = "train",
+    max_checks: int = 2,
+    with_solutions: bool = False,
+    tiers: tuple[str, ...] = tuple(GRADED_TIERS),
+) -> Dataset:
+    """The "graded" task: sums of distinct digits in three tiers of difficulty (`GRADED_TIERS`: 2-3, 4-5 and 6-7
+    digits), the tiers taking turns so that each holds a third of the rows. Same columns as the other tasks, plus
+    `tier`.
+
+    A reference solution (`with_solutions`, `solve_graded`) first guesses the sum in one line, which a small model
+    gets right for a few digits only; with chance `GRADED_SHORTCUT_SHARE` it boxes the guess (the shortcut, always
+    right in the data). Otherwise it verifies the guess with a step-by-step pass and boxes that pass's result; its
+    guess is then off with a chance that grows with the digits (`GRADED_GUESS_ERROR`), so that the model learns to
+    trust the pass, not the guess. Up to `max_checks` more passes follow, needless re-checks that agree.
+    """
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
+    if not tiers or set(tiers) - set(GRADED_TIERS):
+        raise ValueError(f"tiers must be a non-empty selection of {list(GRADED_TIERS)}, got {list(tiers)}.")
+    rng = random.Random(seed)
+    rows = []
+    while len(rows) < num_problems:
+        tier = tiers[len(rows) % len(tiers)]
+        terms = rng.sample(range(1, 10), rng.randint(*GRADED_TIERS[tier]))
+        problem = "+".join(map(str, terms))
+        if is_held_out(problem) != (split == "held_out"):
+            continue
+        row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
+        if with_solutions:
+            checks = 0 if rng.random() < GRADED_SHORTCUT_SHARE else 1 + rng.randint(0, max_checks)
+            off = checks and rng.random() < GRADED_GUESS_ERROR * (len(terms) - 2)
+            guess = sum(terms) + (rng.choice((-3, -2, -1, 1, 2, 3)) if off else 0)
+            row["completion"] = [{"role": "assistant", "content": solve_graded(terms, checks, guess=guess)}]
+        rows.append({**row, "tier": tier})
+    return Dataset.from_list(rows)
+
+
 # name -> problem function `(num_problems, *, seed, split, max_checks, with_solutions) -> Dataset`
-TASKS = {"sums": sum_problems, "multi_sums": multi_sum_problems}
+TASKS = {"sums": sum_problems, "multi_sums": multi_sum_problems, "graded": graded_problems}

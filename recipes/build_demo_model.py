@@ -4,6 +4,7 @@
     python recipes/build_demo_model.py --task multi_sums --output_dir /tmp/multi_sums_1     # then train it again:
     python recipes/build_demo_model.py --task multi_sums --init_model /tmp/multi_sums_1 \
         --output_dir efficient_trl/demo_model_multi_sums
+    OMP_NUM_THREADS=1 python recipes/build_demo_model.py --task graded --output_dir efficient_trl/demo_model_graded
 
 The same as `efficient-trl build-demo-model` (efficient_trl/experiments/demo_model.py); `--help` lists every setting.
 """

@@ -1,4 +1,5 @@
 import inspect
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,16 @@ from transformers import AutoTokenizer
 from efficient_trl.experiments.demo import DemoSettings
 from efficient_trl.experiments.engine import START_MODELS
 from efficient_trl.math_grader import math_accuracy_reward
-from efficient_trl.synthetic import TASKS, is_held_out, multi_sum_problems, solve_with_checks, sum_problems
+from efficient_trl.synthetic import (
+    GRADED_TIERS,
+    TASKS,
+    graded_problems,
+    is_held_out,
+    multi_sum_problems,
+    solve_graded,
+    solve_with_checks,
+    sum_problems,
+)
 from efficient_trl.testing import build_tiny_model, build_tiny_tokenizer
 
 
@@ -42,7 +52,7 @@ def test_multi_sums_need_one_to_five_steps_on_top_of_needless_checks():
 
 
 def test_tasks_are_picked_by_name_with_one_signature():
-    assert TASKS == {"sums": sum_problems, "multi_sums": multi_sum_problems}
+    assert TASKS == {"sums": sum_problems, "multi_sums": multi_sum_problems, "graded": graded_problems}
     # every task takes the same parameters (the defaults of max_checks differ; sum_problems has options of its own)
     common = [("num_problems", "POSITIONAL_OR_KEYWORD")] + [
         (name, "KEYWORD_ONLY") for name in ("seed", "split", "max_checks", "with_solutions")
@@ -52,10 +62,11 @@ def test_tasks_are_picked_by_name_with_one_signature():
         assert parameters[: len(common)] == common, task.__name__
     for name, problems in TASKS.items():
         rows = problems(3, seed=0, split="held_out", with_solutions=True)
-        assert rows.column_names == ["prompt", "problem", "answer", "completion"], name
+        extra = ["tier"] if name == "graded" else []
+        assert rows.column_names == ["prompt", "problem", "answer", "completion", *extra], name
     assert set(START_MODELS) == set(TASKS)
     assert DemoSettings().task == "sums" and DemoSettings(task="multi_sums").task == "multi_sums"
-    with pytest.raises(ValueError, match=r"task must be one of \['sums', 'multi_sums'\], got 'sum'"):
+    with pytest.raises(ValueError, match=r"task must be one of \['sums', 'multi_sums', 'graded'\], got 'sum'"):
         DemoSettings(task="sum")
 
 
@@ -137,3 +148,87 @@ def test_build_demo_model_trains_an_earlier_build_further(tmp_path, monkeypatch)
     # one step from the earlier build, not from the recipe's start (the sums model)
     assert (further - weights(earlier)).norm() < 0.1 * (further - weights(START_MODELS["sums"])).norm()
     assert AutoTokenizer.from_pretrained(str(tmp_path / "further"))("1+2")["input_ids"] == [29, 23, 30]
+
+
+def test_graded_reference_solution_guesses_then_verifies():
+    assert solve_graded([3, 5, 2, 8], 0) == "<think>Quick:3+5+2+8=18.</think>\\boxed{18}"  # the shortcut
+    assert solve_graded([3, 5, 2, 8], 0, guess=17) == "<think>Quick:3+5+2+8=17.</think>\\boxed{17}"
+    # a pass verifies the guess and corrects it; the box holds the pass's result
+    assert solve_graded([3, 5, 2, 8], 1, guess=17) == (
+        "<think>Quick:3+5+2+8=17.Check:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}"
+    )
+    assert solve_graded([3, 5], 2) == "<think>Quick:3+5=8.Check:3+5=8.Check:3+5=8.</think>\\boxed{8}"
+
+
+def test_graded_tiers_splits_answers_shortcuts_and_checks():
+    train = graded_problems(1200, seed=1, with_solutions=True)
+    held_out = graded_problems(300, seed=3, split="held_out")
+    for rows in (train, held_out):
+        # the tiers take turns: equally represented, in every split
+        assert rows["tier"][:6] == ["easy", "medium", "hard"] * 2
+        assert Counter(rows["tier"]) == {tier: len(rows) // 3 for tier in GRADED_TIERS}
+        for tier, (low, high) in GRADED_TIERS.items():
+            sizes = {len(_terms(p)) for p, t in zip(rows["problem"], rows["tier"], strict=True) if t == tier}
+            assert sizes == set(range(low, high + 1)), tier
+        assert all(len(set(_terms(p))) == len(_terms(p)) for p in rows["problem"])  # distinct digits
+        assert rows["answer"] == [str(sum(_terms(p))) for p in rows["problem"]]
+    assert not set(train["problem"]) & set(held_out["problem"])
+    assert all(is_held_out(p) for p in held_out["problem"]) and not any(is_held_out(p) for p in train["problem"])
+    completions = [row[0]["content"] for row in train["completion"]]
+    assert math_accuracy_reward(completions, answer=train["answer"]) == [1.0] * len(train)
+    shortcut, wrong_guess = Counter(), Counter()
+    for problem, tier, completion in zip(train["problem"], train["tier"], completions, strict=True):
+        terms, answer = _terms(problem), sum(_terms(problem))
+        guess, *passes = completion.split("</think>")[0].removeprefix("<think>").split("Check:")
+        assert guess.startswith(f"Quick:{problem}=")
+        if not passes:
+            assert completion == solve_graded(terms, 0)  # the shortcut: a right guess, boxed
+            shortcut[tier] += 1
+            continue
+        wrong_guess[tier] += guess != f"Quick:{problem}={answer}."
+        assert 1 <= len(passes) <= 3 and set(passes) == {solve_graded(terms, 1).split("Check:")[1].split("<")[0]}
+    assert 0.25 < sum(shortcut.values()) / len(train) < 0.35
+    assert all(0.2 < shortcut[tier] / 400 < 0.4 for tier in GRADED_TIERS)
+    # wrong guesses grow with the digits: none for two, so the easy tier rarely has one; the hard tier often
+    assert wrong_guess["easy"] < wrong_guess["medium"] < wrong_guess["hard"] and wrong_guess["hard"] > 0.2 * 400
+    # reproducible by seed, and the seed matters; a selection of tiers
+    assert graded_problems(50, seed=1, with_solutions=True).to_list() == train.select(range(50)).to_list()
+    assert graded_problems(50, seed=2)["problem"] != train["problem"][:50]
+    assert set(graded_problems(10, seed=1, tiers=("hard",))["tier"]) == {"hard"}
+    with pytest.raises(ValueError, match=r"tiers must be a non-empty selection of \['easy', 'medium', 'hard'\]"):
+        graded_problems(10, seed=1, tiers=("expert",))
+    with pytest.raises(ValueError, match="split must be 'train' or 'held_out'"):
+        graded_problems(10, seed=1, split="all")
+
+
+def test_shipped_graded_model_tokenizer_reloads_as_built():
+    shipped = AutoTokenizer.from_pretrained(str(START_MODELS["graded"]))
+    built = build_tiny_tokenizer("tiny-byte-level")
+    rows = graded_problems(12, seed=0, with_solutions=True)
+    chats = [built.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in rows]
+    for text in [*chats, "a b  c\n<think> 1+2=3.</think>\\boxed{3}"]:
+        assert shipped(text)["input_ids"] == built(text)["input_ids"], text
+        assert shipped.decode(shipped(text)["input_ids"]) == text
+    assert shipped.convert_ids_to_tokens(shipped("<think></think>")["input_ids"]) == ["<think>", "</think>"]
+
+
+@pytest.mark.slow
+def test_shipped_graded_model_answers_held_out_problems_by_tier():
+    from transformers import AutoModelForCausalLM
+
+    from efficient_trl.evaluation import grade_samples
+    from efficient_trl.sampling import SamplingSettings, generate_samples
+
+    model_dir = str(START_MODELS["graded"])
+    problems = graded_problems(3 * 40, seed=3, split="held_out")
+    samples = generate_samples(
+        AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir), problems["prompt"],
+        SamplingSettings(k=1, temperature=0.6, max_new_tokens=256, seed=0), batch_size=120,
+    )  # fmt: skip
+    samples = grade_samples(samples, problems["answer"])
+    accuracy = {
+        tier: sum(s.correct for s in samples if problems["tier"][s.problem_index] == tier) / 40
+        for tier in GRADED_TIERS
+    }
+    assert accuracy["easy"] >= 0.8 and accuracy["easy"] > accuracy["hard"] >= 0.5, accuracy
+    assert not any(s.truncated for s in samples)

@@ -90,7 +90,9 @@ class CompareSettings(ExperimentSettings):
     )
     eval_problems: int = setting(500, "Held-out problems of its task every model is evaluated on.")
     # its own
-    tasks: list[str] = setting(list(TASKS), "Demo tasks to compare on, each from its shipped starting model.")
+    tasks: list[str] = setting(
+        ["sums", "multi_sums"], f"Demo tasks to compare on (of {list(TASKS)}), each from its shipped starting model."
+    )
     settings: list[str] = setting(
         SPEC_NAMES, "Which of efficient_trl.experiments.compare.COMPARE_SPECS to train (by name; default: all)."
     )

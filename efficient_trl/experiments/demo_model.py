@@ -4,9 +4,11 @@ sums step by step while re-checking its work a random number of times, like an o
     efficient-trl build-demo-model --output_dir my_demo_model
     efficient-trl build-demo-model --task multi_sums --output_dir /tmp/multi_sums_1          # then train it again:
     efficient-trl build-demo-model --task multi_sums --init_model /tmp/multi_sums_1 --output_dir my_multi_sums_model
+    OMP_NUM_THREADS=1 efficient-trl build-demo-model --task graded --output_dir my_graded_model
 
-The results ship in the package (efficient_trl/demo_model, efficient_trl/demo_model_multi_sums), so the demo does
-not need to run this; README "The CPU demo" gives each build's time and accuracy.
+The results ship in the package (efficient_trl/demo_model, efficient_trl/demo_model_multi_sums,
+efficient_trl/demo_model_graded), so the demo does not need to run this; README "The CPU demo" gives each build's
+time and accuracy.
 """
 
 from __future__ import annotations
@@ -44,10 +46,14 @@ class TaskRecipe:
 # "sums" is the shipped demo_model's recipe. "multi_sums" starts from the shipped sums model (from random weights it
 # learned the format but not the sums), with the tokenizer that reloads as built (the sums model's "tiny" one
 # reloads as characters without spaces or whole words under transformers 5), a length limit that fits its longest
-# solutions and batches of similar lengths (its lengths vary 3x: padding would double the cost).
+# solutions and batches of similar lengths (its lengths vary 3x: padding would double the cost). "graded" starts
+# from the shipped multi_sums model (it knows step-by-step sums of distinct digits) and samples batches at random:
+# grouped by length, a batch of short shortcut solutions weighs each of them more than a batch of long reasoned ones
+# weighs each of its own, and the model learned to take the shortcut twice as often as the data on the hard tier.
 TASK_RECIPES = {
     "sums": TaskRecipe(None, "tiny", 20_000, 256, "random", 2e-3, 64),
     "multi_sums": TaskRecipe("sums", "tiny-byte-level", 8_000, 200, "group_by_length", 1e-3, 16),
+    "graded": TaskRecipe("multi_sums", "tiny-byte-level", 8_000, 256, "random", 1e-3, 16),
 }
 
 

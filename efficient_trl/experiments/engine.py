@@ -62,7 +62,11 @@ __all__ = [
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Each demo task's shipped starting model (`efficient-trl build-demo-model --task <name>` rebuilds it)
-START_MODELS = {"sums": PACKAGE_DIR / "demo_model", "multi_sums": PACKAGE_DIR / "demo_model_multi_sums"}
+START_MODELS = {
+    "sums": PACKAGE_DIR / "demo_model",
+    "multi_sums": PACKAGE_DIR / "demo_model_multi_sums",
+    "graded": PACKAGE_DIR / "demo_model_graded",
+}
 RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
 PROMPT_TEMPLATE = "{problem}"  # a demo task's user turn is the bare problem
 # Generation batch sizes of evaluation and rejection sampling (fixed: they set the sampled numbers of every run)
