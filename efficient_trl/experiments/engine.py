@@ -74,7 +74,8 @@ EVAL_BATCH_SIZE, SAMPLING_BATCH_SIZE = 250, 256
 TRAINERS = ("grpo", "sft", "dpo")
 # torch's intra-op threads while a model trains, samples or is evaluated: a ~1M-parameter model runs mostly ops too
 # small to split, so a second thread saves little time, costs CPU (OpenMP threads spin between ops, badly so on a
-# busy machine) and is better spent on a second run (`run_jobs`); the results do not depend on it.
+# busy machine) and is better spent on a second run (`run_jobs`); another count changes the weights by float noise,
+# which a long run can carry into other samples.
 THREADS = 1
 
 
