@@ -25,7 +25,7 @@ from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
 from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
 from .provenance import missing_provenance, model_fingerprint, read_provenance
-from .rundir import open_run_dir, run_dir_lock, write_atomically
+from .rundir import held_run_dir, write_atomically
 from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_prompts, generate_samples
 from .sampling import prompt_token_ids as prompt_token_ids  # importable from here as before; home: sampling.py
 from .sampling import render_prompt as render_prompt  # likewise
@@ -220,8 +220,11 @@ def evaluate_problems(
         "num_problems": len(problems), **sampling.recorded(), "backend": backend, "prompt_template": prompt_template,
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
-    with run_dir_lock(run_dir):  # one process at a time: two would generate every sample twice
-        done = _load_run(run_dir, settings)
+    # one process at a time (two would generate every sample twice); other settings are refused
+    with held_run_dir(
+        run_dir, settings, has_results=lambda path: bool(_read_samples(path / "samples.jsonl"))
+    ) as resumed:
+        done = _resumed_samples(run_dir, settings) if resumed else {}
         golds = problems["answer"]
 
         def record(batch: list[EvaluationSample]) -> None:
@@ -407,10 +410,8 @@ def resolve_backend(backend: str) -> str:
     return chosen
 
 
-def _load_run(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], EvaluationSample]:
-    """Samples already in `run_dir` for these settings (`rundir.open_run_dir`: other settings are refused)."""
-    if not open_run_dir(run_dir, settings, has_results=lambda path: bool(_read_samples(path / "samples.jsonl"))):
-        return {}
+def _resumed_samples(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int, int], EvaluationSample]:
+    """The samples a resumed run directory already holds for these settings."""
     samples = _read_samples(run_dir / "samples.jsonl")
     out_of_range = [key for key in samples if key[0] >= settings["num_problems"] or key[1] >= settings["k"]]
     if out_of_range:

@@ -95,8 +95,7 @@ def check_new_output_dir(output_dir: str | Path, option: str = "output directory
     the demo model, rejection-sampled datasets); call it before the work, so that a taken directory is refused at once
     rather than after it."""
     output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise FileExistsError(f"{output_dir} is a file, not a directory; choose another {option}.")
+    _refuse_file(output_dir, option)
     if output_dir.exists() and any(output_dir.iterdir()):
         raise FileExistsError(
             f"{output_dir} already holds data; choose another {option} (outputs are never overwritten)."
@@ -110,6 +109,7 @@ def open_run_dir(
     *,
     has_results: Callable[[Path], bool],
     settings_file: str = "settings.json",
+    option: str = "output directory",
 ) -> bool:
     """Open the run directory `run_dir` for a run with `settings` (JSON values); True when it already holds this run
     (resume it), False when the run starts afresh there.
@@ -117,19 +117,15 @@ def open_run_dir(
     A new or empty directory gets `settings_file`, written atomically. The same recorded settings: resume. Other
     settings: a FileExistsError naming each field that differs (was -> now), unless the directory holds no results
     yet (`has_results(run_dir)` false: a run that failed before its first result), which takes the new settings.
-    Files but no `settings_file`: refused, never overwritten.
+    A file, or files but no `settings_file`: refused, never overwritten (`option` names what to choose instead).
     """
     run_dir = Path(run_dir)
     settings_path = run_dir / settings_file
+    _refuse_foreign(run_dir, settings_file, option)
     if not _holds_anything(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(settings_path, json.dumps(settings, indent=1) + "\n")
         return False
-    if not settings_path.is_file():
-        raise FileExistsError(
-            f"{run_dir} holds files that are not a run of efficient-trl (no {settings_file}); choose another "
-            "directory."
-        )
     recorded = json.loads(settings_path.read_text())
     if recorded == settings:
         return True
@@ -139,9 +135,38 @@ def open_run_dir(
         return False
     raise FileExistsError(
         f"{run_dir} holds a run with other settings (recorded in {settings_file}; was -> now: "
-        f"{_changes(recorded, settings)}); rerun with the recorded settings to resume it, or choose another output "
-        "directory."
+        f"{_changes(recorded, settings)}); rerun with the recorded settings to resume it, or choose another {option}."
     )
+
+
+@contextmanager
+def held_run_dir(
+    run_dir: str | Path,
+    settings: dict[str, Any],
+    *,
+    has_results: Callable[[Path], bool],
+    settings_file: str = "settings.json",
+    option: str = "output directory",
+) -> Iterator[bool]:
+    """`open_run_dir` under the run directory's lock (`run_dir_lock`), held for the block; yields whether the run is
+    resumed. A file or a directory of other files is refused before the lock file is made there."""
+    _refuse_foreign(Path(run_dir), settings_file, option)
+    with run_dir_lock(run_dir):
+        yield open_run_dir(run_dir, settings, has_results=has_results, settings_file=settings_file, option=option)
+
+
+def _refuse_foreign(run_dir: Path, settings_file: str, option: str) -> None:
+    """Refuse a run directory that is a file, or holds files but no `settings_file` (not a run of this toolkit)."""
+    _refuse_file(run_dir, option)
+    if _holds_anything(run_dir) and not (run_dir / settings_file).is_file():
+        raise FileExistsError(
+            f"{run_dir} holds files that are not a run of efficient-trl (no {settings_file}); choose another {option}."
+        )
+
+
+def _refuse_file(path: Path, option: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not a directory; choose another {option}.")
 
 
 def _holds_anything(run_dir: Path) -> bool:

@@ -335,3 +335,20 @@ def test_overwrite_refuses_a_directory_without_a_run(tmp_path):
         check_same_run(model, {"trainer": "t"})  # and training into it without the flag would overwrite its weights
     assert sorted(path.name for path in model.iterdir()) == ["config.json", "model.safetensors"]
     assert clear_training_run(tmp_path / "absent") == []
+
+
+def test_a_held_run_directory_refuses_files_it_did_not_write_before_making_its_lock(tmp_path):
+    from efficient_trl.rundir import held_run_dir
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    (tmp_path / "afile").write_text("a file")
+    for path, message in ((tmp_path / "mine", "not a run of efficient-trl"), (tmp_path / "afile", "is a file")):
+        with pytest.raises(FileExistsError, match=f"{message}.*choose another evaluation directory"):
+            with held_run_dir(path, {"k": 1}, has_results=lambda _: False, option="evaluation directory"):
+                pass
+    assert sorted(path.name for path in (tmp_path / "mine").iterdir()) == ["notes.txt"]  # no lock file left there
+    with held_run_dir(tmp_path / "new", {"k": 1}, has_results=lambda _: False) as resumed:
+        assert resumed is False and (tmp_path / "new" / "settings.json").is_file()
+    with held_run_dir(tmp_path / "new", {"k": 1}, has_results=lambda _: False) as resumed:
+        assert resumed is True

@@ -27,7 +27,7 @@ from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
 from ..evaluation import evaluate_problems, evaluate_problems_by_budget
 from ..provenance import PROVENANCE_FILE, model_fingerprint, training_provenance
-from ..rundir import LOCK_FILE, RunDirInUseError, check_new_output_dir, open_run_dir, run_dir_lock, write_atomically
+from ..rundir import LOCK_FILE, RunDirInUseError, held_run_dir, write_atomically
 from ..sampling import SamplingSettings
 from ..synthetic import TASKS
 from ..trainers import EfficientGRPOTrainer
@@ -165,10 +165,8 @@ def open_run(run_dir: str | Path, record: dict[str, Any]) -> Iterator[Path]:
     and evaluations are kept, unfinished ones redone); other settings are refused, naming what differs."""
     run_dir = Path(run_dir)
     record = json.loads(json.dumps(record))  # as read back from the file: lists, not tuples
-    if run_dir.exists() and (not run_dir.is_dir() or not (run_dir / "settings.json").is_file()):
-        check_new_output_dir(run_dir, option="run directory (--run_dir)")  # refused before the lock file is made
-    with run_dir_lock(run_dir):
-        if open_run_dir(run_dir, record, has_results=_has_results):
+    with held_run_dir(run_dir, record, has_results=_has_results, option="run directory (--run_dir)") as resumed:
+        if resumed:
             print(f"resuming the run in {run_dir}: finished models and evaluations are kept")
         yield run_dir
 
