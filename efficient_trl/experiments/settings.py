@@ -47,8 +47,14 @@ class RLSettings:
     seed: int = setting(0, "Seed of every training run, evaluation and draw.")
 
     def __post_init__(self) -> None:
-        minimums = {"steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 1}
-        check_at_least(self, {**minimums, "logging_steps": 1})
+        minimums = {
+            "steps": 1,
+            "prompts_per_step": 1,
+            "num_generations": 2,
+            "max_completion_length": 1,
+            "logging_steps": 1,
+        }
+        check_at_least(self, minimums)
         check_positive(self, ("learning_rate",))
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0 (0: no KL term), got {self.beta}.")
