@@ -30,16 +30,18 @@ from .results import (
     provenance_fields,
     result_name,
     select,
+    tier_rows,
     tradeoff_rows,
 )
 from .styles import model_label, model_style
-from .tables import format_budget_table, format_tradeoff_table
+from .tables import format_budget_table, format_tier_table, format_tradeoff_table, tier_table
 
 __all__ = [
     "DYNAMICS_METRICS",
     "TrainingLog",
     "budget_report",
     "format_budget_table",
+    "format_tier_table",
     "format_tradeoff_table",
     "load_budget_results",
     "load_results",
@@ -56,5 +58,7 @@ __all__ = [
     "provenance_fields",
     "result_name",
     "select",
+    "tier_rows",
+    "tier_table",
     "tradeoff_rows",
 ]
