@@ -17,6 +17,7 @@ from .plots import (
     plot_budget_adherence,
     plot_normalization_ablation,
     plot_pareto,
+    plot_tiers,
     plot_tradeoff,
     plot_training_dynamics,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "plot_budget_adherence",
     "plot_pareto",
     "plot_normalization_ablation",
+    "plot_tiers",
     "plot_tradeoff",
     "plot_training_dynamics",
     "provenance_fields",
