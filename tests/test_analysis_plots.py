@@ -406,5 +406,12 @@ def test_tier_plot_draws_each_tiers_figures_of_a_graded_evaluation(graded_evalua
     (legend,) = figure.legends
     legend_box, *panel_boxes = _pixel_boxes(figure, [legend, *tier_panels, cut_panel])
     assert not any(legend_box.overlaps(box) for box in panel_boxes)
+    # the start and its cutoffs alone: the tiers' panels, no model to compare tokens with
+    alone = plot_tiers([row for row in rows if row["name"] != "alpha=0.2"])
+    assert [axes.get_title() for axes in alone.axes] == ["easy", "medium", "hard"]
+    for axes in alone.axes:  # each inset's frame stays in its panel
+        for inset in axes.child_axes:
+            (left, right), (panel_left, panel_right) = inset.get_xlim(), axes.get_xlim()
+            assert panel_left <= left < right <= panel_right
     with pytest.raises(ValueError, match="no tiers in the results"):
         plot_tiers([{key: value for key, value in row.items() if key != "by_tier"} for row in rows])

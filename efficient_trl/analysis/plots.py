@@ -376,6 +376,8 @@ def _zoom_on_models(axes: Any, rows: list[dict[str, Any]]) -> None:
     _draw_tradeoff(inset, models, labels=False)
     margin = 0.15 * max(high - low, 0.5)
     inset.set_ylim(max(low - margin, 0.0), min(high + margin, 100.0))
+    (left, right), (panel_left, panel_right) = inset.get_xlim(), axes.get_xlim()
+    inset.set_xlim(max(left, panel_left), min(right, panel_right))  # its frame in the panel (one model: wide)
     inset.set_title("models, zoomed (± 1 s.e.)", fontsize=7)
     inset.tick_params(labelsize=7)
     inset.grid(alpha=0.3)
@@ -419,9 +421,10 @@ def plot_tiers(
 ) -> Any:
     """Per tier of difficulty (the graded task's easy, medium, hard), a panel of accuracy (± 1 stderr) against mean
     completion tokens on that tier's problems, drawn as `plot_tradeoff` draws a dataset (the starting model a black
-    star, the alpha models joined in order of alpha, the cutoff as a dashed line); then a panel of each model's mean
-    tokens against the `start` model's on each tier (`tier_table`'s token change, in %), one line per model across
-    the tiers: the paper's result is that the cut is largest on the easiest tier. With several datasets, a row of
+    star, the alpha models joined in order of alpha, the cutoff as a dashed line; one accuracy scale across the
+    tiers); then, when there are models besides the `start` model and its cutoffs, a panel of each model's mean
+    tokens against the start's on each tier (`tier_table`'s token change, in %), one line per model across the
+    tiers: the paper's result is that the cut is largest on the easiest tier. With several datasets, a row of
     such panels per dataset, side by side.
 
     The rows are `load_results`' (their `by_tier`, `tier_rows`); rows without tiers, runs at a token budget and
@@ -433,7 +436,14 @@ def plot_tiers(
     table, by_tier = tier_table(rows, start), tier_rows(rows)
     datasets = _distinct(by_tier, "dataset")
     panels_of = {dataset: _distinct(select(by_tier, dataset=dataset), "tier") for dataset in datasets}
-    figure, panels = _figure(sum(len(tiers) + 1 for tiers in panels_of.values()), title)
+    # the models compared with the start on tokens (the cutoff is a baseline of its own), by dataset
+    families = {(row["dataset"], row["name"]): row for row in rows}
+    compared = {
+        dataset: [entry for entry in select(table, dataset=dataset)
+                  if entry["name"] != start and families[(dataset, entry["name"])]["family"] != "cutoff"]
+        for dataset in datasets
+    }  # fmt: skip
+    figure, panels = _figure(sum(len(tiers) + bool(compared[d]) for d, tiers in panels_of.items()), title)
     panels = iter(panels)
     labels = _labels(rows)
     for dataset, tiers in panels_of.items():
@@ -451,15 +461,13 @@ def plot_tiers(
         for axes, on_tier in drawn:
             axes.set_ylim(bottom, top)
             _zoom_on_models(axes, on_tier)
+        if not compared[dataset]:  # the start alone (and its cutoffs): no model to compare
+            continue
         axes = next(panels)
         positions = range(len(tiers))
         axes.axhline(0, color="#555555", linewidth=1, linestyle="--", label=f"{start}'s tokens")
-        models = {row["name"]: row for row in select(rows, dataset=dataset)}
-        for entry in select(table, dataset=dataset):
-            model = models[entry["name"]]
-            if entry["name"] == start or model["family"] == "cutoff":  # the reference, and a baseline of its own
-                continue
-            style = model_style(model)
+        for entry in compared[dataset]:
+            style = model_style(families[(dataset, entry["name"])])
             changes = [100 * entry["by_tier"][tier]["token_change"] if tier in entry["by_tier"] else math.nan
                        for tier in tiers]  # fmt: skip
             axes.plot(positions, changes, color=style["color"], linestyle=style["linestyle"],
