@@ -61,7 +61,13 @@ def length_reward_provenance(args: Any) -> dict[str, Any]:
     parameter it is called with (its paper's defaults included) and what LEN counts: the one place that knows the
     fields."""
     name, params = args.resolved_length_reward()
-    return {"name": name, **params, "measure": args.length_penalty_measure}
+    warmup = getattr(args, "length_penalty_warmup_steps", 0)  # recorded where a run has one
+    return {
+        "name": name,
+        **params,
+        "measure": args.length_penalty_measure,
+        **({"warmup_steps": warmup} if warmup else {}),
+    }
 
 
 def training_provenance(
