@@ -101,6 +101,7 @@ def training_provenance(
         "data": {
             **{key: data.get(key) for key in ("dataset", "num_problems", "prompt_template")},
             **{key: data[key] for key in BUDGET_DATA if key in data},  # only budget-conditioned models have them
+            **({"think_prefill": False} if data.get("think_prefill") is False else {}),  # the authors' raw prompt
         },
         "lora": lora,
         "efficient_trl_version": _efficient_trl_version(),
