@@ -90,7 +90,8 @@ def kimi(correct: torch.Tensor, lengths: torch.Tensor, num_generations: int, wei
     equal; a correct response earns `lam`, a wrong one `min(0, lam)` (never a bonus for being short and wrong), added
     to the correctness reward with a weight (default 1). Checked against open-r1's `len_reward`
     (src/open_r1/rewards.py, "Taken from the Kimi 1.5 tech report"), which computes the same `lam` but over
-    characters of a process-local batch.
+    characters of a process-local batch. The paper starts the penalty after a warm-up on correctness alone, of a
+    length it does not give: the configs' `length_penalty_warmup_steps` (`AS_PUBLISHED["kimi"]`).
 
     A correct answer never earns less than a wrong one of its group while weight <= 2 (correct >= 1 - weight / 2,
     wrong <= 0), so at the default.
