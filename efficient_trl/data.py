@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
@@ -40,6 +41,7 @@ __all__ = [
     "numeric_answer",
     "prepare_training_set",
     "to_prompts",
+    "to_raw_prompts",
     "unreadable_answer",
 ]
 
@@ -214,6 +216,38 @@ def to_prompts(dataset: Dataset, template: str = PAPER_PROMPT) -> Dataset:
         lambda row: {"prompt": [{"role": "user", "content": template.format(problem=row["problem"])}]},
         desc="prompts",
     )
+
+
+# What an R1-distill chat template writes after `<｜Assistant｜>` to open the thinking (its generation prompt prefill)
+THINK_PREFILLS = ("<think>\n", "<think>")
+
+
+def to_raw_prompts(dataset: Dataset, tokenizer: Any, chat_template_kwargs: dict[str, Any] | None = None) -> Dataset:
+    """The authors' training prompts: each conversational `prompt` rendered once, here, by `tokenizer`'s chat template
+    with its generation prompt (and `chat_template_kwargs`, as TRL passes the config's), as plain text without the
+    `<think>` prefill that an R1-distill template adds.
+
+    For DeepSeek-R1-Distill that is the authors' OpenRLHF `input_template`, `<｜begin▁of▁sentence｜><｜User｜>{user
+    turn}<｜Assistant｜>`, where TRL's chat rendering ends with `<｜Assistant｜><think>\n`: the model chooses to open
+    its thoughts itself. A leading BOS is left out of the text where the tokenizer adds one when it tokenizes text
+    (TRL tokenizes a string prompt with special tokens, as does vLLM), so that the prompt's ids hold BOS once. A
+    template without a prefill renders as it would in chat. Budget sentences (`budgets.with_budgets`) go in before:
+    they are written into the user turn.
+    """
+    bos, bos_id = tokenizer.bos_token, tokenizer.bos_token_id
+    adds_bos = bos_id is not None and tokenizer("a")["input_ids"][:1] == [bos_id]
+
+    def render(row: dict) -> dict:
+        if isinstance(row["prompt"], str):
+            raise ValueError(f"prompt {row['prompt'][:60]!r} is already text: to_raw_prompts renders chat turns.")
+        text = tokenizer.apply_chat_template(
+            row["prompt"], tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {})
+        )
+        prefill = next((prefill for prefill in THINK_PREFILLS if text.endswith(prefill)), "")
+        text = text[: len(text) - len(prefill)]
+        return {"prompt": text[len(bos) :] if adds_bos and text.startswith(bos) else text}
+
+    return dataset.map(render, desc="raw prompts")
 
 
 def numeric_answer(answer: str) -> bool:

@@ -2,8 +2,9 @@
 
 Average pass@k as the paper defines it: k samples per problem at temperature 0.6, the mean correctness of a
 problem's samples, averaged over problems. A completion that hits the token limit without EOS counts as wrong, as in
-training. The samples come from `efficient_trl.sampling` (transformers `generate` or vLLM, one `SamplingSettings`);
-this module grades them and keeps the run directory: settings.json, samples.jsonl (resumable), summary.json.
+training (`truncated_grading="last_box"` grades its last box instead, as the authors' evaluation script did). The
+samples come from `efficient_trl.sampling` (transformers `generate` or vLLM, one `SamplingSettings`); this module
+grades them and keeps the run directory: settings.json, samples.jsonl (resumable), summary.json.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from .budgets import BUDGET_MEASURES, BUDGET_MODES, budget_adherence, budget_template, with_budgets
 from .cli import function_default
 from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
-from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
+from .math_grader import MathAccuracyReward, final_answer, gold_answer, last_boxed, math_accuracy_reward
 from .provenance import missing_provenance, model_fingerprint, read_provenance
 from .rundir import held_run_dir, write_atomically
 from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_prompts, generate_samples
@@ -52,17 +53,32 @@ __all__ = [
 # The paper's generation-cutoff baseline: completions cut at 8k, 16k, 20k, 24k and 32k tokens.
 DEFAULT_CUTOFFS = (8000, 16000, 20000, 24000, 32000)
 BACKENDS = ("auto", "transformers", "vllm")
+# How a completion cut at the token limit is graded: "wrong" (the paper's rule, as in training) or "last_box" (the
+# last \boxed{} anywhere in it, as the authors' evaluation script grades every completion, cut or not)
+TRUNCATED_GRADING = ("wrong", "last_box")
 
 
 def grade_samples(
-    samples: list[EvaluationSample], golds: list[str], reward: MathAccuracyReward = math_accuracy_reward
+    samples: list[EvaluationSample],
+    golds: list[str],
+    reward: MathAccuracyReward = math_accuracy_reward,
+    truncated_grading: str = "wrong",
 ) -> list[EvaluationSample]:
-    """Fill in each sample's extracted answer and correctness (truncated samples are wrong)."""
-    verdicts = reward([sample.text for sample in samples], answer=[golds[s.problem_index] for s in samples])
-    for sample, verdict in zip(samples, verdicts, strict=True):
-        sample.extracted_answer = final_answer(sample.text)
-        sample.correct = bool(verdict) and not sample.truncated
+    """Fill in each sample's extracted answer and correctness: its final answer (`math_grader.final_answer`) against
+    the gold one; a truncated sample is wrong, or with `truncated_grading="last_box"` graded on its last box."""
+    _check_truncated_grading(truncated_grading)
+    rescued = truncated_grading == "last_box"
+    answers = [last_boxed(s.text) if s.truncated and rescued else final_answer(s.text) for s in samples]
+    verdicts = reward.grader.verify(answers, [gold_answer(golds[sample.problem_index]) for sample in samples])
+    for sample, answer, verdict in zip(samples, answers, verdicts, strict=True):
+        sample.extracted_answer = answer
+        sample.correct = bool(verdict) and (rescued or not sample.truncated)
     return samples
+
+
+def _check_truncated_grading(truncated_grading: str) -> None:
+    if truncated_grading not in TRUNCATED_GRADING:
+        raise ValueError(f"truncated_grading must be one of {list(TRUNCATED_GRADING)}, got {truncated_grading!r}.")
 
 
 def summarize(samples: list[EvaluationSample]) -> dict[str, float]:
@@ -132,6 +148,7 @@ def evaluate(
     tensor_parallel_size: int = 1,
     data_parallel_size: int = 1,
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
+    truncated_grading: str = "wrong",
 ) -> dict[str, Any]:
     """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted:
     `resolve_problems`, then `evaluate_problems` (see both). `sampling` defaults to the paper's (`SamplingSettings`:
@@ -143,7 +160,7 @@ def evaluate(
     return evaluate_problems(
         model, problems, output_dir, sampling, dataset=dataset, prompt_template=prompt_template, backend=backend,
         batch_size=batch_size, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
-        cutoffs=cutoffs,
+        cutoffs=cutoffs, truncated_grading=truncated_grading,
     )  # fmt: skip
 
 
@@ -183,6 +200,7 @@ def evaluate_problems(
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
     device: str | None = None,
     name: str | None = None,
+    truncated_grading: str = "wrong",
 ) -> dict[str, Any]:
     """Sample, grade and summarize `model` (a local directory or hub name) on `problems` (`prompt` and gold `answer`
     columns, e.g. from `resolve_problems`) into the run directory `output_dir`, resuming it if it was interrupted.
@@ -195,6 +213,9 @@ def evaluate_problems(
     of `tensor_parallel_size` GPUs each, so a node's GPUs all work; the transformers backend runs on `device`
     (default: CUDA when present, else the CPU). `sampling.k` unset is the paper's for
     `dataset` (`SamplingSettings.for_dataset`). `load_samples(output_dir)` reads the graded samples back.
+    `truncated_grading` (`TRUNCATED_GRADING`) says how a sample cut at the token limit is graded: "wrong" (the
+    paper's rule) or "last_box" (its last box, as the authors' evaluation script did; recorded in the settings, so a
+    run under the other rule is another run; the generation-cutoff baseline still counts the samples it cuts wrong).
 
     Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
     `summary.json` and `summary.csv` (written whole, then renamed into place). A directory that holds a run with
@@ -205,6 +226,7 @@ def evaluate_problems(
     sampling = sampling.for_dataset(dataset)
     # Everything checked before the run directory is created, so that a corrected command is never refused.
     backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
+    _check_truncated_grading(truncated_grading)
     missing = {"prompt", "answer"} - set(problems.column_names)
     if missing:
         raise ValueError(
@@ -218,6 +240,7 @@ def evaluate_problems(
         **({"name": name} if name is not None else {}),
         "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
         "num_problems": len(problems), **sampling.recorded(), "backend": backend, "prompt_template": prompt_template,
+        **({"truncated_grading": truncated_grading} if truncated_grading != "wrong" else {}),  # absent: the paper's
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
     # one process at a time (two would generate every sample twice); other settings are refused
@@ -228,7 +251,7 @@ def evaluate_problems(
         golds = problems["answer"]
 
         def record(batch: list[EvaluationSample]) -> None:
-            grade_samples(batch, golds)
+            grade_samples(batch, golds, truncated_grading=truncated_grading)
             with samples_path.open("a") as f:
                 f.write(samples_to_jsonl(batch))
 
@@ -538,7 +561,18 @@ class EvaluationArguments:
     num_problems: int | None = field(default=None, metadata={"help": "Evaluate on the first N problems only."})
     output_dir: str | None = field(
         default=None,
-        metadata={"help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>."},
+        metadata={
+            "help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens> "
+            "(-last_box added under that grading)."
+        },
+    )
+    truncated_grading: str = field(
+        default=function_default(evaluate, "truncated_grading"),
+        metadata={
+            "help": "A completion cut at the token limit: 'wrong' (the paper's rule, as in training) or 'last_box' "
+            "(graded on its last \\boxed{}, as the authors' evaluation script did).",
+            "choices": list(TRUNCATED_GRADING),
+        },
     )
 
 

@@ -7,7 +7,8 @@ Both trainers override two TRL hooks and nothing else:
   and replace the correctness reward by the chosen length reward (`length_reward`, an entry of
   `efficient_trl.length_rewards.LENGTH_REWARDS`; default "sigmoid", the paper's reward,
   `rewards.length_penalized_rewards` with alpha = `length_penalty_alpha`), so every group statistic is per prompt,
-  never per process slice.
+  never per process slice. A length-penalty warm-up (`length_penalty_warmup_steps`, Kimi k1.5's) reads the
+  optimizer step from transformers' `state.global_step`.
 - `_generate_and_score_completions` returns this process's advantages. We turn them into exact RLOO advantages
   (GRPO centres rewards on the group mean, which is RLOO scaled by (G - 1) / G) and apply `advantage_normalization`.
 """
@@ -21,8 +22,8 @@ from datasets import Dataset, IterableDataset
 from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
-from .length_rewards import LENGTH_REWARDS, dataset_inputs
-from .math_grader import math_accuracy_reward
+from .length_rewards import completion_inputs, dataset_inputs, length_reward_at_step, penalty_warmup_steps
+from .math_grader import final_answer, math_accuracy_reward
 from .rewards import normalize_advantages
 from .thinking import think_end_ids, thinking_length
 
@@ -157,9 +158,14 @@ class _LengthPenaltyMixin:
         correct = (correctness == 1) & ~truncated  # a truncated answer never counts as correct
         num_generations = self._num_generations()
         if num_generations >= 2:
-            reward = LENGTH_REWARDS[self._length_reward]
             per_completion = self._gathered_dataset_inputs(inputs, device)
-            penalized = reward(correct, measured, num_generations, **per_completion, **self._length_reward_params)
+            per_completion.update(self._gathered_completion_inputs(completions, truncated, device))
+            # The length penalty's warm-up (length_penalty_warmup_steps) counts the optimizer steps done so far.
+            warmup = penalty_warmup_steps(self.args.length_penalty_warmup_steps, self.state.max_steps)
+            penalized = length_reward_at_step(
+                self._length_reward, self._length_reward_params, correct, measured, num_generations,
+                step=self.state.global_step, warmup_steps=warmup, **per_completion,
+            )  # fmt: skip
         else:  # evaluation with one completion per prompt: no group to compare lengths with
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
@@ -180,6 +186,18 @@ class _LengthPenaltyMixin:
                 )
             gathered[argument] = self.accelerator.gather(torch.tensor(values, device=device))
         return gathered
+
+    def _gathered_completion_inputs(
+        self, completions: list[Any], truncated: torch.Tensor, device: torch.device
+    ) -> dict[str, torch.Tensor]:
+        """The length reward's inputs read from the completions (`length_rewards.COMPLETION_INPUTS`): `answered`, a
+        final boxed answer where the grader reads it in a completion not cut at the token limit; from this
+        process's completions, gathered from every process."""
+        if "answered" not in completion_inputs(self._length_reward):
+            return {}
+        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]  # text, or chat turns
+        answered = torch.tensor([final_answer(text) is not None for text in texts], device=device)
+        return {"answered": self.accelerator.gather(answered) & ~truncated}
 
     def _penalized_length(self, completion_ids: list[int]) -> int:
         """LEN(z) of the length reward: every token, or (length_penalty_measure="thinking") the tokens before

@@ -21,12 +21,19 @@ from typing import Any
 import yaml
 from accelerate import PartialState
 from datasets import load_from_disk
-from transformers import TrainerCallback
+from transformers import AutoTokenizer, TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, with_sampled_budgets
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig, json_object
-from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
+from .data import (
+    PAPER_PROMPT,
+    PREPARED_TRAINING_SET,
+    check_gold_answers,
+    load_problems,
+    to_prompts,
+    to_raw_prompts,
+)
 from .evaluation import check_model_reference
 from .length_rewards import EXTRA_REWARD_COLUMNS, EXTRA_REWARDS, extra_reward_funcs
 from .math_grader import math_accuracy_reward
@@ -118,6 +125,15 @@ class TrainScriptArguments:
     dataset_train_split: str = field(default="train", metadata={"help": "Split to train on (hub datasets)."})
     prompt_template: str = field(
         default=PAPER_PROMPT, metadata={"help": "User turn of the prompt; '{problem}' is replaced by the problem."}
+    )
+    think_prefill: bool = field(
+        default=True,
+        metadata={
+            "help": "Prompt as chat turns, which TRL renders with the model's chat template: for R1-distill models it "
+            "ends with the template's `<think>\\n` prefill. False: the authors' training prompt instead, the same "
+            "rendering as raw text without the prefill (`<｜User｜>...<｜Assistant｜>`; data.to_raw_prompts), so that "
+            "the model opens its thoughts itself. A difference from the paper's evaluation prompt, which keeps it."
+        },
     )
     num_train_problems: int | None = field(
         default=None, metadata={"help": "Train on the first N problems only (for smoke tests)."}
@@ -321,6 +337,10 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
             dataset, script_args.budget_range, script_args.budget_template, seed=training_args.seed
         )
         data.update(budget_data)
+    if not script_args.think_prefill:  # the authors' raw prompt, rendered once here as TRL would render the chat
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        dataset = to_raw_prompts(dataset, tokenizer, getattr(training_args, "chat_template_kwargs", None))
+        data["think_prefill"] = False
     for name in script_args.extra_rewards or {}:
         for column in EXTRA_REWARD_COLUMNS.get(name, ()):
             if column not in dataset.column_names:  # TRL's math-verify rewards read the gold answer as `solution`

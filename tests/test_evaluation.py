@@ -32,6 +32,44 @@ def test_average_pass_at_k_and_truncation():
     assert summary["truncation_rate"] == 0.25 and summary["num_problems"] == 2
 
 
+def test_truncated_samples_graded_on_their_last_box_as_the_authors_script_did():
+    samples = [
+        EvaluationSample(0, 0, "\\boxed{7}", 30, False),
+        EvaluationSample(0, 1, "so \\boxed{7} and on", 40, True),  # cut off after a right box
+        EvaluationSample(0, 2, "\\boxed{7}</think> so the answer is", 40, True),  # the box is in the thinking
+        EvaluationSample(0, 3, "\\boxed{7} then \\boxed{8", 40, True),  # the last box never closed
+        EvaluationSample(0, 4, "\\boxed{8} no EOS", 40, True),  # a wrong box
+    ]
+    paper = grade_samples([replace(sample) for sample in samples], ["7"])
+    assert [s.correct for s in paper] == [True, False, False, False, False]  # the default: cut off is wrong
+    authors = grade_samples([replace(sample) for sample in samples], ["7"], truncated_grading="last_box")
+    assert [s.correct for s in authors] == [True, True, True, False, False]
+    assert [s.extracted_answer for s in authors] == ["7", "7", "7", None, "8"]
+    assert summarize(authors)["truncation_rate"] == summarize(paper)["truncation_rate"] == 0.8  # still counted
+    with pytest.raises(ValueError, match=r"truncated_grading must be one of \['wrong', 'last_box'\]"):
+        grade_samples(samples, ["7"], truncated_grading="box")
+
+
+def test_truncated_grading_is_recorded_and_another_rule_is_another_run(tiny_model_path, tmp_path, monkeypatch):
+    from efficient_trl.scripts.evaluate import main
+
+    options = dict(sampling=SamplingSettings(k=1, max_new_tokens=4), num_problems=2)
+    default = evaluate(tiny_model_path, "gsm8k", tmp_path / "paper", **options)
+    assert "truncated_grading" not in default  # absent: the paper's rule, as every earlier run
+    with pytest.raises(ValueError, match="truncated_grading must be one of"):
+        evaluate(tiny_model_path, "gsm8k", tmp_path / "bad", truncated_grading="anywhere", **options)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(FileExistsError, match="other settings"):
+        evaluate(tiny_model_path, "gsm8k", tmp_path / "paper", truncated_grading="last_box", **options)
+    # The command-line flag: recorded in settings.json and summary.json, in a run directory of its own.
+    monkeypatch.chdir(tmp_path)
+    argv = ["--model", tiny_model_path, "--dataset", "gsm8k", "--num_problems", "2", "--max_new_tokens", "4"]
+    main([*argv, "--truncated_grading", "last_box"])
+    (run,) = (tmp_path / "runs" / "eval").glob("*/gsm8k-k1-t0.6-max4-last_box")
+    for record in ("settings.json", "summary.json"):
+        assert json.loads((run / record).read_text())["truncated_grading"] == "last_box"
+
+
 def test_synthetic_solutions_are_correct_and_splits_disjoint():
     assert solve_with_checks([3, 5, 2, 8], 1) == (
         "<think>3+5=8.8+2=10.10+8=18.Check:8+2=10.10+5=15.15+3=18.</think>\\boxed{18}"

@@ -88,6 +88,7 @@ class ModelSpec:
     length_reward: str = "sigmoid"
     params: dict[str, float] = field(default_factory=dict)  # the rest keep the registry entry's defaults
     normalization: str = "none"
+    as_published: bool = False  # trained as the reward's authors did (`reward_as_published`): named <name>@published
     budget_range: tuple[int, int] | None = None  # each RL prompt asks for a budget drawn from it (L1's rewards)
     budget_template: str = "exact"
     trainer: str = "grpo"  # "grpo" (RL), or "sft" / "dpo" on data the plan gives
@@ -102,11 +103,14 @@ class ModelSpec:
             raise ValueError(f"trainer must be one of {list(TRAINERS)}, got {self.trainer!r}.")
         if self.trainer != "grpo" and self.learning_rate is None:
             raise ValueError(f"a {self.trainer} spec needs its learning_rate.")
+        if self.as_published and self.normalization != "none":
+            raise ValueError("an as_published spec takes its reward's published normalization: leave normalization.")
 
     @property
     def name(self) -> str:
         """The model's name in results: 'alpha=0.2' (',norm=group' when normalized) for the paper's sigmoid,
-        'kimi,weight=2' for another reward with its parameters, 'sft' / 'dpo', or `label`."""
+        'kimi,weight=2' for another reward with its parameters ('@published' added when trained as published),
+        'sft' / 'dpo', or `label`."""
         if self.label is not None:
             return self.label
         if self.trainer != "grpo":
@@ -115,7 +119,8 @@ class ModelSpec:
             name = f"alpha={self.params.get('alpha', 0.0):g}"
         else:
             name = ",".join([self.length_reward, *(f"{key}={value:g}" for key, value in self.params.items())])
-        return name if self.normalization == "none" else f"{name},norm={self.normalization}"
+        name = name if self.normalization == "none" else f"{name},norm={self.normalization}"
+        return f"{name}@published" if self.as_published else name
 
     def config_fields(self) -> dict[str, Any]:
         """The spec's fields of `EfficientGRPOConfig`: the sigmoid's alpha is `length_penalty_alpha`, not one of
@@ -127,6 +132,7 @@ class ModelSpec:
             "length_reward": self.length_reward,
             "length_reward_kwargs": kwargs or None,
             "advantage_normalization": self.normalization,
+            **({"reward_as_published": True} if self.as_published else {}),
         }
 
 

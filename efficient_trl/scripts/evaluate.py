@@ -5,7 +5,9 @@
 
 Defaults follow the paper: temperature 0.6, up to 32,768 new tokens, k = 1 (gsm8k), 3 (math500), 10 (aime24). The
 run directory (default runs/eval/<model>/<dataset>-k<k>-t<temperature>) is resumed if the same command was
-interrupted and refused if it holds a run with other settings. `--backend vllm` generates with vLLM
+interrupted and refused if it holds a run with other settings. `--truncated_grading last_box` grades a completion cut
+at the token limit on its last \\boxed{}, as the authors' evaluation script did (the default counts it wrong, the
+paper's rule). `--backend vllm` generates with vLLM
 (pip install 'efficient-trl[vllm]'); the default, transformers `generate`, runs anywhere.
 
 By token budget (one run directory per budget, budget-<N>, under <run directory>-budgets-<mode>):
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     sampling = sampling.for_dataset(args.dataset)
     output_dir = args.output_dir or (
         f"runs/eval/{result_name(args.model)}/{Path(args.dataset).stem}-k{sampling.k}-t{sampling.temperature:g}"
-        f"-max{sampling.max_new_tokens}"
+        f"-max{sampling.max_new_tokens}" + ("-last_box" if args.truncated_grading == "last_box" else "")
     )
     if budgets.budgets:
         budgets_dir = f"{output_dir}-budgets-{budgets.budget_mode}"
@@ -65,13 +67,15 @@ def main(argv: list[str] | None = None) -> None:
             measure=budgets.budget_measure,
             template=budgets.budget_template,
             num_problems=args.num_problems,
+            truncated_grading=args.truncated_grading,
             **asdict(generation),
         )
         print(json.dumps([{key: summary[key] for key in SHOWN_BY_BUDGET} for summary in summaries], indent=1))
         print(f"samples and summaries in {budgets_dir}/budget-<N>")
         return
     summary = evaluate(
-        args.model, args.dataset, output_dir, sampling, num_problems=args.num_problems, **asdict(generation)
-    )
+        args.model, args.dataset, output_dir, sampling, num_problems=args.num_problems,
+        truncated_grading=args.truncated_grading, **asdict(generation),
+    )  # fmt: skip
     print(json.dumps({key: summary[key] for key in SHOWN}, indent=1))
     print(f"samples and summary in {output_dir}")
