@@ -84,9 +84,12 @@ def train_and_save(
     demo model all save through it.
     """
     output_dir = Path(output_dir)
+    own = hasattr(trainer, "provenance")  # the efficient trainers write both files in save_model (trainers.py)
+    if own:
+        trainer.provenance = provenance
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero():  # what Trainer.save_state does, but next to the weights, wherever they go
+    if trainer.is_world_process_zero() and not own:  # what Trainer.save_state does, but next to the weights
         trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
         if provenance is not None:
             write_provenance(output_dir, {**provenance, "global_step": trainer.state.global_step})
@@ -404,10 +407,12 @@ def _train_resuming(
         kind, args, model_args.model_name_or_path, data, lora=peft_config is not None,
         extra_rewards=getattr(script_args, "extra_rewards", None),
     )  # fmt: skip
-    rewards = {"reward_funcs": reward_funcs} if reward_funcs is not None else {}
+    # the RL trainers write provenance.json into every checkpoint themselves (save_model); TRL's SFT/DPO by callback
+    extra = {"reward_funcs": reward_funcs, "provenance": provenance} if kind in TRAINERS else {}
+    callbacks = [] if kind in TRAINERS else [ProvenanceCallback(provenance)]
     trainer = trainer_class(
         model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=peft_config,
-        callbacks=[ProvenanceCallback(provenance)], **rewards,
+        callbacks=callbacks, **extra,
     )  # fmt: skip
     if resume_from:
         trainer.accelerator.print(f"Resuming from {resume_from}")

@@ -549,7 +549,7 @@ def test_a_recipe_adds_trls_length_rewards_by_name(tiny_model_path, tmp_path):
     overrides = ["--extra_rewards", json.dumps(extra), "--max_steps", "1", "--max_completion_length", "12"]
     trainer = train(*parse_training_arguments(["--config", str(recipe), *overrides, "--save_strategy", "no"]))
     assert trainer.reward_func_names == [
-        "math_accuracy_reward",
+        "length_reward",  # the correctness column, replaced by the length reward, is logged under its name
         "soft_overlong_punishment_reward",
         "cosine_scaled_reward",
     ]
@@ -557,7 +557,7 @@ def test_a_recipe_adds_trls_length_rewards_by_name(tiny_model_path, tmp_path):
     # The random model runs every completion to the 12-token limit: TRL's functions give DAPO's full punishment (-1
     # at max_completion_len) and the cosine's wrong-at-max_len value (-0.5), logged beside the correctness reward
     (logged,) = [entry for entry in trainer.state.log_history if "reward" in entry]
-    assert logged["completions/min_length"] == 12 and logged["rewards/math_accuracy_reward/mean"] == 0
+    assert logged["completions/min_length"] == 12 and logged["rewards/length_reward/mean"] == 0
     assert logged["rewards/soft_overlong_punishment_reward/mean"] == -1
     assert logged["rewards/cosine_scaled_reward/mean"] == -0.5
     assert read_provenance(tmp_path / "extra")["extra_rewards"] == extra
