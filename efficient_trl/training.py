@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, with_sampled_budgets
+from .cli import check_options
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig, json_object
 from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
 from .evaluation import check_model_reference
@@ -249,6 +250,7 @@ def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScript
     config = read_config(argv[argv.index("--config") + 1]) if "--config" in argv else {}
     own = {f.name for f in fields(TRAINERS[trainer][1])}
     other = {f.name for name, (_, config_class) in TRAINERS.items() if name != trainer for f in fields(config_class)}
+    check_options(parser, argv, config, also_allowed=other)  # typos first, before any other error
     dropped = sorted(key for key in config if key in other and key not in own)
     if not dropped:
         return _checked(parser, parser.parse_args_and_config(args=argv))
