@@ -207,3 +207,16 @@ def test_results_import_neither_tables_nor_plots():
     imported = {node.module for node in ast.walk(ast.parse(source.read_text())) if isinstance(node, ast.ImportFrom)}
     assert imported & {"tables", "styles", "plots"} == set()
     assert {"length_rewards", "provenance", "rewards"} <= imported
+
+
+def test_an_older_runs_shaped_reward_is_read_under_its_current_name():
+    # The committed sweep logged the shaped reward as rewards/math_accuracy_reward/mean; it reads as
+    # rewards/length_reward/mean beside it, and its file stays as it was
+    from efficient_trl.analysis import load_training_log
+
+    state = Path(__file__).parents[1] / "notebooks" / "demo_runs" / "sweep" / "alpha_0.2" / "trainer_state.json"
+    before = state.read_text()
+    log = load_training_log(state.parent)
+    assert log and all(e["rewards/length_reward/mean"] == e["rewards/math_accuracy_reward/mean"] for e in log)
+    assert all(e["rewards/length_reward/mean"] <= e["efficiency/accuracy"] + 1e-9 for e in log)  # shaped <= accuracy
+    assert state.read_text() == before
