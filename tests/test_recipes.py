@@ -122,13 +122,17 @@ def test_readme_use_snippet_is_the_recipe():
     assert departures <= set(config), departures - set(config)
 
 
-def test_unknown_recipe_key_is_an_error(tmp_path):
+def test_unknown_recipe_key_is_an_error(tmp_path, capsys):
     recipe = yaml.safe_load(RECIPES[0].read_text())
     recipe["length_penalty"] = 0.2  # a typo of length_penalty_alpha must not be silently ignored
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    with pytest.raises(ValueError, match="length_penalty"):
+    with pytest.raises(SystemExit) as exited:
         parse_training_arguments(["--config", str(path), *CPU])
+    assert exited.value.code == 2
+    assert "unknown key 'length_penalty' in the --config YAML; did you mean length_penalty_alpha" in (
+        capsys.readouterr().err
+    )
 
 
 def write_tiny_recipe(tmp_path: Path, model_path: str, output_dir: Path) -> Path:
@@ -615,3 +619,25 @@ def test_gpu_check_refuses_a_bad_out_before_its_imports(tmp_path, out):
     )  # fmt: skip
     assert result.returncode == 2 and "--out" in result.stderr and "give a directory you can write to" in result.stderr
     assert "Traceback" not in result.stderr and time.monotonic() - started < 10  # before torch's import
+
+
+def test_a_recipe_writes_each_provenance_once(tiny_model_path, tmp_path, monkeypatch):
+    # The trainer writes provenance.json itself (save_model, checkpoints included); the recipe hands it its
+    # provenance and writes none of its own, so each directory gets one write, of the recipe's record
+    import efficient_trl.trainers
+    import efficient_trl.training
+    from efficient_trl.provenance import write_provenance
+    from efficient_trl.training import train
+
+    written = []
+
+    def recording_write(model_dir, provenance):
+        written.append((Path(model_dir).name, provenance["global_step"], provenance["data"]["dataset"]))
+        return write_provenance(model_dir, provenance)
+
+    for module in (efficient_trl.trainers, efficient_trl.training):
+        monkeypatch.setattr(module, "write_provenance", recording_write)
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "run")
+    train(*parse_training_arguments(["--config", str(recipe), "--max_steps", "2", "--max_completion_length", "8"]))
+    data = str(tmp_path / "problems.jsonl")
+    assert written == [("checkpoint-2", 2, data), ("run", 2, data)]
