@@ -150,11 +150,10 @@ def start_model(task: str, path: str | Path | None = None) -> Path:
     if task not in TASKS:
         raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}.")
     path = Path(START_MODELS[task] if path is None else path)
-    if path != START_MODELS[task] and not path.expanduser().is_dir():  # a path given: local, never a hub name
-        raise FileNotFoundError(f"no such directory: {path} (the {task} task's starting model).")
-    if not (path / "config.json").exists():
+    if not (path / "config.json").exists():  # a local directory always, never a hub name
+        missing = "no model at " if path.is_dir() else "no such directory: "
         raise FileNotFoundError(
-            f"no model at {path}; rebuild the {task} task's starting model with `efficient-trl build-demo-model "
+            f"{missing}{path}; rebuild the {task} task's starting model with `efficient-trl build-demo-model "
             f"--task {task} --output_dir {path}`."
         )
     return path
