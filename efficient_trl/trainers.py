@@ -39,6 +39,8 @@ __all__ = ["SHAPED_REWARD_NAME", "EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 # The name the correctness reward function's column takes once the length reward replaces it: TRL logs the column as
 # rewards/<name>/mean, which would otherwise call the shaped reward accuracy
 SHAPED_REWARD_NAME = "length_reward"
+# `datasets`' builders of local files: the name a dataset loaded from one carries, which says nothing of the data
+GENERIC_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "generator")
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The TRL contract: every private hook or attribute of GRPOTrainer / RLOOTrainer (TRL 1.16) that these trainers touch,
@@ -136,7 +138,7 @@ class _LengthPenaltyMixin:
             _check_dataset_columns(dataset, reward_funcs, name, args.length_reward)
         self.provenance = provenance
         self._base_model = model if isinstance(model, str) else model.config._name_or_path
-        self._lora = kwargs.get("peft_config") is not None
+        self._lora = kwargs.get("peft_config") is not None or hasattr(model, "peft_config")  # a PeftModel given
         super().__init__(
             model, reward_funcs, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs
         )
@@ -180,8 +182,9 @@ class _LengthPenaltyMixin:
 
     def _own_provenance(self) -> dict[str, Any]:
         dataset = self.train_dataset
+        name = getattr(getattr(dataset, "info", None), "dataset_name", None)
         data = {
-            "dataset": getattr(getattr(dataset, "info", None), "dataset_name", None),
+            "dataset": None if name in GENERIC_BUILDERS else name,  # a hub set's name; not "json" for a local file
             "num_problems": len(dataset) if isinstance(dataset, Dataset) else None,
             "prompt_template": None,  # the prompts came finished
         }
