@@ -85,7 +85,7 @@ def parse_arguments(
     if defaults:
         parser.set_defaults(**defaults)
     argv = list(sys.argv[1:] if argv is None else argv)
-    check_options(parser, argv, _config_keys(argv))
+    check_options(parser, argv)
     try:
         parsed = parser.parse_args_and_config(args=argv)
     except ValueError as error:  # a field's own check (__post_init__) or an unknown YAML key: a usage error
@@ -103,19 +103,23 @@ def parse_arguments(
 
 
 def check_options(
-    parser: argparse.ArgumentParser, argv: list[str], config: Iterable[str] = (), also_allowed: Iterable[str] = ()
+    parser: argparse.ArgumentParser,
+    argv: list[str],
+    config: Iterable[str] | None = None,
+    also_allowed: Iterable[str] = (),
 ) -> None:
     """A usage error (exit 2) for the first command-line flag in `argv`, then the first `--config` YAML key in
-    `config`, that `parser` does not know: "unknown option --lerning_rate; did you mean --learning_rate?" (the
-    closest known names, if any are close). `also_allowed` are more YAML keys to accept. Called before parsing, so
-    that a typo is reported first, not an error of some other field it hides (an abbreviated flag counts as a typo)."""
+    `config` (default: the keys of the YAML that `argv`'s --config names), that `parser` does not know: "unknown
+    option --lerning_rate; did you mean --learning_rate?" (the closest known names, if any are close).
+    `also_allowed` are more YAML keys to accept. Called before parsing, so that a typo is reported first, not an error
+    of some other field it hides (an abbreviated flag counts as a typo)."""
     flags = {"--config", *(option for action in parser._actions for option in action.option_strings)}  # TRL's own
     for token in argv:
         flag = token.split("=", 1)[0]
         if flag.startswith("--") and flag not in flags:
             parser.error(f"unknown option {flag}{_closest(flag[2:], {f[2:] for f in flags if f[:2] == '--'}, '--')}")
     keys = {action.dest for action in parser._actions} | {"env", *also_allowed}  # env: TRL's environment variables
-    for key in config:
+    for key in _config_keys(argv) if config is None else config:
         if key not in keys:
             parser.error(f"unknown key {key!r} in the --config YAML{_closest(str(key), keys - {'help'}, '')}")
 

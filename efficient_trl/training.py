@@ -461,6 +461,8 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
         usage=f"accelerate launch recipes/{kind}.py --config recipes/<model>/{kind}_lr_<lr>.yaml [--field value ...]",
         description=f"The {kind.upper()} baseline on rejection-sampled data (recipes/rejection_sampling.py).",
     )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    check_options(parser, argv)  # typos first, before any other error
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     dataset = load_from_disk(script_args.dataset_path)
     if len(dataset) == 0:
