@@ -290,6 +290,7 @@ def test_typos_are_usage_errors_naming_the_closest_field(tmp_path, capsys):
     # Every command, train included, says "unknown option --x; did you mean --y?" (flags) or names the YAML key,
     # before any other error: on a machine without a GPU, the recipes' bf16 error would otherwise come first.
     from efficient_trl.scripts.evaluate import main as evaluate
+    from efficient_trl.scripts.sft import main as sft
     from efficient_trl.scripts.train import main as train
 
     recipe = "recipes/deepseek-r1-distill-qwen-1.5b/alpha_0.2.yaml"
@@ -301,6 +302,8 @@ def test_typos_are_usage_errors_naming_the_closest_field(tmp_path, capsys):
         (train, ["--config", recipe, "--zzzz", "1"], "option --zzzz."),
         (evaluate, ["--model", "m", "--dataset", "sums", "--num_problem", "3"], "option --num_problem; did you mean "
          "--num_problems?"),
+        (sft, ["--config", "recipes/deepseek-r1-distill-qwen-1.5b/sft_lr_1e-5.yaml", "--learning_rat", "1"],
+         "option --learning_rat; did you mean --learning_rate?"),
     ]  # fmt: skip
     for command, argv, message in cases:
         with pytest.raises(SystemExit) as exited:
