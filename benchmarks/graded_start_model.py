@@ -26,7 +26,8 @@ import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
-from efficient_trl.experiments.engine import EVAL_SEED, START_MODELS  # noqa: E402
+from efficient_trl.data import TASK_EVAL_SEED  # noqa: E402
+from efficient_trl.experiments.engine import START_MODELS  # noqa: E402
 from efficient_trl.sampling import SamplingSettings, generate_samples  # noqa: E402
 from efficient_trl.synthetic import GRADED_TIERS, graded_problems  # noqa: E402
 
@@ -68,7 +69,7 @@ def main() -> None:
     torch.set_num_threads(1)  # a ~1M model gains nothing from more; one thread keeps the numbers the same anywhere
 
     tiers = list(GRADED_TIERS)
-    problems = graded_problems(len(tiers) * args.problems, seed=EVAL_SEED, split="held_out")
+    problems = graded_problems(len(tiers) * args.problems, seed=TASK_EVAL_SEED, split="held_out")
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model)
 
@@ -84,7 +85,7 @@ def main() -> None:
         return {tier: [s for s in samples if problems["tier"][s.problem_index] == tier] for tier in tiers}
 
     free = by_tier(sample(None))
-    print(f"model {args.model}: {args.problems} held-out problems per tier (seed {EVAL_SEED}), temperature 0.6, "
+    print(f"model {args.model}: {args.problems} held-out problems per tier (seed {TASK_EVAL_SEED}), temperature 0.6, "
           f"sampling seed {args.seed}, at most {args.max_new_tokens} tokens")  # fmt: skip
     print()
     header(

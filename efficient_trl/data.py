@@ -23,6 +23,7 @@ from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 from .cli import function_default
 from .math_grader import gold_answer, parse_boxed, plain_number
 from .rundir import check_new_output_dir
+from .synthetic import TASKS
 
 __all__ = [
     "AUTHORS_TRAINING_SET",
@@ -31,6 +32,9 @@ __all__ = [
     "PAPER_PROMPT",
     "PLACEHOLDER_ANSWERS",
     "PREPARED_TRAINING_SET",
+    "TASK_EVAL_PROBLEMS",
+    "TASK_EVAL_SEED",
+    "TASK_PROMPT",
     "FIGURE_PATTERNS",
     "PreparationArguments",
     "PreparationReport",
@@ -40,6 +44,8 @@ __all__ = [
     "load_problems",
     "numeric_answer",
     "prepare_training_set",
+    "prompt_template_for",
+    "task_held_out_problems",
     "to_prompts",
     "to_raw_prompts",
     "unreadable_answer",
@@ -65,6 +71,30 @@ LOCAL_DATASETS = {
 # What recipes/prepare_data.py draws from offline (stand-ins for the paper's Numina subsets), and where it writes
 OFFLINE_SOURCES = ("math_train", "aime_1983_2023")
 PREPARED_TRAINING_SET = "data/train-3.2k"
+
+# The demo tasks (`efficient_trl.synthetic.TASKS`: sums, multi_sums, graded) as evaluation datasets: a task's name
+# stands for the held-out problems every experiment evaluates its models on (seeded; the first TASK_EVAL_PROBLEMS by
+# default, as the demo), whose user turn is the bare problem, as the demo models were trained on.
+TASK_PROMPT = "{problem}"
+TASK_EVAL_SEED = 3
+TASK_EVAL_PROBLEMS = 1000
+
+
+def task_held_out_problems(task: str, num_problems: int = TASK_EVAL_PROBLEMS) -> Dataset:
+    """The first `num_problems` held-out problems of demo task `task` (`prompt`, `problem`, `answer` and, for
+    graded, `tier` columns): the one source of every evaluation on a demo task, the experiments' and
+    `recipes/evaluate.py --dataset <task>`'s."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}.")
+    return TASKS[task](num_problems, seed=TASK_EVAL_SEED, split="held_out")
+
+
+def prompt_template_for(dataset: str, template: str | None = None) -> str:
+    """`template` if given, else `dataset`'s own prompt: the bare problem for a demo task (`TASK_PROMPT`), the
+    paper's prompt (`PAPER_PROMPT`) for anything else."""
+    if template is not None:
+        return template
+    return TASK_PROMPT if dataset in TASKS else PAPER_PROMPT
 
 
 def load_problems(name: str, split: str = "train") -> Dataset:

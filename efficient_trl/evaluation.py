@@ -10,12 +10,14 @@ grades them and keeps the run directory: settings.json, samples.jsonl (resumable
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import io
 import json
 import math
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,15 @@ import torch
 
 from .budgets import BUDGET_MEASURES, BUDGET_MODES, budget_adherence, budget_template, with_budgets
 from .cli import function_default
-from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
+from .data import (
+    LOCAL_DATASETS,
+    TASK_EVAL_PROBLEMS,
+    check_gold_answers,
+    load_problems,
+    prompt_template_for,
+    task_held_out_problems,
+    to_prompts,
+)
 from .math_grader import MathAccuracyReward, final_answer, gold_answer, last_boxed, math_accuracy_reward
 from .provenance import missing_provenance, model_fingerprint, read_provenance
 from .rundir import held_run_dir, write_atomically
@@ -31,12 +41,14 @@ from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_promp
 from .sampling import prompt_token_ids as prompt_token_ids  # importable from here as before; home: sampling.py
 from .sampling import render_prompt as render_prompt  # likewise
 from .sampling_vllm import generate_samples_vllm
+from .synthetic import TASKS
 
 __all__ = [
     "EvaluationArguments",
     "GenerationArguments",
     "check_model_reference",
     "cutoff_baseline",
+    "default_output_dir",
     "evaluate",
     "evaluate_budgets",
     "evaluate_problems_by_budget",
@@ -142,7 +154,7 @@ def evaluate(
     *,
     num_problems: int | None = None,
     split: str = "test",
-    prompt_template: str = PAPER_PROMPT,
+    prompt_template: str | None = None,
     backend: str = "auto",
     batch_size: int = 64,
     tensor_parallel_size: int = 1,
@@ -152,8 +164,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted:
     `resolve_problems`, then `evaluate_problems` (see both). `sampling` defaults to the paper's (`SamplingSettings`:
-    temperature 0.6, 32,768 tokens, k = GSM8K 1, MATH500 3, AIME 2024 10)."""
+    temperature 0.6, 32,768 tokens, k = GSM8K 1, MATH500 3, AIME 2024 10); `prompt_template` to the dataset's own
+    (`data.prompt_template_for`: the bare problem for a demo task, else the paper's prompt)."""
     sampling = (sampling or SamplingSettings()).for_dataset(dataset)
+    prompt_template = prompt_template_for(dataset, prompt_template)
     # The run's options first (cheap), then the dataset: everything is checked before the run directory exists.
     backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
     problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
@@ -165,24 +179,71 @@ def evaluate(
 
 
 def resolve_problems(
-    dataset: str, *, split: str = "test", num_problems: int | None = None, prompt_template: str = PAPER_PROMPT
+    dataset: str, *, split: str = "test", num_problems: int | None = None, prompt_template: str | None = None
 ) -> Any:
     """The problems of `dataset` as `evaluate_problems` takes them: a `Dataset` with a `prompt` (the user turn,
-    `prompt_template` with '{problem}' replaced; default: the paper's) and a checked gold `answer` column.
+    `prompt_template` with '{problem}' replaced; default: the dataset's own, `data.prompt_template_for`) and a
+    checked gold `answer` column.
 
-    `dataset` is a shipped test set (`DEFAULT_K`), a local file or directory, or a hub name (its `split`);
-    `num_problems` keeps the first N.
+    `dataset` is a shipped test set (`DEFAULT_K`), a demo task (`synthetic.TASKS`: its held-out problems,
+    `data.task_held_out_problems`, `TASK_EVAL_PROBLEMS` of them by default; graded's rows keep their `tier`), a
+    local file or directory, or a hub name (its `split`); `num_problems` keeps the first N.
     """
+    prompt_template = prompt_template_for(dataset, prompt_template)
+    if dataset in TASKS and not Path(dataset).exists():
+        if split == "train":
+            raise ValueError(
+                f"the demo task {dataset!r} is an evaluation set here (its held-out problems); its training "
+                "prompts come with the experiments (efficient-trl demo --task ...)."
+            )
+        return to_prompts(task_held_out_problems(dataset, num_problems or TASK_EVAL_PROBLEMS), prompt_template)
     if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
         raise ValueError(
-            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
-            "name (owner/name) also works."
+            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)} and the demo tasks "
+            f"{list(TASKS)}; a local file or a hub name (owner/name) also works."
         )
     problems = load_problems(dataset, split=split)
     if num_problems is not None:
         problems = problems.select(range(min(num_problems, len(problems))))
     check_gold_answers(problems, dataset)
     return to_prompts(problems, prompt_template)
+
+
+def default_output_dir(
+    model: str,
+    dataset: str,
+    sampling: SamplingSettings,
+    *,
+    num_problems: int | None = None,
+    prompt_template: str | None = None,
+    truncated_grading: str = "wrong",
+) -> str:
+    """An evaluation's default run directory: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>,
+    followed by every other setting that differs from its default (-n<num_problems>, -seed<seed>,
+    -thinking_budget<N>, -prompt<hash of the template>, -last_box), so that other settings get their own directory and
+    the same settings find theirs again (to resume)."""
+    from .analysis import result_name  # analysis imports this module
+
+    sampling = sampling.for_dataset(dataset)
+    name = f"{Path(dataset).stem}-k{sampling.k}-t{sampling.temperature:g}-max{sampling.max_new_tokens}"
+    defaults = asdict(SamplingSettings())
+    for key, value in sampling.recorded().items():
+        if key not in ("k", "temperature", "max_new_tokens") and value != defaults.get(key):
+            name += f"-{key}{value:g}" if isinstance(value, float) else f"-{key}{_short(value)}"
+    if num_problems is not None:
+        name += f"-n{num_problems}"
+    if prompt_template_for(dataset, prompt_template) != prompt_template_for(dataset):
+        name += f"-prompt{_short(prompt_template)}"
+    if truncated_grading != "wrong":
+        name += f"-{truncated_grading}"
+    return f"runs/eval/{result_name(model)}/{name}"
+
+
+def _short(value: Any) -> str:
+    """`value` as it goes into a directory name: a number as written, anything else as 8 hex digits of a hash."""
+    if isinstance(value, int):
+        return str(value)
+    return hashlib.sha256(str(value).encode()).hexdigest()[:8]
 
 
 def evaluate_problems(
@@ -289,13 +350,14 @@ def evaluate_budgets(
     template: str = "exact",
     num_problems: int | None = None,
     split: str = "test",
-    prompt_template: str = PAPER_PROMPT,
+    prompt_template: str | None = None,
     **run_options: Any,
 ) -> list[dict[str, Any]]:
     """Evaluate `model` once per token budget on `dataset` (`resolve_problems`), each in its run directory
     `output_dir/budget-<N>` (resumable as `evaluate_problems`'s); returns the summaries, which also hold `budget`,
     `budget_mode`, `budget_measure` and the `budgets.budget_adherence` metrics (`evaluate_problems_by_budget`).
     """
+    prompt_template = prompt_template_for(dataset, prompt_template)
     problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
     return evaluate_problems_by_budget(
         model, problems, output_dir, sampling, budgets, mode=mode, measure=measure, template=template,
@@ -465,18 +527,48 @@ def _resumed_samples(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int,
 
 
 def check_model_reference(model: str) -> None:
-    """Refuse a model that is neither a saved model directory nor possibly a hub name (owner/name)."""
+    """Refuse, before anything is created, a model that is neither a saved model directory nor possibly a hub name.
+
+    A reference that looks local and does not exist is "no such directory": one that starts with ./ ../ / or ~, has
+    no slash or more than one, or whose first component is a local directory (`runs/x` when runs/ exists). Any other
+    `owner/name` may be a hub name; with HF_HUB_OFFLINE=1 it must then be in the local hub cache, and the error
+    names both readings.
+    """
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
             raise FileNotFoundError(f"{model} has no config.json: it is not a saved model directory.")
         return
-    looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1
+    first = model.split("/")[0]
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1 or Path(first).is_dir()
     if looks_local:
         raise FileNotFoundError(
-            f"model {model!r} is neither a local directory nor a hub name: check the path (a hub name is written "
-            "owner/name, e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B)."
+            f"no such directory: {model} (a local path, since {_why_local(model, first)}); check the path, or train "
+            "or download the model there first."
         )
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE") and not _in_hub_cache(model):
+        raise FileNotFoundError(
+            f"no such directory: {model}; nor, read as a hub name, is {model} in the local hub cache (HF_HUB_OFFLINE "
+            "is set). Check the path, or download the model with the hub reachable first."
+        )
+
+
+def _why_local(model: str, first: str) -> str:
+    if model.startswith((".", "/", "~")):
+        return f"it starts with {model[0]}"
+    if model.count("/") != 1:
+        return "a hub name is written owner/name, e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    return f"{first}/ is a local directory"
+
+
+def _in_hub_cache(model: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = [try_to_load_from_cache(model, file) for file in ("config.json", "adapter_config.json")]
+    except ValueError:  # not a valid repository id
+        return False
+    return any(isinstance(path, str) for path in found)
 
 
 def samples_to_jsonl(samples: Iterable[EvaluationSample]) -> str:
@@ -546,9 +638,12 @@ class GenerationArguments:
         default=function_default(evaluate, "data_parallel_size"),
         metadata={"help": "vLLM engines, one process each."},
     )
-    prompt_template: str = field(
+    prompt_template: str | None = field(
         default=function_default(evaluate, "prompt_template"),
-        metadata={"help": "User turn; {problem} is replaced."},
+        metadata={
+            "help": "User turn; {problem} is replaced. None: the dataset's own, the bare problem for a demo task "
+            "(sums, multi_sums, graded), the paper's prompt otherwise."
+        },
     )
 
 
@@ -557,13 +652,22 @@ class EvaluationArguments:
     """What recipes/evaluate.py evaluates, and where; parsed beside `SamplingSettings` and `GenerationArguments`."""
 
     model: str = field(metadata={"help": "Local directory or hub name."})
-    dataset: str = field(metadata={"help": f"{sorted(DEFAULT_K)}, a .jsonl file or a hub name."})
-    num_problems: int | None = field(default=None, metadata={"help": "Evaluate on the first N problems only."})
+    dataset: str = field(
+        metadata={
+            "help": f"{sorted(DEFAULT_K)}, a demo task's held-out problems ({', '.join(TASKS)}), a .jsonl file or a "
+            "hub name."
+        }
+    )
+    num_problems: int | None = field(
+        default=None,
+        metadata={"help": f"Evaluate on the first N problems only (a demo task: {TASK_EVAL_PROBLEMS} by default)."},
+    )
     output_dir: str | None = field(
         default=None,
         metadata={
-            "help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens> "
-            "(-last_box added under that grading)."
+            "help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>, "
+            "followed by any other setting that differs from its default (-n<num_problems>, -seed<seed>, "
+            "-prompt<hash>, ..., -last_box under that grading)."
         },
     )
     truncated_grading: str = field(

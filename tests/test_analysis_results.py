@@ -232,3 +232,16 @@ def test_tier_rows_are_the_models_rows_with_each_tiers_figures(graded_evaluation
         assert row["family"] == select(rows, name=row["name"])[0]["family"]
     # results without tiers give no tier rows
     assert tier_rows([{key: value for key, value in row.items() if key != "by_tier"} for row in rows]) == []
+
+
+def test_an_older_runs_shaped_reward_is_read_under_its_current_name():
+    # The committed sweep logged the shaped reward as rewards/math_accuracy_reward/mean; it reads as
+    # rewards/length_reward/mean beside it, and its file stays as it was
+    from efficient_trl.analysis import load_training_log
+
+    state = Path(__file__).parents[1] / "notebooks" / "demo_runs" / "sweep" / "alpha_0.2" / "trainer_state.json"
+    before = state.read_text()
+    log = load_training_log(state.parent)
+    assert log and all(e["rewards/length_reward/mean"] == e["rewards/math_accuracy_reward/mean"] for e in log)
+    assert all(e["rewards/length_reward/mean"] <= e["efficiency/accuracy"] + 1e-9 for e in log)  # shaped <= accuracy
+    assert state.read_text() == before

@@ -1,12 +1,15 @@
 import importlib.util
 import json
+import re
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
 from efficient_trl.evaluation import evaluate, grade_samples, summarize
+from efficient_trl.experiments.engine import START_MODELS
 from efficient_trl.math_grader import math_accuracy_reward
 from efficient_trl.sampling import EvaluationSample, SamplingSettings
 from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
@@ -164,7 +167,7 @@ def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
 
     with pytest.raises(ValueError, match="shipped test sets are \\['aime24', 'gsm8k', 'math500'\\]"):
         evaluate(tiny_model_path, "math5000", tmp_path / "a")
-    with pytest.raises(FileNotFoundError, match="neither a local directory"):
+    with pytest.raises(FileNotFoundError, match="no such directory: no-such-model"):
         evaluate("no-such-model", "math500", tmp_path / "b")
     with pytest.raises(ValueError, match="k must be >= 1"):
         evaluate(tiny_model_path, "math500", tmp_path / "c", SamplingSettings(k=0))
@@ -217,7 +220,7 @@ def test_a_failed_evaluation_does_not_block_the_corrected_command(tiny_model_pat
                 **run_mistake,
             )
         assert not run.exists()
-    with pytest.raises(FileNotFoundError, match="neither a local directory nor a hub name: check the path"):
+    with pytest.raises(FileNotFoundError, match="no such directory: .*alpha_0.2 \\(a local path"):
         evaluate(str(tmp_path / "runs" / "alpha_0.2"), "gsm8k", run, SamplingSettings(**sampling), **options)
     # A run that failed before its first sample (say, out of memory loading the model) holds nothing to keep.
     run.mkdir()
@@ -348,3 +351,92 @@ def test_graded_evaluation_reports_by_tier_and_by_budget_and_tier(tmp_path):
     for entry in budget["by_tier"].values():  # each tier also gets the budget adherence metrics
         assert {"mean_budget_length", "budget_deviation", "share_at_most_budget"} <= set(entry)
     assert json.loads((tmp_path / "budgets" / "budget-16" / "summary.json").read_text()) == budget
+
+
+DEMO_MODEL = str(START_MODELS["sums"])
+
+
+def test_a_local_looking_path_that_does_not_exist_is_no_such_directory(monkeypatch, tmp_path):
+    # runs/x is local when runs/ is a local directory; ./x, ../x, /abs/x and ~/x always; owner/name may be a hub name,
+    # which offline must be in the hub cache. All refused before anything is created.
+    from efficient_trl.evaluation import check_model_reference
+    from efficient_trl.scripts.evaluate import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for model, why in [
+        ("runs/x", "since runs/ is a local directory"),
+        ("./x", "since it starts with ."),
+        ("../x", "since it starts with ."),
+        ("/abs/x", "since it starts with /"),
+        ("runs/x/y", "since a hub name is written owner/name"),
+    ]:
+        expected = f"no such directory: {model} (a local path, {why}"
+        with pytest.raises(FileNotFoundError, match=f"^{re.escape(expected)}"):
+            check_model_reference(model)
+    with pytest.raises(FileNotFoundError, match="^no such directory: nobody-xyz/none; nor, read as a hub name, is"):
+        check_model_reference("nobody-xyz/none")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    check_model_reference("nobody-xyz/none")  # online it may be a hub name: the hub answers
+    with pytest.raises(FileNotFoundError, match="^no such directory: runs/x "):
+        main(["--model", "runs/x", "--dataset", "sums"])
+    assert [path.name for path in tmp_path.rglob("*")] == ["runs"]  # no run directory, no lock file
+
+
+def test_a_demo_task_is_a_dataset_with_its_own_prompt(tmp_path):
+    # The experiments' held-out problems, prompted as the bare problem (the demo model's format); graded keeps tiers
+    from efficient_trl.data import PAPER_PROMPT, TASK_PROMPT
+    from efficient_trl.evaluation import resolve_problems
+    from efficient_trl.experiments.engine import held_out_problems
+    from efficient_trl.experiments.settings import ExperimentSettings
+    from efficient_trl.scripts.evaluate import main
+
+    for task in ("sums", "multi_sums", "graded"):
+        ours = resolve_problems(task, num_problems=6)
+        theirs = held_out_problems(task, ExperimentSettings(eval_problems=6))
+        assert ours["problem"] == theirs["problem"] and ours["prompt"] == theirs["prompt"]
+    assert resolve_problems("graded", num_problems=6)["tier"] == ["easy", "medium", "hard"] * 2
+    assert len(resolve_problems("sums")) == 1000  # the demo's evaluation set
+    run = tmp_path / "sums"
+    main(["--model", DEMO_MODEL, "--dataset", "sums", "--num_problems", "20", "--max_new_tokens", "160",
+          "--output_dir", str(run)])  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["prompt_template"] == TASK_PROMPT and summary["num_problems"] == 20
+    assert summary["accuracy"] >= 0.9
+    paper = tmp_path / "paper"  # the paper's prompt, which the demo model was never trained on
+    main(["--model", DEMO_MODEL, "--dataset", "sums", "--num_problems", "20", "--max_new_tokens", "160",
+          "--output_dir", str(paper), "--prompt_template", PAPER_PROMPT])  # fmt: skip
+    assert json.loads((paper / "summary.json").read_text())["accuracy"] < 0.5
+
+
+def test_the_default_output_dir_names_the_settings_that_differ(monkeypatch, tmp_path):
+    from efficient_trl.data import PAPER_PROMPT
+    from efficient_trl.evaluation import default_output_dir
+    from efficient_trl.scripts.evaluate import main
+
+    base = "runs/eval/demo_model/sums-k1-t0.6-max32768"  # the name runs already have: they still resume
+    assert default_output_dir(DEMO_MODEL, "sums", SamplingSettings()) == base
+    assert default_output_dir(DEMO_MODEL, "sums", SamplingSettings(), prompt_template="{problem}") == base
+    assert default_output_dir(DEMO_MODEL, "math500", SamplingSettings(), prompt_template=PAPER_PROMPT).endswith(
+        "/math500-k3-t0.6-max32768"
+    )
+    other = default_output_dir(DEMO_MODEL, "sums", SamplingSettings(seed=1, thinking_budget=8), num_problems=5)
+    assert other == f"{base}-seed1-thinking_budget8-n5"
+    prompted = default_output_dir(DEMO_MODEL, "sums", SamplingSettings(), prompt_template="Q: {problem}")
+    assert prompted.startswith(f"{base}-prompt") and len(prompted) == len(base) + len("-prompt") + 8
+    # The rerun into the same directory: the same settings resume it; other settings go to their own directory
+    monkeypatch.chdir(tmp_path)
+    command = ["--model", DEMO_MODEL, "--dataset", "sums", "--num_problems", "3", "--max_new_tokens", "60"]
+    main(command)
+    first = tmp_path / "runs/eval/demo_model/sums-k1-t0.6-max60-n3"
+    samples = (first / "samples.jsonl").read_text()
+    main(command)
+    assert (first / "samples.jsonl").read_text() == samples
+    main([*command, "--seed", "1"])
+    main([*command, "--prompt_template", "{problem}="])
+    suffixed = default_output_dir(DEMO_MODEL, "sums", SamplingSettings(max_new_tokens=60), num_problems=3,
+                                  prompt_template="{problem}=")  # fmt: skip
+    assert sorted(path.name for path in first.parent.iterdir()) == sorted(
+        [first.name, "sums-k1-t0.6-max60-seed1-n3", Path(suffixed).name]
+    )

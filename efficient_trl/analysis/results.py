@@ -286,6 +286,14 @@ def select(rows: list[dict[str, Any]], **equal: Any) -> list[dict[str, Any]]:
     return [row for row in rows if all(row.get(key) == value for key, value in equal.items())]
 
 
+# Training-log names read under their current names: an RL run logged before the trainers named the shaped reward for
+# what it is (rewards/length_reward/...) logged it under the correctness function's name, the default's below
+RENAMED_METRICS = {
+    "rewards/math_accuracy_reward/mean": "rewards/length_reward/mean",
+    "rewards/math_accuracy_reward/std": "rewards/length_reward/std",
+}
+
+
 class TrainingLog(list):
     """A model's logged training steps (a list of dicts, one per logged step), with `provenance`: how the model was
     trained (its provenance.json; None when it has none), which gives its style and label in figures."""
@@ -300,7 +308,8 @@ def load_training_log(model_dir: str | Path) -> TrainingLog:
     with the model's provenance (from the same directory).
 
     Each entry is what the trainer logged at one step (`step`, `loss`, `efficiency/accuracy`,
-    `completions/mean_length`, ...); the end-of-training summary entry is left out.
+    `rewards/length_reward/mean`, `completions/mean_length`, ...); the end-of-training summary entry is left out. An
+    older RL run's metrics are read under their current names too (`RENAMED_METRICS`; the file is left as it is).
     """
     model_dir = Path(model_dir)
     state = model_dir / "trainer_state.json"
@@ -317,7 +326,14 @@ def load_training_log(model_dir: str | Path) -> TrainingLog:
     history = json.loads(state.read_text())["log_history"]
     entries = [entry for entry in history if "step" in entry and "train_runtime" not in entry]
     provenance_dir = model_dir if (model_dir / PROVENANCE_FILE).is_file() else state.parent
-    return TrainingLog(entries, read_provenance(provenance_dir))
+    provenance = read_provenance(provenance_dir)
+    if provenance is not None and provenance.get("trainer") in RL_TRAINERS:  # SFT/DPO logged no such column
+        entries = [{**entry, **_renamed(entry)} for entry in entries]
+    return TrainingLog(entries, provenance)
+
+
+def _renamed(entry: dict[str, Any]) -> dict[str, Any]:
+    return {new: entry[old] for old, new in RENAMED_METRICS.items() if old in entry and new not in entry}
 
 
 def load_training_logs(path: str | Path) -> dict[str, TrainingLog]:

@@ -25,6 +25,7 @@ from typing import Any
 from ..baselines import rejection_sample
 from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
+from ..data import TASK_PROMPT, task_held_out_problems
 from ..evaluation import evaluate_problems, evaluate_problems_by_budget
 from ..provenance import PROVENANCE_FILE, model_fingerprint, training_provenance
 from ..rundir import LOCK_FILE, RunDirInUseError, held_run_dir, write_atomically
@@ -35,7 +36,6 @@ from ..training import CPU_TRAINING_KWARGS, train_and_save
 from .settings import ExperimentSettings, RLSettings, RunArguments
 
 __all__ = [
-    "EVAL_SEED",
     "RL_SEED",
     "START_MODELS",
     "THREADS",
@@ -67,8 +67,8 @@ START_MODELS = {
     "multi_sums": PACKAGE_DIR / "demo_model_multi_sums",
     "graded": PACKAGE_DIR / "demo_model_graded",
 }
-RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
-PROMPT_TEMPLATE = "{problem}"  # a demo task's user turn is the bare problem
+RL_SEED = 2  # RL prompts come from the train split (evaluation problems: data.task_held_out_problems)
+PROMPT_TEMPLATE = TASK_PROMPT  # a demo task's user turn is the bare problem
 # Generation batch sizes of evaluation and rejection sampling (fixed: they set the sampled numbers of every run)
 EVAL_BATCH_SIZE, SAMPLING_BATCH_SIZE = 250, 256
 TRAINERS = ("grpo", "sft", "dpo")
@@ -156,9 +156,10 @@ def start_model(task: str, path: str | Path | None = None) -> Path:
     if task not in TASKS:
         raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}.")
     path = Path(START_MODELS[task] if path is None else path)
-    if not (path / "config.json").exists():
+    if not (path / "config.json").exists():  # a local directory always, never a hub name
+        missing = "no model at " if path.is_dir() else "no such directory: "
         raise FileNotFoundError(
-            f"no model at {path}; rebuild the {task} task's starting model with `efficient-trl build-demo-model "
+            f"{missing}{path}; rebuild the {task} task's starting model with `efficient-trl build-demo-model "
             f"--task {task} --output_dir {path}`."
         )
     return path
@@ -215,7 +216,7 @@ def rl_data_source(task: str) -> str:
 
 
 def held_out_problems(task: str, settings: ExperimentSettings) -> Any:
-    return TASKS[task](settings.eval_problems, seed=EVAL_SEED, split="held_out")
+    return task_held_out_problems(task, settings.eval_problems)
 
 
 def rl_config(spec: ModelSpec, settings: RLSettings, output_dir: str | Path, **overrides: Any) -> EfficientGRPOConfig:
