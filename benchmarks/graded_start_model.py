@@ -25,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
 from efficient_trl.data import TASK_EVAL_SEED  # noqa: E402
+from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
 from efficient_trl.experiments.engine import START_MODELS  # noqa: E402
 from efficient_trl.sampling import SamplingSettings, generate_samples  # noqa: E402
 from efficient_trl.synthetic import GRADED_TIERS, graded_problems  # noqa: E402
