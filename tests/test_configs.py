@@ -6,8 +6,9 @@ import pytest
 from trl import DPOConfig, SFTConfig
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
+from efficient_trl.scripts.quickstart import quickstart_defaults
 from efficient_trl.synthetic import sum_problems
-from efficient_trl.testing import TWO_TERM_SUMS, quickstart_defaults
+from efficient_trl.testing import TWO_TERM_SUMS
 from efficient_trl.training import CPU_TRAINING_KWARGS
 
 # What TRL 1.16's own code still calls by transformers 5's deprecated names, whatever the settings
