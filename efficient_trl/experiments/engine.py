@@ -387,7 +387,7 @@ def run_plan(
     where, settings = parse_arguments(RunArguments, settings_class, argv=argv, description=description)
     run_dir = Path(where.run_dir or time_stamped(command))
     with timed():
-        stage(f"efficient-trl {command} into {run_dir}")
+        stage(f"efficient-trl {command}: run directory {run_dir}")
         try:
             rows = run(run_dir, settings)
         except (FileExistsError, RunDirInUseError) as refused:  # a run directory refused: the message names the fix
