@@ -10,8 +10,9 @@ import yaml
 from trl import DPOConfig, SFTConfig
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
+from efficient_trl.scripts.quickstart import quickstart_defaults
 from efficient_trl.synthetic import sum_problems
-from efficient_trl.testing import TWO_TERM_SUMS, quickstart_defaults
+from efficient_trl.testing import TWO_TERM_SUMS
 from efficient_trl.training import CPU_TRAINING_KWARGS, parse_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
