@@ -42,6 +42,7 @@ from .sampling import prompt_token_ids as prompt_token_ids  # importable from he
 from .sampling import render_prompt as render_prompt  # likewise
 from .sampling_vllm import generate_samples_vllm
 from .synthetic import TASKS
+from .thinking import without_thinking
 
 __all__ = [
     "EvaluationArguments",
@@ -93,9 +94,11 @@ def _check_truncated_grading(truncated_grading: str) -> None:
         raise ValueError(f"truncated_grading must be one of {list(TRUNCATED_GRADING)}, got {truncated_grading!r}.")
 
 
-def summarize(samples: list[EvaluationSample]) -> dict[str, float]:
+def summarize(samples: list[EvaluationSample]) -> dict[str, Any]:
     """Average pass@k, tokens (all, and correct only: None when none is), truncation rate, and standard errors of
-    the accuracy (over problems) and of the mean tokens (over samples)."""
+    the accuracy (over problems) and of the mean tokens (over samples); `no_think_rate`, the share of samples
+    answered without thinking (`thinking.without_thinking`), and `by_mode`, the figures of each mode ("think",
+    "no_think"; `_mode_figures`)."""
     if any(sample.correct is None for sample in samples):
         raise ValueError("grade the samples (grade_samples) before summarizing them.")
     per_problem: dict[int, list[bool]] = {}
@@ -106,17 +109,47 @@ def summarize(samples: list[EvaluationSample]) -> dict[str, float]:
     variance = sum((score - accuracy) ** 2 for score in problem_scores) / max(1, len(problem_scores) - 1)
     correct_tokens = [sample.num_tokens for sample in samples if sample.correct]
     tokens = [sample.num_tokens for sample in samples]
-    mean_tokens = sum(tokens) / len(tokens)
-    token_variance = sum((n - mean_tokens) ** 2 for n in tokens) / max(1, len(tokens) - 1)
+    mean_tokens, tokens_stderr = _mean_and_stderr(tokens)
+    no_think = [without_thinking(sample.text) for sample in samples]
+    modes = {mode: [s for s, flag in zip(samples, no_think, strict=True) if flag == (mode == "no_think")]
+             for mode in ("think", "no_think")}  # fmt: skip
     return {
         "accuracy": accuracy,
         "accuracy_stderr": math.sqrt(variance / len(problem_scores)),
         "mean_tokens": mean_tokens,
-        "mean_tokens_stderr": math.sqrt(token_variance / len(tokens)),
+        "mean_tokens_stderr": tokens_stderr,
         "mean_tokens_correct": sum(correct_tokens) / len(correct_tokens) if correct_tokens else None,
         "truncation_rate": sum(sample.truncated for sample in samples) / len(samples),
         "num_problems": len(per_problem),
         "num_samples": len(samples),
+        "no_think_rate": sum(no_think) / len(samples),
+        "by_mode": {mode: _mode_figures(group, len(samples)) for mode, group in modes.items()},
+    }
+
+
+def _mean_and_stderr(values: list[float]) -> tuple[float, float]:
+    """The mean of `values` (at least one) and its standard error, with the sample variance (n - 1)."""
+    mean = sum(values) / len(values)
+    variance = sum((value - mean) ** 2 for value in values) / max(1, len(values) - 1)
+    return mean, math.sqrt(variance / len(values))
+
+
+def _mode_figures(samples: list[EvaluationSample], total: int) -> dict[str, Any]:
+    """One mode's figures: its `share` of all `total` samples, `num_samples`, and over the samples of that mode alone
+    (not averaged per problem, since a problem's samples may fall in both modes) `accuracy` and `mean_tokens`,
+    each with its standard error (samples taken as independent); None for a mode without samples."""
+    if not samples:
+        return {"share": 0.0, "num_samples": 0, "accuracy": None, "accuracy_stderr": None, "mean_tokens": None,
+                "mean_tokens_stderr": None}  # fmt: skip
+    accuracy, accuracy_stderr = _mean_and_stderr([float(sample.correct) for sample in samples])
+    mean_tokens, tokens_stderr = _mean_and_stderr([sample.num_tokens for sample in samples])
+    return {
+        "share": len(samples) / total,
+        "num_samples": len(samples),
+        "accuracy": accuracy,
+        "accuracy_stderr": accuracy_stderr,
+        "mean_tokens": mean_tokens,
+        "mean_tokens_stderr": tokens_stderr,
     }
 
 

@@ -14,9 +14,10 @@ Both trainers override two TRL hooks and nothing else (beside the public `save_m
 
 What is logged says which is which: the replaced column is logged by TRL as `rewards/length_reward/mean` (the shaped
 reward; the correctness function's name is replaced by `SHAPED_REWARD_NAME`), and the accuracy as
-`efficiency/accuracy` (correct and finished). `save_model` (TRL's, which also saves every checkpoint) writes the
-model's provenance.json beside the weights, so that a model trained through the Python API records how it was trained,
-as the recipes' do.
+`efficiency/accuracy` (correct and finished); `efficiency/no_think_rate` is the share answered without thinking
+(`thinking.without_thinking`) and `efficiency/{think,no_think}/{accuracy,mean_tokens}` each mode's figures.
+`save_model` (TRL's, which also saves every checkpoint) writes the model's provenance.json beside the weights, so that
+a model trained through the Python API records how it was trained, as the recipes' do.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .length_rewards import completion_inputs, dataset_inputs, length_reward_at_
 from .math_grader import final_answer, math_accuracy_reward
 from .provenance import training_provenance, write_provenance
 from .rewards import normalize_advantages
-from .thinking import think_end_ids, thinking_length
+from .thinking import opens_without_thinking, think_end_ids, thinking_length
 
 __all__ = ["SHAPED_REWARD_NAME", "EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 
@@ -229,6 +230,9 @@ class _LengthPenaltyMixin:
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
         self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
         self._log_length_metrics(scored, correct, lengths, measured, penalized, num_generations)
+        tokenizer, marker = self._tokenizer, self._think_end_ids
+        no_think = torch.tensor([opens_without_thinking(ids, tokenizer, marker) for ids in completion_ids_list])
+        self._log_mode_metrics(self.accelerator.gather(no_think.to(device)), scored, correct, lengths)
         return rewards_per_func
 
     def _gathered_dataset_inputs(self, inputs: list[dict[str, Any]], device: torch.device) -> dict[str, torch.Tensor]:
@@ -279,6 +283,17 @@ class _LengthPenaltyMixin:
             self._log_metric("efficiency/groups_0_correct", (correct_per_group == 0).float().mean().item())
             self._log_metric("efficiency/groups_1_correct", (correct_per_group == 1).float().mean().item())
             self._log_metric("efficiency/groups_2plus_correct", (correct_per_group >= 2).float().mean().item())
+
+    def _log_mode_metrics(self, no_think, scored, correct, lengths) -> None:
+        # The share answered without thinking (thinking.without_thinking), and each mode's accuracy (over its scored
+        # completions) and mean tokens, logged only when the step has completions of that mode: TRL averages each
+        # name over the values logged, so a mode absent from a step leaves no value rather than a NaN.
+        self._log_metric("efficiency/no_think_rate", no_think.float().mean().item())
+        for mode, in_mode in (("think", ~no_think), ("no_think", no_think)):
+            if (in_mode & scored).any():
+                self._log_metric(f"efficiency/{mode}/accuracy", correct[in_mode & scored].float().mean().item())
+            if in_mode.any():
+                self._log_metric(f"efficiency/{mode}/mean_tokens", lengths[in_mode].float().mean().item())
 
     def _trl_advantages_to_rloo(self, advantages: torch.Tensor, num_generations: int) -> torch.Tensor:
         return advantages
