@@ -245,3 +245,18 @@ def test_an_older_runs_shaped_reward_is_read_under_its_current_name():
     assert log and all(e["rewards/length_reward/mean"] == e["rewards/math_accuracy_reward/mean"] for e in log)
     assert all(e["rewards/length_reward/mean"] <= e["efficiency/accuracy"] + 1e-9 for e in log)  # shaped <= accuracy
     assert state.read_text() == before
+
+
+def test_rows_carry_the_share_of_answers_without_thinking_and_old_summaries_load_as_before(graded_evaluations):
+    from efficient_trl.analysis import tier_rows
+
+    # a new evaluation records it (the graded model always thinks: 0), for the whole run, each tier and each cutoff
+    rows = load_results(graded_evaluations, cutoff_model="start", start="start")
+    assert [row["no_think_rate"] for row in rows] == [0.0] * 4
+    assert all(row["no_think_rate"] == 0.0 for row in tier_rows(rows))
+    start = select(rows, name="start")[0]
+    # every sample thinks, and every problem has k = 2 of them: the mode's accuracy over samples is average pass@k
+    assert start["by_mode"]["think"]["accuracy"] == pytest.approx(start["accuracy"])
+    # the committed demo runs' summaries predate it: they load as they did, with no_think_rate None
+    old = load_results(Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs" / "sweep", cutoff_model="start")
+    assert old and all(row["no_think_rate"] is None and "by_mode" not in row for row in old)

@@ -71,3 +71,30 @@ def test_tier_table_of_a_graded_evaluation(graded_evaluations):
         format_tier_table(rows, start="base")
     with pytest.raises(ValueError, match="no tiers in the results"):
         tier_table([{key: value for key, value in row.items() if key != "by_tier"} for row in rows])
+
+
+def test_tables_show_answers_without_thinking_when_some_model_gives_them(graded_evaluations):
+    from efficient_trl.analysis import format_tier_table
+
+    rows = [
+        {"name": "start", "dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 100.0,
+         "no_think_rate": 0.0},
+        {"name": "adaptive", "dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 50.0,
+         "no_think_rate": 0.625},
+        {"name": "old", "dataset": "d", "accuracy": 0.9, "accuracy_stderr": 0.01, "mean_tokens": 100.0},
+    ]  # fmt: skip
+    lines = format_tradeoff_table(rows, baseline="start").splitlines()
+    assert lines[0].endswith("| accuracy vs start | no thinking |") and lines[1].count("---") == 6
+    assert lines[2].endswith("| 0.0% |") and lines[3].endswith("| -50.0% | +0.0 pts | 62.5% |")
+    assert lines[4].endswith("| +0.0 pts |  |")  # a summary written before it was recorded: left blank
+    # only models that always think (or that predate the figure): the table as it was
+    assert "no thinking" not in format_tradeoff_table([rows[0], rows[2]], baseline="start")
+
+    graded = load_results(graded_evaluations, start="start")  # the graded model always thinks: no column
+    assert "no thinking" not in format_tier_table(graded)
+    for row in graded:
+        if row["name"] == "alpha=0.2":
+            row["by_tier"]["hard"]["no_think_rate"] = 0.25
+    lines = format_tier_table(graded).splitlines()
+    assert lines[0].endswith("| hard tokens vs start | hard no thinking |") and lines[0].count("no thinking") == 3
+    assert lines[3].startswith("| alpha=0.2 |") and lines[3].endswith("| 25.0% |") and lines[2].endswith("| 0.0% |")

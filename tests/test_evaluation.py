@@ -440,3 +440,57 @@ def test_the_default_output_dir_names_the_settings_that_differ(monkeypatch, tmp_
     assert sorted(path.name for path in first.parent.iterdir()) == sorted(
         [first.name, "sums-k1-t0.6-max60-seed1-n3", Path(suffixed).name]
     )
+
+
+def test_summary_reports_answers_without_thinking_and_each_modes_figures():
+    # Texts as the demo models write them (no pre-fill: "<think>...</think>\boxed{}") and as R1-distill ones do
+    # after their "<think>\n" pre-fill ("</think>..." right away is no thinking).
+    samples = [
+        EvaluationSample(0, 0, "<think>3+5=8.</think>\\boxed{8}", 10, False),  # think, right
+        EvaluationSample(0, 1, "<think></think>\\boxed{8}", 4, False),  # no thinking, right
+        EvaluationSample(1, 0, "\n</think>\n\n\\boxed{6}", 2, False),  # no thinking, wrong
+        EvaluationSample(1, 1, "<think>2+5=7.</think>\\boxed{7}", 20, False),  # think, right
+        EvaluationSample(1, 2, "<think>2+5=7.2+5", 30, True),  # never closed: thinking, wrong
+    ]
+    summary = summarize(grade_samples(samples, ["8", "7"]))
+    assert summary["no_think_rate"] == pytest.approx(2 / 5)
+    think, no_think = summary["by_mode"]["think"], summary["by_mode"]["no_think"]
+    assert (think["share"], think["num_samples"], no_think["share"], no_think["num_samples"]) == (0.6, 3, 0.4, 2)
+    # accuracy over the samples of the mode (2 of 3; 1 of 2), not per problem; tokens over them too
+    assert think["accuracy"] == pytest.approx(2 / 3) and no_think["accuracy"] == pytest.approx(1 / 2)
+    assert think["mean_tokens"] == 20 and no_think["mean_tokens"] == 3
+    assert think["accuracy_stderr"] == pytest.approx((1 / 3 / 3) ** 0.5)  # sample variance 1/3, three samples
+    assert no_think["mean_tokens_stderr"] == pytest.approx(1.0)  # tokens 4 and 2: variance 2, two samples
+    # a mode without samples has no accuracy or tokens, rather than a made-up zero
+    alone = summarize(samples[:1])["by_mode"]["no_think"]
+    assert alone == {"share": 0.0, "num_samples": 0, "accuracy": None, "accuracy_stderr": None,
+                     "mean_tokens": None, "mean_tokens_stderr": None}  # fmt: skip
+
+
+def test_a_real_evaluation_reports_answers_without_thinking_per_tier(tmp_path):
+    # The shipped graded model always thinks; forced to a thinking budget of one token (its "<think>"), budget
+    # forcing closes the thinking at once: every answer is then given without thinking, on every tier.
+    from efficient_trl.evaluation import evaluate_problems, load_samples
+    from efficient_trl.synthetic import graded_problems
+
+    problems = graded_problems(6, seed=3, split="held_out")
+    for budget, rate in ((None, 0.0), (1, 1.0)):
+        sampling = SamplingSettings(k=2, max_new_tokens=64, thinking_budget=budget)
+        run = tmp_path / f"budget-{budget}"
+        summary = evaluate_problems(
+            str(START_MODELS["graded"]), problems, run, sampling, dataset="graded", batch_size=12
+        )
+        samples = load_samples(run)
+        assert (
+            summary["no_think_rate"] == rate
+            and json.loads((run / "summary.json").read_text())["no_think_rate"] == rate
+        )
+        assert all(sample.text.startswith("<think></think>") == bool(rate) for sample in samples)
+        mode = summary["by_mode"]["no_think" if rate else "think"]
+        assert mode["num_samples"] == len(samples) == 12 and mode["share"] == 1.0
+        assert mode["accuracy"] == pytest.approx(sum(sample.correct for sample in samples) / len(samples))
+        assert mode["mean_tokens"] == pytest.approx(summary["mean_tokens"])
+        assert list(summary["by_tier"]) == ["easy", "medium", "hard"]
+        for tier, entry in summary["by_tier"].items():  # per tier, from that tier's samples
+            group = [sample for sample in samples if problems[sample.problem_index]["tier"] == tier]
+            assert entry["no_think_rate"] == rate and entry["by_mode"] == summarize(group)["by_mode"]

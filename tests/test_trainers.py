@@ -85,8 +85,12 @@ def test_end_to_end_training_logs_the_efficiency_metrics(trainer_class, config_c
     assert len(logs) == 3
     for entry in logs:
         assert math.isfinite(entry["loss"])
-        for key in ("accuracy", "groups_0_correct", "groups_1_correct", "groups_2plus_correct"):
+        for key in ("accuracy", "groups_0_correct", "groups_1_correct", "groups_2plus_correct", "no_think_rate"):
             assert f"efficiency/{key}" in entry
+        # no completion of a random model closes a thinking it never opened: all think, and the think mode's figures
+        # are the step's
+        assert entry["efficiency/no_think_rate"] == 0 and "efficiency/no_think/mean_tokens" not in entry
+        assert entry["efficiency/think/accuracy"] == entry["efficiency/accuracy"]
         assert entry["efficiency/groups_0_correct"] + entry["efficiency/groups_1_correct"] + entry[
             "efficiency/groups_2plus_correct"
         ] == pytest.approx(1.0)
@@ -184,6 +188,21 @@ def test_r1_template_one_step_and_the_measured_length(
         assert thinking < entry["efficiency/correct_mean_tokens"]
     else:
         assert "efficiency/correct_mean_thinking_tokens" not in entry
+    # Answers without thinking (issue 27): after the "<think>\n" pre-fill, the thinking is empty when only whitespace
+    # comes before `</think>`; each mode's accuracy and mean tokens are over that mode's completions.
+    no_think = [
+        thinking_length(ids) < len(ids) and not tokenizer.decode(ids[: thinking_length(ids)]).strip()
+        for ids in completions
+    ]
+    assert 0 < sum(no_think) < len(completions), "one mode only: the per-mode metrics would not be exercised"
+    assert entry["efficiency/no_think_rate"] == pytest.approx(sum(no_think) / len(completions))
+    for mode, flag in (("think", False), ("no_think", True)):
+        group = [i for i, value in enumerate(no_think) if value == flag]
+        accuracy = sum(correct[i] for i in group) / len(group)
+        assert entry[f"efficiency/{mode}/accuracy"] == pytest.approx(accuracy)
+        assert entry[f"efficiency/{mode}/mean_tokens"] == pytest.approx(
+            sum(len(completions[i]) for i in group) / len(group)
+        )
 
 
 @pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)

@@ -3,7 +3,9 @@
 Results are evaluation run directories (`load_results`): one `summary.json` each, written by
 `efficient_trl.evaluation.evaluate` (e.g. `runs/eval/<model>/<dataset>-k3-t0.6-max32768/`) or by the demo
 (`<run_dir>/eval/<model>/`). Training logs are TRL's `trainer_state.json` (`load_training_log`). Every row is a dict
-with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr` and `mean_tokens`; an evaluation of
+with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr`, `mean_tokens` and `no_think_rate` (the
+share of answers given without thinking, `thinking.without_thinking`; None in summaries written before efficient-trl
+recorded it, and `by_mode` beside it: accuracy and tokens per mode, see `evaluation.summarize`); an evaluation of
 problems with tiers (the graded task's easy/medium/hard) also has `by_tier`, the same figures per tier, which
 `tier_rows` turns into rows of their own.
 
@@ -133,7 +135,8 @@ def load_results(path: str | Path, cutoff_model: str | None = None, start: str |
                     if at_cutoff["cutoff"] == cutoff["cutoff"]
                 }
                 rows.append(
-                    {**cutoff, "name": f"cutoff={cutoff['cutoff']}", "dataset": source["dataset"], "family": "cutoff",
+                    {"no_think_rate": None, **cutoff, "name": f"cutoff={cutoff['cutoff']}",
+                     "dataset": source["dataset"], "family": "cutoff",
                      "max_new_tokens": source.get("max_new_tokens"),  # the limit a cutoff at or above cuts nothing
                      **({"by_tier": by_tier} if by_tier else {})}
                 )  # fmt: skip
@@ -186,7 +189,10 @@ def provenance_fields(provenance: dict[str, Any] | None) -> dict[str, Any]:
 
 def _evaluation_row(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     name = summary.get("name") or result_name(summary["model"])  # the demo records its own names
-    row = {**summary, "name": name, "dataset": Path(summary["dataset"]).stem, "run_dir": str(run_dir)}
+    row = {
+        "no_think_rate": None,  # summaries written before efficient-trl recorded it
+        **summary, "name": name, "dataset": Path(summary["dataset"]).stem, "run_dir": str(run_dir),
+    }  # fmt: skip
     return {**row, **provenance_fields(summary.get("provenance"))}
 
 

@@ -13,7 +13,8 @@ __all__ = ["format_budget_table", "format_tier_table", "format_tradeoff_table", 
 
 def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
     """Markdown table of accuracy and mean tokens per model, with the change against the `baseline` model's row on
-    the same dataset (a dataset column appears when there is more than one dataset).
+    the same dataset (a dataset column appears when there is more than one dataset, and a "no thinking" column, the
+    share of answers given without thinking, when some row has such answers).
 
     The ± figures are one standard error.
     """
@@ -24,10 +25,12 @@ def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
         raise ValueError(
             f"no row named {baseline!r} to compare against on {missing or 'any dataset'} (rows: {_distinct(rows)})."
         )
-    several = len(datasets) > 1
+    several, modes = len(datasets) > 1, _answers_without_thinking(rows)
     lines = [
-        ("| dataset " if several else "") + "| model | accuracy | mean tokens | tokens vs start | accuracy vs start |",
-        ("| --- " if several else "") + "| --- | --- | --- | --- | --- |",
+        ("| dataset " if several else "")
+        + "| model | accuracy | mean tokens | tokens vs start | accuracy vs start |"
+        + (" no thinking |" if modes else ""),
+        ("| --- " if several else "") + "| --- | --- | --- | --- | --- |" + (" --- |" if modes else ""),
     ]
     for row in sorted(rows, key=lambda row: datasets.index(row["dataset"])):
         reference = references[row["dataset"]]
@@ -38,6 +41,7 @@ def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
             (f"| {row['dataset']} " if several else "")
             + f"| {row['name']} | {100 * row['accuracy']:.1f}% ± {100 * row['accuracy_stderr']:.1f} "
             f"| {row['mean_tokens']:.1f}{tokens_stderr} | {100 * token_change:+.1f}% | {accuracy_change:+.1f} pts |"
+            + (f" {_share(row.get('no_think_rate'))} |" if modes else "")
         )
     return "\n".join(lines)
 
@@ -69,7 +73,10 @@ def format_budget_table(rows: list[dict[str, Any]], plain_rows: list[dict[str, A
 
 
 # What `tier_table` gives per tier: the tier's figures as `evaluation.write_summary` recorded them
-TIER_FIELDS = ("accuracy", "accuracy_stderr", "mean_tokens", "mean_tokens_stderr", "truncation_rate", "num_problems")
+TIER_FIELDS = (
+    "accuracy", "accuracy_stderr", "mean_tokens", "mean_tokens_stderr", "truncation_rate", "num_problems",
+    "no_think_rate",
+)  # fmt: skip
 
 
 def tier_table(rows: list[dict[str, Any]], start: str = "start") -> list[dict[str, Any]]:
@@ -105,25 +112,38 @@ def tier_table(rows: list[dict[str, Any]], start: str = "start") -> list[dict[st
 def format_tier_table(rows: list[dict[str, Any]], start: str = "start") -> str:
     """Markdown table of `tier_table`: one line per model, per tier its accuracy and mean tokens (± one standard
     error) and its mean tokens against the `start` model's on that tier (a dataset column appears when there is
-    more than one dataset)."""
+    more than one dataset; a "no thinking" column per tier, the share of answers given without thinking, when some
+    model has such answers)."""
     table = tier_table(rows, start)
     tiers = list(dict.fromkeys(tier for entry in table for tier in entry["by_tier"]))
     several = len(_distinct(table, "dataset")) > 1
+    modes = _answers_without_thinking([figures for entry in table for figures in entry["by_tier"].values()])
+    columns = ("accuracy", "tokens", "tokens vs start") + ("no thinking",) * modes
     header = ["dataset"] * several + ["model"]
-    header += [f"{tier} {column}" for tier in tiers for column in ("accuracy", "tokens", "tokens vs start")]
+    header += [f"{tier} {column}" for tier in tiers for column in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for entry in table:
         cells = [entry["dataset"]] * several + [entry["name"]]
         for tier in tiers:
             figures = entry["by_tier"].get(tier)
             if figures is None:  # a model evaluated without this tier
-                cells += [""] * 3
+                cells += [""] * len(columns)
                 continue
             tokens_stderr = "" if figures["mean_tokens_stderr"] is None else f" ± {figures['mean_tokens_stderr']:.1f}"
             cells += [
                 f"{100 * figures['accuracy']:.1f}% ± {100 * figures['accuracy_stderr']:.1f}",
                 f"{figures['mean_tokens']:.1f}{tokens_stderr}",
                 f"{100 * figures['token_change']:+.1f}%",
-            ]
+            ] + [_share(figures["no_think_rate"])] * modes
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _answers_without_thinking(rows: list[dict[str, Any]]) -> bool:
+    """Whether some row has answers given without thinking: the tables show the share only then, so that the tables
+    of models that always think (or of summaries written before it was recorded) stay as they were."""
+    return any(row.get("no_think_rate") for row in rows)
+
+
+def _share(rate: float | None) -> str:
+    return "" if rate is None else f"{100 * rate:.1f}%"
