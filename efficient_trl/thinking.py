@@ -60,7 +60,9 @@ def without_thinking(completion: str) -> bool:
     it, an empty `<think></think>` is. A completion that never closes its thinking is thinking (it thought until it
     stopped or was cut); so is any text without `</think>`, e.g. from a model that has no thinking marker at all.
     The mode is read from the completion alone: a prompt that closes the thinking itself (a template's "thinking
-    off" switch) gives completions without `</think>`, which count as thinking."""
+    off" switch) gives completions without `</think>`, which count as thinking. Evaluation reads the samples' text,
+    decoded without special tokens: `<think>` and `</think>` are ordinary tokens in R1-distill's, Qwen3's and the
+    demo models' tokenizers."""
     thought, closed, _ = completion.partition(THINK_END)
     return bool(closed) and not thought.strip().removeprefix(THINK_START).strip()
 
