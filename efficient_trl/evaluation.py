@@ -339,7 +339,10 @@ def evaluate_problems(
     samples_path = run_dir / "samples.jsonl"
     # one process at a time (two would generate every sample twice); other settings are refused
     with held_run_dir(
-        run_dir, settings, has_results=lambda path: bool(_read_samples(path / "samples.jsonl"))
+        run_dir,
+        settings,
+        has_results=lambda path: bool(_read_samples(path / "samples.jsonl")),
+        option="output directory (--output_dir)",
     ) as resumed:
         done = _resumed_samples(run_dir, settings) if resumed else {}
         golds = problems["answer"]

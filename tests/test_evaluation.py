@@ -135,7 +135,7 @@ def test_evaluation_run_directory_resumes_and_refuses(tiny_model_path, tmp_path)
     kept = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()[:3]]
     assert resumed["num_samples"] == 6 and kept == [json.loads(line) for line in lines[:3]]
 
-    with pytest.raises(FileExistsError, match="other settings"):
+    with pytest.raises(FileExistsError, match=r"other settings.*choose another output directory \(--output_dir\)"):
         evaluate(tiny_model_path, "math500", run, replace(sampling, temperature=1.0), **options)
 
 
