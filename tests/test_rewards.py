@@ -174,9 +174,10 @@ def test_batch_token_whitens_every_token_of_the_batch():
 
 
 def test_batch_token_shifts_every_advantage_by_the_same_amount():
-    # A short answer outranking a longer one (the length penalty), and an all-wrong group. Token-weighted, the batch mean is
-    # (2 * 0.5 + 6 * -0.5) / 16 = -1/8, the population variance (2 * 0.625^2 + 6 * 0.375^2 + 8 * 0.125^2) / 16 = 7/64:
-    # the all-wrong group, whose advantage was 0, is pushed up by (1/8) / sqrt(7/64) = 1/sqrt(7).
+    # A short answer outranking a longer one (the length penalty), and an all-wrong group. Token-weighted, the batch
+    # mean is (2 * 0.5 + 6 * -0.5) / 16 = -1/8 and the population variance
+    # (2 * 0.625^2 + 6 * 0.375^2 + 8 * 0.125^2) / 16 = 7/64, so the all-wrong group, whose advantage was 0, is pushed
+    # up by (1/8) / sqrt(7/64) = 1/sqrt(7).
     rewards = torch.tensor([1.0, 0.5, 0.0, 0.0])
     advantages = torch.tensor([0.5, -0.5, 0.0, 0.0])
     lengths = torch.tensor([2, 6, 4, 4])
