@@ -16,8 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from efficient_trl.data import TASK_EVAL_SEED  # noqa: E402
 from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
-from efficient_trl.experiments.engine import EVAL_SEED, START_MODELS  # noqa: E402
+from efficient_trl.experiments.engine import START_MODELS  # noqa: E402
 from efficient_trl.math_grader import MathAccuracyReward  # noqa: E402
 from efficient_trl.sampling import SamplingSettings, generate_samples  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=1000)
     parser.add_argument("--batch_size", type=int, default=250)
     args = parser.parse_args()
-    problems = sum_problems(args.problems, seed=EVAL_SEED, split="held_out")
+    problems = sum_problems(args.problems, seed=TASK_EVAL_SEED, split="held_out")
     model = AutoModelForCausalLM.from_pretrained(str(START_MODELS["sums"]))
     tokenizer = AutoTokenizer.from_pretrained(str(START_MODELS["sums"]))
     reward = MathAccuracyReward()

@@ -23,10 +23,11 @@ import re
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from efficient_trl.demo import DEMO_MODEL_DIRS, EVAL_SEED  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from efficient_trl.data import TASK_EVAL_SEED  # noqa: E402
 from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
+from efficient_trl.experiments.engine import START_MODELS  # noqa: E402
 from efficient_trl.sampling import SamplingSettings, generate_samples  # noqa: E402
 from efficient_trl.synthetic import GRADED_TIERS, graded_problems  # noqa: E402
 
@@ -58,7 +59,7 @@ def header(columns: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(DEMO_MODEL_DIRS["graded"]))
+    parser.add_argument("--model", default=str(START_MODELS["graded"]))
     parser.add_argument("--problems", type=int, default=300, help="held-out problems per tier")
     parser.add_argument("--budgets", type=int, nargs="*", default=list(BUDGETS), help="thinking budgets (tokens)")
     parser.add_argument("--max_new_tokens", type=int, default=256)
@@ -68,7 +69,7 @@ def main() -> None:
     torch.set_num_threads(1)  # a ~1M model gains nothing from more; one thread keeps the numbers the same anywhere
 
     tiers = list(GRADED_TIERS)
-    problems = graded_problems(len(tiers) * args.problems, seed=EVAL_SEED, split="held_out")
+    problems = graded_problems(len(tiers) * args.problems, seed=TASK_EVAL_SEED, split="held_out")
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model)
 
@@ -84,7 +85,7 @@ def main() -> None:
         return {tier: [s for s in samples if problems["tier"][s.problem_index] == tier] for tier in tiers}
 
     free = by_tier(sample(None))
-    print(f"model {args.model}: {args.problems} held-out problems per tier (seed {EVAL_SEED}), temperature 0.6, "
+    print(f"model {args.model}: {args.problems} held-out problems per tier (seed {TASK_EVAL_SEED}), temperature 0.6, "
           f"sampling seed {args.seed}, at most {args.max_new_tokens} tokens")  # fmt: skip
     print()
     header(

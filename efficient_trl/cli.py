@@ -8,21 +8,26 @@ parses its flags.
 `efficient_trl.experiments`; the table `COMMANDS`), imported only when that command runs. Each command parses
 dataclasses with `help` metadata through TRL's `TrlParser` (`parse_arguments`): `--config file.yaml` sets any field
 (an unknown key is an error); a command-line flag overrides the YAML; `--help` lists every field with its help and
-default. On top of TRL's parsing, a field marked required (no default) must have a value, and a field with `choices`
+default. On top of TRL's parsing, a flag or YAML key that no field has is refused first, with the closest names
+("unknown option --x; did you mean --y?", `check_options`; also used by `efficient-trl train`), a field marked
+required (no default) must have a value, and a field with `choices`
 metadata is checked against them wherever its value came from (argparse checks the command line only, not a YAML
 value).
 """
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import importlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, fields
 from typing import Any
 
-__all__ = ["COMMANDS", "command_module", "function_default", "parse_arguments"]  # main: the console entry point
+# main: the console entry point
+__all__ = ["COMMANDS", "check_options", "command_module", "function_default", "parse_arguments"]
 
 # command -> what it does, in one line (`efficient-trl --help`); its code is in `command_module(command)`
 COMMANDS = {
@@ -79,6 +84,8 @@ def parse_arguments(
     parser = TrlParser(dataclass_types, description=summary)
     if defaults:
         parser.set_defaults(**defaults)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    check_options(parser, argv)
     try:
         parsed = parser.parse_args_and_config(args=argv)
     except ValueError as error:  # a field's own check (__post_init__) or an unknown YAML key: a usage error
@@ -93,6 +100,50 @@ def parse_arguments(
             if choices is not None and value is not None and not set(values) <= set(choices):
                 parser.error(f"--{spec.name} must be one of {list(choices)}, got {value!r}.")
     return parsed
+
+
+def check_options(
+    parser: argparse.ArgumentParser,
+    argv: list[str],
+    config: Iterable[str] | None = None,
+    also_allowed: Iterable[str] = (),
+) -> None:
+    """A usage error (exit 2) for the first command-line flag in `argv`, then the first `--config` YAML key in
+    `config` (default: the keys of the YAML that `argv`'s --config names), that `parser` does not know: "unknown
+    option --lerning_rate; did you mean --learning_rate?" (the closest known names, if any are close).
+    `also_allowed` are more YAML keys to accept. Called before parsing, so that a typo is reported first, not an error
+    of some other field it hides (an abbreviated flag counts as a typo)."""
+    flags = {"--config", *(option for action in parser._actions for option in action.option_strings)}  # TRL's own
+    for token in argv:
+        flag = token.split("=", 1)[0]
+        if flag.startswith("--") and flag not in flags:
+            parser.error(f"unknown option {flag}{_closest(flag[2:], {f[2:] for f in flags if f[:2] == '--'}, '--')}")
+    keys = {action.dest for action in parser._actions} | {"env", *also_allowed}  # env: TRL's environment variables
+    for key in _config_keys(argv) if config is None else config:
+        if key not in keys:
+            parser.error(f"unknown key {key!r} in the --config YAML{_closest(str(key), keys - {'help'}, '')}")
+
+
+def _closest(name: str, known: set[str], prefix: str) -> str:
+    """'; did you mean <prefix>x or <prefix>y?' with the known names closest to `name` (their dashed aliases left
+    out), or '.' when none is close."""
+    candidates = sorted(option for option in known if "-" not in option)
+    matches = difflib.get_close_matches(name.replace("-", "_"), candidates, n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(prefix + match for match in matches)}?" if matches else "."
+
+
+def _config_keys(argv: list[str]) -> list[str]:
+    """The keys of the --config YAML in `argv`; none when it has none or cannot be read (TrlParser says why)."""
+    import yaml
+
+    if "--config" not in argv or argv.index("--config") + 1 >= len(argv):
+        return []
+    try:
+        with open(argv[argv.index("--config") + 1]) as f:
+            config = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return []
+    return list(config) if isinstance(config, dict) else []
 
 
 # The CPU experiments' commands: each plan of efficient_trl.experiments holds its own main

@@ -8,7 +8,7 @@ from typing import Any
 
 from trl import GRPOConfig, RLOOConfig
 
-from .length_rewards import LENGTH_REWARDS, resolve_length_reward
+from .length_rewards import AS_PUBLISHED, LENGTH_REWARDS, penalty_warmup_steps, resolve_length_reward
 from .rewards import ADVANTAGE_NORMALIZATIONS
 
 __all__ = ["LENGTH_PENALTY_MEASURES", "EfficientGRPOConfig", "EfficientRLOOConfig", "LengthPenaltyArguments"]
@@ -102,6 +102,24 @@ class LengthPenaltyArguments:
             "the length reward is computed from. Defaults to the first reward function."
         },
     )
+    length_penalty_warmup_steps: float = field(
+        default=0.0,
+        metadata={
+            "help": "Optimizer steps at the start of training without the length penalty (the binary correctness "
+            "reward instead), as Kimi k1.5 trains: an integer, or a float in [0, 1) for that share of the steps (as "
+            "warmup_steps reads). 0: the penalty from the first step."
+        },
+    )
+    reward_as_published: bool = field(
+        default=False,
+        metadata={
+            "help": "Train the chosen length reward as its authors did: advantage_normalization and "
+            "length_penalty_warmup_steps take the values efficient_trl.length_rewards.AS_PUBLISHED records for it "
+            "(e.g. 'group' for the rewards trained with verl's GRPO, a warm-up for kimi; each with where it was "
+            "read). Setting either field to another value as well is an error. False: the fields as given (the "
+            "common setting of the comparison: no normalization, no warm-up)."
+        },
+    )
 
     def _check_length_penalty_arguments(self) -> None:
         alpha = self.length_penalty_alpha
@@ -120,18 +138,37 @@ class LengthPenaltyArguments:
                 f"advantage_normalization must be one of {ADVANTAGE_NORMALIZATIONS}, got "
                 f"{self.advantage_normalization!r}."
             )
-        if self.kl_in_reward and self.advantage_normalization not in ("none", "batch_token"):
-            raise ValueError(
-                f"kl_in_reward gives every token its own advantage, which advantage_normalization="
-                f"{self.advantage_normalization!r} (one value per sequence) cannot rescale: use 'batch_token' (the "
-                "authors' code) or 'none'."
-            )
         self.length_reward_kwargs = json_object(self.length_reward_kwargs, "length_reward_kwargs", '{"weight": 0.5}')
         if self.length_reward_kwargs is not None and not isinstance(self.length_reward_kwargs, dict):
             raise ValueError(
                 f"length_reward_kwargs must be a dict of parameter names to values, got {self.length_reward_kwargs!r}."
             )
         self.resolved_length_reward()  # unknown names, parameters or values fail at construction
+        if self.reward_as_published:
+            self._take_published_training()
+        penalty_warmup_steps(self.length_penalty_warmup_steps, 1)  # a negative or non-numeric warm-up fails here
+        if self.kl_in_reward and self.advantage_normalization not in ("none", "batch_token"):
+            raise ValueError(
+                f"kl_in_reward gives every token its own advantage, which advantage_normalization="
+                f"{self.advantage_normalization!r} (one value per sequence) cannot rescale: use 'batch_token' (the "
+                f"authors' code) or 'none'{' (reward_as_published set it)' if self.reward_as_published else ''}."
+            )
+
+    def _take_published_training(self) -> None:
+        """Set the fields `reward_as_published` decides to the chosen reward's `AS_PUBLISHED` values; a field the
+        user set to a third value is an error naming both."""
+        published = AS_PUBLISHED[self.length_reward]
+        for name, value in (
+            ("advantage_normalization", published.normalization),
+            ("length_penalty_warmup_steps", published.warmup),
+        ):
+            given, default = getattr(self, name), self.__dataclass_fields__[name].default
+            if given not in (default, value):
+                raise ValueError(
+                    f"reward_as_published=True sets {name} to {value!r}, as the authors of length_reward="
+                    f"{self.length_reward!r} trained, but {name}={given!r} is given too: drop one of the two."
+                )
+            setattr(self, name, value)
 
     def resolved_length_reward(self) -> tuple[str, dict[str, Any]]:
         """The chosen length reward's registry name and every parameter it is called with (defaults included)."""

@@ -16,12 +16,14 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset, concatenate_datasets, load_dataset, load_from_disk
 
 from .cli import function_default
 from .math_grader import gold_answer, parse_boxed, plain_number
 from .rundir import check_new_output_dir
+from .synthetic import TASKS
 
 __all__ = [
     "AUTHORS_TRAINING_SET",
@@ -30,6 +32,9 @@ __all__ = [
     "PAPER_PROMPT",
     "PLACEHOLDER_ANSWERS",
     "PREPARED_TRAINING_SET",
+    "TASK_EVAL_PROBLEMS",
+    "TASK_EVAL_SEED",
+    "TASK_PROMPT",
     "FIGURE_PATTERNS",
     "PreparationArguments",
     "PreparationReport",
@@ -39,7 +44,10 @@ __all__ = [
     "load_problems",
     "numeric_answer",
     "prepare_training_set",
+    "prompt_template_for",
+    "task_held_out_problems",
     "to_prompts",
+    "to_raw_prompts",
     "unreadable_answer",
 ]
 
@@ -63,6 +71,30 @@ LOCAL_DATASETS = {
 # What recipes/prepare_data.py draws from offline (stand-ins for the paper's Numina subsets), and where it writes
 OFFLINE_SOURCES = ("math_train", "aime_1983_2023")
 PREPARED_TRAINING_SET = "data/train-3.2k"
+
+# The demo tasks (`efficient_trl.synthetic.TASKS`: sums, multi_sums, graded) as evaluation datasets: a task's name
+# stands for the held-out problems every experiment evaluates its models on (seeded; the first TASK_EVAL_PROBLEMS by
+# default, as the demo), whose user turn is the bare problem, as the demo models were trained on.
+TASK_PROMPT = "{problem}"
+TASK_EVAL_SEED = 3
+TASK_EVAL_PROBLEMS = 1000
+
+
+def task_held_out_problems(task: str, num_problems: int = TASK_EVAL_PROBLEMS) -> Dataset:
+    """The first `num_problems` held-out problems of demo task `task` (`prompt`, `problem`, `answer` and, for
+    graded, `tier` columns): the one source of every evaluation on a demo task, the experiments' and
+    `recipes/evaluate.py --dataset <task>`'s."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}.")
+    return TASKS[task](num_problems, seed=TASK_EVAL_SEED, split="held_out")
+
+
+def prompt_template_for(dataset: str, template: str | None = None) -> str:
+    """`template` if given, else `dataset`'s own prompt: the bare problem for a demo task (`TASK_PROMPT`), the
+    paper's prompt (`PAPER_PROMPT`) for anything else."""
+    if template is not None:
+        return template
+    return TASK_PROMPT if dataset in TASKS else PAPER_PROMPT
 
 
 def load_problems(name: str, split: str = "train") -> Dataset:
@@ -214,6 +246,38 @@ def to_prompts(dataset: Dataset, template: str = PAPER_PROMPT) -> Dataset:
         lambda row: {"prompt": [{"role": "user", "content": template.format(problem=row["problem"])}]},
         desc="prompts",
     )
+
+
+# What an R1-distill chat template writes after `<｜Assistant｜>` to open the thinking (its generation prompt prefill)
+THINK_PREFILLS = ("<think>\n", "<think>")
+
+
+def to_raw_prompts(dataset: Dataset, tokenizer: Any, chat_template_kwargs: dict[str, Any] | None = None) -> Dataset:
+    """The authors' training prompts: each conversational `prompt` rendered once, here, by `tokenizer`'s chat template
+    with its generation prompt (and `chat_template_kwargs`, as TRL passes the config's), as plain text without the
+    `<think>` prefill that an R1-distill template adds.
+
+    For DeepSeek-R1-Distill that is the authors' OpenRLHF `input_template`, `<｜begin▁of▁sentence｜><｜User｜>{user
+    turn}<｜Assistant｜>`, where TRL's chat rendering ends with `<｜Assistant｜><think>\n`: the model chooses to open
+    its thoughts itself. A leading BOS is left out of the text where the tokenizer adds one when it tokenizes text
+    (TRL tokenizes a string prompt with special tokens, as does vLLM), so that the prompt's ids hold BOS once. A
+    template without a prefill renders as it would in chat. Budget sentences (`budgets.with_budgets`) go in before:
+    they are written into the user turn.
+    """
+    bos, bos_id = tokenizer.bos_token, tokenizer.bos_token_id
+    adds_bos = bos_id is not None and tokenizer("a")["input_ids"][:1] == [bos_id]
+
+    def render(row: dict) -> dict:
+        if isinstance(row["prompt"], str):
+            raise ValueError(f"prompt {row['prompt'][:60]!r} is already text: to_raw_prompts renders chat turns.")
+        text = tokenizer.apply_chat_template(
+            row["prompt"], tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {})
+        )
+        prefill = next((prefill for prefill in THINK_PREFILLS if text.endswith(prefill)), "")
+        text = text[: len(text) - len(prefill)]
+        return {"prompt": text[len(bos) :] if adds_bos and text.startswith(bos) else text}
+
+    return dataset.map(render, desc="raw prompts")
 
 
 def numeric_answer(answer: str) -> bool:

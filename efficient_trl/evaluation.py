@@ -2,19 +2,22 @@
 
 Average pass@k as the paper defines it: k samples per problem at temperature 0.6, the mean correctness of a
 problem's samples, averaged over problems. A completion that hits the token limit without EOS counts as wrong, as in
-training. The samples come from `efficient_trl.sampling` (transformers `generate` or vLLM, one `SamplingSettings`);
-this module grades them and keeps the run directory: settings.json, samples.jsonl (resumable), summary.json.
+training (`truncated_grading="last_box"` grades its last box instead, as the authors' evaluation script did). The
+samples come from `efficient_trl.sampling` (transformers `generate` or vLLM, one `SamplingSettings`); this module
+grades them and keeps the run directory: settings.json, samples.jsonl (resumable), summary.json.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import io
 import json
 import math
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +25,30 @@ import torch
 
 from .budgets import BUDGET_MEASURES, BUDGET_MODES, budget_adherence, budget_template, with_budgets
 from .cli import function_default
-from .data import LOCAL_DATASETS, PAPER_PROMPT, check_gold_answers, load_problems, to_prompts
-from .math_grader import MathAccuracyReward, final_answer, math_accuracy_reward
+from .data import (
+    LOCAL_DATASETS,
+    TASK_EVAL_PROBLEMS,
+    check_gold_answers,
+    load_problems,
+    prompt_template_for,
+    task_held_out_problems,
+    to_prompts,
+)
+from .math_grader import MathAccuracyReward, final_answer, gold_answer, last_boxed, math_accuracy_reward
 from .provenance import missing_provenance, model_fingerprint, read_provenance
 from .rundir import held_run_dir, write_atomically
 from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_prompts, generate_samples
 from .sampling import prompt_token_ids as prompt_token_ids  # importable from here as before; home: sampling.py
 from .sampling import render_prompt as render_prompt  # likewise
 from .sampling_vllm import generate_samples_vllm
+from .synthetic import TASKS
 
 __all__ = [
     "EvaluationArguments",
     "GenerationArguments",
     "check_model_reference",
     "cutoff_baseline",
+    "default_output_dir",
     "evaluate",
     "evaluate_budgets",
     "evaluate_problems_by_budget",
@@ -52,17 +65,32 @@ __all__ = [
 # The paper's generation-cutoff baseline: completions cut at 8k, 16k, 20k, 24k and 32k tokens.
 DEFAULT_CUTOFFS = (8000, 16000, 20000, 24000, 32000)
 BACKENDS = ("auto", "transformers", "vllm")
+# How a completion cut at the token limit is graded: "wrong" (the paper's rule, as in training) or "last_box" (the
+# last \boxed{} anywhere in it, as the authors' evaluation script grades every completion, cut or not)
+TRUNCATED_GRADING = ("wrong", "last_box")
 
 
 def grade_samples(
-    samples: list[EvaluationSample], golds: list[str], reward: MathAccuracyReward = math_accuracy_reward
+    samples: list[EvaluationSample],
+    golds: list[str],
+    reward: MathAccuracyReward = math_accuracy_reward,
+    truncated_grading: str = "wrong",
 ) -> list[EvaluationSample]:
-    """Fill in each sample's extracted answer and correctness (truncated samples are wrong)."""
-    verdicts = reward([sample.text for sample in samples], answer=[golds[s.problem_index] for s in samples])
-    for sample, verdict in zip(samples, verdicts, strict=True):
-        sample.extracted_answer = final_answer(sample.text)
-        sample.correct = bool(verdict) and not sample.truncated
+    """Fill in each sample's extracted answer and correctness: its final answer (`math_grader.final_answer`) against
+    the gold one; a truncated sample is wrong, or with `truncated_grading="last_box"` graded on its last box."""
+    _check_truncated_grading(truncated_grading)
+    rescued = truncated_grading == "last_box"
+    answers = [last_boxed(s.text) if s.truncated and rescued else final_answer(s.text) for s in samples]
+    verdicts = reward.grader.verify(answers, [gold_answer(golds[sample.problem_index]) for sample in samples])
+    for sample, answer, verdict in zip(samples, answers, verdicts, strict=True):
+        sample.extracted_answer = answer
+        sample.correct = bool(verdict) and (rescued or not sample.truncated)
     return samples
+
+
+def _check_truncated_grading(truncated_grading: str) -> None:
+    if truncated_grading not in TRUNCATED_GRADING:
+        raise ValueError(f"truncated_grading must be one of {list(TRUNCATED_GRADING)}, got {truncated_grading!r}.")
 
 
 def summarize(samples: list[EvaluationSample]) -> dict[str, float]:
@@ -126,46 +154,96 @@ def evaluate(
     *,
     num_problems: int | None = None,
     split: str = "test",
-    prompt_template: str = PAPER_PROMPT,
+    prompt_template: str | None = None,
     backend: str = "auto",
     batch_size: int = 64,
     tensor_parallel_size: int = 1,
     data_parallel_size: int = 1,
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
+    truncated_grading: str = "wrong",
 ) -> dict[str, Any]:
     """Evaluate `model` on `dataset` into the run directory `output_dir`, resuming it if it was interrupted:
     `resolve_problems`, then `evaluate_problems` (see both). `sampling` defaults to the paper's (`SamplingSettings`:
-    temperature 0.6, 32,768 tokens, k = GSM8K 1, MATH500 3, AIME 2024 10)."""
+    temperature 0.6, 32,768 tokens, k = GSM8K 1, MATH500 3, AIME 2024 10); `prompt_template` to the dataset's own
+    (`data.prompt_template_for`: the bare problem for a demo task, else the paper's prompt)."""
     sampling = (sampling or SamplingSettings()).for_dataset(dataset)
+    prompt_template = prompt_template_for(dataset, prompt_template)
     # The run's options first (cheap), then the dataset: everything is checked before the run directory exists.
     backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
     problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
     return evaluate_problems(
         model, problems, output_dir, sampling, dataset=dataset, prompt_template=prompt_template, backend=backend,
         batch_size=batch_size, tensor_parallel_size=tensor_parallel_size, data_parallel_size=data_parallel_size,
-        cutoffs=cutoffs,
+        cutoffs=cutoffs, truncated_grading=truncated_grading,
     )  # fmt: skip
 
 
 def resolve_problems(
-    dataset: str, *, split: str = "test", num_problems: int | None = None, prompt_template: str = PAPER_PROMPT
+    dataset: str, *, split: str = "test", num_problems: int | None = None, prompt_template: str | None = None
 ) -> Any:
     """The problems of `dataset` as `evaluate_problems` takes them: a `Dataset` with a `prompt` (the user turn,
-    `prompt_template` with '{problem}' replaced; default: the paper's) and a checked gold `answer` column.
+    `prompt_template` with '{problem}' replaced; default: the dataset's own, `data.prompt_template_for`) and a
+    checked gold `answer` column.
 
-    `dataset` is a shipped test set (`DEFAULT_K`), a local file or directory, or a hub name (its `split`);
-    `num_problems` keeps the first N.
+    `dataset` is a shipped test set (`DEFAULT_K`), a demo task (`synthetic.TASKS`: its held-out problems,
+    `data.task_held_out_problems`, `TASK_EVAL_PROBLEMS` of them by default; graded's rows keep their `tier`), a
+    local file or directory, or a hub name (its `split`); `num_problems` keeps the first N.
     """
+    prompt_template = prompt_template_for(dataset, prompt_template)
+    if dataset in TASKS and not Path(dataset).exists():
+        if split == "train":
+            raise ValueError(
+                f"the demo task {dataset!r} is an evaluation set here (its held-out problems); its training "
+                "prompts come with the experiments (efficient-trl demo --task ...)."
+            )
+        return to_prompts(task_held_out_problems(dataset, num_problems or TASK_EVAL_PROBLEMS), prompt_template)
     if dataset not in LOCAL_DATASETS and not Path(dataset).exists() and "/" not in dataset:
         raise ValueError(
-            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)}; a local file or a hub "
-            "name (owner/name) also works."
+            f"unknown dataset {dataset!r}: the shipped test sets are {sorted(DEFAULT_K)} and the demo tasks "
+            f"{list(TASKS)}; a local file or a hub name (owner/name) also works."
         )
     problems = load_problems(dataset, split=split)
     if num_problems is not None:
         problems = problems.select(range(min(num_problems, len(problems))))
     check_gold_answers(problems, dataset)
     return to_prompts(problems, prompt_template)
+
+
+def default_output_dir(
+    model: str,
+    dataset: str,
+    sampling: SamplingSettings,
+    *,
+    num_problems: int | None = None,
+    prompt_template: str | None = None,
+    truncated_grading: str = "wrong",
+) -> str:
+    """An evaluation's default run directory: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>,
+    followed by every other setting that differs from its default (-n<num_problems>, -seed<seed>,
+    -thinking_budget<N>, -prompt<hash of the template>, -last_box), so that other settings get their own directory and
+    the same settings find theirs again (to resume)."""
+    from .analysis import result_name  # analysis imports this module
+
+    sampling = sampling.for_dataset(dataset)
+    name = f"{Path(dataset).stem}-k{sampling.k}-t{sampling.temperature:g}-max{sampling.max_new_tokens}"
+    defaults = asdict(SamplingSettings())
+    for key, value in sampling.recorded().items():
+        if key not in ("k", "temperature", "max_new_tokens") and value != defaults.get(key):
+            name += f"-{key}{value:g}" if isinstance(value, float) else f"-{key}{_short(value)}"
+    if num_problems is not None:
+        name += f"-n{num_problems}"
+    if prompt_template_for(dataset, prompt_template) != prompt_template_for(dataset):
+        name += f"-prompt{_short(prompt_template)}"
+    if truncated_grading != "wrong":
+        name += f"-{truncated_grading}"
+    return f"runs/eval/{result_name(model)}/{name}"
+
+
+def _short(value: Any) -> str:
+    """`value` as it goes into a directory name: a number as written, anything else as 8 hex digits of a hash."""
+    if isinstance(value, int):
+        return str(value)
+    return hashlib.sha256(str(value).encode()).hexdigest()[:8]
 
 
 def evaluate_problems(
@@ -183,6 +261,7 @@ def evaluate_problems(
     cutoffs: tuple[int, ...] = DEFAULT_CUTOFFS,
     device: str | None = None,
     name: str | None = None,
+    truncated_grading: str = "wrong",
 ) -> dict[str, Any]:
     """Sample, grade and summarize `model` (a local directory or hub name) on `problems` (`prompt` and gold `answer`
     columns, e.g. from `resolve_problems`) into the run directory `output_dir`, resuming it if it was interrupted.
@@ -195,6 +274,9 @@ def evaluate_problems(
     of `tensor_parallel_size` GPUs each, so a node's GPUs all work; the transformers backend runs on `device`
     (default: CUDA when present, else the CPU). `sampling.k` unset is the paper's for
     `dataset` (`SamplingSettings.for_dataset`). `load_samples(output_dir)` reads the graded samples back.
+    `truncated_grading` (`TRUNCATED_GRADING`) says how a sample cut at the token limit is graded: "wrong" (the
+    paper's rule) or "last_box" (its last box, as the authors' evaluation script did; recorded in the settings, so a
+    run under the other rule is another run; the generation-cutoff baseline still counts the samples it cuts wrong).
 
     Writes `settings.json`, `samples.jsonl` (one graded sample per line, appended batch by batch), and at the end
     `summary.json` and `summary.csv` (written whole, then renamed into place). A directory that holds a run with
@@ -205,6 +287,7 @@ def evaluate_problems(
     sampling = sampling.for_dataset(dataset)
     # Everything checked before the run directory is created, so that a corrected command is never refused.
     backend = _check_run_options(model, backend, batch_size, tensor_parallel_size, data_parallel_size)
+    _check_truncated_grading(truncated_grading)
     missing = {"prompt", "answer"} - set(problems.column_names)
     if missing:
         raise ValueError(
@@ -218,6 +301,7 @@ def evaluate_problems(
         **({"name": name} if name is not None else {}),
         "model": model, "model_fingerprint": model_fingerprint(model), "dataset": dataset,
         "num_problems": len(problems), **sampling.recorded(), "backend": backend, "prompt_template": prompt_template,
+        **({"truncated_grading": truncated_grading} if truncated_grading != "wrong" else {}),  # absent: the paper's
     }  # fmt: skip
     samples_path = run_dir / "samples.jsonl"
     # one process at a time (two would generate every sample twice); other settings are refused
@@ -228,7 +312,7 @@ def evaluate_problems(
         golds = problems["answer"]
 
         def record(batch: list[EvaluationSample]) -> None:
-            grade_samples(batch, golds)
+            grade_samples(batch, golds, truncated_grading=truncated_grading)
             with samples_path.open("a") as f:
                 f.write(samples_to_jsonl(batch))
 
@@ -249,7 +333,9 @@ def evaluate_problems(
                     skip=frozenset(done), on_batch=record,
                 )  # fmt: skip
         levels = problems["level"] if "level" in problems.column_names else None
-        return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+        return write_summary(
+            run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels, _tiers(problems)
+        )
 
 
 def evaluate_budgets(
@@ -264,13 +350,14 @@ def evaluate_budgets(
     template: str = "exact",
     num_problems: int | None = None,
     split: str = "test",
-    prompt_template: str = PAPER_PROMPT,
+    prompt_template: str | None = None,
     **run_options: Any,
 ) -> list[dict[str, Any]]:
     """Evaluate `model` once per token budget on `dataset` (`resolve_problems`), each in its run directory
     `output_dir/budget-<N>` (resumable as `evaluate_problems`'s); returns the summaries, which also hold `budget`,
     `budget_mode`, `budget_measure` and the `budgets.budget_adherence` metrics (`evaluate_problems_by_budget`).
     """
+    prompt_template = prompt_template_for(dataset, prompt_template)
     problems = resolve_problems(dataset, split=split, num_problems=num_problems, prompt_template=prompt_template)
     return evaluate_problems_by_budget(
         model, problems, output_dir, sampling, budgets, mode=mode, measure=measure, template=template,
@@ -300,7 +387,8 @@ def evaluate_problems_by_budget(
     writes it: for budget-trained models); "force": budget forcing (`SamplingSettings.thinking_budget`) on the
     unchanged prompts, for any model. `measure` says what L counts: "completion" (every token) or "thinking" (the
     tokens before `</think>`), as training's `length_penalty_measure`. `dataset` and `prompt_template` say where the
-    problems came from (the run's settings); `run_options` go to `evaluate_problems`.
+    problems came from (the run's settings); `run_options` go to `evaluate_problems`. Problems with a `tier` get
+    the adherence metrics per tier too, in each tier's entry of the summary's `by_tier`.
     """
     if mode not in BUDGET_MODES:
         raise ValueError(f"budget mode must be one of {list(BUDGET_MODES)}, got {mode!r}.")
@@ -333,10 +421,14 @@ def evaluate_problems_by_budget(
                 f"{run_dir} holds samples without thinking_tokens (written by an older efficient-trl): evaluate "
                 "into a new directory to measure thinking tokens."
             )
-        lengths = [sample.thinking_tokens if measure == "thinking" else sample.num_tokens for sample in samples]
-        summary.update(
-            {"budget": budget, "budget_mode": mode, "budget_measure": measure, **budget_adherence(lengths, budget)}
-        )
+
+        def lengths(group: list[EvaluationSample]) -> list[int]:
+            return [sample.thinking_tokens if measure == "thinking" else sample.num_tokens for sample in group]
+
+        adherence = budget_adherence(lengths(samples), budget)
+        summary.update({"budget": budget, "budget_mode": mode, "budget_measure": measure, **adherence})
+        for tier, group in _groups(samples, _tiers(problems)).items():  # by budget and tier, as the whole run
+            summary["by_tier"][tier].update(budget_adherence(lengths(group), budget))
         if mode == "prompt":
             summary["budget_template"] = written_template
         write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
@@ -375,15 +467,28 @@ def write_summary(
     cutoffs: tuple[int, ...],
     provenance: dict[str, Any] | None,
     levels: list[Any] | None = None,
+    tiers: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Summarize an evaluation run's graded samples into run_dir/summary.json and summary.csv (each written whole,
     then renamed into place) and return the summary: the run's `settings`, `summarize`'s figures, the generation
     cutoff baseline at `cutoffs`, the evaluated model's `provenance` (None: it has none) and, given each problem's
-    level, the figures per level."""
+    level, the figures per level (`by_level`, levels in sorted order).
+
+    Given each problem's tier (e.g. the graded task's easy/medium/hard; None: the problem has none), `by_tier` holds
+    per tier, in the order the tiers first appear among the problems, what the whole summary holds of the samples
+    of that tier's problems: `summarize`'s figures (`accuracy`, `accuracy_stderr`, `mean_tokens`,
+    `mean_tokens_stderr`, `truncation_rate`, `num_problems`, ...) and its `cutoff_baseline`. No `by_tier` when no
+    problem has a tier."""
     run_dir = Path(run_dir)
     summary = {**settings, **summarize(samples), "cutoff_baseline": cutoff_baseline(samples, cutoffs)}
     if levels is not None:
-        summary["by_level"] = _by_level(samples, levels)
+        summary["by_level"] = {level: summarize(group) for level, group in sorted(_groups(samples, levels).items())}
+    by_tier = {
+        tier: {**summarize(group), "cutoff_baseline": cutoff_baseline(group, cutoffs)}
+        for tier, group in _groups(samples, tiers).items()
+    }
+    if by_tier:
+        summary["by_tier"] = by_tier
     summary["provenance"] = provenance  # how the model was trained, for efficient_trl.analysis
     reason = missing_provenance(settings["model"]) if provenance is None else None
     if reason:  # said, not recorded as untrained in silence
@@ -422,18 +527,48 @@ def _resumed_samples(run_dir: Path, settings: dict[str, Any]) -> dict[tuple[int,
 
 
 def check_model_reference(model: str) -> None:
-    """Refuse a model that is neither a saved model directory nor possibly a hub name (owner/name)."""
+    """Refuse, before anything is created, a model that is neither a saved model directory nor possibly a hub name.
+
+    A reference that looks local and does not exist is "no such directory": one that starts with ./ ../ / or ~, has
+    no slash or more than one, or whose first component is a local directory (`runs/x` when runs/ exists). Any other
+    `owner/name` may be a hub name; with HF_HUB_OFFLINE=1 it must then be in the local hub cache, and the error
+    names both readings.
+    """
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
             raise FileNotFoundError(f"{model} has no config.json: it is not a saved model directory.")
         return
-    looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1
+    first = model.split("/")[0]
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") != 1 or Path(first).is_dir()
     if looks_local:
         raise FileNotFoundError(
-            f"model {model!r} is neither a local directory nor a hub name: check the path (a hub name is written "
-            "owner/name, e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B)."
+            f"no such directory: {model} (a local path, since {_why_local(model, first)}); check the path, or train "
+            "or download the model there first."
         )
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE") and not _in_hub_cache(model):
+        raise FileNotFoundError(
+            f"no such directory: {model}; nor, read as a hub name, is {model} in the local hub cache (HF_HUB_OFFLINE "
+            "is set). Check the path, or download the model with the hub reachable first."
+        )
+
+
+def _why_local(model: str, first: str) -> str:
+    if model.startswith((".", "/", "~")):
+        return f"it starts with {model[0]}"
+    if model.count("/") != 1:
+        return "a hub name is written owner/name, e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    return f"{first}/ is a local directory"
+
+
+def _in_hub_cache(model: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = [try_to_load_from_cache(model, file) for file in ("config.json", "adapter_config.json")]
+    except ValueError:  # not a valid repository id
+        return False
+    return any(isinstance(path, str) for path in found)
 
 
 def samples_to_jsonl(samples: Iterable[EvaluationSample]) -> str:
@@ -459,11 +594,19 @@ def _read_samples(path: Path) -> dict[tuple[int, int], EvaluationSample]:
     return samples
 
 
-def _by_level(samples: list[EvaluationSample], levels: list[Any]) -> dict[str, dict[str, float]]:
+def _tiers(problems: Any) -> list[Any] | None:
+    """Each problem's tier (its `tier` column), or None when the problems have no such column."""
+    return problems["tier"] if "tier" in problems.column_names else None
+
+
+def _groups(samples: list[EvaluationSample], values: list[Any] | None) -> dict[str, list[EvaluationSample]]:
+    """The samples grouped by their problem's value (as text; `values` by problem index), in the order the values
+    first appear among the samples; samples of problems whose value is None are in no group."""
     grouped: dict[str, list[EvaluationSample]] = {}
-    for sample in samples:
-        grouped.setdefault(str(levels[sample.problem_index]), []).append(sample)
-    return {level: summarize(group) for level, group in sorted(grouped.items())}
+    for sample in samples if values is not None else []:
+        if values[sample.problem_index] is not None:
+            grouped.setdefault(str(values[sample.problem_index]), []).append(sample)
+    return grouped
 
 
 def _summary_csv(summary: dict[str, Any]) -> str:
@@ -495,9 +638,12 @@ class GenerationArguments:
         default=function_default(evaluate, "data_parallel_size"),
         metadata={"help": "vLLM engines, one process each."},
     )
-    prompt_template: str = field(
+    prompt_template: str | None = field(
         default=function_default(evaluate, "prompt_template"),
-        metadata={"help": "User turn; {problem} is replaced."},
+        metadata={
+            "help": "User turn; {problem} is replaced. None: the dataset's own, the bare problem for a demo task "
+            "(sums, multi_sums, graded), the paper's prompt otherwise."
+        },
     )
 
 
@@ -506,11 +652,31 @@ class EvaluationArguments:
     """What recipes/evaluate.py evaluates, and where; parsed beside `SamplingSettings` and `GenerationArguments`."""
 
     model: str = field(metadata={"help": "Local directory or hub name."})
-    dataset: str = field(metadata={"help": f"{sorted(DEFAULT_K)}, a .jsonl file or a hub name."})
-    num_problems: int | None = field(default=None, metadata={"help": "Evaluate on the first N problems only."})
+    dataset: str = field(
+        metadata={
+            "help": f"{sorted(DEFAULT_K)}, a demo task's held-out problems ({', '.join(TASKS)}), a .jsonl file or a "
+            "hub name."
+        }
+    )
+    num_problems: int | None = field(
+        default=None,
+        metadata={"help": f"Evaluate on the first N problems only (a demo task: {TASK_EVAL_PROBLEMS} by default)."},
+    )
     output_dir: str | None = field(
         default=None,
-        metadata={"help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>."},
+        metadata={
+            "help": "Run directory; None: runs/eval/<model>/<dataset>-k<k>-t<temperature>-max<max_new_tokens>, "
+            "followed by any other setting that differs from its default (-n<num_problems>, -seed<seed>, "
+            "-prompt<hash>, ..., -last_box under that grading)."
+        },
+    )
+    truncated_grading: str = field(
+        default=function_default(evaluate, "truncated_grading"),
+        metadata={
+            "help": "A completion cut at the token limit: 'wrong' (the paper's rule, as in training) or 'last_box' "
+            "(graded on its last \\boxed{}, as the authors' evaluation script did).",
+            "choices": list(TRUNCATED_GRADING),
+        },
     )
 
 

@@ -14,8 +14,18 @@ Per-completion length rewards that need no group (TRL's `trl.rewards.get_soft_ov
 reward (`correctness_reward_func` names the binary one); they add to whichever entry is chosen. `EXTRA_REWARDS`
 names them for recipes (the `extra_rewards` field), and `extra_reward_funcs` builds them with TRL's own factories.
 
+An entry may also take `answered` (keyword-only, in `COMPLETION_INPUTS`): per completion, whether it commits to a
+final answer, which the trainers read from the completion itself (GRPO-LEAD rewards a completion without one apart
+from a wrong one).
+
+How each entry's authors trained with it (the advantage normalization of their code, a warm-up before the length
+penalty starts, what a completion without an answer earns) is data in `AS_PUBLISHED`, each with where it was read;
+`reward_as_published=True` in the configs trains with it, and `length_reward_at_step` applies a warm-up given the
+optimizer step.
+
 A new length reward: a pure function here with that signature, its paper, formula, defaults and what "group" means
-there in its docstring, registered in `LENGTH_REWARDS`, and its hand-computed values in tests/test_length_rewards.py.
+there in its docstring, registered in `LENGTH_REWARDS` and `AS_PUBLISHED`, and its hand-computed values in
+tests/test_length_rewards.py.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,17 +41,23 @@ import torch
 from .rewards import check_completions, correct_length_zscores, length_penalized_rewards
 
 __all__ = [
+    "AS_PUBLISHED",
+    "COMPLETION_INPUTS",
     "DATASET_INPUTS",
+    "AsPublished",
     "EXTRA_REWARDS",
     "LENGTH_REWARDS",
     "alp",
+    "completion_inputs",
     "dataset_inputs",
     "extra_reward_funcs",
     "grpo_lead",
     "kimi",
     "l1_exact",
     "l1_max",
+    "length_reward_at_step",
     "length_reward_parameters",
+    "penalty_warmup_steps",
     "resolve_length_reward",
     "shorterbetter",
 ]
@@ -50,6 +67,11 @@ _INPUTS = ("correct", "lengths", "num_generations")
 # Per-completion inputs an entry may also take (a keyword argument without default), and the dataset column the
 # trainers read them from: its rows' values, gathered from every process like the lengths.
 DATASET_INPUTS = {"budgets": "budget"}
+# Per-completion inputs the trainers read from the completions themselves (gathered from every process like the
+# lengths), and what each holds
+COMPLETION_INPUTS = {
+    "answered": "the completion commits to a final answer (a \\boxed{} where the grader reads it) and is not truncated"
+}
 
 
 def _check_finite(name: str, value: Any, minimum: float | None = None) -> None:
@@ -68,7 +90,8 @@ def kimi(correct: torch.Tensor, lengths: torch.Tensor, num_generations: int, wei
     equal; a correct response earns `lam`, a wrong one `min(0, lam)` (never a bonus for being short and wrong), added
     to the correctness reward with a weight (default 1). Checked against open-r1's `len_reward`
     (src/open_r1/rewards.py, "Taken from the Kimi 1.5 tech report"), which computes the same `lam` but over
-    characters of a process-local batch.
+    characters of a process-local batch. The paper starts the penalty after a warm-up on correctness alone, of a
+    length it does not give: the configs' `length_penalty_warmup_steps` (`AS_PUBLISHED["kimi"]`).
 
     A correct answer never earns less than a wrong one of its group while weight <= 2 (correct >= 1 - weight / 2,
     wrong <= 0), so at the default.
@@ -121,31 +144,50 @@ def grpo_lead(
     alpha: float = 0.05,
     wrong_reward: float = -1.0,
     eps: float = 1e-7,
+    *,
+    answered: torch.Tensor | None = None,
+    no_answer_reward: float = 0.0,
 ) -> torch.Tensor:
-    """GRPO-LEAD's length-dependent accuracy reward: `exp(-alpha * z)` if correct, `wrong_reward` (-1) if wrong.
+    """GRPO-LEAD's length-dependent accuracy reward: `exp(-alpha * z)` if correct, `wrong_reward` (-1) if wrong with an
+    answer, `no_answer_reward` (0) without one.
 
     Paper: "GRPO-LEAD: A Difficulty-Aware Reinforcement Learning Approach for Concise Mathematical Reasoning in
     Language Models", Zhang and Zuo, arXiv:2504.09696 (EMNLP 2025), section 3: `z = (|o| - mu) / (sigma + eps)` with mu
     and sigma the mean and standard deviation of the token lengths of the CORRECT responses to the same question (the
     GROUP), `R = exp(-alpha * z)` for a correct response; the "explicit penalty" for incorrect answers makes a wrong
     one earn -1 (0 without it: `wrong_reward=0`). alpha = 0.05, as in the authors' code (aeroplanepaper/GRPO-LEAD,
-    verl/verl/trainer/main_ppo.py). Two differences from that code, kept on purpose: it takes the sample std (ddof=1;
-    1 when one answer is correct) and applies the reward only to groups whose three shortest completions average over
-    4,000 tokens, which would switch it off at the demo's lengths; here sigma is the population std (ddof=0), as in
-    the paper's reward ("sigmoid"), so a group with one correct answer or equal correct lengths gets z = 0, reward 1,
-    and every group is scored. Its third part, the difficulty-aware reweighting of advantages, is not a reward and is
-    not included.
+    verl/verl/trainer/main_ppo.py). As in that code's `RewardManager`, a completion with no answer to grade (no
+    `</think>` or no boxed answer there; here: `answered` False, which the trainers set for a completion without a
+    final boxed answer or cut at the token limit) earns 0, not the wrong-answer -1: the penalty is for committing to
+    a wrong answer. `answered=None` counts every completion as answered. Three differences from that code, kept on
+    purpose: it takes the sample std (ddof=1; 1 when one answer is correct) and applies the reward only to groups
+    whose three shortest completions average over 4,000 tokens, which would switch it off at the demo's lengths; here
+    sigma is the population std (ddof=0), as in the paper's reward ("sigmoid"), so a group with one correct answer or
+    equal correct lengths gets z = 0, reward 1, and every group is scored; and its -2 for a degenerate completion
+    without an answer (an n-gram repeated 10 times, a 120-character word) is not reproduced. Its third part, the
+    difficulty-aware reweighting of advantages, is not a reward and is not included.
 
-    A correct answer always earns more than a wrong one (exp(.) > 0 > -1) for any wrong_reward <= 0.
+    A correct answer always earns more than a wrong or unanswered one (exp(.) > 0) for any wrong_reward <= 0 and
+    no_answer_reward <= 0.
     """
     check_completions(correct, lengths, num_generations)
     _check_finite("alpha", alpha, minimum=0.0)
     _check_finite("wrong_reward", wrong_reward)
     _check_finite("eps", eps, minimum=0.0)
+    _check_finite("no_answer_reward", no_answer_reward)
+    if answered is not None and (
+        not isinstance(answered, torch.Tensor) or answered.dtype != torch.bool or answered.shape != correct.shape
+    ):
+        raise ValueError(
+            f"answered must be a bool tensor with one value per completion (shape {tuple(correct.shape)}), got "
+            f"{type(answered).__name__} {getattr(answered, 'dtype', '')} {tuple(getattr(answered, 'shape', ()))}."
+        )
     z = correct_length_zscores(correct, lengths, num_generations, eps)
     # z is bounded by sqrt(G - 1) for the correct ones, so exp cannot overflow.
-    rewards = torch.where(correct.view(-1, num_generations), torch.exp(-alpha * z), wrong_reward)
-    return rewards.view(-1).to(torch.float32)
+    rewards = torch.where(correct.view(-1, num_generations), torch.exp(-alpha * z), wrong_reward).view(-1)
+    if answered is not None:  # a correct completion has an answer: only wrong ones can be unanswered
+        rewards = torch.where(correct | answered, rewards, no_answer_reward)
+    return rewards.to(torch.float32)
 
 
 def alp(
@@ -256,6 +298,101 @@ LENGTH_REWARDS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+@dataclass(frozen=True)
+class AsPublished:
+    """How a registry entry's authors trained with it, as read from their paper and released code (`citation` says
+    where): what `reward_as_published=True` trains with. Their advantages are compared by shape, not scale: verl's
+    GRPO divides `R - mean(R)` by the group's reward std, which is `advantage_normalization="group"` up to the
+    factor (G - 1) / G that RLOO's leave-one-out baseline adds; a mean baseline without std is "none" up to that
+    factor."""
+
+    normalization: str  # the `advantage_normalization` their advantages correspond to
+    warmup: (
+        float  # the length penalty's warm-up: that many optimizer steps (>= 1), that share of training (< 1); 0 none
+    )
+    no_answer: str  # what a completion without an answer to grade earns
+    citation: str  # where each field was read
+
+
+_WRONG = "as a wrong one"
+AS_PUBLISHED: dict[str, AsPublished] = {
+    "sigmoid": AsPublished(
+        "none", 0.0, f"{_WRONG} (0; so does a completion without EOS)",
+        "Arora & Zanette, arXiv:2502.04463, section 3: RLOO advantages used as they are (its ablation divides them by "
+        "the group's reward std and loses accuracy); Zanette-Labs/efficient-reasoning run_rloo_1.5B.sh "
+        "(--advantage_estimator rloo, --n_samples_per_prompt 8) and reward_server/math_server.py (--check_eos: no "
+        "EOS scores 0). That code's OpenRLHF trainer also whitens every token's advantage over the batch, which the "
+        "paper does not say; 'none' is the paper's.",
+    ),
+    "kimi": AsPublished(
+        "none", 0.2, f"{_WRONG} (correctness 0, plus min(0, lam) of its length)",
+        "Kimi Team, arXiv:2501.12599: section 2.3.2, the policy gradient's baseline is the mean reward of the k "
+        "samples, with no std; section 2.3.3, 'standard policy optimization without length penalty, followed by a "
+        "constant length penalty for the rest of training'. The paper gives no warm-up length: 0.2 of the steps is "
+        "ours. No training code was released.",
+    ),
+    "shorterbetter": AsPublished(
+        "group", 0.0, f"{_WRONG} (correctness 0)",
+        "JingyangYi/ShorterBetter: scripts/train/sb_1.5B.sh (algorithm.adv_estimator=grpo, rollout.n=8), "
+        "verl/verl/trainer/ppo/core_algos.py compute_grpo_outcome_advantage ((R - mean) / (std + 1e-6) over the "
+        "prompt's rollouts), verl/verl/utils/reward_score/sb_compute_score.py (an unverified answer scores 0).",
+    ),
+    "grpo_lead": AsPublished(
+        "group", 0.0, "0 (no_answer_reward), not the wrong-answer -1",
+        "aeroplanepaper/GRPO-LEAD: scripts/train/ds_14b_stage1.sh (algorithm.adv_estimator=grpo, rollout.n=8), "
+        "verl/verl/trainer/ppo/core_algos.py compute_grpo_outcome_advantage (group mean and std, then a "
+        "difficulty reweighting, not included here), verl/verl/trainer/main_ppo.py RewardManager (a score of -1, no "
+        "</think> or no answer, becomes 0; a wrong answer, 0, becomes -1).",
+    ),
+    "alp": AsPublished(
+        "group", 0.0, f"{_WRONG} (correctness 0, plus the length cost)",
+        "Xiang et al., arXiv:2506.05256, section 4: GRPO (verl) on DeepScaleR-1.5B, as summaries of the paper report "
+        "it; neither its text nor code was read with the search tools.",
+    ),
+    "l1_exact": AsPublished(
+        "group", 0.0, f"{_WRONG} (correctness 0, plus the budget term)",
+        "cmu-l3/l1: scripts/train/run_l1_exact.sh (algorithm.adv_estimator=grpo, rollout.n=16, on verl's GRPO: "
+        "(R - mean) / std over the prompt's rollouts), math_reward.py (no </think> or no answer: not correct).",
+    ),
+    "l1_max": AsPublished(
+        "group", 0.0, f"{_WRONG} (0)",
+        "cmu-l3/l1: scripts/train/run_l1_max.sh (algorithm.adv_estimator=grpo, rollout.n=16, on verl's GRPO), "
+        "math_reward.py (no </think> or no answer: not correct).",
+    ),
+}  # fmt: skip
+
+
+def penalty_warmup_steps(warmup: float, max_steps: int) -> int:
+    """The optimizer steps of a length-penalty warm-up `warmup`: that many when >= 1, that share of `max_steps`
+    (rounded up) when below 1, as transformers reads `warmup_steps`."""
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not math.isfinite(warmup) or warmup < 0:
+        raise ValueError(
+            f"the length penalty's warm-up must be >= 0 (steps, or a share of training below 1), got {warmup!r}."
+        )
+    return int(warmup) if warmup >= 1 else math.ceil(warmup * max_steps)
+
+
+def length_reward_at_step(
+    name: str,
+    params: dict[str, Any],
+    correct: torch.Tensor,
+    lengths: torch.Tensor,
+    num_generations: int,
+    *,
+    step: int,
+    warmup_steps: int = 0,
+    **inputs: torch.Tensor,
+) -> torch.Tensor:
+    """The rewards of registry entry `name` with `params` (and its per-completion `inputs`) at optimizer step `step`
+    (the steps done so far: the trainer's `state.global_step`). During a warm-up, `step < warmup_steps`, the length
+    penalty is off: the binary correctness reward instead, as Kimi k1.5 trains ("standard policy optimization
+    without length penalty, followed by a constant length penalty")."""
+    if step < warmup_steps:
+        check_completions(correct, lengths, num_generations)
+        return correct.to(torch.float32)
+    return LENGTH_REWARDS[name](correct, lengths, num_generations, **inputs, **params)
+
+
 # trl.rewards' per-completion length rewards, by the name a recipe gives them (`extra_rewards`) -> TRL's factory
 EXTRA_REWARDS = {
     # DAPO: 0 up to max_completion_len - soft_punish_cache tokens, then down linearly to -1 at max_completion_len
@@ -302,13 +439,20 @@ def length_reward_parameters(name: str) -> dict[str, Any]:
             f"length_reward={name!r} is not a registered length reward; choose one of {sorted(LENGTH_REWARDS)}."
         )
     parameters = list(inspect.signature(LENGTH_REWARDS[name]).parameters.values())
-    return {p.name: p.default for p in parameters if p.name not in _INPUTS and p.name not in DATASET_INPUTS}
+    inputs = {*_INPUTS, *DATASET_INPUTS, *COMPLETION_INPUTS}
+    return {p.name: p.default for p in parameters if p.name not in inputs}
 
 
 def dataset_inputs(name: str) -> dict[str, str]:
     """The per-completion inputs entry `name` takes besides correct and lengths, mapped to their dataset columns."""
     parameters = inspect.signature(LENGTH_REWARDS[name]).parameters
     return {argument: column for argument, column in DATASET_INPUTS.items() if argument in parameters}
+
+
+def completion_inputs(name: str) -> list[str]:
+    """The inputs of `COMPLETION_INPUTS` that entry `name` takes, which the trainers read from the completions."""
+    parameters = inspect.signature(LENGTH_REWARDS[name]).parameters
+    return [argument for argument in COMPLETION_INPUTS if argument in parameters]
 
 
 def resolve_length_reward(name: str, kwargs: dict[str, Any] | None, alpha: float) -> tuple[str, dict[str, Any]]:
@@ -333,5 +477,6 @@ def resolve_length_reward(name: str, kwargs: dict[str, Any] | None, alpha: float
     params.update(kwargs)
     # Call it once on a tiny group, so that a bad value (a negative weight, a string) fails now, not at the first step.
     tiny_inputs = {argument: torch.tensor([1, 2]) for argument in dataset_inputs(name)}
+    tiny_inputs.update({argument: torch.tensor([True, True]) for argument in completion_inputs(name)})
     LENGTH_REWARDS[name](torch.tensor([True, False]), torch.tensor([1, 2]), 2, **tiny_inputs, **params)
     return name, params

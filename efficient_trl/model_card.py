@@ -5,6 +5,7 @@ the upload. `recipes/model_card.py` is the command-line front end.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,11 @@ from .rundir import MODEL_CARD_BEGIN, MODEL_CARD_END
 
 __all__ = [
     "ModelCardArguments",
+    "UPLOAD_PATTERNS",
     "checkpoint_card",
     "check_results_match",
+    "checkpoint_results_name",
+    "files_to_upload",
     "model_card_data",
     "model_card_section",
     "model_card_table",
@@ -88,6 +92,38 @@ def check_results_match(rows: list[dict[str, Any]], model: str, checkpoint: str 
             "--output_dir <a new directory>) and point --results at that evaluation, or name its own results with "
             "--model."
         )
+
+
+def checkpoint_results_name(rows: list[dict[str, Any]], checkpoint: str | Path, start: str) -> str:
+    """The name under which `rows` hold `checkpoint`'s evaluations, when `--model` is not given: the checkpoint
+    directory's name as `recipes/evaluate.py` names it (`result_name`) when the results hold it; else the one name
+    whose evaluations were made on the checkpoint's weights (their `model_fingerprint`), as a demo run names its
+    models (`RUN/alpha_0.2` is "alpha=0.2"). Any other case is an error naming the `--model` to pass."""
+    own = result_name(checkpoint)
+    names = list(dict.fromkeys(row["name"] for row in rows if row["family"] != "cutoff"))
+    if own in names:
+        return own  # check_results_match then checks that these evaluations are of its weights
+    expected = model_fingerprint(str(checkpoint))
+    evaluated = (row for row in rows if row["family"] != "cutoff" and row.get("model_fingerprint") == expected)
+    matches = list(dict.fromkeys(row["name"] for row in evaluated))
+    if matches == [start]:
+        raise ValueError(
+            f"{checkpoint} holds the weights of the starting model {start!r} (untrained, or a copy of it); pass the "
+            "trained model's directory as --checkpoint."
+        )
+    matches = [name for name in matches if name != start]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ValueError(
+            f"the results hold {checkpoint}'s weights under several names {matches}; choose one with --model "
+            f"(e.g. --model {matches[0]})."
+        )
+    raise ValueError(
+        f"no results for {own!r} and no evaluation of {checkpoint}'s weights (models: {names}). Evaluate it "
+        f"(python recipes/evaluate.py --model {checkpoint} --dataset <dataset>) and point --results at that "
+        "evaluation, or name its results with --model."
+    )
 
 
 def _base_model(rows: list[dict[str, Any]], start: str, provenance: dict[str, Any] | None) -> str | None:
@@ -251,16 +287,91 @@ def write_model_card(
     return card
 
 
-def push_checkpoint(checkpoint_dir: str | Path, repo_id: str, private: bool = False) -> str:
-    """Upload the checkpoint directory (model, tokenizer, model card) to the hub repository `repo_id`, creating it
-    if needed; returns the commit's URL. Needs a hub token (`hf auth login` or HF_TOKEN)."""
-    from huggingface_hub import HfApi
+# What a published model is (`files_to_upload`): its weights (whole, sharded, or a LoRA adapter), config and
+# generation config, tokenizer and chat template, its card and provenance.json; patterns match a path relative to the
+# checkpoint directory. Everything else a training run leaves there is for resuming it or for its logs: checkpoint-N/
+# folders (weights plus fp32 optimizer states), optimizer.pt, scheduler.pt, rng_state*.pth, trainer_state.json,
+# training_args.bin, efficient_trl_run.json, TensorBoard's runs/, TRL's completions/.
+WEIGHT_PATTERNS = (
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "pytorch_model.bin",
+    "pytorch_model-*-of-*.bin",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+)
+UPLOAD_PATTERNS = (
+    # the model
+    "config.json",
+    "generation_config.json",
+    *WEIGHT_PATTERNS,
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+    "adapter_config.json",
+    # the tokenizer and its chat template
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+    "additional_chat_templates/*.jinja",
+    # what it is
+    "README.md",
+    PROVENANCE_FILE,
+)
 
+
+def files_to_upload(paths: list[str]) -> list[str]:
+    """The files of a checkpoint directory that make the published model, from `paths` (every file in it, relative
+    to it, with `/`): those matching `UPLOAD_PATTERNS` (weights, config, generation config, tokenizer, chat
+    template, README.md, provenance.json), in `paths`' order. Never a `checkpoint-N/` folder's files, optimizer,
+    scheduler, RNG or trainer state: a pattern matches the whole path, so nothing inside a subfolder matches but the
+    tokenizer's `additional_chat_templates/`."""
+    return [path for path in paths if any(fnmatch.fnmatchcase(path, pattern) for pattern in UPLOAD_PATTERNS)]
+
+
+def _size(num_bytes: float) -> str:
+    """`num_bytes` for people, in powers of 1000 as the hub shows sizes: 512 B, 3.6 GB."""
+    if num_bytes < 1000:
+        return f"{num_bytes:.0f} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        num_bytes /= 1000
+        if num_bytes < 1000 or unit == "TB":
+            return f"{num_bytes:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def push_checkpoint(checkpoint_dir: str | Path, repo_id: str, private: bool = False) -> str:
+    """Upload the published model of `checkpoint_dir` (`files_to_upload`: weights, config, tokenizer, chat template,
+    model card and provenance.json; never checkpoint folders, optimizer, scheduler, RNG or trainer state) to the hub
+    repository `repo_id`, creating it if needed, in one commit; it prints each file and the total size first, and
+    returns the commit's URL. Needs a hub token (`hf auth login` or HF_TOKEN)."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    checkpoint_dir = Path(checkpoint_dir)
+    every = sorted(path.relative_to(checkpoint_dir).as_posix() for path in checkpoint_dir.rglob("*") if path.is_file())
+    selected = files_to_upload(every)
+    if not any(fnmatch.fnmatchcase(path, pattern) for path in selected for pattern in WEIGHT_PATTERNS):
+        raise FileNotFoundError(
+            f"{checkpoint_dir} holds no model weights (model.safetensors, its shards, or a LoRA adapter); pass the "
+            "directory the training saved its final model to."
+        )
+    sizes = {path: (checkpoint_dir / path).stat().st_size for path in selected}
+    left_out = sorted({path.split("/")[0] + ("/" if "/" in path else "") for path in every if path not in sizes})
+    print(f"uploading to {repo_id}: {len(selected)} files of {checkpoint_dir}, {_size(sum(sizes.values()))} in all")
+    for path, size in sizes.items():
+        print(f"  {path}  {_size(size)}")
+    if left_out:
+        print(f"left out (training state and logs, not the model): {', '.join(left_out)}")
     api = HfApi()
     api.create_repo(repo_id, private=private, exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=str(checkpoint_dir), repo_id=repo_id, commit_message="efficient-trl: model and card"
-    )
+    operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(checkpoint_dir / path)) for path in sizes]
+    commit = api.create_commit(repo_id, operations=operations, commit_message="efficient-trl: model and card")
     return commit.commit_url
 
 
@@ -274,7 +385,11 @@ class ModelCardArguments:
     start: str = field(metadata={"help": "Name of the starting model in the results."})
     model: str | None = field(
         default=None,
-        metadata={"help": "Name of the trained model in the results; None: the --checkpoint directory's."},
+        metadata={
+            "help": "Name of the trained model in the results; None: the --checkpoint directory's name if the "
+            "results hold it, else the name of the results made on the checkpoint's weights (a demo run's "
+            "alpha_0.2 is alpha=0.2)."
+        },
     )
     base_model: str | None = field(
         default=function_default(model_card_section, "base_model"),
@@ -287,7 +402,13 @@ class ModelCardArguments:
         default=function_default(model_card_data, "datasets"),
         metadata={"help": "Hub names of the training data, for the card; None: the checkpoint's provenance.json's."},
     )
-    push_to_hub: bool = field(default=False, metadata={"help": "Upload the checkpoint with its card."})
+    push_to_hub: bool = field(
+        default=False,
+        metadata={
+            "help": "Upload the model with its card: weights, config, tokenizer, chat template, README.md and "
+            "provenance.json, never checkpoint folders or optimizer state (the files and size are printed first)."
+        },
+    )
     hub_model_id: str | None = field(
         default=None, metadata={"help": "Hub repository to upload to, e.g. you/my-model."}
     )
@@ -299,7 +420,3 @@ class ModelCardArguments:
     def __post_init__(self) -> None:
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id (e.g. --hub_model_id you/r1-1.5b-alpha0.2).")
-
-    def model_name(self) -> str:
-        """The trained model's name in the results: --model, else the checkpoint directory's."""
-        return self.model or result_name(self.checkpoint)

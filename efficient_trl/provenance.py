@@ -61,7 +61,13 @@ def length_reward_provenance(args: Any) -> dict[str, Any]:
     parameter it is called with (its paper's defaults included) and what LEN counts: the one place that knows the
     fields."""
     name, params = args.resolved_length_reward()
-    return {"name": name, **params, "measure": args.length_penalty_measure}
+    warmup = getattr(args, "length_penalty_warmup_steps", 0)  # recorded where a run has one
+    return {
+        "name": name,
+        **params,
+        "measure": args.length_penalty_measure,
+        **({"warmup_steps": warmup} if warmup else {}),
+    }
 
 
 def training_provenance(
@@ -95,6 +101,7 @@ def training_provenance(
         "data": {
             **{key: data.get(key) for key in ("dataset", "num_problems", "prompt_template")},
             **{key: data[key] for key in BUDGET_DATA if key in data},  # only budget-conditioned models have them
+            **({"think_prefill": False} if data.get("think_prefill") is False else {}),  # the authors' raw prompt
         },
         "lora": lora,
         "efficient_trl_version": _efficient_trl_version(),

@@ -1,22 +1,30 @@
 """TRL's RLOO and GRPO trainers with a length reward and exact, optionally rescaled, RLOO advantages.
 
-Both trainers override two TRL hooks and nothing else:
+Both trainers override two TRL hooks and nothing else (beside the public `save_model`, below):
 
 - `_calculate_rewards` returns the rewards of *all* processes (TRL gathers them there, because a prompt's G
   completions may be split across processes). On top of it we gather the completion lengths and truncation flags
   and replace the correctness reward by the chosen length reward (`length_reward`, an entry of
   `efficient_trl.length_rewards.LENGTH_REWARDS`; default "sigmoid", the paper's reward,
   `rewards.length_penalized_rewards` with alpha = `length_penalty_alpha`), so every group statistic is per prompt,
-  never per process slice.
+  never per process slice. A length-penalty warm-up (`length_penalty_warmup_steps`, Kimi k1.5's) reads the
+  optimizer step from transformers' `state.global_step`.
 - `_generate_and_score_completions` returns this process's advantages. We turn them into exact RLOO advantages
   (GRPO centres rewards on the group mean, which is RLOO scaled by (G - 1) / G) and apply `advantage_normalization`;
   "batch_token" weighs each completion by its token count (`completion_mask`), over the gathered batch. With
   `kl_in_reward` (GRPO only) each token's advantage also carries minus beta times the k1 KL of the tokens from it on,
   as in the authors' OpenRLHF code, and the advantages become (B, T), which TRL's GRPO loss accepts.
+
+What is logged says which is which: the replaced column is logged by TRL as `rewards/length_reward/mean` (the shaped
+reward; the correctness function's name is replaced by `SHAPED_REWARD_NAME`), and the accuracy as
+`efficiency/accuracy` (correct and finished). `save_model` (TRL's, which also saves every checkpoint) writes the
+model's provenance.json beside the weights, so that a model trained through the Python API records how it was trained,
+as the recipes' do.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,12 +32,19 @@ from datasets import Dataset, IterableDataset
 from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
-from .length_rewards import LENGTH_REWARDS, dataset_inputs
-from .math_grader import math_accuracy_reward
+from .length_rewards import completion_inputs, dataset_inputs, length_reward_at_step, penalty_warmup_steps
+from .math_grader import final_answer, math_accuracy_reward
+from .provenance import training_provenance, write_provenance
 from .rewards import kl_returns, normalize_advantages, whiten_tokens
 from .thinking import think_end_ids, thinking_length
 
-__all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
+__all__ = ["SHAPED_REWARD_NAME", "EfficientGRPOTrainer", "EfficientRLOOTrainer"]
+
+# The name the correctness reward function's column takes once the length reward replaces it: TRL logs the column as
+# rewards/<name>/mean, which would otherwise call the shaped reward accuracy
+SHAPED_REWARD_NAME = "length_reward"
+# `datasets`' builders of local files: the name a dataset loaded from one carries, which says nothing of the data
+GENERIC_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "generator")
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The TRL contract: every private hook or attribute of GRPOTrainer / RLOOTrainer (TRL 1.16) that these trainers touch,
@@ -62,6 +77,11 @@ __all__ = ["EfficientGRPOTrainer", "EfficientRLOOTrainer"]
 #   reward_func_names (list[str], the `__name__` of each reward function), reward_weights (1-D tensor, one weight per
 #   reward function), num_generations and num_generations_eval (group sizes in training / evaluation),
 #   _logs["advantages"] (a deque of the advantages shown in the completions table).
+# Attribute we write: reward_func_names[correctness_index] = SHAPED_REWARD_NAME after TRL's __init__; TRL reads the
+#   list only to name each column (the rewards/<name>/mean and /std metrics, the completions table, profiling labels
+#   and its messages about a function's output).
+# Public method we override (and call through super()): save_model(output_dir=None, _internal_call=False), which
+#   Trainer also calls to save each checkpoint-N/ (with _internal_call=True) before writing its trainer_state.json.
 # Config fields we pin (checked in configs.py): GRPOConfig.scale_rewards="none" and multi_objective_aggregation=
 #   "sum_then_normalize" (TRL's advantage = weighted reward sum minus its group mean), RLOOConfig.normalize_advantages.
 # RLOO takes no per-token advantages (its loss clips one ratio per sequence) and returns no per-token log-probs,
@@ -108,6 +128,7 @@ class _LengthPenaltyMixin:
     """The efficient-reasoning parts shared by both trainers; see the module docstring."""
 
     _config_class: type
+    _provenance_kind: str  # provenance.json's `trainer`
 
     def __init__(
         self,
@@ -116,6 +137,7 @@ class _LengthPenaltyMixin:
         args: Any = None,
         train_dataset: Dataset | IterableDataset | None = None,
         eval_dataset: Any = None,
+        provenance: dict[str, Any] | None = None,
         **kwargs: Any,
     ):
         if args is None:
@@ -133,6 +155,9 @@ class _LengthPenaltyMixin:
         _check_dataset_columns(train_dataset, reward_funcs, "train", args.length_reward)
         for name, dataset in eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval", eval_dataset)]:
             _check_dataset_columns(dataset, reward_funcs, name, args.length_reward)
+        self.provenance = provenance
+        self._base_model = model if isinstance(model, str) else model.config._name_or_path
+        self._lora = kwargs.get("peft_config") is not None or hasattr(model, "peft_config")  # a PeftModel given
         super().__init__(
             model, reward_funcs, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs
         )
@@ -145,12 +170,46 @@ class _LengthPenaltyMixin:
                 f"correctness_reward_func={args.correctness_reward_func!r} names none of the reward functions "
                 f"{self.reward_func_names}."
             )
+        names = self.reward_func_names
+        if SHAPED_REWARD_NAME in names[: self.correctness_index] + names[self.correctness_index + 1 :]:
+            raise ValueError(
+                f"a reward function is named {SHAPED_REWARD_NAME!r}, the name under which the length reward is "
+                "logged; rename it."
+            )
+        names[self.correctness_index] = SHAPED_REWARD_NAME
         self._task_rewards: torch.Tensor | None = None
         if args.kl_in_reward:
             self.beta = 0.0  # the reference model is loaded (args.beta != 0); the KL goes in the advantages
         self._length_reward, self._length_reward_params = args.resolved_length_reward()
         # The token ids that close the thinking block, for length_penalty_measure="thinking".
         self._think_end_ids = think_end_ids(self._tokenizer)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """TRL's `save_model`, then beside the weights: the training log (trainer_state.json, which
+        efficient_trl.analysis reads; in a checkpoint-N/ Trainer writes it itself) and, last, provenance.json
+        (`self.provenance`, with the step reached). `self.provenance` is the `provenance` given to the constructor
+        (the recipes and experiments give `provenance.training_provenance`'s, which names the data), else what the
+        trainer knows: the method, its config, the start model, the dataset's size (its name when `datasets` kept
+        one)."""
+        super().save_model(output_dir, _internal_call)
+        if not self.is_world_process_zero():
+            return
+        output_dir = Path(output_dir or self.args.output_dir)
+        if not _internal_call:
+            self.state.save_to_json(str(output_dir / "trainer_state.json"))
+        if self.provenance is None:
+            self.provenance = self._own_provenance()
+        write_provenance(output_dir, {**self.provenance, "global_step": self.state.global_step})
+
+    def _own_provenance(self) -> dict[str, Any]:
+        dataset = self.train_dataset
+        name = getattr(getattr(dataset, "info", None), "dataset_name", None)
+        data = {
+            "dataset": None if name in GENERIC_BUILDERS else name,  # a hub set's name; not "json" for a local file
+            "num_problems": len(dataset) if isinstance(dataset, Dataset) else None,
+            "prompt_template": None,  # the prompts came finished
+        }
+        return training_provenance(self._provenance_kind, self.args, self._base_model, data, lora=self._lora)
 
     def _num_generations(self) -> int:
         return self.num_generations if self.model.training else self.num_generations_eval
@@ -177,9 +236,14 @@ class _LengthPenaltyMixin:
         correct = (correctness == 1) & ~truncated  # a truncated answer never counts as correct
         num_generations = self._num_generations()
         if num_generations >= 2:
-            reward = LENGTH_REWARDS[self._length_reward]
             per_completion = self._gathered_dataset_inputs(inputs, device)
-            penalized = reward(correct, measured, num_generations, **per_completion, **self._length_reward_params)
+            per_completion.update(self._gathered_completion_inputs(completions, truncated, device))
+            # The length penalty's warm-up (length_penalty_warmup_steps) counts the optimizer steps done so far.
+            warmup = penalty_warmup_steps(self.args.length_penalty_warmup_steps, self.state.max_steps)
+            penalized = length_reward_at_step(
+                self._length_reward, self._length_reward_params, correct, measured, num_generations,
+                step=self.state.global_step, warmup_steps=warmup, **per_completion,
+            )  # fmt: skip
         else:  # evaluation with one completion per prompt: no group to compare lengths with
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
@@ -200,6 +264,18 @@ class _LengthPenaltyMixin:
                 )
             gathered[argument] = self.accelerator.gather(torch.tensor(values, device=device))
         return gathered
+
+    def _gathered_completion_inputs(
+        self, completions: list[Any], truncated: torch.Tensor, device: torch.device
+    ) -> dict[str, torch.Tensor]:
+        """The length reward's inputs read from the completions (`length_rewards.COMPLETION_INPUTS`): `answered`, a
+        final boxed answer where the grader reads it in a completion not cut at the token limit; from this
+        process's completions, gathered from every process."""
+        if "answered" not in completion_inputs(self._length_reward):
+            return {}
+        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]  # text, or chat turns
+        answered = torch.tensor([final_answer(text) is not None for text in texts], device=device)
+        return {"answered": self.accelerator.gather(answered) & ~truncated}
 
     def _penalized_length(self, completion_ids: list[int]) -> int:
         """LEN(z) of the length reward: every token, or (length_penalty_measure="thinking") the tokens before
@@ -302,10 +378,12 @@ class EfficientRLOOTrainer(_LengthPenaltyMixin, RLOOTrainer):
     "Training Language Models to Reason Efficiently".
 
     Takes the same arguments as `RLOOTrainer`, with an `EfficientRLOOConfig`; `reward_funcs` defaults to
-    `math_accuracy_reward`. TRL's RLOO clips the sequence-level importance ratio and puts the KL term in the reward.
+    `math_accuracy_reward`; `provenance` (optional) is what `save_model` records in provenance.json. TRL's RLOO
+    clips the sequence-level importance ratio and puts the KL term in the reward.
     """
 
     _config_class = EfficientRLOOConfig
+    _provenance_kind = "rloo"
 
 
 class EfficientGRPOTrainer(_LengthPenaltyMixin, GRPOTrainer):
@@ -313,11 +391,13 @@ class EfficientGRPOTrainer(_LengthPenaltyMixin, GRPOTrainer):
     PPO clipping).
 
     Takes the same arguments as `GRPOTrainer`, with an `EfficientGRPOConfig`; `reward_funcs` defaults to
-    `math_accuracy_reward`. GRPO's centred reward `R_i - mean_j R_j` is scaled by G / (G - 1), which makes it exactly
-    the leave-one-out advantage `R_i - mean_{j != i} R_j`.
+    `math_accuracy_reward`; `provenance` (optional) is what `save_model` records in provenance.json. GRPO's
+    centred reward `R_i - mean_j R_j` is scaled by G / (G - 1), which makes it exactly the leave-one-out advantage
+    `R_i - mean_{j != i} R_j`.
     """
 
     _config_class = EfficientGRPOConfig
+    _provenance_kind = "grpo"
 
     def _trl_advantages_to_rloo(self, advantages: torch.Tensor, num_generations: int) -> torch.Tensor:
         return advantages * num_generations / (num_generations - 1)

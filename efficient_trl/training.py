@@ -21,12 +21,20 @@ from typing import Any
 import yaml
 from accelerate import PartialState
 from datasets import load_from_disk
-from transformers import TrainerCallback
+from transformers import AutoTokenizer, TrainerCallback
 from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
 from .budgets import L1_BUDGET_RANGE, budget_template, check_budget_range, with_sampled_budgets
+from .cli import check_options
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig, json_object
-from .data import PAPER_PROMPT, PREPARED_TRAINING_SET, check_gold_answers, load_problems, to_prompts
+from .data import (
+    PAPER_PROMPT,
+    PREPARED_TRAINING_SET,
+    check_gold_answers,
+    load_problems,
+    to_prompts,
+    to_raw_prompts,
+)
 from .evaluation import check_model_reference
 from .length_rewards import EXTRA_REWARD_COLUMNS, EXTRA_REWARDS, extra_reward_funcs
 from .math_grader import math_accuracy_reward
@@ -84,9 +92,12 @@ def train_and_save(
     demo model all save through it.
     """
     output_dir = Path(output_dir)
+    own = hasattr(trainer, "provenance")  # the efficient trainers write both files in save_model (trainers.py)
+    if own:
+        trainer.provenance = provenance
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero():  # what Trainer.save_state does, but next to the weights, wherever they go
+    if trainer.is_world_process_zero() and not own:  # what Trainer.save_state does, but next to the weights
         trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
         if provenance is not None:
             write_provenance(output_dir, {**provenance, "global_step": trainer.state.global_step})
@@ -118,6 +129,15 @@ class TrainScriptArguments:
     dataset_train_split: str = field(default="train", metadata={"help": "Split to train on (hub datasets)."})
     prompt_template: str = field(
         default=PAPER_PROMPT, metadata={"help": "User turn of the prompt; '{problem}' is replaced by the problem."}
+    )
+    think_prefill: bool = field(
+        default=True,
+        metadata={
+            "help": "Prompt as chat turns, which TRL renders with the model's chat template: for R1-distill models it "
+            "ends with the template's `<think>\\n` prefill. False: the authors' training prompt instead, the same "
+            "rendering as raw text without the prefill (`<｜User｜>...<｜Assistant｜>`; data.to_raw_prompts), so that "
+            "the model opens its thoughts itself. A difference from the paper's evaluation prompt, which keeps it."
+        },
     )
     num_train_problems: int | None = field(
         default=None, metadata={"help": "Train on the first N problems only (for smoke tests)."}
@@ -246,6 +266,7 @@ def parse_training_arguments(argv: list[str] | None = None) -> tuple[TrainScript
     config = read_config(argv[argv.index("--config") + 1]) if "--config" in argv else {}
     own = {f.name for f in fields(TRAINERS[trainer][1])}
     other = {f.name for name, (_, config_class) in TRAINERS.items() if name != trainer for f in fields(config_class)}
+    check_options(parser, argv, config, also_allowed=other)  # typos first, before any other error
     dropped = sorted(key for key in config if key in other and key not in own)
     if not dropped:
         return _checked(parser, parser.parse_args_and_config(args=argv))
@@ -321,6 +342,10 @@ def train(script_args: TrainScriptArguments, training_args: Any, model_args: Mod
             dataset, script_args.budget_range, script_args.budget_template, seed=training_args.seed
         )
         data.update(budget_data)
+    if not script_args.think_prefill:  # the authors' raw prompt, rendered once here as TRL would render the chat
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+        dataset = to_raw_prompts(dataset, tokenizer, getattr(training_args, "chat_template_kwargs", None))
+        data["think_prefill"] = False
     for name in script_args.extra_rewards or {}:
         for column in EXTRA_REWARD_COLUMNS.get(name, ()):
             if column not in dataset.column_names:  # TRL's math-verify rewards read the gold answer as `solution`
@@ -404,10 +429,12 @@ def _train_resuming(
         kind, args, model_args.model_name_or_path, data, lora=peft_config is not None,
         extra_rewards=getattr(script_args, "extra_rewards", None),
     )  # fmt: skip
-    rewards = {"reward_funcs": reward_funcs} if reward_funcs is not None else {}
+    # the RL trainers write provenance.json into every checkpoint themselves (save_model); TRL's SFT/DPO by callback
+    extra = {"reward_funcs": reward_funcs, "provenance": provenance} if kind in TRAINERS else {}
+    callbacks = [] if kind in TRAINERS else [ProvenanceCallback(provenance)]
     trainer = trainer_class(
         model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=peft_config,
-        callbacks=[ProvenanceCallback(provenance)], **rewards,
+        callbacks=callbacks, **extra,
     )  # fmt: skip
     if resume_from:
         trainer.accelerator.print(f"Resuming from {resume_from}")
@@ -454,6 +481,8 @@ def train_baseline(kind: str, argv: list[str] | None = None) -> Any:
         usage=f"accelerate launch recipes/{kind}.py --config recipes/<model>/{kind}_lr_<lr>.yaml [--field value ...]",
         description=f"The {kind.upper()} baseline on rejection-sampled data (recipes/rejection_sampling.py).",
     )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    check_options(parser, argv)  # typos first, before any other error
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     dataset = load_from_disk(script_args.dataset_path)
     if len(dataset) == 0:

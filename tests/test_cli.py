@@ -284,3 +284,40 @@ def test_env_names_each_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"NVIDIA H200 #{index}")
     assert devices() == "2 GPU(s): NVIDIA H200 #0, NVIDIA H200 #1"
+
+
+def test_typos_are_usage_errors_naming_the_closest_field(tmp_path, capsys):
+    # Every command, train included, says "unknown option --x; did you mean --y?" (flags) or names the YAML key,
+    # before any other error: on a machine without a GPU, the recipes' bf16 error would otherwise come first.
+    from efficient_trl.scripts.evaluate import main as evaluate
+    from efficient_trl.scripts.sft import main as sft
+    from efficient_trl.scripts.train import main as train
+
+    recipe = "recipes/deepseek-r1-distill-qwen-1.5b/alpha_0.2.yaml"
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text("learning_rte: 1.0e-6\nmodel_name_or_path: org/model\n")
+    cases = [
+        (train, ["--config", recipe, "--learning_rat", "1"], "option --learning_rat; did you mean --learning_rate?"),
+        (train, ["--config", str(misspelt)], "key 'learning_rte' in the --config YAML; did you mean learning_rate?"),
+        (train, ["--config", recipe, "--zzzz", "1"], "option --zzzz."),
+        (evaluate, ["--model", "m", "--dataset", "sums", "--num_problem", "3"], "option --num_problem; did you mean "
+         "--num_problems?"),
+        (sft, ["--config", "recipes/deepseek-r1-distill-qwen-1.5b/sft_lr_1e-5.yaml", "--learning_rat", "1"],
+         "option --learning_rat; did you mean --learning_rate?"),
+    ]  # fmt: skip
+    for command, argv, message in cases:
+        with pytest.raises(SystemExit) as exited:
+            command(argv)
+        assert exited.value.code == 2, argv
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"error: unknown {message}"), argv
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without a GPU")
+def test_train_on_a_cpu_says_how_in_one_line():
+    command = [sys.executable, "recipes/train.py", "--config", "recipes/deepseek-r1-distill-qwen-1.5b/alpha_0.2.yaml"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "train.py: error: bf16 needs a GPU and this machine has none; to train on the CPU, add --use_cpu true "
+        "--bf16 false (slow: for tiny models and smoke tests)."
+    ]

@@ -12,8 +12,16 @@ from efficient_trl.analysis import (
 )
 from efficient_trl.analysis.results import REWARD_FAMILIES
 from efficient_trl.analysis.styles import BASELINE_STYLES, comparison_styles
-from efficient_trl.experiments.compare import COMPARE_SPECS, CompareSettings, format_compare_table, run_compare
+from efficient_trl.configs import EfficientGRPOConfig
+from efficient_trl.experiments.compare import (
+    COMPARE_SPECS,
+    CompareSettings,
+    as_published_specs,
+    format_compare_table,
+    run_compare,
+)
 from efficient_trl.length_rewards import (
+    AS_PUBLISHED,
     LENGTH_REWARDS,
     dataset_inputs,
     length_reward_parameters,
@@ -46,6 +54,26 @@ def test_every_group_or_completion_length_reward_is_compared_at_its_default_and_
     assert next(s for s in COMPARE_SPECS if s.length_reward == "kimi" and s.role == "stronger").name == (
         "kimi,weight=2"
     )
+
+
+def test_as_published_trains_each_reward_its_authors_trained_otherwise_under_its_own_name(tmp_path):
+    twins = as_published_specs(list(COMPARE_SPECS))
+    assert [spec.name for spec in twins] == [
+        "kimi,weight=1@published", "kimi,weight=2@published", "shorterbetter,length_weight=0.001@published",
+        "shorterbetter,length_weight=0.01@published", "grpo_lead,alpha=0.05@published",
+        "grpo_lead,alpha=0.2@published", "alp,normalizer=16384@published", "alp,normalizer=200@published",
+    ]  # fmt: skip
+    # the paper's sigmoid was published under the common setting, and the ablation sets its own normalization
+    assert not {spec.length_reward for spec in twins} & {"sigmoid"}
+    assert not set(spec.name for spec in twins) & set(spec.name for spec in COMPARE_SPECS)
+    for spec in twins:  # each one's config trains with its reward's published normalization and warm-up
+        config = EfficientGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, **spec.config_fields())
+        published = AS_PUBLISHED[spec.length_reward]
+        assert (config.advantage_normalization, config.length_penalty_warmup_steps) == (
+            published.normalization, published.warmup
+        ), spec.name  # fmt: skip
+        assert "as published" in spec.role
+    assert CompareSettings(as_published=True).as_published and not CompareSettings().as_published
 
 
 @pytest.mark.parametrize(
@@ -191,6 +219,8 @@ def test_the_compare_table_names_each_setting_and_stars_the_frontier():
     assert "| start | 70.0% ± 2.0 | 49.0 ± 0.5 | +0.0% | +0.0 pts |" in table
     assert "| sigmoid alpha=0.2 ★ | 72.0% ± 2.0 | 34.0 ± 0.5 | -30.6% | +2.0 pts |" in table
     assert "| kimi weight=2 | 60.0% ± 2.0 |" in table and "| alp beta=1, normalizer=200 ★ |" in table
+    published = {**_rows()[4], "name": "kimi,weight=2@published", "accuracy": 0.5}
+    assert "| kimi weight=2 (as published) | 50.0% ± 2.0 |" in format_compare_table([*_rows(), published])
 
 
 @pytest.mark.slow
@@ -221,6 +251,19 @@ def test_a_tiny_comparison_trains_evaluates_and_plots_every_setting_whatever_the
     assert {path: path.stat().st_mtime_ns for path in (tmp_path / "one").glob("*/*/model.safetensors")} == weights
     with pytest.raises(FileExistsError, match="other settings"):
         run_compare(tmp_path / "one", CompareSettings(**tiny))  # two workers: another run
+
+
+@pytest.mark.slow
+def test_a_tiny_comparison_as_published_trains_both_settings(tmp_path):
+    # One reward under the common setting and as its authors trained it (verl's group normalization), one step each.
+    tiny = dict(tasks=["multi_sums"], settings=["shorterbetter,length_weight=0.01"], steps=1, prompts_per_step=2,
+                num_generations=2, max_completion_length=40, logging_steps=1, eval_problems=4)  # fmt: skip
+    rows = run_compare(tmp_path / "run", CompareSettings(**tiny, as_published=True))["multi_sums"]
+    assert [(row["name"], row["advantage_normalization"]) for row in rows[1:]] == [
+        ("shorterbetter,length_weight=0.01", "none"), ("shorterbetter,length_weight=0.01@published", "group")
+    ]  # fmt: skip
+    recorded = json.loads((tmp_path / "run" / "settings.json").read_text())
+    assert recorded["compare"]["as_published"] and recorded["trained"][1]["as_published"]
 
 
 def test_the_readme_tables_are_the_committed_comparison_run():

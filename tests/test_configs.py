@@ -1,10 +1,12 @@
-"""The configs' defaults: TRL's, under the names transformers 5 uses, so that no setting of ours warns."""
+"""The configs' defaults: TRL's, under the names transformers 5 uses, so that no setting of ours warns; every
+recipe YAML bounds the checkpoints it keeps and states whether they hold the optimizer state."""
 
 import re
 import warnings
 from pathlib import Path
 
 import pytest
+import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from trl import DPOConfig, SFTConfig
 
@@ -12,6 +14,9 @@ from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRL
 from efficient_trl.synthetic import sum_problems
 from efficient_trl.testing import TWO_TERM_SUMS, quickstart_defaults
 from efficient_trl.training import CPU_TRAINING_KWARGS, check_batch_sizes, parse_training_arguments
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE_YAMLS = sorted((ROOT / "recipes").rglob("*.yaml"))
 
 # What TRL 1.16's own code still calls by transformers 5's deprecated names, whatever the settings
 # (trl.models.utils.disable_gradient_checkpointing, around generation): not ours to fix.
@@ -69,7 +74,79 @@ def test_a_training_step_with_our_settings_warns_only_of_trls_own_calls(
     assert [message for message in deprecations(caught) if not message.startswith(TRLS_OWN)] == []
 
 
-ROOT = Path(__file__).resolve().parents[1]
+def test_the_recipes_are_found():
+    assert len(RECIPE_YAMLS) >= 25 and {path.parent.name for path in RECIPE_YAMLS} >= {
+        "deepseek-r1-distill-qwen-1.5b",
+        "deepseek-r1-distill-qwen-7b",
+    }
+
+
+@pytest.mark.parametrize("recipe", RECIPE_YAMLS, ids=lambda path: f"{path.parent.name}/{path.stem}")
+def test_every_recipe_bounds_its_checkpoints_and_says_why_they_keep_the_optimizer(recipe):
+    """A 200-step run saving every 20 steps with no limit would keep 10 checkpoints of weights plus fp32 optimizer
+    states (about 290 GB for the 1.5B model, 1.1 TB for the 7B; README, "Disk per run"). Each recipe keeps at most 2,
+    and keeps their optimizer, scheduler and RNG state (`save_only_model: false`, written out with its reason):
+    resuming exactly, the README's guarantee, needs them."""
+    text = recipe.read_text()
+    config = yaml.safe_load(text)
+    assert config.get("save_strategy") == "steps" and config["save_steps"] >= 1
+    assert config["save_total_limit"] in (1, 2)
+    assert config["save_only_model"] is False
+    # the reason, in the comment lines just above save_only_model
+    reason = re.search(r"((?:#.*\n)+)save_only_model: false\n", text)
+    assert reason and re.search(r"optimizer.*resuming (RL )?exactly needs", reason.group(1), re.S), recipe
+    rl = recipe.stem.startswith(("alpha_", "authors_code_alpha_", "l1_", "lora_"))
+    assert config["save_total_limit"] == (2 if rl else 1)
+    if rl:  # the value the trainer gets, through the real parser (on this CPU)
+        _, args, _ = parse_training_arguments(["--config", str(recipe), "--bf16", "false", "--use_cpu", "true"])
+        assert (args.save_total_limit, args.save_only_model) == (2, False)
+
+
+def test_the_readmes_disk_per_run_is_the_arithmetic_of_the_recipes():
+    """README's "Disk per run" table, recomputed from the parameter counts of the models' config.json (gpu_shapes)
+    and each recipe's checkpoint settings and DeepSpeed stage: a checkpoint holds the bf16 weights (2 bytes per
+    parameter), the fp32 master weights and Adam's two moments (12) and, under ZeRO-2, DeepSpeed's bf16 copy of the
+    module (2); the final model is the bf16 weights. Computed, not measured (the README says so)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from efficient_trl.gpu_shapes import R1_DISTILL_QWEN_1_5B, R1_DISTILL_QWEN_7B, parameter_count
+
+    readme = (ROOT / "README.md").read_text()
+    assert "**Disk per run** (computed from parameter counts, not measured)" in readme
+    columns, kept, every = [], set(), set()
+    for shape, folder in ((R1_DISTILL_QWEN_1_5B, "1.5b"), (R1_DISTILL_QWEN_7B, "7b")):
+        text = (ROOT / "recipes" / f"deepseek-r1-distill-qwen-{folder}" / "alpha_0.2.yaml").read_text()
+        recipe = yaml.safe_load(text)
+        launcher = re.search(r"accelerate_configs/(\w+)\.yaml", text).group(1)
+        stage = load_config_from_file(str(ROOT / "accelerate_configs" / f"{launcher}.yaml")).deepspeed_config
+        per_parameter = 2 + 12 + (2 if stage["zero_stage"] < 3 else 0)
+        params = parameter_count(shape)
+        assert f"{params:,}" in readme  # the count the paragraph quotes
+        final, checkpoint, billions = 2 * params / 1e9, per_parameter * params / 1e9, f"{params / 1e9:.3f}e9"
+        limit, unbounded = recipe["save_total_limit"], recipe["max_steps"] // recipe["save_steps"]
+        kept.add(limit)
+        every.add(unbounded)
+        columns.append(
+            [
+                f"2 x {billions} = {final:.1f} GB",
+                f"{per_parameter} x {billions} = {checkpoint:.1f} GB",
+                f"{limit} x {checkpoint:.1f} + {final:.1f} = {limit * checkpoint + final:.1f} GB",
+                f"{limit + 1} x {checkpoint:.1f} = {(limit + 1) * checkpoint:.1f} GB",
+                f"{unbounded} x {checkpoint:.1f} + {final:.1f} = {unbounded * checkpoint + final:,.1f} GB",
+            ]
+        )
+    assert kept == {2} and every == {10}  # the rows' labels say 2 kept, a third written, 10 without a limit
+    labels = [
+        "final model (bf16)",
+        "one checkpoint",
+        "end of the run: 2 checkpoints + final model",
+        "peak, while a third checkpoint is written",
+        "without `save_total_limit` (10 checkpoints, steps 20 to 200)",
+    ]
+    for label, small, large in zip(labels, *columns, strict=True):
+        assert f"| {label} | {small} | {large} |" in readme
+
+
 AUTHORS_CODE_RECIPES = sorted(ROOT.glob("recipes/*/authors_code_alpha_*.yaml"))
 
 

@@ -5,6 +5,7 @@ import warnings
 import pytest
 from datasets import Dataset
 
+from efficient_trl.configs import EfficientGRPOConfig
 from efficient_trl.data import (
     LOCAL_DATASETS,
     PAPER_PROMPT,
@@ -15,6 +16,7 @@ from efficient_trl.data import (
     prepare_training_set,
     save_prepared,
     to_prompts,
+    to_raw_prompts,
     unreadable_answer,
 )
 
@@ -51,6 +53,85 @@ def test_prompts_use_the_paper_template():
     )
     with pytest.raises(ValueError, match="must contain"):
         to_prompts(load_problems("math500"), "no placeholder")
+
+
+# The authors' training prompt (Zanette-Labs/efficient-reasoning run_rloo_1.5B.sh, --input_template, as OpenRLHF's
+# str.format leaves it): raw text, BOS included, no `<think>` after `<｜Assistant｜>`.
+AUTHORS_INPUT_TEMPLATE = (
+    "<｜begin▁of▁sentence｜><｜User｜>Please reason step by step, and put your final answer within \\boxed{{}}. "
+    "Question: {}<｜Assistant｜>"
+)
+
+
+def test_raw_prompts_are_the_authors_training_prompt_without_the_think_prefill():
+    from efficient_trl.testing import R1_BOS, build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer("r1-distill")  # DeepSeek-R1-Distill's chat template (TRL's copy) and BOS
+    chat = to_prompts(Dataset.from_dict({"problem": ["What is 1+1?"], "answer": ["2"]}))
+    rendered = tokenizer.apply_chat_template(chat[0]["prompt"], tokenize=False, add_generation_prompt=True)
+    assert rendered.endswith("<｜Assistant｜><think>\n")  # the chat rendering pre-fills the thinking
+    raw = to_raw_prompts(chat, tokenizer)[0]["prompt"]
+    authors = AUTHORS_INPUT_TEMPLATE.format("What is 1+1?")
+    assert raw == authors.removeprefix(R1_BOS)
+    # As TRL tokenizes a string prompt (with special tokens): the authors' ids, with BOS once, not twice.
+    assert tokenizer(raw)["input_ids"] == tokenizer(authors, add_special_tokens=False)["input_ids"]
+    assert tokenizer(raw)["input_ids"].count(tokenizer.bos_token_id) == 1
+    with pytest.raises(ValueError, match="already text"):
+        to_raw_prompts(to_raw_prompts(chat, tokenizer), tokenizer)
+
+
+def test_raw_prompts_keep_a_template_without_prefill_and_the_budget_sentence():
+    from transformers import AutoTokenizer
+
+    from efficient_trl.budgets import with_budgets
+    from efficient_trl.experiments.engine import START_MODELS
+
+    tokenizer = AutoTokenizer.from_pretrained(START_MODELS["sums"])  # the demo model's shipped chat_template.jinja
+    chat = to_prompts(Dataset.from_dict({"problem": ["12+30="], "answer": ["42"]}), "{problem}")
+    rendered = tokenizer.apply_chat_template(chat[0]["prompt"], tokenize=False, add_generation_prompt=True)
+    assert to_raw_prompts(chat, tokenizer)[0]["prompt"] == rendered == "<|user|>12+30=<|assistant|>"
+    # A budget sentence is written into the user turn before the rendering, so it stays there.
+    budgeted = to_raw_prompts(with_budgets(chat, 40), tokenizer)[0]["prompt"]
+    assert budgeted == "<|user|>12+30= Think for 40 tokens.<|assistant|>"
+
+
+def test_a_trainer_samples_from_the_authors_raw_prompt(tiny_r1_model_path, tmp_path):
+    from transformers import AutoTokenizer
+
+    from efficient_trl import EfficientGRPOTrainer
+
+    from .recording import even_token_sum, recording
+    from .test_trainers import make_args
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
+    problems = ["1+1", "2+3", "4+4", "5+6"]
+    dataset = to_raw_prompts(to_prompts(Dataset.from_dict({"problem": problems, "answer": ["2", "5", "8", "11"]})),
+                             tokenizer)  # fmt: skip
+    args = make_args(EfficientGRPOConfig, tmp_path, beta=0.0, max_steps=1, generation_kwargs=None)
+    trainer = recording(EfficientGRPOTrainer)(
+        model=tiny_r1_model_path, reward_funcs=even_token_sum, args=args, train_dataset=dataset
+    )
+    trainer.train()
+    expected = {
+        tuple(tokenizer(AUTHORS_INPUT_TEMPLATE.format(p), add_special_tokens=False)["input_ids"]) for p in problems
+    }
+    sampled = {tuple(ids) for ids in trainer.records[0]["prompt_ids"]}
+    assert sampled and sampled <= expected
+
+
+def test_think_prefill_false_trains_on_the_raw_prompt_and_records_it(tiny_r1_model_path, tmp_path):
+    from efficient_trl.provenance import read_provenance
+    from efficient_trl.training import parse_training_arguments, train
+
+    from .test_recipes import write_tiny_recipe
+
+    recipe = write_tiny_recipe(tmp_path, tiny_r1_model_path, tmp_path / "raw")
+    short = ["--max_steps", "1", "--save_strategy", "no", "--max_completion_length", "8"]
+    assert parse_training_arguments(["--config", str(recipe), *short])[0].think_prefill  # the default: chat turns
+    trainer = train(*parse_training_arguments(["--config", str(recipe), *short, "--think_prefill", "false"]))
+    prompt = trainer.train_dataset[0]["prompt"]
+    assert prompt == AUTHORS_INPUT_TEMPLATE.format("0+0=").removeprefix("<｜begin▁of▁sentence｜>")
+    assert read_provenance(tmp_path / "raw")["data"]["think_prefill"] is False
 
 
 def test_numeric_answers():

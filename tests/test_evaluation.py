@@ -1,12 +1,15 @@
 import importlib.util
 import json
+import re
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
 from efficient_trl.evaluation import evaluate, grade_samples, summarize
+from efficient_trl.experiments.engine import START_MODELS
 from efficient_trl.math_grader import math_accuracy_reward
 from efficient_trl.sampling import EvaluationSample, SamplingSettings
 from efficient_trl.synthetic import is_held_out, solve_with_checks, sum_problems
@@ -30,6 +33,44 @@ def test_average_pass_at_k_and_truncation():
     summary = summarize(samples)
     assert summary["accuracy"] == 0.5 and summary["mean_tokens"] == 25 and summary["mean_tokens_correct"] == 20
     assert summary["truncation_rate"] == 0.25 and summary["num_problems"] == 2
+
+
+def test_truncated_samples_graded_on_their_last_box_as_the_authors_script_did():
+    samples = [
+        EvaluationSample(0, 0, "\\boxed{7}", 30, False),
+        EvaluationSample(0, 1, "so \\boxed{7} and on", 40, True),  # cut off after a right box
+        EvaluationSample(0, 2, "\\boxed{7}</think> so the answer is", 40, True),  # the box is in the thinking
+        EvaluationSample(0, 3, "\\boxed{7} then \\boxed{8", 40, True),  # the last box never closed
+        EvaluationSample(0, 4, "\\boxed{8} no EOS", 40, True),  # a wrong box
+    ]
+    paper = grade_samples([replace(sample) for sample in samples], ["7"])
+    assert [s.correct for s in paper] == [True, False, False, False, False]  # the default: cut off is wrong
+    authors = grade_samples([replace(sample) for sample in samples], ["7"], truncated_grading="last_box")
+    assert [s.correct for s in authors] == [True, True, True, False, False]
+    assert [s.extracted_answer for s in authors] == ["7", "7", "7", None, "8"]
+    assert summarize(authors)["truncation_rate"] == summarize(paper)["truncation_rate"] == 0.8  # still counted
+    with pytest.raises(ValueError, match=r"truncated_grading must be one of \['wrong', 'last_box'\]"):
+        grade_samples(samples, ["7"], truncated_grading="box")
+
+
+def test_truncated_grading_is_recorded_and_another_rule_is_another_run(tiny_model_path, tmp_path, monkeypatch):
+    from efficient_trl.scripts.evaluate import main
+
+    options = dict(sampling=SamplingSettings(k=1, max_new_tokens=4), num_problems=2)
+    default = evaluate(tiny_model_path, "gsm8k", tmp_path / "paper", **options)
+    assert "truncated_grading" not in default  # absent: the paper's rule, as every earlier run
+    with pytest.raises(ValueError, match="truncated_grading must be one of"):
+        evaluate(tiny_model_path, "gsm8k", tmp_path / "bad", truncated_grading="anywhere", **options)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(FileExistsError, match="other settings"):
+        evaluate(tiny_model_path, "gsm8k", tmp_path / "paper", truncated_grading="last_box", **options)
+    # The command-line flag: recorded in settings.json and summary.json, in a run directory of its own.
+    monkeypatch.chdir(tmp_path)
+    argv = ["--model", tiny_model_path, "--dataset", "gsm8k", "--num_problems", "2", "--max_new_tokens", "4"]
+    main([*argv, "--truncated_grading", "last_box"])
+    (run,) = (tmp_path / "runs" / "eval").glob("*/gsm8k-k1-t0.6-max4-last_box")
+    for record in ("settings.json", "summary.json"):
+        assert json.loads((run / record).read_text())["truncated_grading"] == "last_box"
 
 
 def test_synthetic_solutions_are_correct_and_splits_disjoint():
@@ -126,7 +167,7 @@ def test_evaluation_bad_input_fails_early(tiny_model_path, tmp_path):
 
     with pytest.raises(ValueError, match="shipped test sets are \\['aime24', 'gsm8k', 'math500'\\]"):
         evaluate(tiny_model_path, "math5000", tmp_path / "a")
-    with pytest.raises(FileNotFoundError, match="neither a local directory"):
+    with pytest.raises(FileNotFoundError, match="no such directory: no-such-model"):
         evaluate("no-such-model", "math500", tmp_path / "b")
     with pytest.raises(ValueError, match="k must be >= 1"):
         evaluate(tiny_model_path, "math500", tmp_path / "c", SamplingSettings(k=0))
@@ -179,7 +220,7 @@ def test_a_failed_evaluation_does_not_block_the_corrected_command(tiny_model_pat
                 **run_mistake,
             )
         assert not run.exists()
-    with pytest.raises(FileNotFoundError, match="neither a local directory nor a hub name: check the path"):
+    with pytest.raises(FileNotFoundError, match="no such directory: .*alpha_0.2 \\(a local path"):
         evaluate(str(tmp_path / "runs" / "alpha_0.2"), "gsm8k", run, SamplingSettings(**sampling), **options)
     # A run that failed before its first sample (say, out of memory loading the model) holds nothing to keep.
     run.mkdir()
@@ -254,3 +295,148 @@ def test_the_tests_addition_problems_are_sum_problems_with_options():
     assert any(is_held_out(p) for p in sum_problems(200, seed=0, **TWO_TERM_SUMS)["problem"])  # no split filter
     with pytest.raises(ValueError, match="split must be one of"):
         sum_problems(1, seed=0, split="test")
+
+
+def test_summary_by_tier_is_the_summary_of_each_tiers_samples(tmp_path):
+    from efficient_trl.evaluation import cutoff_baseline, write_summary
+
+    tiers = ["hard", "easy", None, "hard", "easy"]  # problem 2 has no tier
+    samples = [
+        EvaluationSample(problem, index, f"\\boxed{{{problem + index}}}", 10 * (problem + 1) + index, problem == 3)
+        for problem in range(5)
+        for index in range(2)
+    ]
+    grade_samples(samples, [str(problem) for problem in range(5)])
+    settings = {"model": "m", "dataset": "d"}
+    (tmp_path / "run").mkdir()
+    summary = write_summary(tmp_path / "run", settings, samples, (15, 45), {"schema": 1}, tiers=tiers)
+    # in the order the tiers first appear among the problems; each holds the whole summary's fields for its samples
+    assert list(summary["by_tier"]) == ["hard", "easy"]
+    for tier, problems in (("hard", {0, 3}), ("easy", {1, 4})):
+        group = [sample for sample in samples if sample.problem_index in problems]
+        assert summary["by_tier"][tier] == {**summarize(group), "cutoff_baseline": cutoff_baseline(group, (15, 45))}
+    hard = summary["by_tier"]["hard"]
+    assert (hard["accuracy"], hard["num_problems"], hard["truncation_rate"]) == (0.25, 2, 0.5)
+    assert hard["mean_tokens"] == (10 + 11 + 40 + 41) / 4 and hard["accuracy_stderr"] == pytest.approx(0.25)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["by_tier"] == summary["by_tier"]
+    # no tier on any problem: no by_tier
+    for no_tiers in (None, [None] * 5):
+        assert "by_tier" not in write_summary(tmp_path / "run", settings, samples, (), None, tiers=no_tiers)
+
+
+def test_graded_evaluation_reports_by_tier_and_by_budget_and_tier(tmp_path):
+    from efficient_trl.evaluation import evaluate_problems, evaluate_problems_by_budget, load_samples
+    from efficient_trl.experiments.engine import START_MODELS
+    from efficient_trl.synthetic import graded_problems
+
+    problems = graded_problems(6, seed=3, split="held_out")
+    sampling, options = SamplingSettings(k=2, max_new_tokens=48), {"dataset": "graded", "batch_size": 12}
+    summary = evaluate_problems(str(START_MODELS["graded"]), problems, tmp_path / "run", sampling, **options)
+    assert list(summary["by_tier"]) == ["easy", "medium", "hard"]
+    samples = load_samples(tmp_path / "run")
+    for tier, entry in summary["by_tier"].items():
+        group = [sample for sample in samples if problems[sample.problem_index]["tier"] == tier]
+        assert {key: entry[key] for key in summarize(group)} == summarize(group) and entry["num_problems"] == 2
+    # the same problems without their tiers: the same summary, without by_tier
+    plain = evaluate_problems(
+        str(START_MODELS["graded"]), problems.remove_columns("tier"), tmp_path / "plain", sampling, **options
+    )
+    assert "by_tier" not in plain and {key: plain[key] for key in summarize(samples)} == summarize(samples)
+
+    (budget,) = evaluate_problems_by_budget(
+        str(START_MODELS["graded"]), problems, tmp_path / "budgets", sampling, [16], mode="force",
+        prompt_template=None, **options,
+    )  # fmt: skip
+    assert list(budget["by_tier"]) == ["easy", "medium", "hard"]
+    for entry in budget["by_tier"].values():  # each tier also gets the budget adherence metrics
+        assert {"mean_budget_length", "budget_deviation", "share_at_most_budget"} <= set(entry)
+    assert json.loads((tmp_path / "budgets" / "budget-16" / "summary.json").read_text()) == budget
+
+
+DEMO_MODEL = str(START_MODELS["sums"])
+
+
+def test_a_local_looking_path_that_does_not_exist_is_no_such_directory(monkeypatch, tmp_path):
+    # runs/x is local when runs/ is a local directory; ./x, ../x, /abs/x and ~/x always; owner/name may be a hub name,
+    # which offline must be in the hub cache. All refused before anything is created.
+    from efficient_trl.evaluation import check_model_reference
+    from efficient_trl.scripts.evaluate import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for model, why in [
+        ("runs/x", "since runs/ is a local directory"),
+        ("./x", "since it starts with ."),
+        ("../x", "since it starts with ."),
+        ("/abs/x", "since it starts with /"),
+        ("runs/x/y", "since a hub name is written owner/name"),
+    ]:
+        expected = f"no such directory: {model} (a local path, {why}"
+        with pytest.raises(FileNotFoundError, match=f"^{re.escape(expected)}"):
+            check_model_reference(model)
+    with pytest.raises(FileNotFoundError, match="^no such directory: nobody-xyz/none; nor, read as a hub name, is"):
+        check_model_reference("nobody-xyz/none")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    check_model_reference("nobody-xyz/none")  # online it may be a hub name: the hub answers
+    with pytest.raises(FileNotFoundError, match="^no such directory: runs/x "):
+        main(["--model", "runs/x", "--dataset", "sums"])
+    assert [path.name for path in tmp_path.rglob("*")] == ["runs"]  # no run directory, no lock file
+
+
+def test_a_demo_task_is_a_dataset_with_its_own_prompt(tmp_path):
+    # The experiments' held-out problems, prompted as the bare problem (the demo model's format); graded keeps tiers
+    from efficient_trl.data import PAPER_PROMPT, TASK_PROMPT
+    from efficient_trl.evaluation import resolve_problems
+    from efficient_trl.experiments.engine import held_out_problems
+    from efficient_trl.experiments.settings import ExperimentSettings
+    from efficient_trl.scripts.evaluate import main
+
+    for task in ("sums", "multi_sums", "graded"):
+        ours = resolve_problems(task, num_problems=6)
+        theirs = held_out_problems(task, ExperimentSettings(eval_problems=6))
+        assert ours["problem"] == theirs["problem"] and ours["prompt"] == theirs["prompt"]
+    assert resolve_problems("graded", num_problems=6)["tier"] == ["easy", "medium", "hard"] * 2
+    assert len(resolve_problems("sums")) == 1000  # the demo's evaluation set
+    run = tmp_path / "sums"
+    main(["--model", DEMO_MODEL, "--dataset", "sums", "--num_problems", "20", "--max_new_tokens", "160",
+          "--output_dir", str(run)])  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["prompt_template"] == TASK_PROMPT and summary["num_problems"] == 20
+    assert summary["accuracy"] >= 0.9
+    paper = tmp_path / "paper"  # the paper's prompt, which the demo model was never trained on
+    main(["--model", DEMO_MODEL, "--dataset", "sums", "--num_problems", "20", "--max_new_tokens", "160",
+          "--output_dir", str(paper), "--prompt_template", PAPER_PROMPT])  # fmt: skip
+    assert json.loads((paper / "summary.json").read_text())["accuracy"] < 0.5
+
+
+def test_the_default_output_dir_names_the_settings_that_differ(monkeypatch, tmp_path):
+    from efficient_trl.data import PAPER_PROMPT
+    from efficient_trl.evaluation import default_output_dir
+    from efficient_trl.scripts.evaluate import main
+
+    base = "runs/eval/demo_model/sums-k1-t0.6-max32768"  # the name runs already have: they still resume
+    assert default_output_dir(DEMO_MODEL, "sums", SamplingSettings()) == base
+    assert default_output_dir(DEMO_MODEL, "sums", SamplingSettings(), prompt_template="{problem}") == base
+    assert default_output_dir(DEMO_MODEL, "math500", SamplingSettings(), prompt_template=PAPER_PROMPT).endswith(
+        "/math500-k3-t0.6-max32768"
+    )
+    other = default_output_dir(DEMO_MODEL, "sums", SamplingSettings(seed=1, thinking_budget=8), num_problems=5)
+    assert other == f"{base}-seed1-thinking_budget8-n5"
+    prompted = default_output_dir(DEMO_MODEL, "sums", SamplingSettings(), prompt_template="Q: {problem}")
+    assert prompted.startswith(f"{base}-prompt") and len(prompted) == len(base) + len("-prompt") + 8
+    # The rerun into the same directory: the same settings resume it; other settings go to their own directory
+    monkeypatch.chdir(tmp_path)
+    command = ["--model", DEMO_MODEL, "--dataset", "sums", "--num_problems", "3", "--max_new_tokens", "60"]
+    main(command)
+    first = tmp_path / "runs/eval/demo_model/sums-k1-t0.6-max60-n3"
+    samples = (first / "samples.jsonl").read_text()
+    main(command)
+    assert (first / "samples.jsonl").read_text() == samples
+    main([*command, "--seed", "1"])
+    main([*command, "--prompt_template", "{problem}="])
+    suffixed = default_output_dir(DEMO_MODEL, "sums", SamplingSettings(max_new_tokens=60), num_problems=3,
+                                  prompt_template="{problem}=")  # fmt: skip
+    assert sorted(path.name for path in first.parent.iterdir()) == sorted(
+        [first.name, "sums-k1-t0.6-max60-seed1-n3", Path(suffixed).name]
+    )

@@ -219,3 +219,11 @@ def test_a_model_trains_on_the_engines_threads_whatever_the_process_uses(tmp_pat
     finally:
         torch.set_num_threads(before)
     assert seen == [(THREADS, False)]
+
+
+def test_a_start_model_path_that_does_not_exist_is_no_such_directory(tmp_path):
+    from efficient_trl.experiments.demo import DemoSettings, run_demo
+
+    with pytest.raises(FileNotFoundError, match=r"^no such directory: runs/x; rebuild the sums task's"):
+        run_demo(tmp_path / "run", DemoSettings(), start_model=Path("runs/x"))
+    assert not (tmp_path / "run").exists()

@@ -1,14 +1,28 @@
 import inspect
 import math
+import re
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from efficient_trl import LENGTH_REWARDS, EfficientGRPOConfig, EfficientRLOOConfig
-from efficient_trl.length_rewards import dataset_inputs, length_reward_parameters
-from efficient_trl.rewards import length_penalized_rewards
+from efficient_trl import LENGTH_REWARDS, EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig
+from efficient_trl.length_rewards import (
+    AS_PUBLISHED,
+    completion_inputs,
+    dataset_inputs,
+    grpo_lead,
+    length_reward_at_step,
+    length_reward_parameters,
+    penalty_warmup_steps,
+)
+from efficient_trl.rewards import ADVANTAGE_NORMALIZATIONS, length_penalized_rewards
+from efficient_trl.synthetic import sum_problems
+from efficient_trl.testing import TWO_TERM_SUMS
+
+from .recording import even_token_sum, expected_advantages, recording
+from .test_trainers import make_args
 
 
 def rewards_of(name, correct, lengths, num_generations, **params):
@@ -156,7 +170,10 @@ def test_every_entry_follows_the_signature(name):
     # dataset inputs (L1's budgets, keyword-only).
     assert required == (["alpha"] if name == "sigmoid" else ["budgets"] if name in NEEDS_BUDGETS else [])
     assert set(dataset_inputs(name)) == ({"budgets"} if name in NEEDS_BUDGETS else set())
-    assert set(length_reward_parameters(name)) == {p.name for p in parameters[3:]} - set(dataset_inputs(name))
+    # and the inputs read from the completions (GRPO-LEAD's answered)
+    assert set(completion_inputs(name)) == ({"answered"} if name == "grpo_lead" else set())
+    inputs = set(dataset_inputs(name)) | set(completion_inputs(name))
+    assert set(length_reward_parameters(name)) == {p.name for p in parameters[3:]} - inputs
     # The shared input checks apply to every entry.
     with pytest.raises(ValueError, match="same shape"):
         call(name, torch.tensor([True, False]), torch.tensor([1, 2, 3]), 2, torch.tensor([1, 2, 3]))
@@ -210,3 +227,149 @@ def test_selected_from_a_recipe_yaml_and_the_command_line(tmp_path):
     assert args.resolved_length_reward() == ("shorterbetter", {"correct_weight": 2.0, "length_weight": 0.002})
     argv = ["--config", str(recipe), *cpu, "--length_reward", "kimi", "--length_reward_kwargs", '{"weight": 0.5}']
     assert parse_training_arguments(argv)[1].resolved_length_reward() == ("kimi", {"weight": 0.5})
+
+
+# --- How each entry's authors trained it (AS_PUBLISHED), the warm-up, and GRPO-LEAD's unanswered completions
+
+
+@pytest.mark.parametrize("name", sorted(LENGTH_REWARDS))
+def test_every_entry_records_how_its_authors_trained_it(name):
+    published = AS_PUBLISHED[name]
+    assert published.normalization in ADVANTAGE_NORMALIZATIONS
+    assert published.warmup >= 0 and penalty_warmup_steps(published.warmup, 100) >= 0
+    assert published.no_answer.strip()
+    # Where it was read: a paper (arXiv id) or a repository file (owner/name: path), never left empty.
+    assert "arXiv:" in published.citation or re.search(r"[\w-]+/[\w-]+: \S+\.(py|sh)", published.citation)
+    assert set(AS_PUBLISHED) == set(LENGTH_REWARDS)
+
+
+def test_as_published_values_read_from_the_authors_code():
+    # verl's GRPO (the group's reward std) for every reward trained with it; Kimi's mean baseline and warm-up; the
+    # paper's RLOO for the sigmoid.
+    assert {name: p.normalization for name, p in AS_PUBLISHED.items()} == {
+        "sigmoid": "none", "kimi": "none", "shorterbetter": "group", "grpo_lead": "group", "alp": "group",
+        "l1_exact": "group", "l1_max": "group",
+    }  # fmt: skip
+    assert [name for name, p in AS_PUBLISHED.items() if p.warmup] == ["kimi"]
+    assert "0 (no_answer_reward)" in AS_PUBLISHED["grpo_lead"].no_answer
+
+
+def test_penalty_warmup_steps_reads_steps_or_a_share_of_training():
+    assert penalty_warmup_steps(0, 30) == 0
+    assert penalty_warmup_steps(5, 30) == 5
+    assert penalty_warmup_steps(0.2, 30) == 6
+    assert penalty_warmup_steps(0.2, 31) == 7  # rounded up, as transformers' warmup_steps
+    with pytest.raises(ValueError, match="warm-up must be >= 0"):
+        penalty_warmup_steps(-1, 30)
+
+
+def test_kimi_penalty_is_off_during_the_warm_up_and_on_after():
+    correct, lengths = torch.tensor([True, True, False, True]), torch.tensor([10, 30, 20, 50])
+    params = {"weight": 1.0}
+    during = length_reward_at_step("kimi", params, correct, lengths, 4, step=2, warmup_steps=3)
+    assert during.tolist() == [1.0, 1.0, 0.0, 1.0]  # correctness alone: no length penalty yet
+    after = length_reward_at_step("kimi", params, correct, lengths, 4, step=3, warmup_steps=3)
+    assert after.tolist() == pytest.approx(rewards_of("kimi", [True, True, False, True], [10, 30, 20, 50], 4))
+    assert after.tolist() != during.tolist()
+
+
+def test_grpo_lead_unanswered_completion_earns_zero_as_in_its_code():
+    # aeroplanepaper/GRPO-LEAD main_ppo.py: a wrong answer earns -1, a completion with no answer 0.
+    correct = torch.tensor([True, False, False, True])
+    answered = torch.tensor([True, True, False, True])
+    got = grpo_lead(correct, torch.tensor([10, 20, 30, 30]), 4, answered=answered).tolist()
+    assert got[1:3] == [-1.0, 0.0]
+    assert got[0] == pytest.approx(math.exp(-0.05 * -1 / (1 + 1e-7)))  # z = (10 - 20) / 10
+    assert grpo_lead(correct, torch.tensor([10, 20, 30, 30]), 4, answered=answered, no_answer_reward=-0.5)[2] == -0.5
+    # Without `answered`, every completion counts as answered (a direct call as before).
+    assert grpo_lead(correct, torch.tensor([10, 20, 30, 30]), 4).tolist()[1:3] == [-1.0, -1.0]
+    with pytest.raises(ValueError, match="answered must be a bool tensor"):
+        grpo_lead(correct, torch.tensor([10, 20, 30, 30]), 4, answered=torch.tensor([1, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("config_class", [EfficientRLOOConfig, EfficientGRPOConfig])
+def test_reward_as_published_resolves_the_normalization_and_warm_up(config_class, tmp_path):
+    def make(**fields):
+        return config_class(output_dir=str(tmp_path), use_cpu=True, bf16=False, **fields)
+
+    for name, published in AS_PUBLISHED.items():
+        kwargs = {"length_penalty_alpha": 0.2} if name == "sigmoid" else {}
+        config = make(length_reward=name, reward_as_published=True, **kwargs)
+        assert config.advantage_normalization == published.normalization
+        assert config.length_penalty_warmup_steps == published.warmup
+    common = make(length_reward="shorterbetter")
+    assert (common.advantage_normalization, common.length_penalty_warmup_steps) == ("none", 0.0)
+    # The value it would set anyway is accepted; a third one is an error naming both.
+    assert make(length_reward="l1_max", reward_as_published=True, advantage_normalization="group")
+    with pytest.raises(ValueError, match="sets advantage_normalization to 'group'.*'batch' is given too"):
+        make(length_reward="l1_max", reward_as_published=True, advantage_normalization="batch")
+    with pytest.raises(ValueError, match="sets length_penalty_warmup_steps to 0.2.*5 is given too"):
+        make(length_reward="kimi", reward_as_published=True, length_penalty_warmup_steps=5)
+    with pytest.raises(ValueError, match="warm-up must be >= 0"):
+        make(length_penalty_warmup_steps=-1)
+
+
+def test_reward_as_published_from_a_recipe_and_the_command_line():
+    from pathlib import Path
+
+    from efficient_trl.training import parse_training_arguments
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "alpha_0.2.yaml"
+    argv = ["--config", str(recipe), "--bf16", "false", "--use_cpu", "true", "--length_reward", "grpo_lead"]
+    args = parse_training_arguments([*argv, "--reward_as_published", "true"])[1]
+    assert (args.advantage_normalization, args.reward_as_published) == ("group", True)
+    assert parse_training_arguments(argv)[1].advantage_normalization == "none"
+
+
+def test_kimi_warm_up_in_a_real_training_run(tiny_model_path, tmp_path):
+    # Two optimizer steps with a one-step warm-up: the first trains on correctness alone, the second on Kimi's reward.
+    args = make_args(
+        EfficientGRPOConfig, tmp_path, beta=0.0, length_reward="kimi", length_penalty_warmup_steps=1,
+        per_device_train_batch_size=16,
+    )  # fmt: skip
+    trainer = recording(EfficientGRPOTrainer)(
+        model=tiny_model_path,
+        reward_funcs=even_token_sum,
+        args=args,
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
+    )
+    trainer.train()
+    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    first, second = (record["completion_ids"] for record in trainer.records)
+    correctness_alone = expected_advantages(first, terminators, 4, 0.0)[1]  # the sigmoid at alpha 0: 1{correct}
+    assert torch.allclose(torch.tensor(trainer.records[0]["advantages"]), correctness_alone, atol=1e-5)
+    kimi = expected_advantages(second, terminators, 4, 0.0, length_reward="kimi", weight=1.0)[1]
+    assert torch.allclose(torch.tensor(trainer.records[1]["advantages"]), kimi, atol=1e-5)
+    assert not torch.allclose(kimi, expected_advantages(second, terminators, 4, 0.0)[1], atol=1e-3)
+    penalties = [entry["efficiency/length_penalty"] for entry in trainer.state.log_history if "loss" in entry]
+    assert penalties[0] == 0.0 and penalties[1] != 0.0  # what the training log shows
+
+
+def test_grpo_lead_as_published_in_a_real_training_run(tiny_model_path, tmp_path):
+    # reward_as_published: the group-normalized advantages of the authors' verl GRPO, and their 0 for a completion
+    # without an answer (the tiny model's random completions never box one), -1 only for a wrong answer.
+    args = make_args(
+        EfficientGRPOConfig, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
+        length_reward="grpo_lead", reward_as_published=True,
+    )  # fmt: skip
+    trainer = recording(EfficientGRPOTrainer)(
+        model=tiny_model_path,
+        reward_funcs=even_token_sum,
+        args=args,
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
+    )
+    assert trainer.args.advantage_normalization == "group"
+    trainer.train()
+    (record,) = trainer.records
+    completions, terminators = (
+        record["completion_ids"],
+        {*trainer.eos_token_ids, trainer.processing_class.pad_token_id},
+    )
+    unanswered = torch.zeros(len(completions), dtype=torch.bool)
+    rewards, expected = expected_advantages(
+        completions, terminators, 4, 0.0, "group", length_reward="grpo_lead", answered=unanswered
+    )
+    assert torch.allclose(torch.tensor(record["advantages"]), expected, atol=1e-5)
+    assert (rewards == 0).any() and not (rewards == -1).any()  # wrong ones earned 0, not -1
+    as_wrong = expected_advantages(completions, terminators, 4, 0.0, "group", length_reward="grpo_lead")[1]
+    assert not torch.allclose(expected, as_wrong, atol=1e-3)

@@ -1,9 +1,11 @@
 """efficient_trl.model_card: the card's table and section from result rows, its hub metadata, and the section that
 a rewrite replaces while the rest of the card stays; recipes/model_card.py end to end."""
 
+import json
 import runpy
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +13,12 @@ from efficient_trl.analysis import load_results, provenance_fields, select
 from efficient_trl.model_card import (
     check_results_match,
     checkpoint_card,
+    checkpoint_results_name,
+    files_to_upload,
     model_card_data,
     model_card_section,
     model_card_table,
+    push_checkpoint,
     write_model_card,
 )
 from efficient_trl.provenance import PROVENANCE_FILE, model_fingerprint, read_provenance
@@ -198,3 +203,125 @@ def test_model_card_recipe_refuses_a_copy_of_another_model_under_the_same_name(
     runpy.run_path("recipes/model_card.py", run_name="__main__")
     card = (unrecorded / "README.md").read_text()
     assert "| gsm8k |" in card and "not recorded" in card and "alpha = 0.3" not in card and "GRPO" not in card
+
+
+@pytest.fixture(scope="module")
+def trained_output_dir(tiny_model_path, tmp_path_factory) -> Path:
+    """A real training output directory, as `recipes/train.py` leaves it: a tiny GRPO run of 4 steps saving every 2
+    (checkpoint-2/ and checkpoint-4/, each with its optimizer, scheduler, RNG and trainer state), then the final
+    model, tokenizer, TRL's card, provenance.json and the run's settings (about 10 s)."""
+    from efficient_trl.training import parse_training_arguments, train
+
+    root = tmp_path_factory.mktemp("trained")
+    problems = root / "problems.jsonl"
+    problems.write_text("".join(json.dumps({"problem": f"{a}+{a}=", "answer": str(2 * a)}) + "\n" for a in range(16)))
+    argv = ["--model_name_or_path", tiny_model_path, "--dataset_name", str(problems), "--output_dir", f"{root}/run"]
+    argv += ["--num_generations", "4", "--per_device_train_batch_size", "8", "--max_completion_length", "12"]
+    argv += ["--max_steps", "4", "--save_steps", "2", "--use_cpu", "true", "--bf16", "false", "--report_to", "none"]
+    train(*parse_training_arguments(argv))
+    return root / "run"
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file())
+
+
+# What the tiny run's final model is, file by file: weights, configs, tokenizer, chat template, card, provenance
+FINAL_MODEL = [
+    "README.md", "chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
+    "provenance.json", "tokenizer.json", "tokenizer_config.json",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_upload_selects_the_final_model_of_a_training_output_directory(trained_output_dir):
+    every = listing(trained_output_dir)
+    # what must stay home is there: checkpoints with their optimizer state, the trainer's state and settings
+    for path in ("checkpoint-2/optimizer.pt", "checkpoint-4/scheduler.pt", "checkpoint-4/rng_state.pth"):
+        assert path in every
+    assert {"trainer_state.json", "training_args.bin", "efficient_trl_run.json"} <= set(every)
+    assert files_to_upload(every) == FINAL_MODEL
+    # a checkpoint folder passed as the model: its weights and tokenizer, not its optimizer, RNG or trainer state
+    assert files_to_upload(listing(trained_output_dir / "checkpoint-4")) == [
+        name for name in FINAL_MODEL if name != "README.md"
+    ]
+
+
+def test_the_upload_selects_sharded_weights_and_adapters_and_never_training_state():
+    paths = [
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json",
+        "adapter_config.json", "adapter_model.safetensors", "additional_chat_templates/tool_use.jinja",
+        "checkpoint-20/model-00001-of-00002.safetensors", "checkpoint-20/adapter_model.safetensors",
+        "checkpoint-20/global_step20/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt",
+        "checkpoint-20/global_step20/mp_rank_00_model_states.pt", "checkpoint-20/latest", "optimizer.pt",
+        "scheduler.pt", "rng_state_0.pth", "trainer_state.json", "training_args.bin", "efficient_trl_run.json",
+        "runs/Dec03_17-00-00/events.out.tfevents.1", "completions/completions_00020.parquet", "notes/config.json",
+    ]  # fmt: skip
+    assert files_to_upload(paths) == paths[:6]
+
+
+@pytest.mark.slow
+def test_push_checkpoint_says_what_it_sends_and_sends_the_final_model_only(trained_output_dir, monkeypatch, capsys):
+    """The hub is the one boundary replaced here: `HfApi.create_repo` and `HfApi.create_commit` record what they
+    would send instead of sending it; the files, their listing and the printed sizes are real."""
+    from huggingface_hub import HfApi
+
+    sent = {}
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kwargs: sent.update(repo=(repo_id, kwargs)))
+
+    def create_commit(self, repo_id, operations, commit_message, **kwargs):
+        sent.update(commit=(repo_id, [(op.path_in_repo, op.path_or_fileobj) for op in operations]))
+        return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/0"})()
+
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    url = push_checkpoint(trained_output_dir, "you/tiny", private=True)
+    assert url == "https://huggingface.co/you/tiny/commit/0"
+    assert sent["repo"] == ("you/tiny", {"private": True, "exist_ok": True})
+    assert sent["commit"] == ("you/tiny", [(name, str(trained_output_dir / name)) for name in FINAL_MODEL])
+    sizes = {name: (trained_output_dir / name).stat().st_size for name in FINAL_MODEL}
+    out = capsys.readouterr().out
+    total = sum(sizes.values())
+    assert f"uploading to you/tiny: 8 files of {trained_output_dir}, {total / 1000:.1f} kB in all" in out
+    assert f"  model.safetensors  {sizes['model.safetensors'] / 1000:.1f} kB" in out
+    assert f"  config.json  {sizes['config.json']} B" in out
+    left_out = "checkpoint-2/, checkpoint-4/, efficient_trl_run.json, trainer_state.json, training_args.bin"
+    assert f"left out (training state and logs, not the model): {left_out}\n" in out
+    # the listing comes before anything is sent
+    assert out.index("uploading to") < out.index("left out")
+
+
+def test_push_checkpoint_refuses_a_directory_without_weights_before_creating_the_repository(tmp_path, monkeypatch):
+    from huggingface_hub import HfApi
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda *args, **kwargs: pytest.fail("the repository was created"))
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "model.safetensors").write_bytes(b"0")
+    with pytest.raises(FileNotFoundError, match="holds no model weights"):
+        push_checkpoint(tmp_path, "you/empty")
+
+
+@pytest.mark.slow
+def test_the_model_card_of_a_demo_runs_model_finds_its_results_without_model(tiny_demo_run, tmp_path, monkeypatch):
+    """The README's command on a demo run: `--checkpoint RUN/alpha_0.3 --results RUN --start start`, without
+    `--model`, takes the results evaluated on the checkpoint's weights (the demo names them "alpha=0.3")."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_demo_run[0], run)
+    rows = load_results(run)
+    assert "alpha_0.3" not in {row["name"] for row in rows}
+    name = checkpoint_results_name(rows, run / "alpha_0.3", "start")
+    assert name == "alpha=0.3"
+    argv = ["model_card.py", "--checkpoint", str(run / "alpha_0.3"), "--results", str(run), "--start", "start"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path("recipes/model_card.py", run_name="__main__")
+    assert model_card_table(rows, name, "start") in (run / "alpha_0.3" / "README.md").read_text()
+    # the starting model itself, or weights no result was made on: the error names the fix
+    from efficient_trl.experiments.engine import START_MODELS
+
+    with pytest.raises(ValueError, match="holds the weights of the starting model 'start'"):
+        checkpoint_results_name(rows, START_MODELS["sums"], "start")
+    other = tmp_path / "other" / "mine"
+    shutil.copytree(run / "alpha_0.3", other)
+    (other / "model.safetensors").write_bytes(b"retrained" + (other / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match=r"no results for 'mine' and no evaluation of .*mine's weights .* --model"):
+        checkpoint_results_name(rows, other, "start")

@@ -116,19 +116,23 @@ def test_readme_use_snippet_is_the_recipe():
         assert getattr(args, name) == value, name
     # every setting in which the recipe departs from the config's defaults is in the snippet (but bookkeeping)
     defaults = type(args)(output_dir=args.output_dir, use_cpu=True, bf16=False)
-    bookkeeping = {"logging_steps", "save_steps", "optim", "generation_batch_size"}
+    bookkeeping = {"logging_steps", "save_steps", "save_total_limit", "optim", "generation_batch_size"}
     departures = {f.name for f in fields(args) if f.init and getattr(args, f.name) != getattr(defaults, f.name)}
     departures -= bookkeeping
     assert departures <= set(config), departures - set(config)
 
 
-def test_unknown_recipe_key_is_an_error(tmp_path):
+def test_unknown_recipe_key_is_an_error(tmp_path, capsys):
     recipe = yaml.safe_load(RECIPES[0].read_text())
     recipe["length_penalty"] = 0.2  # a typo of length_penalty_alpha must not be silently ignored
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    with pytest.raises(ValueError, match="length_penalty"):
+    with pytest.raises(SystemExit) as exited:
         parse_training_arguments(["--config", str(path), *CPU])
+    assert exited.value.code == 2
+    assert "unknown key 'length_penalty' in the --config YAML; did you mean length_penalty_alpha" in (
+        capsys.readouterr().err
+    )
 
 
 def write_tiny_recipe(tmp_path: Path, model_path: str, output_dir: Path) -> Path:
@@ -411,7 +415,7 @@ def test_bad_training_input_names_the_fix(tiny_model_path, tmp_path):
             parse_training_arguments(["--config", str(recipe), "--num_train_problems", count])
     with pytest.raises(FileNotFoundError, match="prepare_data.py --output_dir data/train-3.2k"):
         train(*parse_training_arguments(["--config", str(recipe), "--dataset_name", "data/train-3.2k"]))
-    with pytest.raises(FileNotFoundError, match="neither a local directory nor a hub name"):
+    with pytest.raises(FileNotFoundError, match="no such directory: runs/none/alpha_0.2"):
         train(*parse_training_arguments(["--config", str(recipe), "--model_name_or_path", "runs/none/alpha_0.2"]))
     no_answers = tmp_path / "no_answers.jsonl"
     no_answers.write_text("".join(json.dumps({"problem": f"{a}+1", "answer": " "}) + "\n" for a in range(4)))
@@ -549,7 +553,7 @@ def test_a_recipe_adds_trls_length_rewards_by_name(tiny_model_path, tmp_path):
     overrides = ["--extra_rewards", json.dumps(extra), "--max_steps", "1", "--max_completion_length", "12"]
     trainer = train(*parse_training_arguments(["--config", str(recipe), *overrides, "--save_strategy", "no"]))
     assert trainer.reward_func_names == [
-        "math_accuracy_reward",
+        "length_reward",  # the correctness column, replaced by the length reward, is logged under its name
         "soft_overlong_punishment_reward",
         "cosine_scaled_reward",
     ]
@@ -557,7 +561,7 @@ def test_a_recipe_adds_trls_length_rewards_by_name(tiny_model_path, tmp_path):
     # The random model runs every completion to the 12-token limit: TRL's functions give DAPO's full punishment (-1
     # at max_completion_len) and the cosine's wrong-at-max_len value (-0.5), logged beside the correctness reward
     (logged,) = [entry for entry in trainer.state.log_history if "reward" in entry]
-    assert logged["completions/min_length"] == 12 and logged["rewards/math_accuracy_reward/mean"] == 0
+    assert logged["completions/min_length"] == 12 and logged["rewards/length_reward/mean"] == 0
     assert logged["rewards/soft_overlong_punishment_reward/mean"] == -1
     assert logged["rewards/cosine_scaled_reward/mean"] == -0.5
     assert read_provenance(tmp_path / "extra")["extra_rewards"] == extra
@@ -615,3 +619,25 @@ def test_gpu_check_refuses_a_bad_out_before_its_imports(tmp_path, out):
     )  # fmt: skip
     assert result.returncode == 2 and "--out" in result.stderr and "give a directory you can write to" in result.stderr
     assert "Traceback" not in result.stderr and time.monotonic() - started < 10  # before torch's import
+
+
+def test_a_recipe_writes_each_provenance_once(tiny_model_path, tmp_path, monkeypatch):
+    # The trainer writes provenance.json itself (save_model, checkpoints included); the recipe hands it its
+    # provenance and writes none of its own, so each directory gets one write, of the recipe's record
+    import efficient_trl.trainers
+    import efficient_trl.training
+    from efficient_trl.provenance import write_provenance
+    from efficient_trl.training import train
+
+    written = []
+
+    def recording_write(model_dir, provenance):
+        written.append((Path(model_dir).name, provenance["global_step"], provenance["data"]["dataset"]))
+        return write_provenance(model_dir, provenance)
+
+    for module in (efficient_trl.trainers, efficient_trl.training):
+        monkeypatch.setattr(module, "write_provenance", recording_write)
+    recipe = write_tiny_recipe(tmp_path, tiny_model_path, tmp_path / "run")
+    train(*parse_training_arguments(["--config", str(recipe), "--max_steps", "2", "--max_completion_length", "8"]))
+    data = str(tmp_path / "problems.jsonl")
+    assert written == [("checkpoint-2", 2, data), ("run", 2, data)]

@@ -60,6 +60,9 @@ def test_advantages_are_exact_rloo(trainer_class, config_class, normalization, t
         saw_mixed_group |= bool((rewards.view(-1, 4).gt(0).sum(1) >= 2).any())
         correct = rewards > 0  # a correct, finished completion earns 1 - alpha * sigmoid(z) > 0
         assert entry["efficiency/accuracy"] == pytest.approx(correct.float().mean().item())  # not the penalized mean
+        # TRL's own metric of the replaced column is named for what it holds: the shaped reward, not the accuracy
+        assert entry["rewards/length_reward/mean"] == pytest.approx(rewards.mean().item(), abs=1e-6)
+        assert "rewards/even_token_sum/mean" not in entry
         if correct.any():
             assert entry["efficiency/length_penalty"] == pytest.approx((1 - rewards[correct]).mean().item(), abs=1e-6)
     assert saw_mixed_group, "no group had two correct completions: the test would not exercise the length penalty"
@@ -352,3 +355,29 @@ def test_l1_without_a_budget_column_fails_at_construction(tiny_model_path, tmp_p
             args=args,
             train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS),
         )
+
+
+@pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
+def test_the_python_api_saves_the_provenance_the_recipes_do(trainer_class, config_class, tiny_model_path, tmp_path):
+    # A TRL user's script: construct, train, save_model(). The model and every checkpoint get provenance.json (with
+    # their own step), and the training log lies beside the final weights, so the analysis draws it as trained.
+    from efficient_trl.analysis import load_training_log
+    from efficient_trl.provenance import model_fingerprint, read_provenance
+
+    args = make_args(config_class, tmp_path, save_strategy="steps", save_steps=1, length_penalty_alpha=0.1)
+    dataset = sum_problems(8, seed=0, **TWO_TERM_SUMS)
+    trainer = trainer_class(model=tiny_model_path, reward_funcs=even_token_sum, args=args, train_dataset=dataset)
+    trainer.train()
+    trainer.save_model()
+    out = tmp_path / "out"
+    provenance = read_provenance(out)
+    assert provenance["trainer"] == TRAINER_IDS[TRAINERS.index((trainer_class, config_class))]
+    assert provenance["global_step"] == 2 and provenance["max_steps"] == 2 and provenance["seed"] == 0
+    assert provenance["base_model"] == {
+        "name_or_path": tiny_model_path,
+        "fingerprint": model_fingerprint(tiny_model_path),
+    }
+    assert provenance["length_reward"]["alpha"] == 0.1 and provenance["data"]["num_problems"] == 8
+    assert [read_provenance(out / f"checkpoint-{step}")["global_step"] for step in (1, 2)] == [1, 2]
+    log = load_training_log(out)
+    assert log.provenance == provenance and [entry["step"] for entry in log] == [1, 2]

@@ -8,7 +8,12 @@ per-prompt budget at its paper's default and at one stronger setting (with the r
 at alpha 0 (the no-penalty control), 0.2 and 0.4, and the paper's ablation, sigmoid alpha 0.2 with advantages
 divided by the group's reward std. L1's budget-conditioned rewards need prompts that carry a budget: the budget demo
 compares them. Every setting gets the same budget from each task's shipped starting model, two jobs at a time, and
-every model and the starting model are evaluated on the task's held-out problems. Writes under a new run directory
+every model and the starting model are evaluated on the task's held-out problems.
+
+Every reward is trained under the common setting: RLOO advantages as they are, the penalty from the first step.
+With `--as_published`, each is also trained as its authors trained it (`length_rewards.AS_PUBLISHED`: verl's
+group-normalized advantages for most, Kimi's warm-up), named `<setting>@published`; a reward published under the
+common setting (the paper's sigmoid) is not trained twice. Writes under a new run directory
 settings.json, timings.json and per task a run directory (<task>/: the models, eval/<model>/, results.md,
 pareto.png).
 """
@@ -16,18 +21,26 @@ pareto.png).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..analysis import format_tradeoff_table, load_results, model_label, pareto_frontier, plot_pareto
+from ..length_rewards import AS_PUBLISHED
 from ..provenance import model_fingerprint
 from ..synthetic import TASKS
 from . import engine
 from .engine import ModelSpec, alpha_spec
 from .settings import ExperimentSettings, setting
 
-__all__ = ["COMPARE_SPECS", "CompareSettings", "format_compare_table", "run_compare", "write_compare_report"]
+__all__ = [
+    "COMPARE_SPECS",
+    "CompareSettings",
+    "as_published_specs",
+    "format_compare_table",
+    "run_compare",
+    "write_compare_report",
+]
 
 # Demo completions are 30-200 tokens, 10-100x shorter than the papers' long reasoning: a penalty per token set for
 # thousands of tokens is near zero here, so the stronger settings are scaled to the demo's lengths.
@@ -78,6 +91,19 @@ COMPARE_SPECS = (
 SPEC_NAMES = [spec.name for spec in COMPARE_SPECS]
 
 
+def as_published_specs(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """Each spec of the common setting (no advantage normalization) whose reward was trained otherwise by its
+    authors (`AS_PUBLISHED`: a normalization or a warm-up), as they trained it: named '<name>@published'."""
+    differs = {
+        name for name, published in AS_PUBLISHED.items() if (published.normalization, published.warmup) != ("none", 0)
+    }
+    return [
+        replace(spec, as_published=True, role=f"{spec.role}, as published".lstrip(", "))
+        for spec in specs
+        if spec.normalization == "none" and spec.length_reward in differs
+    ]
+
+
 @dataclass
 class CompareSettings(ExperimentSettings):
     """The budget every setting of the comparison gets (the same for all), and what to run."""
@@ -95,6 +121,12 @@ class CompareSettings(ExperimentSettings):
     )
     settings: list[str] = setting(
         SPEC_NAMES, "Which of efficient_trl.experiments.compare.COMPARE_SPECS to train (by name; default: all)."
+    )
+    as_published: bool = setting(
+        False,
+        "Also train each chosen setting as its reward's authors did (efficient_trl.length_rewards.AS_PUBLISHED: their "
+        "advantage normalization and warm-up), named <setting>@published; rewards published under the common setting "
+        "are not trained twice.",
     )
     workers: int = setting(2, "Jobs run at once, each in its own process on one thread (results do not depend on it).")
 
@@ -133,6 +165,7 @@ def run_compare(
     """
     starts = {task: engine.start_model(task, (start_models or {}).get(task)) for task in settings.tasks}
     chosen = [spec for spec in COMPARE_SPECS if spec.name in settings.settings]
+    chosen += as_published_specs(chosen) if settings.as_published else []
     trained = [{"name": spec.name, **asdict(spec)} for spec in chosen]
     fingerprints = {task: model_fingerprint(str(start)) for task, start in starts.items()}
     record = {"compare": asdict(settings), "trained": trained, "start_models": fingerprints}
@@ -157,6 +190,7 @@ def format_compare_table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         label = model_label(row)
         label = f"sigmoid {label}" if row["family"] == "alpha" else label
+        label += " (as published)" if row["name"].endswith("@published") else ""
         shown.append({**row, "name": label + (" ★" if row["name"] in on_frontier else "")})
     start = next(row["name"] for row, original in zip(shown, rows, strict=True) if original["family"] == "start")
     return format_tradeoff_table(shown, baseline=start)

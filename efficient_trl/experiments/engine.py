@@ -25,6 +25,7 @@ from typing import Any
 from ..baselines import rejection_sample
 from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
+from ..data import TASK_PROMPT, task_held_out_problems
 from ..evaluation import evaluate_problems, evaluate_problems_by_budget
 from ..provenance import PROVENANCE_FILE, model_fingerprint, training_provenance
 from ..rundir import LOCK_FILE, RunDirInUseError, held_run_dir, write_atomically
@@ -35,7 +36,6 @@ from ..training import CPU_TRAINING_KWARGS, train_and_save
 from .settings import ExperimentSettings, RLSettings, RunArguments
 
 __all__ = [
-    "EVAL_SEED",
     "RL_SEED",
     "START_MODELS",
     "THREADS",
@@ -67,8 +67,8 @@ START_MODELS = {
     "multi_sums": PACKAGE_DIR / "demo_model_multi_sums",
     "graded": PACKAGE_DIR / "demo_model_graded",
 }
-RL_SEED, EVAL_SEED = 2, 3  # RL prompts come from the train split, evaluation problems from the held-out one
-PROMPT_TEMPLATE = "{problem}"  # a demo task's user turn is the bare problem
+RL_SEED = 2  # RL prompts come from the train split (evaluation problems: data.task_held_out_problems)
+PROMPT_TEMPLATE = TASK_PROMPT  # a demo task's user turn is the bare problem
 # Generation batch sizes of evaluation and rejection sampling (fixed: they set the sampled numbers of every run)
 EVAL_BATCH_SIZE, SAMPLING_BATCH_SIZE = 250, 256
 TRAINERS = ("grpo", "sft", "dpo")
@@ -88,6 +88,7 @@ class ModelSpec:
     length_reward: str = "sigmoid"
     params: dict[str, float] = field(default_factory=dict)  # the rest keep the registry entry's defaults
     normalization: str = "none"
+    as_published: bool = False  # trained as the reward's authors did (`reward_as_published`): named <name>@published
     budget_range: tuple[int, int] | None = None  # each RL prompt asks for a budget drawn from it (L1's rewards)
     budget_template: str = "exact"
     trainer: str = "grpo"  # "grpo" (RL), or "sft" / "dpo" on data the plan gives
@@ -102,11 +103,14 @@ class ModelSpec:
             raise ValueError(f"trainer must be one of {list(TRAINERS)}, got {self.trainer!r}.")
         if self.trainer != "grpo" and self.learning_rate is None:
             raise ValueError(f"a {self.trainer} spec needs its learning_rate.")
+        if self.as_published and self.normalization != "none":
+            raise ValueError("an as_published spec takes its reward's published normalization: leave normalization.")
 
     @property
     def name(self) -> str:
         """The model's name in results: 'alpha=0.2' (',norm=group' when normalized) for the paper's sigmoid,
-        'kimi,weight=2' for another reward with its parameters, 'sft' / 'dpo', or `label`."""
+        'kimi,weight=2' for another reward with its parameters ('@published' added when trained as published),
+        'sft' / 'dpo', or `label`."""
         if self.label is not None:
             return self.label
         if self.trainer != "grpo":
@@ -115,7 +119,8 @@ class ModelSpec:
             name = f"alpha={self.params.get('alpha', 0.0):g}"
         else:
             name = ",".join([self.length_reward, *(f"{key}={value:g}" for key, value in self.params.items())])
-        return name if self.normalization == "none" else f"{name},norm={self.normalization}"
+        name = name if self.normalization == "none" else f"{name},norm={self.normalization}"
+        return f"{name}@published" if self.as_published else name
 
     def config_fields(self) -> dict[str, Any]:
         """The spec's fields of `EfficientGRPOConfig`: the sigmoid's alpha is `length_penalty_alpha`, not one of
@@ -127,6 +132,7 @@ class ModelSpec:
             "length_reward": self.length_reward,
             "length_reward_kwargs": kwargs or None,
             "advantage_normalization": self.normalization,
+            **({"reward_as_published": True} if self.as_published else {}),
         }
 
 
@@ -150,9 +156,10 @@ def start_model(task: str, path: str | Path | None = None) -> Path:
     if task not in TASKS:
         raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}.")
     path = Path(START_MODELS[task] if path is None else path)
-    if not (path / "config.json").exists():
+    if not (path / "config.json").exists():  # a local directory always, never a hub name
+        missing = "no model at " if path.is_dir() else "no such directory: "
         raise FileNotFoundError(
-            f"no model at {path}; rebuild the {task} task's starting model with `efficient-trl build-demo-model "
+            f"{missing}{path}; rebuild the {task} task's starting model with `efficient-trl build-demo-model "
             f"--task {task} --output_dir {path}`."
         )
     return path
@@ -209,7 +216,7 @@ def rl_data_source(task: str) -> str:
 
 
 def held_out_problems(task: str, settings: ExperimentSettings) -> Any:
-    return TASKS[task](settings.eval_problems, seed=EVAL_SEED, split="held_out")
+    return task_held_out_problems(task, settings.eval_problems)
 
 
 def rl_config(spec: ModelSpec, settings: RLSettings, output_dir: str | Path, **overrides: Any) -> EfficientGRPOConfig:

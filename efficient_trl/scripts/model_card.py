@@ -15,15 +15,25 @@ per dataset. Results whose evaluation was made on other weights than the checkpo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from efficient_trl.analysis import load_results
 from efficient_trl.cli import parse_arguments
-from efficient_trl.model_card import ModelCardArguments, checkpoint_card, push_checkpoint, write_model_card
+from efficient_trl.model_card import (
+    ModelCardArguments,
+    checkpoint_card,
+    checkpoint_results_name,
+    push_checkpoint,
+    write_model_card,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
     (args,) = parse_arguments(ModelCardArguments, argv=argv, description=__doc__)
+    if not Path(args.checkpoint).expanduser().is_dir():  # a checkpoint is always local: never a hub name
+        raise FileNotFoundError(f"no such directory: {args.checkpoint} (--checkpoint: the trained model's directory).")
     rows = load_results(args.results, start=args.start)
-    model = args.model_name()
+    model = args.model or checkpoint_results_name(rows, args.checkpoint, args.start)
     section, data = checkpoint_card(rows, args.checkpoint, model, args.start, args.base_model, args.datasets)
     card = write_model_card(args.checkpoint, section, data=data)
     print(f"{section}\n\nwritten to {card}")

@@ -11,17 +11,21 @@ OUTPUT_DIR/report.json with how many prompts yielded data (`efficient_trl.baseli
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from efficient_trl.baselines import RejectionSamplingArguments, rejection_sample
 from efficient_trl.cli import parse_arguments
-from efficient_trl.evaluation import GenerationArguments, resolve_problems
+from efficient_trl.data import prompt_template_for
+from efficient_trl.evaluation import GenerationArguments, check_model_reference, resolve_problems
 from efficient_trl.rundir import check_new_output_dir
 
 
 def main(argv: list[str] | None = None) -> None:
     args, generation = parse_arguments(RejectionSamplingArguments, GenerationArguments, argv=argv, description=__doc__)
+    check_model_reference(args.model)
+    # the dataset's own prompt unless one is given, recorded as such in the samples' settings
+    generation = replace(generation, prompt_template=prompt_template_for(args.dataset, generation.prompt_template))
     output_dir = Path(args.output_dir)
     for part in ("sft", "dpo"):  # before sampling, which takes hours
         check_new_output_dir(output_dir / part, option="--output_dir")
