@@ -169,8 +169,8 @@ def normalize_advantages(
       advantage covary within groups, so this also shifts every advantage, wrong-only groups' included, by the same
       amount; under a loss averaged per sequence a positive shift favours shorter completions.
 
-    Stds of "group" and "batch" are Bessel-corrected (as torch, TRL and OpenRLHF compute them) and ignore NaN rewards;
-    `eps` is added to them. "batch_token" floors the variance at 1e-8 instead, as the authors' code does.
+    Stds of "group" and "batch" are Bessel-corrected (as torch and TRL compute them) and ignore NaN rewards; `eps` is
+    added to them. "batch_token" uses the population variance floored at 1e-8 instead, as the authors' code does.
     """
     if mode not in ADVANTAGE_NORMALIZATIONS:
         raise ValueError(f"advantage normalization must be one of {ADVANTAGE_NORMALIZATIONS}, got {mode!r}.")
