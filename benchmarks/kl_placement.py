@@ -8,7 +8,8 @@ in the loss, the recipes' default, or `kl_in_reward`, the authors' k1 returns) a
 the paper's, or "batch_token", the authors' code's). Each generation batch serves two optimizer steps
 (`steps_per_generation=2`), so that TRL keeps the sampling policy's log-probabilities and `efficiency/kl_penalty`
 (beta times a completion's summed k1 KL, the share `kl_in_reward` subtracts) is logged in every run. Prints a
-Markdown table of the last 10 logged steps' means per run; the training logs go to --out.
+Markdown table per run of the means over the last 10 generation batches (steps 41 to 60; the efficiency metrics
+are logged once per batch); the training logs go to --out.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def train_run(out: Path, placement: str, normalization: str, seed: int, alpha: f
 
 
 def last_means(logs: list[dict], count: int = 10) -> list[float]:
+    """Each metric's mean over the last `count` generation batches."""
     rows = logs[-count:]
     return [sum(row[key] for row in rows if key in row) / sum(key in row for row in rows) for key in METRICS]
 
