@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import json
 import string
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "QuickstartArguments",
     "R1_BOS",
     "R1_EOS",
     "TINY_CHAT_TEMPLATE",
@@ -29,7 +26,6 @@ __all__ = [
     "TWO_TERM_SUMS",
     "build_tiny_model",
     "build_tiny_tokenizer",
-    "quickstart_defaults",
 ]
 
 PAD, EOS, UNK = "<|pad|>", "<|endoftext|>", "<|unk|>"
@@ -195,27 +191,3 @@ def build_tiny_model(
         tokenizer_config = json.loads(config_path.read_text())
         config_path.write_text(json.dumps({**tokenizer_config, "tokenizer_class": "LlamaTokenizerFast"}, indent=2))
     return str(output_dir)
-
-
-@dataclass
-class QuickstartArguments:
-    """recipes/quickstart.py's own setting; it is parsed beside `EfficientGRPOConfig`, with `quickstart_defaults`."""
-
-    num_prompts: int = field(default=64, metadata={"help": "Synthetic addition problems to train on."})
-
-
-def quickstart_defaults() -> dict[str, Any]:
-    """recipes/quickstart.py's `EfficientGRPOConfig` defaults: a short CPU run (a --config YAML and the command line
-    override them), into a new time-stamped directory."""
-    from .training import CPU_TRAINING_KWARGS  # here: testing.py stays importable without TRL
-
-    return dict(
-        output_dir=f"runs/quickstart-{time.strftime('%Y%m%d-%H%M%S')}",
-        **CPU_TRAINING_KWARGS,
-        per_device_train_batch_size=16,
-        max_completion_length=48,
-        max_steps=8,
-        learning_rate=1e-4,
-        length_penalty_alpha=0.2,
-        logging_steps=1,
-    )

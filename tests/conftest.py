@@ -23,7 +23,11 @@ def tiny_r1_model_path(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_demo_run(tmp_path_factory):
     """A real demo run, shrunk: two alphas, two advantage normalizations and every baseline, from the shipped
-    demo model (about half a minute). Returns (run directory, result rows, settings)."""
+    demo model (about half a minute). Returns (run directory, result rows, settings); what it wrote on stderr (its
+    stage lines) is in stderr.txt beside the run directory."""
+    import contextlib
+    import io
+
     from efficient_trl.experiments.demo import DemoSettings, run_demo
     from efficient_trl.experiments.engine import START_MODELS
 
@@ -32,7 +36,10 @@ def tiny_demo_run(tmp_path_factory):
         max_completion_length=120, logging_steps=1, eval_problems=8, baselines=True, cutoffs=[30, 60],
     )  # fmt: skip
     run_dir = tmp_path_factory.mktemp("demo") / "run"
-    return run_dir, run_demo(run_dir, settings, start_model=START_MODELS["sums"]), settings
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        rows = run_demo(run_dir, settings, start_model=START_MODELS["sums"])
+    (run_dir.parent / "stderr.txt").write_text(stderr.getvalue())
+    return run_dir, rows, settings
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from efficient_trl.experiments.settings import RunArguments
 from efficient_trl.model_card import ModelCardArguments
 from efficient_trl.sampling import SamplingSettings
 from efficient_trl.scripts.env import PACKAGES
-from efficient_trl.testing import QuickstartArguments, quickstart_defaults
+from efficient_trl.scripts.quickstart import QuickstartArguments, quickstart_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,9 @@ from accelerate.commands.config.config_args import load_config_from_file
 from trl import DPOConfig, SFTConfig
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
+from efficient_trl.scripts.quickstart import quickstart_defaults
 from efficient_trl.synthetic import sum_problems
-from efficient_trl.testing import TWO_TERM_SUMS, quickstart_defaults
+from efficient_trl.testing import TWO_TERM_SUMS
 from efficient_trl.training import CPU_TRAINING_KWARGS, check_batch_sizes, parse_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]

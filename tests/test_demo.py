@@ -1,6 +1,7 @@
 """The demo plan (efficient_trl.experiments.demo): its settings, a tiny real run's layout and rows, its report."""
 
 import json
+import re
 
 import pytest
 
@@ -37,6 +38,19 @@ def test_demo_pipeline_end_to_end(tiny_demo_run, tmp_path):
     assert json.loads((run_dir / "rejection_sampling_report.json").read_text())["dpo_pairs"] >= 1
     assert [row["advantage_normalization"] for row in rows[1:5]] == ["none", "none", "group", "group"]
     assert [row["trainer"] for row in rows if row["family"] in ("sft", "dpo")] == ["sft", "dpo"]
+    # one stage line per model trained or evaluated, with the time since the run started
+    stages = re.findall(r"^\[ *\d+:\d\d\] (.*)$", (run_dir.parent / "stderr.txt").read_text(), flags=re.MULTILINE)
+    sampled = json.loads((run_dir / "rejection_sampling_report.json").read_text())
+    trained = ["alpha_0", "alpha_0.3", "alpha_0_norm_group", "alpha_0.3_norm_group"]
+    assert stages == [
+        *(f"training {name} on sums: 2 steps of 4 prompts x 4 completions" for name in trained),
+        *(f"evaluating {name} on 8 held-out sums problems" for name in ["start", *trained]),
+        "rejection sampling the starting model: 4 samples x 8 sums prompts",
+        f"training sft (SFT) on {sampled['problems_with_a_correct_sample']} examples, 1 epoch(s)",
+        f"training dpo (DPO) on {sampled['dpo_pairs']} examples, 1 epoch(s)",
+        "evaluating sft on 8 held-out sums problems",
+        "evaluating dpo on 8 held-out sums problems",
+    ]
     # a rerun with the same settings resumes the run: nothing is trained or sampled again
     weights = {path: path.stat().st_mtime_ns for path in run_dir.glob("*/model.safetensors")}
     samples = {path: path.read_text() for path in run_dir.glob("eval/*/samples.jsonl")}

@@ -68,7 +68,7 @@ def test_truncated_grading_is_recorded_and_another_rule_is_another_run(tiny_mode
     monkeypatch.chdir(tmp_path)
     argv = ["--model", tiny_model_path, "--dataset", "gsm8k", "--num_problems", "2", "--max_new_tokens", "4"]
     main([*argv, "--truncated_grading", "last_box"])
-    (run,) = (tmp_path / "runs" / "eval").glob("*/gsm8k-k1-t0.6-max4-last_box")
+    (run,) = (tmp_path / "runs" / "eval").glob("*/gsm8k-k1-t0.6-max4-n2-last_box")
     for record in ("settings.json", "summary.json"):
         assert json.loads((run / record).read_text())["truncated_grading"] == "last_box"
 

@@ -1,6 +1,9 @@
-"""The experiment engine (efficient_trl.experiments.engine) and the settings every plan shares."""
+"""The experiment engine (efficient_trl.experiments.engine), the settings every plan shares and the commands' stage
+lines (efficient_trl.experiments.progress)."""
 
 import json
+import os
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from efficient_trl.experiments.engine import (
     start_model,
     torch_threads,
 )
+from efficient_trl.experiments.progress import CLOCK_VARIABLE, format_elapsed, stage, timed
 from efficient_trl.experiments.settings import EvalSettings, ExperimentSettings, RLSettings
 from efficient_trl.length_rewards import resolve_length_reward
 from efficient_trl.rundir import RunDirInUseError
@@ -162,11 +166,54 @@ def test_an_unfinished_model_is_trained_again_and_a_finished_one_kept(tmp_path, 
 def _square(value: int) -> int:
     import torch
 
+    stage(f"squaring {value}")
     return value * value * torch.get_num_threads()
 
 
-def test_jobs_run_in_their_order_each_on_one_thread():
-    assert run_jobs(_square, [(1,), (2,), (3,)], workers=2) == [1, 4, 9]
+def test_jobs_run_in_their_order_each_on_one_thread_and_print_on_the_commands_clock(capfd):
+    import time
+
+    with timed():
+        os.environ[CLOCK_VARIABLE] = repr(time.time() - 3600)  # as if the command had started an hour ago
+        assert run_jobs(_square, [(1,), (2,), (3,)], workers=2) == [1, 4, 9]
+    stderr = capfd.readouterr().err.splitlines()
+    # the jobs' own lines, from the processes they run in, and the count of jobs done: on the command's clock
+    assert sorted(line[10:] for line in stderr if re.fullmatch(r"\[1:0\d:\d\d\] squaring \d", line)) == [
+        "squaring 1", "squaring 2", "squaring 3"
+    ]  # fmt: skip
+    assert [line[10:] for line in stderr if "jobs done" in line] == ["1/3 jobs done", "2/3 jobs done", "3/3 jobs done"]
+    assert re.fullmatch(r"done in \d:\d\d", stderr[-1])
+
+
+def test_elapsed_time_reads_as_minutes_and_seconds_then_hours():
+    assert [format_elapsed(seconds) for seconds in (0, 59.9, 83, 600, 3599, 3725)] == [
+        "0:00", "0:59", "1:23", "10:00", "59:59", "1:02:05"
+    ]  # fmt: skip
+
+
+def test_a_command_prints_its_stages_with_elapsed_time_then_done_on_stderr(capsys, monkeypatch):
+    clock = iter([1000.0, 1083.0, 1325.0, 4000.0])  # the command starts, two stages, it ends
+    monkeypatch.setattr("efficient_trl.experiments.progress.time.time", lambda: next(clock))
+    with timed():
+        stage("training alpha_0.2 on sums: 60 steps of 8 prompts x 8 completions")
+        with timed():  # a block inside a command keeps its clock and prints no done line of its own
+            stage("evaluating alpha_0.2 on 1000 held-out sums problems")
+    assert CLOCK_VARIABLE not in os.environ  # the clock is gone with the command
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout keeps the results
+    assert err.splitlines() == [
+        "[  1:23] training alpha_0.2 on sums: 60 steps of 8 prompts x 8 completions",
+        "[  5:25] evaluating alpha_0.2 on 1000 held-out sums problems",
+        "done in 50:00",
+    ]
+
+
+def test_a_failed_command_prints_no_done_line_and_stops_its_clock(capsys):
+    with pytest.raises(SystemExit), timed():
+        stage("training alpha_0 on sums")
+        raise SystemExit("efficient-trl demo: error: ...")
+    assert CLOCK_VARIABLE not in os.environ
+    assert re.fullmatch(r"\[  0:00\] training alpha_0 on sums\n", capsys.readouterr().err)
 
 
 def test_a_plans_command_refuses_a_run_directory_with_one_clear_line(tmp_path):

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from efficient_trl.analysis import load_training_log
 from efficient_trl.data import PAPER_PROMPT
 from efficient_trl.provenance import read_provenance
+from efficient_trl.scripts.quickstart import quickstart_defaults
 from efficient_trl.training import check_batch_sizes, parse_training_arguments, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -514,7 +515,8 @@ def test_readme_cpu_commands_run_as_written(command, written_in, extra, tmp_path
         assert report["sampled"] == 3200 and "saved to data/train-3.2k" in result.stdout
     else:
         assert (tmp_path / "runs/quickstart/final-model/config.json").exists()
-        assert read_provenance(tmp_path / "runs/quickstart/final-model")["length_reward"]["alpha"] == 0.2
+        alpha = quickstart_defaults()["length_penalty_alpha"]
+        assert read_provenance(tmp_path / "runs/quickstart/final-model")["length_reward"]["alpha"] == alpha
         assert "Model and logs saved under runs/quickstart" in result.stdout
 
 

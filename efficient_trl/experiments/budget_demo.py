@@ -34,6 +34,7 @@ from ..sampling import EvaluationSample, SamplingSettings
 from ..synthetic import sum_problems
 from . import engine
 from .engine import ModelSpec
+from .progress import stage
 from .settings import ExperimentSettings, check_positive, setting
 
 __all__ = ["BUDGET_REWARDS", "BudgetDemoSettings", "budget_sft_prompts", "run_budget_demo", "write_budget_demo_report"]
@@ -143,6 +144,7 @@ def build_budget_sft_model(start: Path, settings: BudgetDemoSettings, run_dir: P
         k=1, temperature=settings.sft_temperature, max_new_tokens=settings.max_completion_length, seed=settings.seed
     )
     samples_dir = run_dir / "budget_sft_sampling"
+    stage(f"sampling the starting model once on {len(problems)} {TASK} training problems (the budget SFT's data)")
     evaluate_problems(
         str(start), problems, samples_dir, sampling, dataset=f"train {TASK}", prompt_template=engine.PROMPT_TEMPLATE,
         backend="transformers", batch_size=engine.SAMPLING_BATCH_SIZE, device="cpu",

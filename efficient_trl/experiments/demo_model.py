@@ -14,7 +14,6 @@ time and accuracy.
 from __future__ import annotations
 
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..synthetic import TASKS
 from ..testing import build_tiny_model
 from ..training import CPU_TRAINING_KWARGS, train_and_save
 from .engine import START_MODELS
+from .progress import stage, timed
 
 __all__ = ["TASK_RECIPES", "DemoModelArguments", "build_demo_model"]
 
@@ -105,6 +105,8 @@ def build_demo_model(settings: DemoModelArguments) -> Path:
             train_sampling_strategy=recipe.sampling, logging_steps=25, seed=settings.seed,
         )  # fmt: skip
         rows = dataset.select_columns(["prompt", "completion"])
+        model = start or "a new model"
+        stage(f"fine-tuning {model} on {len(rows)} {settings.task} solutions, {settings.epochs:g} epoch(s)")
         trainer = SFTTrainer(model=initial, args=config, train_dataset=rows)
         # the base model lives only here: provenance names how to rebuild it
         data = {
@@ -122,6 +124,6 @@ def main(argv: list[str] | None = None) -> None:
     from ..cli import parse_arguments
 
     (settings,) = parse_arguments(DemoModelArguments, argv=argv, description=__doc__)
-    started = time.monotonic()
-    output_dir = build_demo_model(settings)
-    print(f"saved the {settings.task} task's starting model to {output_dir} in {time.monotonic() - started:.0f}s")
+    with timed():
+        output_dir = build_demo_model(settings)
+        print(f"saved the {settings.task} task's starting model to {output_dir}")

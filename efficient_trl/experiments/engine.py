@@ -15,7 +15,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -33,6 +33,7 @@ from ..sampling import SamplingSettings
 from ..synthetic import TASKS
 from ..trainers import EfficientGRPOTrainer
 from ..training import CPU_TRAINING_KWARGS, train_and_save
+from .progress import stage, timed
 from .settings import ExperimentSettings, RLSettings, RunArguments
 
 __all__ = [
@@ -264,12 +265,17 @@ def train_model(
     ...}). Trains on `THREADS` torch threads.
     """
     if (output_dir / PROVENANCE_FILE).is_file():  # written last, by train_and_save: a finished model (a rerun)
+        stage(f"keeping {output_dir.name}: trained by an earlier launch")
         return output_dir
     if output_dir.exists():  # an interrupted training of this run: trained again from the start
         shutil.rmtree(output_dir)
     if spec.trainer == "grpo":
         args = rl_config(spec, settings, output_dir)
         data, data_record = rl_data(spec, task, settings)
+        stage(
+            f"training {output_dir.name} on {task}: {settings.steps} steps of {settings.prompts_per_step} prompts x "
+            f"{settings.num_generations} completions"
+        )
         trainer = EfficientGRPOTrainer(model=str(start), args=args, train_dataset=data)
     else:
         from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
@@ -277,6 +283,7 @@ def train_model(
         if data is None or data_record is None:
             raise ValueError(f"a {spec.trainer} model trains on data the plan gives, with its data_record.")
         config_class, trainer_class = {"sft": (SFTConfig, SFTTrainer), "dpo": (DPOConfig, DPOTrainer)}[spec.trainer]
+        stage(f"training {output_dir.name} ({spec.trainer.upper()}) on {len(data)} examples, {spec.epochs:g} epoch(s)")
         args = config_class(
             output_dir=str(output_dir), learning_rate=spec.learning_rate, **CPU_TRAINING_KWARGS,
             per_device_train_batch_size=16, num_train_epochs=spec.epochs, lr_scheduler_type="constant",
@@ -320,6 +327,8 @@ def evaluate_model(
         "batch_size": EVAL_BATCH_SIZE, "device": "cpu", "name": name,  # a CPU experiment: the same numbers on a GPU
     }  # fmt: skip
     output_dir = eval_dir(run_dir, eval_name or name)
+    at_budgets = f" at budgets {', '.join(map(str, budgets))} ({budget_mode})" if budgets else ""
+    stage(f"evaluating {output_dir.name} on {len(problems)} held-out {task} problems{at_budgets}")
     if budgets:
         return evaluate_problems_by_budget(
             str(model), problems, output_dir, eval_sampling(settings), list(budgets), mode=budget_mode,
@@ -339,8 +348,10 @@ def rejection_sample_start(start: Path, task: str, settings: RLSettings, run_dir
     sampling = SamplingSettings(
         k=settings.num_generations, temperature=1.0, max_new_tokens=settings.max_completion_length, seed=settings.seed
     )
+    prompts = rl_prompts(task, settings)
+    stage(f"rejection sampling the starting model: {settings.num_generations} samples x {len(prompts)} {task} prompts")
     sft_data, dpo_data, report = rejection_sample(
-        str(start), rl_prompts(task, settings), run_dir / "rejection_sampling", sampling, dataset=f"train {task}",
+        str(start), prompts, run_dir / "rejection_sampling", sampling, dataset=f"train {task}",
         prompt_template=PROMPT_TEMPLATE, backend="transformers", batch_size=SAMPLING_BATCH_SIZE, device="cpu",
     )  # fmt: skip
     write_json(run_dir / "rejection_sampling_report.json", report)
@@ -356,10 +367,12 @@ def _on_one_thread(function: Callable[..., Any], job: tuple) -> Any:
 
 def run_jobs(function: Callable[..., Any], jobs: list[tuple], workers: int) -> list[Any]:
     """`function(*job)` for every job, `workers` at a time, each in a fresh process on one thread; the results in
-    the jobs' order (the first job that failed raises here)."""
+    the jobs' order (the first job that failed raises here). A stage line counts the jobs done."""
     # spawn: each job starts from a fresh interpreter (no torch state forked from this one)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_on_one_thread, function, job) for job in jobs]
+        for done, future in enumerate(as_completed(futures), 1):
+            stage(f"{done}/{len(jobs)} jobs done" + (" (one failed)" if future.exception() else ""))
         return [future.result() for future in futures]
 
 
@@ -374,22 +387,21 @@ def run_plan(
     argv: list[str] | None = None,
 ) -> None:
     """A plan's command: parse `RunArguments` and `settings_class`, `run` the plan into the run directory, write its
-    `report` (the table it returns is printed) and say what was evaluated (`described`), how long it took and where
-    the results are (`outputs`, e.g. the plot's file name)."""
+    `report` (the table it returns is printed) and say what was evaluated (`described`) and where the results are
+    (`outputs`, e.g. the plot's file name); its stages and time go to stderr (`progress`)."""
     from ..cli import parse_arguments
 
     where, settings = parse_arguments(RunArguments, settings_class, argv=argv, description=description)
     run_dir = Path(where.run_dir or time_stamped(command))
-    started = time.monotonic()
-    try:
-        rows = run(run_dir, settings)
-    except (FileExistsError, RunDirInUseError) as refused:  # a run directory refused: the message names the fix
-        raise SystemExit(f"efficient-trl {command}: error: {refused}") from None
-    table = report(run_dir, rows)
-    print(
-        f"\n{table}\n\n{described(settings)}; total time {time.monotonic() - started:.0f}s\nresults in {run_dir} "
-        f"({outputs.format(run_dir=run_dir)})"
-    )
+    with timed():
+        stage(f"efficient-trl {command}: run directory {run_dir}")
+        try:
+            rows = run(run_dir, settings)
+        except (FileExistsError, RunDirInUseError) as refused:  # a run directory refused: the message names the fix
+            raise SystemExit(f"efficient-trl {command}: error: {refused}") from None
+        stage("writing the report")
+        table = report(run_dir, rows)
+        print(f"\n{table}\n\n{described(settings)}\nresults in {run_dir} ({outputs.format(run_dir=run_dir)})")
 
 
 def settings_record(settings: Any, start: Path, **extra: Any) -> dict[str, Any]:
