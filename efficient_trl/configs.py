@@ -63,8 +63,6 @@ class LengthPenaltyArguments:
             "probabilities of the sampling policy, which it keeps when steps_per_generation * num_iterations does "
             "not divide gradient_accumulation_steps (as in the recipes) or with vLLM's importance-sampling "
             "correction. False: TRL's k3 estimate added to the loss (GRPO).",
-            "nargs": "?",
-            "const": True,
         },
     )
     length_penalty_measure: str = field(
