@@ -45,8 +45,24 @@ class LengthPenaltyArguments:
         metadata={
             "help": "How RLOO advantages are rescaled: 'none' (the paper's method), 'group' (divide by the std of the "
             "prompt's rewards: the paper's ablation, which makes the length push independent of alpha and collapses "
-            "accuracy) or 'batch' (whiten over the whole batch, as in the authors' OpenRLHF code).",
+            "accuracy), 'batch' (whiten the per-sequence advantages over the batch, TRL's normalize_advantages: a "
+            "pure rescale, since RLOO advantages have zero mean) or 'batch_token' (the authors' released OpenRLHF "
+            "code: whiten all completion tokens of the generation batch, over every process, with their mean and "
+            "population variance; the token-weighted mean is not zero, so every advantage also shifts by the same "
+            "amount, which under loss_type 'grpo' favours shorter completions).",
             "choices": list(ADVANTAGE_NORMALIZATIONS),
+        },
+    )
+    kl_in_reward: bool = field(
+        default=False,
+        metadata={
+            "help": "Place the KL penalty as the authors' released code does (EfficientGRPOTrainer only): k1 = "
+            "log pi_old - log pi_ref per token, subtracted from the token's reward, so token t's advantage is the "
+            "RLOO advantage minus beta * the sum of k1 over tokens t..end, before advantage_normalization (which "
+            "must be 'none' or 'batch_token'); the loss then has no KL term. Needs beta > 0 and TRL's log-"
+            "probabilities of the sampling policy, which it keeps when steps_per_generation * num_iterations does "
+            "not divide gradient_accumulation_steps (as in the recipes) or with vLLM's importance-sampling "
+            "correction. False: TRL's k3 estimate added to the loss (GRPO).",
         },
     )
     length_penalty_measure: str = field(
@@ -129,6 +145,12 @@ class LengthPenaltyArguments:
         if self.reward_as_published:
             self._take_published_training()
         penalty_warmup_steps(self.length_penalty_warmup_steps, 1)  # a negative or non-numeric warm-up fails here
+        if self.kl_in_reward and self.advantage_normalization not in ("none", "batch_token"):
+            raise ValueError(
+                f"kl_in_reward gives every token its own advantage, which advantage_normalization="
+                f"{self.advantage_normalization!r} (one value per sequence) cannot rescale: use 'batch_token' (the "
+                f"authors' code) or 'none'{' (reward_as_published set it)' if self.reward_as_published else ''}."
+            )
 
     def _take_published_training(self) -> None:
         """Set the fields `reward_as_published` decides to the chosen reward's `AS_PUBLISHED` values; a field the
@@ -207,7 +229,14 @@ class EfficientRLOOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefaul
         if self.normalize_advantages:
             raise ValueError(
                 "EfficientRLOOConfig rescales advantages itself: leave normalize_advantages=False and set "
-                "advantage_normalization='batch' for global whitening."
+                "advantage_normalization='batch' for global whitening (or 'batch_token', the authors' token-level "
+                "one)."
+            )
+        if self.kl_in_reward:
+            raise ValueError(
+                "kl_in_reward needs per-token advantages, which TRL's RLOO loss (one clipped ratio per sequence) does "
+                "not take; TRL's RLOO already subtracts beta * the summed k1 KL from each sequence's reward. Use "
+                "trainer grpo (EfficientGRPOConfig) for the authors' per-token placement."
             )
         super().__post_init__()
 
@@ -264,3 +293,24 @@ class EfficientGRPOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefaul
                 "computed from the weighted sum of the rewards."
             )
         super().__post_init__()
+        self._check_kl_in_reward()
+
+    def _check_kl_in_reward(self) -> None:
+        """kl_in_reward needs a KL coefficient and the sampling policy's log-probabilities, which TRL computes only
+        when a generation batch outlives one optimizer step (or for vLLM's importance sampling)."""
+        if not self.kl_in_reward:
+            return
+        if self.beta <= 0:
+            raise ValueError(f"kl_in_reward needs beta > 0 (the KL coefficient), got beta={self.beta!r}.")
+        generate_every = self.steps_per_generation * self.num_iterations
+        keeps_old_logps = self.gradient_accumulation_steps % generate_every != 0 or (
+            self.use_vllm and self.vllm_importance_sampling_correction
+        )
+        if not keeps_old_logps:
+            raise ValueError(
+                "kl_in_reward computes k1 from the log-probabilities of the policy that sampled, which TRL 1.16 keeps "
+                "only when steps_per_generation * num_iterations does not divide gradient_accumulation_steps (here "
+                f"{self.steps_per_generation} * {self.num_iterations} divides {self.gradient_accumulation_steps}). "
+                "Set steps_per_generation to twice gradient_accumulation_steps (the recipes' two optimizer steps "
+                "per generation batch), or num_iterations to 2."
+            )

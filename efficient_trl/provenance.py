@@ -10,7 +10,7 @@ Fields (schema 1; a field that does not apply to the trainer is null):
 - `length_reward`: `{"name", <its parameters>, "measure"}` (RL only): the length reward and every parameter it was
   called with, e.g. `{"name": "sigmoid", "alpha": 0.2, "eps": 1e-07, "measure": "completion"}` or
   `{"name": "kimi", "weight": 1.0, "measure": "thinking"}` (`length_reward_provenance`).
-- `advantage_normalization`: "none" (the method), "group" or "batch" (RL only).
+- `advantage_normalization`: "none" (the method), "group", "batch" or "batch_token" (RL only).
 - `learning_rate`, `seed`: as trained.
 - `max_steps`: the optimizer steps asked for (-1: set by the epochs); `global_step`: the steps reached when the
   file was written (a checkpoint's own step in checkpoint-N/).

@@ -10,8 +10,11 @@ answers) are pushed equally, and a correct answer always outranks a wrong one (i
 
 The advantage is RLOO's leave-one-out estimate A_i = R_i - mean_{j != i} R_j, used as is: dividing by a reward std
 (`normalize_advantages(..., "group")`) makes the size of the length push independent of alpha, which the paper shows
-collapses accuracy. The trainers (`efficient_trl.trainers`) apply these functions to the rewards and lengths gathered
-from all processes; everything here is deterministic and side-effect free.
+collapses accuracy. The authors' released code (Zanette-Labs/efficient-reasoning, an OpenRLHF fork) does two things
+the paper does not say, available here as options: it whitens the per-token advantages of the whole rollout batch
+(`normalize_advantages(..., "batch_token")`, `whiten_tokens`) and subtracts a k1 KL estimate from each token's reward
+with cumulative returns (`kl_returns`). The trainers (`efficient_trl.trainers`) apply these functions to the rewards
+and lengths gathered from all processes; everything here is deterministic and side-effect free.
 
 `math_accuracy_reward`, the default correctness signal, lives in `efficient_trl.math_grader`.
 """
@@ -19,6 +22,7 @@ from all processes; everything here is deterministic and side-effect free.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -30,12 +34,16 @@ __all__ = [
     "ADVANTAGE_NORMALIZATIONS",
     "check_completions",
     "correct_length_zscores",
+    "kl_returns",
     "length_penalized_rewards",
     "normalize_advantages",
     "rloo_advantages",
+    "whiten_tokens",
 ]
 
-ADVANTAGE_NORMALIZATIONS = ("none", "group", "batch")
+ADVANTAGE_NORMALIZATIONS = ("none", "group", "batch", "batch_token")
+# The floor on the token variance in the authors' whitening (OpenRLHF's replay buffer: `clamp(min=1e-8).rsqrt()`).
+TOKEN_MIN_VARIANCE = 1e-8
 
 
 def _check_groups(numel: int, num_generations: int) -> None:
@@ -145,15 +153,24 @@ def normalize_advantages(
     num_generations: int,
     mode: str,
     eps: float = 1e-4,
+    completion_lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Optionally rescale RLOO advantages; the paper's method is `mode="none"`.
 
     - "none": unchanged, so the length push grows with alpha.
     - "group": divided by the std of the prompt's rewards (the paper's ablation, GRPO-style). With correct rewards
       spread uniformly over [1 - alpha, 1], the shortest answer's advantage tends to sqrt(3) whatever alpha is.
-    - "batch": whitened over the whole batch, `(A - mean(A)) / std(A)`, as in the authors' OpenRLHF code.
+    - "batch": whitened per sequence over the batch, `(A - mean(A)) / std(A)` (TRL's `normalize_advantages`). The mean
+      of RLOO advantages is zero, so this only rescales them, which Adam all but absorbs.
+    - "batch_token": the authors' released code (OpenRLHF's replay buffer `normalize("advantages")`, applied after
+      every rollout): every completion token carries its sequence's advantage, and all tokens of the batch are
+      whitened with their mean and population variance, `(A - mean) * rsqrt(max(var, 1e-8))`. Needs
+      `completion_lengths` (tokens per completion, the weights). The token-weighted mean is not zero when length and
+      advantage covary within groups, so this also shifts every advantage, wrong-only groups' included, by the same
+      amount; under a loss averaged per sequence a positive shift favours shorter completions.
 
-    Stds are Bessel-corrected (as torch, TRL and OpenRLHF compute them) and ignore NaN rewards.
+    Stds of "group" and "batch" are Bessel-corrected (as torch and TRL compute them) and ignore NaN rewards; `eps` is
+    added to them. "batch_token" uses the population variance floored at 1e-8 instead, as the authors' code does.
     """
     if mode not in ADVANTAGE_NORMALIZATIONS:
         raise ValueError(f"advantage normalization must be one of {ADVANTAGE_NORMALIZATIONS}, got {mode!r}.")
@@ -170,8 +187,84 @@ def normalize_advantages(
     if mode == "group":
         std = _nanstd(rewards.view(-1, num_generations), dim=1).repeat_interleave(num_generations)
         return advantages / (torch.nan_to_num(std, nan=0.0) + eps)
+    if mode == "batch_token":
+        return _whiten_by_length(advantages, completion_lengths)
     std = _nanstd(advantages, dim=0) if advantages.numel() > 1 else torch.zeros(())
     return (advantages - advantages.nanmean()) / (torch.nan_to_num(std, nan=0.0) + eps)
+
+
+def _whiten_by_length(advantages: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """`whiten_tokens` for sequence-level advantages: a completion of L tokens counts L times in the statistics."""
+    if lengths is None:
+        raise ValueError(
+            'mode="batch_token" weighs each completion by its token count: pass completion_lengths, the number of '
+            "completion tokens of each advantage (e.g. completion_mask.sum(1))."
+        )
+    _check_flat("completion_lengths", lengths)
+    if lengths.shape != advantages.shape:
+        raise ValueError(
+            f"completion_lengths must have the advantages' shape {tuple(advantages.shape)}, got "
+            f"{tuple(lengths.shape)}."
+        )
+    weights = lengths.to(torch.float64)
+    if (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError("completion_lengths must be non-negative token counts with at least one token in all.")
+    values = advantages.to(torch.float64)
+    count = weights.sum()
+    mean = (weights * values).sum() / count
+    variance = (weights * (values - mean) ** 2).sum() / count
+    return ((values - mean) * variance.clamp(min=TOKEN_MIN_VARIANCE).rsqrt()).to(advantages.dtype)
+
+
+def whiten_tokens(
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    sum_across: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The authors' advantage whitening over every completion token of the batch.
+
+    `(values - mean) * rsqrt(max(var, 1e-8))`, mean and population variance over the entries where `mask` is set, as
+    OpenRLHF's replay buffer `normalize("advantages")` computes them (Zanette-Labs/efficient-reasoning,
+    openrlhf/trainer/ppo_utils/replay_buffer.py): first the sum and count, then the sum of squared deviations, each
+    summed over processes. `sum_across` sums a tensor over processes (an all-reduce in the trainers; None in one
+    process), so that with completions split over processes every process whitens with the whole batch's statistics.
+
+    Args:
+        values: per-token advantages, shape (N, T).
+        mask: 1 on completion tokens, 0 on padding, shape (N, T).
+        sum_across: reduction over processes, or None.
+
+    Returns:
+        Tensor of `values`' shape and dtype; masked-out entries are whitened too (the loss ignores them).
+    """
+    if values.dim() != 2 or mask.shape != values.shape:
+        raise ValueError(
+            f"values and mask must be 2-D of the same shape, got {tuple(values.shape)} and {tuple(mask.shape)}."
+        )
+    reduce = sum_across if sum_across is not None else (lambda tensor: tensor)
+    weights = mask.to(torch.float64)
+    centred = values.to(torch.float64)
+    totals = reduce(torch.stack([(centred * weights).sum(), weights.sum()]))
+    mean = totals[0] / totals[1]
+    variance = reduce(((centred - mean) ** 2 * weights).sum()) / totals[1]
+    return ((centred - mean) * variance.clamp(min=TOKEN_MIN_VARIANCE).rsqrt()).to(values.dtype)
+
+
+def kl_returns(per_token_kl: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each token's share of the KL penalty in the authors' returns: `sum_{s >= t} kl_s` over the completion's tokens.
+
+    The authors subtract `beta * kl_t` (k1, `log pi_old - log pi_ref`, per token) from the reward of token t and put
+    the sequence's reward on its last token; with their REINFORCE returns (gamma = 1) token t's return is
+    `A - beta * sum_{s >= t} kl_s` (openrlhf/models/utils.py `compute_reward`, experience_maker.py
+    `get_cumulative_returns`). Masked entries are 0. Shape (N, T) in and out.
+    """
+    if per_token_kl.dim() != 2 or mask.shape != per_token_kl.shape:
+        raise ValueError(
+            f"per_token_kl and mask must be 2-D of the same shape, got {tuple(per_token_kl.shape)} and "
+            f"{tuple(mask.shape)}."
+        )
+    masked = per_token_kl * mask
+    return masked.flip(1).cumsum(1).flip(1) * mask
 
 
 def _nanstd(values: torch.Tensor, dim: int) -> torch.Tensor:

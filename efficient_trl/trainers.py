@@ -10,7 +10,10 @@ Both trainers override two TRL hooks and nothing else (beside the public `save_m
   never per process slice. A length-penalty warm-up (`length_penalty_warmup_steps`, Kimi k1.5's) reads the
   optimizer step from transformers' `state.global_step`.
 - `_generate_and_score_completions` returns this process's advantages. We turn them into exact RLOO advantages
-  (GRPO centres rewards on the group mean, which is RLOO scaled by (G - 1) / G) and apply `advantage_normalization`.
+  (GRPO centres rewards on the group mean, which is RLOO scaled by (G - 1) / G) and apply `advantage_normalization`;
+  "batch_token" weighs each completion by its token count (`completion_mask`), over the gathered batch. With
+  `kl_in_reward` (GRPO only) each token's advantage also carries minus beta times the k1 KL of the tokens from it on,
+  as in the authors' OpenRLHF code, and the advantages become (B, T), which TRL's GRPO loss accepts.
 
 What is logged says which is which: the replaced column is logged by TRL as `rewards/length_reward/mean` (the shaped
 reward; the correctness function's name is replaced by `SHAPED_REWARD_NAME`), and the accuracy as
@@ -33,7 +36,7 @@ from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .length_rewards import completion_inputs, dataset_inputs, length_reward_at_step, penalty_warmup_steps
 from .math_grader import final_answer, math_accuracy_reward
 from .provenance import training_provenance, write_provenance
-from .rewards import normalize_advantages
+from .rewards import kl_returns, normalize_advantages, whiten_tokens
 from .thinking import opens_without_thinking, think_end_ids, thinking_length
 
 __all__ = ["SHAPED_REWARD_NAME", "EfficientGRPOTrainer", "EfficientRLOOTrainer"]
@@ -56,8 +59,20 @@ GENERIC_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "genera
 #   _generate_and_score_completions(self, inputs) -> dict: its "advantages" entry holds this process's slice
 #       (process_index * local size onwards) of the advantages of the gathered batch, and it has logged those
 #       advantages to `_logs["advantages"]` just before returning.
+#       GRPO's dict also holds "completion_mask" (and "tool_mask" when tools run; the loss masks with their product),
+#       "ref_per_token_logps" when `beta != 0`, and "old_per_token_logps" (the sampling policy's, computed by the
+#       trainer's model) when steps_per_generation * num_iterations does not divide gradient_accumulation_steps or
+#       vLLM importance sampling is on; GRPO's `_compute_loss` takes "advantages" of shape (B,) or (B, T).
 # Hook we call:
 #   _log_metric(self, name, value): appends a value to the current mode's metrics (averaged at logging time).
+# Attributes we read or write:
+#   beta (GRPO; set from args.beta in __init__, which loads the reference model when it is not 0): TRL computes the
+#       reference log-probs in `_generate_and_score_completions` and adds its k3 KL term in `_compute_loss` only
+#       where `self.beta != 0`. With kl_in_reward we keep it 0 but for the duration of our super() call to
+#       `_generate_and_score_completions`: the reference log-probs come, the loss gets no KL term (the KL is in the
+#       advantages instead). This is the only way short of copying `_compute_loss`.
+#   _metrics[mode][name] (lists of floats that `log()` averages): efficiency/kl_penalty is appended there, because
+#       it is known only after `_generate_and_score_completions` has flushed `_log_metric`'s values.
 # Attributes we read (set in TRL's __init__):
 #   _tokenizer (the tokenizer inside processing_class), eos_token_ids (list of ids that end a completion),
 #   reward_func_names (list[str], the `__name__` of each reward function), reward_weights (1-D tensor, one weight per
@@ -70,6 +85,9 @@ GENERIC_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "genera
 #   Trainer also calls to save each checkpoint-N/ (with _internal_call=True) before writing its trainer_state.json.
 # Config fields we pin (checked in configs.py): GRPOConfig.scale_rewards="none" and multi_objective_aggregation=
 #   "sum_then_normalize" (TRL's advantage = weighted reward sum minus its group mean), RLOOConfig.normalize_advantages.
+# RLOO takes no per-token advantages (its loss clips one ratio per sequence) and returns no per-token log-probs,
+#   so kl_in_reward is GRPO-only (EfficientRLOOConfig refuses it): TRL's RLOO subtracts beta * the summed k1 KL from
+#   each sequence's reward, inside the leave-one-out baseline.
 # Hidden state we keep: `_task_rewards`, the gathered weighted reward sum that `advantage_normalization="group"`
 #   divides by, is set in `_calculate_rewards` and read in `_generate_and_score_completions`. TRL gives no way to
 #   pass it through: `_calculate_rewards` must return exactly one column per reward function (TRL multiplies by
@@ -161,6 +179,8 @@ class _LengthPenaltyMixin:
             )
         names[self.correctness_index] = SHAPED_REWARD_NAME
         self._task_rewards: torch.Tensor | None = None
+        if args.kl_in_reward:
+            self.beta = 0.0  # the reference model is loaded (args.beta != 0); the KL goes in the advantages
         self._length_reward, self._length_reward_params = args.resolved_length_reward()
         # The token ids that close the thinking block, for length_penalty_measure="thinking".
         self._think_end_ids = think_end_ids(self._tokenizer)
@@ -299,19 +319,65 @@ class _LengthPenaltyMixin:
         return advantages
 
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        output = self._trl_generate_and_score(inputs)
         num_generations = self._num_generations()
         if num_generations < 2:
             return output
         local = output["advantages"]
+        mask = output["completion_mask"] * output.get("tool_mask", 1)  # the tokens TRL's loss counts
         advantages = self._trl_advantages_to_rloo(self.accelerator.gather(local), num_generations)
-        advantages = normalize_advantages(
-            advantages, self._task_rewards, num_generations, self.args.advantage_normalization
-        )
         start = self.accelerator.process_index * local.shape[0]
+        kl = self._log_kl_penalty(output, mask)
+        if self.args.kl_in_reward:
+            output["advantages"] = self._token_advantages(advantages[start : start + local.shape[0]], kl, mask)
+            token_means = (output["advantages"] * mask).sum(1) / mask.sum(1).clamp(min=1)
+            self._replace_logged_advantages(self.accelerator.gather(token_means))
+            return output
+        advantages = normalize_advantages(
+            advantages,
+            self._task_rewards,
+            num_generations,
+            self.args.advantage_normalization,
+            completion_lengths=self.accelerator.gather(mask.sum(1)),
+        )
         output["advantages"] = advantages[start : start + local.shape[0]]
         self._replace_logged_advantages(advantages)
         return output
+
+    def _trl_generate_and_score(self, inputs):
+        if not self.args.kl_in_reward:
+            return super()._generate_and_score_completions(inputs)
+        self.beta = self.args.beta  # TRL computes the reference log-probs only when beta != 0 ...
+        try:
+            return super()._generate_and_score_completions(inputs)
+        finally:
+            self.beta = 0.0  # ... and adds its own KL term to the loss only when beta != 0 (see the contract)
+
+    def _log_kl_penalty(self, output: dict[str, Any], mask: torch.Tensor) -> torch.Tensor | None:
+        """The per-token k1 KL of the sampling policy against the reference, where TRL computed both, and its
+        sequence total times beta, averaged over the gathered batch, as `efficiency/kl_penalty`: what the authors'
+        placement subtracts from a completion's return, to set beside efficiency/length_penalty."""
+        old, ref = output.get("old_per_token_logps"), output.get("ref_per_token_logps")
+        if old is None or ref is None:
+            return None
+        kl = (old - ref) * mask
+        per_sequence = self.accelerator.gather(self.args.beta * kl.sum(1))
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["efficiency/kl_penalty"].append(per_sequence.mean().item())
+        return kl
+
+    def _token_advantages(self, advantages: torch.Tensor, kl: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
+        """kl_in_reward: this process's (B, T) advantages, the RLOO advantage minus beta * the k1 KL from each token
+        on, whitened over the tokens of every process with "batch_token"."""
+        if kl is None:  # the config checks that TRL keeps both log-probs; a TRL change would land here
+            raise RuntimeError(
+                "kl_in_reward needs TRL's old_per_token_logps and ref_per_token_logps, which this generation batch "
+                "lacks; see the TRL contract block in efficient_trl/trainers.py."
+            )
+        tokens = (advantages[:, None] - self.args.beta * kl_returns(kl, mask)) * mask
+        if self.args.advantage_normalization == "batch_token":
+            tokens = whiten_tokens(tokens, mask, sum_across=lambda t: self.accelerator.reduce(t, reduction="sum"))
+        return tokens
 
     def _replace_logged_advantages(self, advantages: torch.Tensor) -> None:
         # TRL logged its own advantages for the completions table just before; show the ones actually trained on.

@@ -15,6 +15,9 @@ TRAINERS = {"rloo": (EfficientRLOOTrainer, EfficientRLOOConfig), "grpo": (Effici
 
 def main() -> None:
     model_path, out_dir, name, normalization, length_reward = sys.argv[1:6]
+    # kl_in_reward: the authors' KL placement, with each generation batch used twice (num_iterations=2) so that TRL
+    # keeps the sampling policy's log-probabilities, and four steps so that the second batch's policy has moved.
+    kl = {"kl_in_reward": True, "beta": 0.5, "num_iterations": 2, "max_steps": 4} if sys.argv[6:] == ["kl"] else {}
     trainer_class, config_class = TRAINERS[name]
     eos_id = build_tiny_tokenizer().eos_token_id
     # The seed was chosen under TRL's "dapo" loss so that a group's halves disagree at the second step; the loss type
@@ -22,15 +25,14 @@ def main() -> None:
     loss_type = {"loss_type": "dapo"} if name == "grpo" else {}
     args = config_class(
         **loss_type,
+        **{"max_steps": 2, "beta": 0.0, **kl},
         output_dir=out_dir,
         use_cpu=True,
         bf16=False,
         per_device_train_batch_size=4,  # half a group of 8 per process: every group is split across the two
         num_generations=8,
         max_completion_length=16,
-        max_steps=2,
         learning_rate=1e-3,
-        beta=0.0,
         length_penalty_alpha=0.3,
         length_reward=length_reward,
         advantage_normalization=normalization,

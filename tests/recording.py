@@ -35,14 +35,16 @@ def recording(trainer_class):
                 for row, mask in zip(output["prompt_ids"], output["prompt_mask"], strict=True)
             ]
             budgets = [row.get("budget") for row in inputs]  # L1's per-prompt budget, where the dataset has one
-            self.records.append(
-                {
-                    "completion_ids": ids,
-                    "advantages": output["advantages"].tolist(),
-                    "prompt_ids": prompts,
-                    "budgets": budgets,
-                }
-            )
+            record = {
+                "completion_ids": ids,
+                "advantages": output["advantages"].tolist(),
+                "prompt_ids": prompts,
+                "budgets": budgets,
+            }
+            for key in ("old_per_token_logps", "ref_per_token_logps"):  # GRPO's, where TRL computed them
+                if output.get(key) is not None:
+                    record[key] = output[key].tolist()
+            self.records.append(record)
             return output
 
     return Recording
@@ -70,6 +72,10 @@ def expected_advantages(
     if extra_rewards is not None:
         rewards = rewards + extra_rewards
     advantages = normalize_advantages(
-        rloo_advantages(rewards, num_generations), rewards, num_generations, normalization
+        rloo_advantages(rewards, num_generations),
+        rewards,
+        num_generations,
+        normalization,
+        completion_lengths=torch.tensor([len(ids) for ids in completion_ids]),  # the tokens the loss counts
     )
     return rewards, advantages

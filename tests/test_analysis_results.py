@@ -197,7 +197,7 @@ def test_rows_come_in_the_order_of_the_families_then_normalization_lora_and_alph
         (tmp_path / name / "summary.json").write_text(json.dumps(summary))
     names = [row["name"] for row in load_results(tmp_path, start="start")]
     # normalizations in the order the trainers define them, whatever the figures' styles are
-    assert ADVANTAGE_NORMALIZATIONS == ("none", "group", "batch")
+    assert ADVANTAGE_NORMALIZATIONS == ("none", "group", "batch", "batch_token")
     assert names == ["start", "none_0.1", "none_0.2", "lora_0.1", "group_0.1", "batch_0.1", "kimi", "sft", "dpo"]
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from accelerate.commands.config.config_args import load_config_from_file
 from trl import DPOConfig, SFTConfig
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
 from efficient_trl.scripts.quickstart import quickstart_defaults
 from efficient_trl.synthetic import sum_problems
 from efficient_trl.testing import TWO_TERM_SUMS
-from efficient_trl.training import CPU_TRAINING_KWARGS, parse_training_arguments
+from efficient_trl.training import CPU_TRAINING_KWARGS, check_batch_sizes, parse_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_YAMLS = sorted((ROOT / "recipes").rglob("*.yaml"))
@@ -95,7 +96,7 @@ def test_every_recipe_bounds_its_checkpoints_and_says_why_they_keep_the_optimize
     # the reason, in the comment lines just above save_only_model
     reason = re.search(r"((?:#.*\n)+)save_only_model: false\n", text)
     assert reason and re.search(r"optimizer.*resuming (RL )?exactly needs", reason.group(1), re.S), recipe
-    rl = recipe.stem.startswith(("alpha_", "l1_", "lora_"))
+    rl = recipe.stem.startswith(("alpha_", "authors_code_alpha_", "l1_", "lora_"))
     assert config["save_total_limit"] == (2 if rl else 1)
     if rl:  # the value the trainer gets, through the real parser (on this CPU)
         _, args, _ = parse_training_arguments(["--config", str(recipe), "--bf16", "false", "--use_cpu", "true"])
@@ -145,3 +146,34 @@ def test_the_readmes_disk_per_run_is_the_arithmetic_of_the_recipes():
     ]
     for label, small, large in zip(labels, *columns, strict=True):
         assert f"| {label} | {small} | {large} |" in readme
+
+
+AUTHORS_CODE_RECIPES = sorted(ROOT.glob("recipes/*/authors_code_alpha_*.yaml"))
+
+
+def test_every_paper_recipe_has_an_authors_code_twin():
+    paper = {path.relative_to(ROOT / "recipes") for path in ROOT.glob("recipes/*/alpha_*.yaml")}
+    twins = {path.relative_to(ROOT / "recipes").with_name(path.name.removeprefix("authors_code_")) for path in
+             AUTHORS_CODE_RECIPES}  # fmt: skip
+    assert twins == paper and len(paper) == 10
+
+
+@pytest.mark.parametrize("recipe", AUTHORS_CODE_RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_an_authors_code_recipe_is_its_paper_recipe_plus_the_two_switches(recipe):
+    # Everything else, the batch arithmetic included, is the paper recipe's (tests/test_recipes.py checks those).
+    cpu = ["--bf16", "false", "--use_cpu", "true"]
+    paper = recipe.with_name(recipe.name.removeprefix("authors_code_"))
+    script_args, args, model_args = parse_training_arguments(["--config", str(recipe), *cpu])
+    paper_script_args, paper_args, paper_model_args = parse_training_arguments(["--config", str(paper), *cpu])
+    assert (args.advantage_normalization, args.kl_in_reward) == ("batch_token", True)
+    assert (paper_args.advantage_normalization, paper_args.kl_in_reward) == ("none", False)
+    assert args.output_dir == f"runs/{recipe.parent.name}/{recipe.stem}"
+    differing = {k for k, v in args.to_dict().items() if paper_args.to_dict()[k] != v}
+    assert differing == {"advantage_normalization", "kl_in_reward", "output_dir"}, differing
+    assert (script_args, model_args) == (paper_script_args, paper_model_args)
+    launch = re.search(
+        r"--config_file accelerate_configs/(\w+)\.yaml recipes/train\.py --config (\S+)", recipe.read_text()
+    )
+    assert launch.group(2) == f"recipes/{recipe.parent.name}/{recipe.name}"
+    processes = load_config_from_file(str(ROOT / "accelerate_configs" / f"{launch.group(1)}.yaml")).num_processes
+    check_batch_sizes(script_args, args, processes)

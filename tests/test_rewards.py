@@ -5,7 +5,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from efficient_trl.rewards import length_penalized_rewards, normalize_advantages, rloo_advantages
+from efficient_trl.rewards import (
+    kl_returns,
+    length_penalized_rewards,
+    normalize_advantages,
+    rloo_advantages,
+    whiten_tokens,
+)
 
 
 def sigmoid(x: float) -> float:
@@ -150,3 +156,74 @@ def test_batch_normalization_whitens():
     assert whitened.std().item() == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match="must be one of"):
         normalize_advantages(advantages, rewards, 4, "std")
+
+
+def test_batch_token_whitens_every_token_of_the_batch():
+    # The authors' whitening on a padded (N, T) batch where each completion's tokens carry its advantage equals the
+    # length-weighted whitening of the sequence-level advantages.
+    rewards = torch.tensor([1.0, 0.0, 0.7, 0.9, 0.0, 0.0, 1.0, 0.8])
+    lengths = torch.tensor([3, 9, 5, 4, 7, 7, 2, 6])
+    advantages = rloo_advantages(rewards, 4)
+    whitened = normalize_advantages(advantages, rewards, 4, "batch_token", completion_lengths=lengths)
+    mask = (torch.arange(9) < lengths[:, None]).float()
+    tokens = whiten_tokens(advantages[:, None].expand(-1, 9) * mask, mask)
+    assert torch.allclose(tokens * mask, whitened[:, None] * mask, atol=1e-6)
+    flat = tokens[mask.bool()].double()
+    assert flat.mean().item() == pytest.approx(0.0, abs=1e-6)
+    assert flat.var(correction=0).item() == pytest.approx(1.0, abs=1e-6)  # population variance, as the authors'
+
+
+def test_batch_token_shifts_every_advantage_by_the_same_amount():
+    # A short answer outranking a longer one (the length penalty), and an all-wrong group. Token-weighted, the batch
+    # mean is (2 * 0.5 + 6 * -0.5) / 16 = -1/8 and the population variance
+    # (2 * 0.625^2 + 6 * 0.375^2 + 8 * 0.125^2) / 16 = 7/64, so the all-wrong group, whose advantage was 0, is pushed
+    # up by (1/8) / sqrt(7/64) = 1/sqrt(7).
+    rewards = torch.tensor([1.0, 0.5, 0.0, 0.0])
+    advantages = torch.tensor([0.5, -0.5, 0.0, 0.0])
+    lengths = torch.tensor([2, 6, 4, 4])
+    whitened = normalize_advantages(advantages, rewards, 2, "batch_token", completion_lengths=lengths)
+    assert whitened.tolist() == pytest.approx([5 / 7**0.5, -3 / 7**0.5, 1 / 7**0.5, 1 / 7**0.5], rel=1e-6)
+    per_sequence = normalize_advantages(advantages, rewards, 2, "batch", eps=0.0)  # a pure rescale: 0 stays 0
+    assert per_sequence[2:].tolist() == [0.0, 0.0]
+    equal = normalize_advantages(torch.zeros(4), rewards, 2, "batch_token", completion_lengths=lengths)
+    assert equal.tolist() == [0.0, 0.0, 0.0, 0.0]  # zero variance: floored at 1e-8, no division by zero
+
+
+@pytest.mark.parametrize(
+    "lengths, message",
+    [
+        (None, "pass completion_lengths"),
+        (torch.tensor([1, 2]), "must have the advantages' shape"),
+        (torch.tensor([0, 0, 0, 0]), "at least one token"),
+        (torch.tensor([1, -1, 2, 2]), "non-negative"),
+    ],
+)
+def test_batch_token_needs_the_lengths(lengths, message):
+    rewards = torch.tensor([1.0, 0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=message):
+        normalize_advantages(rewards, rewards, 2, "batch_token", completion_lengths=lengths)
+
+
+def test_whiten_tokens_takes_the_statistics_of_every_process():
+    # Two processes holding the same tokens: the summed statistics are those of either, so the result is unchanged,
+    # and both reductions go through sum_across (the 2-process trainer test checks a real split).
+    values = torch.tensor([[0.5, 0.2, 0.0], [-1.0, 0.3, 0.7]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    alone = whiten_tokens(values, mask)
+    calls = []
+
+    def doubled(tensor):
+        calls.append(tensor.shape)
+        return 2 * tensor
+
+    assert torch.allclose(whiten_tokens(values, mask, sum_across=doubled), alone)
+    assert calls == [torch.Size([2]), torch.Size([])]  # (sum, count), then the squared deviations
+
+
+def test_kl_returns_sum_the_kl_of_the_tokens_from_each_one_on():
+    kl = torch.tensor([[0.1, -0.2, 0.4, 9.0], [0.3, 0.3, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    expected = [[0.3, 0.2, 0.4, 0.0], [0.6, 0.3, 0.0, 0.0]]  # padding (the 9.0) never counts
+    assert kl_returns(kl, mask).tolist() == [pytest.approx(row, abs=1e-7) for row in expected]
+    with pytest.raises(ValueError, match="2-D of the same shape"):
+        kl_returns(kl[0], mask[0])

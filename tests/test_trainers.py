@@ -6,6 +6,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
+from efficient_trl.rewards import kl_returns, normalize_advantages, whiten_tokens
 from efficient_trl.synthetic import sum_problems
 from efficient_trl.testing import TWO_TERM_SUMS, build_tiny_tokenizer
 
@@ -39,7 +40,7 @@ def make_args(config_class, tmp_path, **overrides):
 
 
 @pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
-@pytest.mark.parametrize("normalization", ["none", "group", "batch"])
+@pytest.mark.parametrize("normalization", ["none", "group", "batch", "batch_token"])
 def test_advantages_are_exact_rloo(trainer_class, config_class, normalization, tiny_model_path, tmp_path):
     args = make_args(config_class, tmp_path, beta=0.0, advantage_normalization=normalization)
     trainer = recording(trainer_class)(
@@ -109,6 +110,63 @@ def test_config_rejects_bad_arguments(config_class, tmp_path):
         make_args(config_class, tmp_path, advantage_normalization="std")
     with pytest.raises(ValueError, match="at least 2 generations"):
         make_args(config_class, tmp_path, num_generations=1)
+
+
+@pytest.mark.parametrize("kl_in_reward", [True, False], ids=["kl_in_reward", "kl_in_loss"])
+def test_kl_in_reward_puts_k1_returns_inside_the_token_whitening(kl_in_reward, tiny_model_path, tmp_path):
+    # Two optimizer steps per generation batch, so TRL keeps the sampling policy's log-probabilities; the second
+    # batch is sampled after two updates, so the policy has left the reference; a large beta makes the KL share show.
+    beta = 0.5
+    args = make_args(
+        EfficientGRPOConfig, tmp_path, beta=beta, steps_per_generation=2, advantage_normalization="batch_token",
+        kl_in_reward=kl_in_reward, max_steps=4,
+    )  # fmt: skip
+    trainer = recording(EfficientGRPOTrainer)(
+        model=tiny_model_path,
+        reward_funcs=even_token_sum,
+        args=args,
+        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
+    )
+    trainer.train()
+    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    assert len(trainer.records) == 2  # generation batches of 16, each for two steps
+    record = trainer.records[1]
+    ids = record["completion_ids"]
+    lengths = torch.tensor([len(row) for row in ids])
+    mask = (torch.arange(lengths.max()) < lengths[:, None]).float()
+    k1 = (torch.tensor(record["old_per_token_logps"]) - torch.tensor(record["ref_per_token_logps"]))[
+        :, : mask.shape[1]
+    ]
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry][2]  # the second batch's first step
+    # The metric beside the length penalty: beta * the summed k1 KL, averaged over the completions.
+    kl_penalty = (beta * (k1 * mask).sum(1)).mean().item()
+    assert kl_penalty != 0 and logged["efficiency/kl_penalty"] == pytest.approx(kl_penalty, rel=1e-5)
+    trained = torch.tensor(record["advantages"])
+    if not kl_in_reward:  # TRL's k3 KL stays in the loss, and the advantages are the sequences' (TRL logs "kl")
+        _, expected = expected_advantages(ids, terminators, 4, 0.2, "batch_token")
+        assert torch.allclose(trained, expected, atol=1e-5) and "kl" in logged
+        return
+    rewards, rloo = expected_advantages(ids, terminators, 4, 0.2, "none")
+    expected = whiten_tokens((rloo[:, None] - beta * kl_returns(k1, mask)) * mask, mask)
+    trained = trained[:, : mask.shape[1]]
+    assert torch.allclose(trained * mask, expected * mask, atol=1e-5)
+    without_kl = normalize_advantages(rloo, rewards, 4, "batch_token", completion_lengths=lengths)
+    assert not torch.allclose(trained * mask, without_kl[:, None] * mask, atol=1e-3)  # the KL share shows
+    assert "kl" not in logged  # no KL term in the loss: TRL computes and logs it only where it adds it
+
+
+@pytest.mark.parametrize(
+    "config_class, overrides, message",
+    [
+        (EfficientRLOOConfig, {}, "Use trainer grpo"),
+        (EfficientGRPOConfig, {"advantage_normalization": "batch"}, "use 'batch_token'"),
+        (EfficientGRPOConfig, {"beta": 0.0}, "needs beta > 0"),
+        (EfficientGRPOConfig, {"steps_per_generation": 1}, "Set steps_per_generation to twice"),
+    ],
+)
+def test_kl_in_reward_refuses_what_cannot_carry_it(config_class, overrides, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        make_args(config_class, tmp_path, **{"kl_in_reward": True, "steps_per_generation": 2, **overrides})
 
 
 def test_trl_normalization_switches_point_to_ours(tmp_path):

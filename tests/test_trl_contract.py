@@ -40,6 +40,28 @@ def test_hooks_keep_their_signature(trl_class, hook):
     assert parameters == HOOKS[hook], broken(f"{trl_class.__name__}.{hook}", f"parameters {HOOKS[hook]}", parameters)
 
 
+# Where TRL's GRPO code does what kl_in_reward relies on (see the contract block): source fragments of each method.
+GRPO_SOURCE = {
+    "_generate_and_score_completions": [
+        "if self.beta != 0.0:",  # reference log-probs computed only then
+        "self.args.gradient_accumulation_steps % generate_every != 0",  # when old_per_token_logps is kept
+        'output["old_per_token_logps"] = old_per_token_logps',
+        'output["ref_per_token_logps"] = ref_per_token_logps',
+    ],
+    "_compute_loss": [
+        "if advantages.dim() == 1:",  # (B, T) advantages are taken as they are
+        "per_token_loss = per_token_loss + self.beta * per_token_kl",
+    ],
+}
+
+
+@pytest.mark.parametrize("method", sorted(GRPO_SOURCE))
+def test_grpo_code_kl_in_reward_relies_on(method):
+    source = inspect.getsource(getattr(GRPOTrainer, method))
+    for fragment in GRPO_SOURCE[method]:
+        assert fragment in source, broken(f"GRPOTrainer.{method}", repr(fragment), "no such line")
+
+
 @pytest.mark.parametrize("config_class", sorted(CONFIG_FIELDS, key=lambda c: c.__name__))
 def test_pinned_config_fields_exist(config_class):
     fields = config_class.__dataclass_fields__
@@ -82,3 +104,6 @@ def test_attributes_on_a_constructed_trainer(trainer_class, config_class, tiny_m
     check(
         "_logs", "a dict whose 'advantages' entry is a list-like log", lambda logs: hasattr(logs["advantages"], "pop")
     )
+    check("_metrics", "a dict of modes to lists of metric values", lambda m: m["train"]["any"] == [])
+    if trainer_class is EfficientGRPOTrainer:
+        check("beta", "the KL coefficient, args.beta", lambda beta: beta == args.beta)

@@ -24,7 +24,7 @@ __all__ = [
 
 # How models look in every figure (`model_style`): colour is alpha (one colour map), line style and marker are the
 # advantage normalization; the baselines and starting models have colours and markers no alpha point uses.
-NORMALIZATION_STYLES = {"none": ("-", "o"), "group": ("--", "X"), "batch": (":", "D")}
+NORMALIZATION_STYLES = {"none": ("-", "o"), "group": ("--", "X"), "batch": (":", "D"), "batch_token": ("-.", "H")}
 BASELINE_STYLES = {"sft": ("#2ca02c", "^"), "dpo": ("#17becf", "v"), "cutoff": ("#808080", "s")}
 OTHER_MODEL_COLORS = ("#000000", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f")  # the demo's "start" is black
 ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger ones get the last

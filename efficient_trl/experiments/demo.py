@@ -40,7 +40,8 @@ class DemoSettings(ExperimentSettings):
     alphas: list[float] = setting([0.0, 0.2], "Length-penalty alphas to train, one model each.")
     normalizations: list[str] = setting(
         ["none"],
-        "Advantage normalizations to train at every alpha: 'none' (the method), 'group' or 'batch' (the ablation).",
+        "Advantage normalizations to train at every alpha: 'none' (the method), 'group' or 'batch' (the ablation), "
+        "'batch_token' (the authors' released code).",
     )
     baselines: bool = setting(False, "Also the generation cutoff, and SFT and DPO on rejection-sampled data.")
     cutoffs: list[float] = setting([40, 60, 80], "Token limits for the generation-cutoff baseline.")
