@@ -317,12 +317,14 @@ class AsPublished:
 _WRONG = "as a wrong one"
 AS_PUBLISHED: dict[str, AsPublished] = {
     "sigmoid": AsPublished(
-        "none", 0.0, f"{_WRONG} (0; so does a completion without EOS)",
+        "batch_token", 0.0, f"{_WRONG} (0; so does a completion without EOS)",
         "Arora & Zanette, arXiv:2502.04463, section 3: RLOO advantages used as they are (its ablation divides them by "
         "the group's reward std and loses accuracy); Zanette-Labs/efficient-reasoning run_rloo_1.5B.sh "
         "(--advantage_estimator rloo, --n_samples_per_prompt 8) and reward_server/math_server.py (--check_eos: no "
-        "EOS scores 0). That code's OpenRLHF trainer also whitens every token's advantage over the batch, which the "
-        "paper does not say; 'none' is the paper's.",
+        "EOS scores 0); openrlhf/trainer/ppo_trainer.py calls replay_buffer.normalize('advantages') after every "
+        "rollout: every token's advantage whitened over the batch ('batch_token'), which the paper does not say (its "
+        "text: RLOO advantages as they are, 'none', the common setting). The code's k1 KL in each token's reward is "
+        "a trainer option, kl_in_reward, not set here.",
     ),
     "kimi": AsPublished(
         "none", 0.2, f"{_WRONG} (correctness 0, plus min(0, lam) of its length)",

@@ -59,12 +59,14 @@ def test_every_group_or_completion_length_reward_is_compared_at_its_default_and_
 def test_as_published_trains_each_reward_its_authors_trained_otherwise_under_its_own_name(tmp_path):
     twins = as_published_specs(list(COMPARE_SPECS))
     assert [spec.name for spec in twins] == [
+        "alpha=0@published", "alpha=0.2@published", "alpha=0.4@published",
         "kimi,weight=1@published", "kimi,weight=2@published", "shorterbetter,length_weight=0.001@published",
         "shorterbetter,length_weight=0.01@published", "grpo_lead,alpha=0.05@published",
         "grpo_lead,alpha=0.2@published", "alp,normalizer=16384@published", "alp,normalizer=200@published",
     ]  # fmt: skip
-    # the paper's sigmoid was published under the common setting, and the ablation sets its own normalization
-    assert not {spec.length_reward for spec in twins} & {"sigmoid"}
+    # the sigmoid as the authors' code trained it (token whitening); the ablation sets its own normalization
+    assert {spec.normalization for spec in COMPARE_SPECS if spec.name.startswith("alpha=0.2,norm")} == {"group"}
+    assert not any(spec.name.startswith("alpha=0.2,norm") for spec in twins)
     assert not set(spec.name for spec in twins) & set(spec.name for spec in COMPARE_SPECS)
     for spec in twins:  # each one's config trains with its reward's published normalization and warm-up
         config = EfficientGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, **spec.config_fields())

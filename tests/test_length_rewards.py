@@ -245,9 +245,9 @@ def test_every_entry_records_how_its_authors_trained_it(name):
 
 def test_as_published_values_read_from_the_authors_code():
     # verl's GRPO (the group's reward std) for every reward trained with it; Kimi's mean baseline and warm-up; the
-    # paper's RLOO for the sigmoid.
+    # authors' released code's token whitening for the sigmoid.
     assert {name: p.normalization for name, p in AS_PUBLISHED.items()} == {
-        "sigmoid": "none", "kimi": "none", "shorterbetter": "group", "grpo_lead": "group", "alp": "group",
+        "sigmoid": "batch_token", "kimi": "none", "shorterbetter": "group", "grpo_lead": "group", "alp": "group",
         "l1_exact": "group", "l1_max": "group",
     }  # fmt: skip
     assert [name for name, p in AS_PUBLISHED.items() if p.warmup] == ["kimi"]
