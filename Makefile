@@ -27,14 +27,16 @@ test-fast: setup lint
 quickstart: setup
 	$(BIN)/python recipes/quickstart.py
 
+# The graded task (easy / medium / hard tiers): the start, alpha = 0 and alpha = 0.2, per-tier table and plot
 demo: setup
 	$(BIN)/python recipes/demo.py
 
+# The sums task, as the committed notebooks/demo_runs/sweep and ablation runs were made
 sweep: setup
-	$(BIN)/python recipes/demo.py --alphas 0 0.05 0.1 0.2 0.4 --baselines
+	$(BIN)/python recipes/demo.py --task sums --alphas 0 0.05 0.1 0.2 0.4 --baselines
 
 ablation: setup
-	$(BIN)/python recipes/demo.py --alphas 0.05 0.2 --normalizations none group
+	$(BIN)/python recipes/demo.py --task sums --alphas 0.05 0.2 --normalizations none group
 
 # The same ablation on the task where skipping steps costs accuracy (2 to 6 distinct digits; its longest
 # solutions need about 140 tokens, hence the 200-token limit)

@@ -23,10 +23,10 @@ import re
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from efficient_trl.demo import DEMO_MODEL_DIRS, EVAL_SEED  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
+from efficient_trl.experiments.engine import EVAL_SEED, START_MODELS  # noqa: E402
 from efficient_trl.sampling import SamplingSettings, generate_samples  # noqa: E402
 from efficient_trl.synthetic import GRADED_TIERS, graded_problems  # noqa: E402
 
@@ -58,7 +58,7 @@ def header(columns: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(DEMO_MODEL_DIRS["graded"]))
+    parser.add_argument("--model", default=str(START_MODELS["graded"]))
     parser.add_argument("--problems", type=int, default=300, help="held-out problems per tier")
     parser.add_argument("--budgets", type=int, nargs="*", default=list(BUDGETS), help="thinking budgets (tokens)")
     parser.add_argument("--max_new_tokens", type=int, default=256)

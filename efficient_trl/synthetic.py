@@ -140,12 +140,20 @@ def _problems(
 # graded: tier -> (fewest, most) distinct digits; 8 or 9 distinct digits would give the shortcut away (45 minus the
 # missing digit), so the hard tier stops at 7
 GRADED_TIERS = {"easy": (2, 3), "medium": (4, 5), "hard": (6, 7)}
+GRADED_REPEATS = frozenset()  # tiers whose digits may repeat
 # reference solutions that stop after the quick guess (the shortcut): sampled at temperature 0.6, a model that learned
 # this share stops there about one time in five
 GRADED_SHORTCUT_SHARE = 0.3
 GRADED_SHORTCUT = "Quick:"  # opens the guess line
 # per digit beyond the second: the chance that a verified reference's guess is off (0 for 2 digits, 0.5 for 7)
 GRADED_GUESS_ERROR = 0.1
+
+
+def _graded_terms(rng: random.Random, tier: str) -> list[int]:
+    count = rng.randint(*GRADED_TIERS[tier])
+    if tier in GRADED_REPEATS:
+        return [rng.randint(1, 9) for _ in range(count)]
+    return rng.sample(range(1, 10), count)
 
 
 def solve_graded(terms: list[int], checks: int, *, guess: int | None = None) -> str:
@@ -190,7 +198,7 @@ def graded_problems(
     rows = []
     while len(rows) < num_problems:
         tier = tiers[len(rows) % len(tiers)]
-        terms = rng.sample(range(1, 10), rng.randint(*GRADED_TIERS[tier]))
+        terms = _graded_terms(rng, tier)
         problem = "+".join(map(str, terms))
         if is_held_out(problem) != (split == "held_out"):
             continue

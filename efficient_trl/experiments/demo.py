@@ -1,8 +1,8 @@
 """The demo: shorten an overthinking model's reasoning with the paper's length penalty, and measure what it costs.
 
-    efficient-trl demo                                    # alpha 0 and 0.2 (make demo)
-    efficient-trl demo --alphas 0 0.05 0.1 0.2 0.4 --baselines true      # make sweep
-    efficient-trl demo --alphas 0.05 0.2 --normalizations none group     # make ablation
+    efficient-trl demo                                    # the graded task, alpha 0 and 0.2 (make demo)
+    efficient-trl demo --task sums --alphas 0 0.05 0.1 0.2 0.4 --baselines true      # make sweep
+    efficient-trl demo --task sums --alphas 0.05 0.2 --normalizations none group     # make ablation
     efficient-trl demo --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
 
 From a demo task's shipped starting model (a ~1M-parameter Qwen2 that solves the task's sums and re-checks its work,
@@ -27,15 +27,24 @@ from . import engine
 from .engine import ModelSpec, alpha_spec
 from .settings import ExperimentSettings, check_positive, setting
 
-__all__ = ["DemoSettings", "demo_specs", "run_demo", "write_demo_report"]
+__all__ = ["TASK_COMPLETION_LENGTHS", "DemoSettings", "demo_specs", "run_demo", "write_demo_report"]
+
+# each task's default token limit: its longest reference solutions with a margin (graded: 7 digits and 3 passes)
+TASK_COMPLETION_LENGTHS = {"sums": 160, "multi_sums": 160, "graded": 256}
 
 
 @dataclass
 class DemoSettings(ExperimentSettings):
     task: str = setting(
-        "sums",
-        f"Demo task, one of {list(TASKS)}: 'sums' adds four digits, 'multi_sums' 2 to 6 distinct ones (where cutting "
-        "steps costs accuracy); picks the problems and the shipped starting model.",
+        "graded",
+        f"Demo task, one of {list(TASKS)}: 'graded' has three tiers of difficulty (easy, medium, hard) where "
+        "thinking matters, 'sums' adds four digits, 'multi_sums' 2 to 6 distinct ones (where cutting steps costs "
+        "accuracy); picks the problems and the shipped starting model.",
+    )
+    max_completion_length: int = setting(
+        0,
+        "Token limit for training and evaluation completions; 0: the task's (TASK_COMPLETION_LENGTHS: 256 on graded, "
+        "160 on the others).",
     )
     alphas: list[float] = setting([0.0, 0.2], "Length-penalty alphas to train, one model each.")
     normalizations: list[str] = setting(
@@ -51,6 +60,7 @@ class DemoSettings(ExperimentSettings):
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {list(TASKS)}, got {self.task!r}.")
+        self.max_completion_length = self.max_completion_length or TASK_COMPLETION_LENGTHS[self.task]
         unknown = sorted(set(self.normalizations) - set(ADVANTAGE_NORMALIZATIONS))
         if unknown or not self.normalizations:
             raise ValueError(
