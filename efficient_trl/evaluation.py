@@ -249,7 +249,9 @@ def evaluate_problems(
                     skip=frozenset(done), on_batch=record,
                 )  # fmt: skip
         levels = problems["level"] if "level" in problems.column_names else None
-        return write_summary(run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels)
+        return write_summary(
+            run_dir, settings, load_samples(run_dir), cutoffs, read_provenance(model), levels, _tiers(problems)
+        )
 
 
 def evaluate_budgets(
@@ -300,7 +302,8 @@ def evaluate_problems_by_budget(
     writes it: for budget-trained models); "force": budget forcing (`SamplingSettings.thinking_budget`) on the
     unchanged prompts, for any model. `measure` says what L counts: "completion" (every token) or "thinking" (the
     tokens before `</think>`), as training's `length_penalty_measure`. `dataset` and `prompt_template` say where the
-    problems came from (the run's settings); `run_options` go to `evaluate_problems`.
+    problems came from (the run's settings); `run_options` go to `evaluate_problems`. Problems with a `tier` get
+    the adherence metrics per tier too, in each tier's entry of the summary's `by_tier`.
     """
     if mode not in BUDGET_MODES:
         raise ValueError(f"budget mode must be one of {list(BUDGET_MODES)}, got {mode!r}.")
@@ -333,10 +336,14 @@ def evaluate_problems_by_budget(
                 f"{run_dir} holds samples without thinking_tokens (written by an older efficient-trl): evaluate "
                 "into a new directory to measure thinking tokens."
             )
-        lengths = [sample.thinking_tokens if measure == "thinking" else sample.num_tokens for sample in samples]
-        summary.update(
-            {"budget": budget, "budget_mode": mode, "budget_measure": measure, **budget_adherence(lengths, budget)}
-        )
+
+        def lengths(group: list[EvaluationSample]) -> list[int]:
+            return [sample.thinking_tokens if measure == "thinking" else sample.num_tokens for sample in group]
+
+        adherence = budget_adherence(lengths(samples), budget)
+        summary.update({"budget": budget, "budget_mode": mode, "budget_measure": measure, **adherence})
+        for tier, group in _groups(samples, _tiers(problems)).items():  # by budget and tier, as the whole run
+            summary["by_tier"][tier].update(budget_adherence(lengths(group), budget))
         if mode == "prompt":
             summary["budget_template"] = written_template
         write_atomically(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
@@ -375,15 +382,28 @@ def write_summary(
     cutoffs: tuple[int, ...],
     provenance: dict[str, Any] | None,
     levels: list[Any] | None = None,
+    tiers: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Summarize an evaluation run's graded samples into run_dir/summary.json and summary.csv (each written whole,
     then renamed into place) and return the summary: the run's `settings`, `summarize`'s figures, the generation
     cutoff baseline at `cutoffs`, the evaluated model's `provenance` (None: it has none) and, given each problem's
-    level, the figures per level."""
+    level, the figures per level (`by_level`, levels in sorted order).
+
+    Given each problem's tier (e.g. the graded task's easy/medium/hard; None: the problem has none), `by_tier` holds
+    per tier, in the order the tiers first appear among the problems, what the whole summary holds of the samples
+    of that tier's problems: `summarize`'s figures (`accuracy`, `accuracy_stderr`, `mean_tokens`,
+    `mean_tokens_stderr`, `truncation_rate`, `num_problems`, ...) and its `cutoff_baseline`. No `by_tier` when no
+    problem has a tier."""
     run_dir = Path(run_dir)
     summary = {**settings, **summarize(samples), "cutoff_baseline": cutoff_baseline(samples, cutoffs)}
     if levels is not None:
-        summary["by_level"] = _by_level(samples, levels)
+        summary["by_level"] = {level: summarize(group) for level, group in sorted(_groups(samples, levels).items())}
+    by_tier = {
+        tier: {**summarize(group), "cutoff_baseline": cutoff_baseline(group, cutoffs)}
+        for tier, group in _groups(samples, tiers).items()
+    }
+    if by_tier:
+        summary["by_tier"] = by_tier
     summary["provenance"] = provenance  # how the model was trained, for efficient_trl.analysis
     reason = missing_provenance(settings["model"]) if provenance is None else None
     if reason:  # said, not recorded as untrained in silence
@@ -459,11 +479,19 @@ def _read_samples(path: Path) -> dict[tuple[int, int], EvaluationSample]:
     return samples
 
 
-def _by_level(samples: list[EvaluationSample], levels: list[Any]) -> dict[str, dict[str, float]]:
+def _tiers(problems: Any) -> list[Any] | None:
+    """Each problem's tier (its `tier` column), or None when the problems have no such column."""
+    return problems["tier"] if "tier" in problems.column_names else None
+
+
+def _groups(samples: list[EvaluationSample], values: list[Any] | None) -> dict[str, list[EvaluationSample]]:
+    """The samples grouped by their problem's value (as text; `values` by problem index), in the order the values
+    first appear among the samples; samples of problems whose value is None are in no group."""
     grouped: dict[str, list[EvaluationSample]] = {}
-    for sample in samples:
-        grouped.setdefault(str(levels[sample.problem_index]), []).append(sample)
-    return {level: summarize(group) for level, group in sorted(grouped.items())}
+    for sample in samples if values is not None else []:
+        if values[sample.problem_index] is not None:
+            grouped.setdefault(str(values[sample.problem_index]), []).append(sample)
+    return grouped
 
 
 def _summary_csv(summary: dict[str, Any]) -> str:

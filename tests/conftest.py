@@ -65,6 +65,35 @@ def ablation_training_dirs(tiny_demo_run, tmp_path):
     return tmp_path / "runs"
 
 
+@pytest.fixture(scope="session")
+def graded_evaluations(tmp_path_factory):
+    """A real evaluation of the graded task's shipped starting model as `start` and of a copy of it recorded as
+    trained from it with alpha = 0.2 (`alpha=0.2`, at a shorter token limit, so that it spends fewer tokens), on 2
+    held-out problems per tier, with the cutoff baseline at 40 and 80 tokens: the root of their run directories."""
+    import shutil
+
+    from efficient_trl.evaluation import evaluate_problems
+    from efficient_trl.experiments.engine import START_MODELS
+    from efficient_trl.provenance import model_fingerprint, read_provenance, write_provenance
+    from efficient_trl.sampling import SamplingSettings
+    from efficient_trl.synthetic import graded_problems
+
+    root, start = tmp_path_factory.mktemp("graded"), str(START_MODELS["graded"])
+    trained = shutil.copytree(start, root / "models" / "alpha_0.2")
+    write_provenance(trained, {
+        **read_provenance(start), "trainer": "grpo", "advantage_normalization": "none",
+        "base_model": {"name_or_path": start, "fingerprint": model_fingerprint(start)},
+        "length_reward": {"name": "sigmoid", "alpha": 0.2, "eps": 1e-7, "measure": "completion"},
+    })  # fmt: skip
+    problems = graded_problems(6, seed=3, split="held_out")
+    for name, model, max_new_tokens in (("start", start, 160), ("alpha=0.2", str(trained), 72)):
+        evaluate_problems(
+            model, problems, root / "eval" / name, SamplingSettings(k=2, max_new_tokens=max_new_tokens),
+            dataset="graded", batch_size=12, cutoffs=(40, 80), name=name,
+        )  # fmt: skip
+    return root / "eval"
+
+
 # Fixtures that train or evaluate models for real (tens of seconds): a test using one is marked slow.
 SLOW_FIXTURES = {"tiny_demo_run", "evaluation_runs", "ablation_training_dirs", "finished_run", "tiny_run"}
 

@@ -371,3 +371,40 @@ def test_each_point_of_the_ablation_is_labelled_and_none_hides_another():
         for i, (earlier, earlier_size) in enumerate(markers):
             for later, later_size in markers[i + 1 :]:  # drawn on top: it may not cover the earlier one whole
                 assert abs(later - earlier).max() + earlier_size / 2 > later_size / 2 - 1, run
+
+
+def test_tier_plot_draws_each_tiers_figures_of_a_graded_evaluation(graded_evaluations, tmp_path):
+    import json
+
+    from efficient_trl.analysis import plot_tiers
+
+    rows = load_results(graded_evaluations, cutoff_model="start", start="start")
+    summaries = {
+        name: json.loads((graded_evaluations / name / "summary.json").read_text()) for name in ("start", "alpha=0.2")
+    }
+    figure = plot_tiers(rows, tmp_path / "tiers.png")
+    assert (tmp_path / "tiers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    *tier_panels, cut_panel = figure.axes  # the insets are the panels' own
+    assert [axes.get_title() for axes in tier_panels] == ["easy", "medium", "hard"]
+    for axes in tier_panels:
+        tier = axes.get_title()
+        # each model at its tier's mean tokens and accuracy (%), the cutoff baseline on the start's tier samples
+        expected = [summaries[name]["by_tier"][tier] for name in ("start", "alpha=0.2")]
+        expected += summaries["start"]["by_tier"][tier]["cutoff_baseline"]
+        assert plotted_points(axes) == sorted(
+            (round(figures["mean_tokens"], 6), round(100 * figures["accuracy"], 6)) for figures in expected
+        )
+        assert axes.get_ylim() == tier_panels[0].get_ylim() and 0 <= axes.get_ylim()[0] and axes.get_ylim()[1] <= 100
+    # the last panel: each model's mean tokens against the start's per tier, in %
+    assert [tick.get_text() for tick in cut_panel.get_xticklabels()] == ["easy", "medium", "hard"]
+    (line,) = [line for line in cut_panel.get_lines() if line.get_label() == "alpha=0.2"]
+    start, trained = ([summaries[name]["by_tier"][tier]["mean_tokens"] for tier in ("easy", "medium", "hard")]
+                      for name in ("start", "alpha=0.2"))  # fmt: skip
+    assert list(line.get_ydata()) == pytest.approx([100 * (t / s - 1) for t, s in zip(trained, start, strict=True)])
+    # readable: no text on another, the legend beside the panels
+    assert overlapping_texts(figure) == []
+    (legend,) = figure.legends
+    legend_box, *panel_boxes = _pixel_boxes(figure, [legend, *tier_panels, cut_panel])
+    assert not any(legend_box.overlaps(box) for box in panel_boxes)
+    with pytest.raises(ValueError, match="no tiers in the results"):
+        plot_tiers([{key: value for key, value in row.items() if key != "by_tier"} for row in rows])

@@ -207,3 +207,28 @@ def test_results_import_neither_tables_nor_plots():
     imported = {node.module for node in ast.walk(ast.parse(source.read_text())) if isinstance(node, ast.ImportFrom)}
     assert imported & {"tables", "styles", "plots"} == set()
     assert {"length_rewards", "provenance", "rewards"} <= imported
+
+
+def test_tier_rows_are_the_models_rows_with_each_tiers_figures(graded_evaluations):
+    from efficient_trl.analysis import tier_rows
+
+    rows = load_results(graded_evaluations, cutoff_model="start", start="start")
+    by_tier = tier_rows(rows)
+    assert [(row["name"], row["tier"]) for row in by_tier] == [
+        (name, tier)
+        for name in ("start", "alpha=0.2", "cutoff=40", "cutoff=80")
+        for tier in ("easy", "medium", "hard")
+    ]
+    for row in by_tier:
+        if row["family"] == "cutoff":  # the cutoff baseline on the tier's samples of the start model
+            summary = json.loads((graded_evaluations / "start" / "summary.json").read_text())
+            (figures,) = [
+                c for c in summary["by_tier"][row["tier"]]["cutoff_baseline"] if c["cutoff"] == row["cutoff"]
+            ]
+        else:
+            summary = json.loads((graded_evaluations / row["name"] / "summary.json").read_text())
+            figures = summary["by_tier"][row["tier"]]
+        assert {key: row[key] for key in figures} == figures and "by_tier" not in row
+        assert row["family"] == select(rows, name=row["name"])[0]["family"]
+    # results without tiers give no tier rows
+    assert tier_rows([{key: value for key, value in row.items() if key != "by_tier"} for row in rows]) == []

@@ -1,10 +1,12 @@
 """efficient_trl.analysis.tables: the Markdown tables of result rows."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from efficient_trl.analysis import format_tradeoff_table, load_results
+from efficient_trl.analysis.tables import TIER_FIELDS
 
 DEMO_RUNS = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs"
 
@@ -33,3 +35,39 @@ def test_the_committed_demo_runs_tables_are_their_rows_tables(run, cutoff_model)
     # the demo wrote results.md from its rows: the committed summaries and provenance give it again, byte for byte
     rows = load_results(DEMO_RUNS / run, cutoff_model=cutoff_model)
     assert format_tradeoff_table(rows, baseline="start") + "\n" == (DEMO_RUNS / run / "results.md").read_text()
+
+
+def test_tier_table_of_a_graded_evaluation(graded_evaluations):
+    from efficient_trl.analysis import format_tier_table, tier_table
+
+    rows = load_results(graded_evaluations, cutoff_model="start", start="start")
+    summaries = {
+        name: json.loads((graded_evaluations / name / "summary.json").read_text()) for name in ("start", "alpha=0.2")
+    }
+    with pytest.warns(UserWarning, match="cut nothing"):  # as the trade-off view: a cutoff at 160 copies the model
+        table = tier_table(rows + [{**rows[-1], "name": "cutoff=160", "cutoff": 160, "truncation_rate": 0.0}])
+    assert [entry["name"] for entry in table] == ["start", "alpha=0.2", "cutoff=40", "cutoff=80"]
+    for entry in table[:2]:
+        assert list(entry["by_tier"]) == ["easy", "medium", "hard"]
+        for tier, figures in entry["by_tier"].items():
+            recorded, start = summaries[entry["name"]]["by_tier"][tier], summaries["start"]["by_tier"][tier]
+            assert {key: figures[key] for key in TIER_FIELDS} == {key: recorded[key] for key in TIER_FIELDS}
+            assert figures["token_change"] == pytest.approx(recorded["mean_tokens"] / start["mean_tokens"] - 1)
+            assert figures["accuracy_change"] == pytest.approx(recorded["accuracy"] - start["accuracy"])
+
+    markdown = format_tier_table(rows)
+    lines = markdown.splitlines()
+    assert lines[0] == (
+        "| model | easy accuracy | easy tokens | easy tokens vs start | medium accuracy | medium tokens "
+        "| medium tokens vs start | hard accuracy | hard tokens | hard tokens vs start |"
+    )
+    hard = table[1]["by_tier"]["hard"]
+    assert lines[3].startswith("| alpha=0.2 |") and lines[3].endswith(
+        f"| {100 * hard['accuracy']:.1f}% ± {100 * hard['accuracy_stderr']:.1f} | {hard['mean_tokens']:.1f} ± "
+        f"{hard['mean_tokens_stderr']:.1f} | {100 * hard['token_change']:+.1f}% |"
+    )
+    assert lines[2].startswith("| start | ") and lines[2].count("| +0.0% |") == 3
+    with pytest.raises(ValueError, match=r"no row named 'base' to compare against on \['graded/easy'"):
+        format_tier_table(rows, start="base")
+    with pytest.raises(ValueError, match="no tiers in the results"):
+        tier_table([{key: value for key, value in row.items() if key != "by_tier"} for row in rows])

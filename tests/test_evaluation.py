@@ -254,3 +254,59 @@ def test_the_tests_addition_problems_are_sum_problems_with_options():
     assert any(is_held_out(p) for p in sum_problems(200, seed=0, **TWO_TERM_SUMS)["problem"])  # no split filter
     with pytest.raises(ValueError, match="split must be one of"):
         sum_problems(1, seed=0, split="test")
+
+
+def test_summary_by_tier_is_the_summary_of_each_tiers_samples(tmp_path):
+    from efficient_trl.evaluation import cutoff_baseline, write_summary
+
+    tiers = ["hard", "easy", None, "hard", "easy"]  # problem 2 has no tier
+    samples = [
+        EvaluationSample(problem, index, f"\\boxed{{{problem + index}}}", 10 * (problem + 1) + index, problem == 3)
+        for problem in range(5)
+        for index in range(2)
+    ]
+    grade_samples(samples, [str(problem) for problem in range(5)])
+    settings = {"model": "m", "dataset": "d"}
+    (tmp_path / "run").mkdir()
+    summary = write_summary(tmp_path / "run", settings, samples, (15, 45), {"schema": 1}, tiers=tiers)
+    # in the order the tiers first appear among the problems; each holds the whole summary's fields for its samples
+    assert list(summary["by_tier"]) == ["hard", "easy"]
+    for tier, problems in (("hard", {0, 3}), ("easy", {1, 4})):
+        group = [sample for sample in samples if sample.problem_index in problems]
+        assert summary["by_tier"][tier] == {**summarize(group), "cutoff_baseline": cutoff_baseline(group, (15, 45))}
+    hard = summary["by_tier"]["hard"]
+    assert (hard["accuracy"], hard["num_problems"], hard["truncation_rate"]) == (0.25, 2, 0.5)
+    assert hard["mean_tokens"] == (10 + 11 + 40 + 41) / 4 and hard["accuracy_stderr"] == pytest.approx(0.25)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["by_tier"] == summary["by_tier"]
+    # no tier on any problem: no by_tier
+    for no_tiers in (None, [None] * 5):
+        assert "by_tier" not in write_summary(tmp_path / "run", settings, samples, (), None, tiers=no_tiers)
+
+
+def test_graded_evaluation_reports_by_tier_and_by_budget_and_tier(tmp_path):
+    from efficient_trl.evaluation import evaluate_problems, evaluate_problems_by_budget, load_samples
+    from efficient_trl.experiments.engine import START_MODELS
+    from efficient_trl.synthetic import graded_problems
+
+    problems = graded_problems(6, seed=3, split="held_out")
+    sampling, options = SamplingSettings(k=2, max_new_tokens=48), {"dataset": "graded", "batch_size": 12}
+    summary = evaluate_problems(str(START_MODELS["graded"]), problems, tmp_path / "run", sampling, **options)
+    assert list(summary["by_tier"]) == ["easy", "medium", "hard"]
+    samples = load_samples(tmp_path / "run")
+    for tier, entry in summary["by_tier"].items():
+        group = [sample for sample in samples if problems[sample.problem_index]["tier"] == tier]
+        assert {key: entry[key] for key in summarize(group)} == summarize(group) and entry["num_problems"] == 2
+    # the same problems without their tiers: the same summary, without by_tier
+    plain = evaluate_problems(
+        str(START_MODELS["graded"]), problems.remove_columns("tier"), tmp_path / "plain", sampling, **options
+    )
+    assert "by_tier" not in plain and {key: plain[key] for key in summarize(samples)} == summarize(samples)
+
+    (budget,) = evaluate_problems_by_budget(
+        str(START_MODELS["graded"]), problems, tmp_path / "budgets", sampling, [16], mode="force",
+        prompt_template=None, **options,
+    )  # fmt: skip
+    assert list(budget["by_tier"]) == ["easy", "medium", "hard"]
+    for entry in budget["by_tier"].values():  # each tier also gets the budget adherence metrics
+        assert {"mean_budget_length", "budget_deviation", "share_at_most_budget"} <= set(entry)
+    assert json.loads((tmp_path / "budgets" / "budget-16" / "summary.json").read_text()) == budget

@@ -17,6 +17,7 @@ from .plots import (
     plot_budget_adherence,
     plot_normalization_ablation,
     plot_pareto,
+    plot_tiers,
     plot_tradeoff,
     plot_training_dynamics,
 )
@@ -30,16 +31,18 @@ from .results import (
     provenance_fields,
     result_name,
     select,
+    tier_rows,
     tradeoff_rows,
 )
 from .styles import model_label, model_style
-from .tables import format_budget_table, format_tradeoff_table
+from .tables import format_budget_table, format_tier_table, format_tradeoff_table, tier_table
 
 __all__ = [
     "DYNAMICS_METRICS",
     "TrainingLog",
     "budget_report",
     "format_budget_table",
+    "format_tier_table",
     "format_tradeoff_table",
     "load_budget_results",
     "load_results",
@@ -51,10 +54,13 @@ __all__ = [
     "plot_budget_adherence",
     "plot_pareto",
     "plot_normalization_ablation",
+    "plot_tiers",
     "plot_tradeoff",
     "plot_training_dynamics",
     "provenance_fields",
     "result_name",
     "select",
+    "tier_rows",
+    "tier_table",
     "tradeoff_rows",
 ]

@@ -1,6 +1,6 @@
 """The paper's figures from result rows and training logs (`efficient_trl.analysis.results`): accuracy against
-tokens (`plot_tradeoff`, `plot_pareto`), training dynamics, the normalization ablation and token budgets. Each model
-is drawn as `efficient_trl.analysis.styles` says.
+tokens (`plot_tradeoff`, `plot_pareto`; per tier of difficulty, `plot_tiers`), training dynamics, the
+normalization ablation and token budgets. Each model is drawn as `efficient_trl.analysis.styles` says.
 
 Plots return a matplotlib `Figure` (shown inline by Jupyter) and also save it when given a path. Accuracy axes end
 at 100% (and start at 0 or above); point labels are placed where they overlap no other text, title or legend.
@@ -21,10 +21,11 @@ from .results import (
     pareto_frontier,
     provenance_fields,
     select,
+    tier_rows,
 )
 from .results import tradeoff_rows as _tradeoff_view  # plot_budget_adherence has a parameter of its name
 from .styles import BASELINE_STYLES, STRENGTH_MARKERS, _labels, comparison_styles, model_label, model_style
-from .tables import format_budget_table
+from .tables import format_budget_table, tier_table
 
 __all__ = [
     "DYNAMICS_METRICS",
@@ -33,6 +34,7 @@ __all__ = [
     "plot_budget_adherence",
     "plot_normalization_ablation",
     "plot_pareto",
+    "plot_tiers",
     "plot_tradeoff",
     "plot_training_dynamics",
 ]
@@ -406,6 +408,65 @@ def plot_tradeoff(
         axes.margins(x=0.08, y=0.1)  # room for the labels above and below the outermost points
         _cap_accuracy(axes)
         _zoom_on_models(axes, on_dataset)
+    return _finish(figure, path)
+
+
+def plot_tiers(
+    rows: list[dict[str, Any]],
+    path: str | Path | None = None,
+    title: str = "Accuracy against tokens, per tier",
+    start: str = "start",
+) -> Any:
+    """Per tier of difficulty (the graded task's easy, medium, hard), a panel of accuracy (± 1 stderr) against mean
+    completion tokens on that tier's problems, drawn as `plot_tradeoff` draws a dataset (the starting model a black
+    star, the alpha models joined in order of alpha, the cutoff as a dashed line); then a panel of each model's mean
+    tokens against the `start` model's on each tier (`tier_table`'s token change, in %), one line per model across
+    the tiers: the paper's result is that the cut is largest on the easiest tier. With several datasets, a row of
+    such panels per dataset, side by side.
+
+    The rows are `load_results`' (their `by_tier`, `tier_rows`); rows without tiers, runs at a token budget and
+    generation cutoffs that cut nothing are left out (`tradeoff_rows`, which warns)."""
+    if not rows:
+        raise ValueError("no rows to plot.")
+    rows = _tradeoff_view(rows)
+    _check_placeable(rows)
+    table, by_tier = tier_table(rows, start), tier_rows(rows)
+    datasets = _distinct(by_tier, "dataset")
+    panels_of = {dataset: _distinct(select(by_tier, dataset=dataset), "tier") for dataset in datasets}
+    figure, panels = _figure(sum(len(tiers) + 1 for tiers in panels_of.values()), title)
+    panels = iter(panels)
+    labels = _labels(rows)
+    for dataset, tiers in panels_of.items():
+        drawn = []
+        for tier in tiers:
+            axes, on_tier = next(panels), select(by_tier, dataset=dataset, tier=tier)
+            _draw_tradeoff(axes, on_tier, labels=True)
+            panel_title = f"{dataset}: {tier}" if len(datasets) > 1 else tier
+            _decorate(axes, "mean completion tokens", "accuracy (%)", title=panel_title)
+            axes.margins(x=0.08, y=0.1)  # room for the labels above and below the outermost points
+            _cap_accuracy(axes)
+            drawn.append((axes, on_tier))
+        # one accuracy scale across a dataset's tiers, so that they compare at a glance
+        bottom, top = min(axes.get_ylim()[0] for axes, _ in drawn), max(axes.get_ylim()[1] for axes, _ in drawn)
+        for axes, on_tier in drawn:
+            axes.set_ylim(bottom, top)
+            _zoom_on_models(axes, on_tier)
+        axes = next(panels)
+        positions = range(len(tiers))
+        axes.axhline(0, color="#555555", linewidth=1, linestyle="--", label=f"{start}'s tokens")
+        models = {row["name"]: row for row in select(rows, dataset=dataset)}
+        for entry in select(table, dataset=dataset):
+            model = models[entry["name"]]
+            if entry["name"] == start or model["family"] == "cutoff":  # the reference, and a baseline of its own
+                continue
+            style = model_style(model)
+            changes = [100 * entry["by_tier"][tier]["token_change"] if tier in entry["by_tier"] else math.nan
+                       for tier in tiers]  # fmt: skip
+            axes.plot(positions, changes, color=style["color"], linestyle=style["linestyle"],
+                      marker=style["marker"], label=labels[entry["name"]])  # fmt: skip
+        axes.set_xticks(list(positions), tiers)
+        axes.margins(x=0.15, y=0.1)
+        _decorate(axes, "tier", f"mean tokens against {start}'s (%)", title="tokens cut, per tier")
     return _finish(figure, path)
 
 

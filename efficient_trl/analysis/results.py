@@ -3,7 +3,9 @@
 Results are evaluation run directories (`load_results`): one `summary.json` each, written by
 `efficient_trl.evaluation.evaluate` (e.g. `runs/eval/<model>/<dataset>-k3-t0.6-max32768/`) or by the demo
 (`<run_dir>/eval/<model>/`). Training logs are TRL's `trainer_state.json` (`load_training_log`). Every row is a dict
-with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr` and `mean_tokens`.
+with at least `name`, `dataset`, `family`, `accuracy`, `accuracy_stderr` and `mean_tokens`; an evaluation of
+problems with tiers (the graded task's easy/medium/hard) also has `by_tier`, the same figures per tier, which
+`tier_rows` turns into rows of their own.
 
 How a model was trained comes from its provenance (`efficient_trl.provenance`, copied into `summary.json`), never
 from a directory name: `family` is "alpha" (the method, trainer grpo/rloo; `alpha`, `advantage_normalization`,
@@ -38,6 +40,7 @@ __all__ = [
     "provenance_fields",
     "result_name",
     "select",
+    "tier_rows",
     "tradeoff_rows",
 ]
 
@@ -122,9 +125,17 @@ def load_results(path: str | Path, cutoff_model: str | None = None, start: str |
             raise ValueError(f"no model named {cutoff_model!r} under {path} (models: {_distinct(rows)}).")
         for source in sources:
             for cutoff in source["cutoff_baseline"]:
+                # per tier, the cutoff's figures on that tier's samples (what the source's `by_tier` recorded)
+                by_tier = {
+                    tier: at_cutoff
+                    for tier, figures in (source.get("by_tier") or {}).items()
+                    for at_cutoff in figures.get("cutoff_baseline", [])
+                    if at_cutoff["cutoff"] == cutoff["cutoff"]
+                }
                 rows.append(
                     {**cutoff, "name": f"cutoff={cutoff['cutoff']}", "dataset": source["dataset"], "family": "cutoff",
-                     "max_new_tokens": source.get("max_new_tokens")}  # the limit a cutoff at or above cuts nothing
+                     "max_new_tokens": source.get("max_new_tokens"),  # the limit a cutoff at or above cuts nothing
+                     **({"by_tier": by_tier} if by_tier else {})}
                 )  # fmt: skip
     return sorted(rows, key=_row_order)
 
@@ -255,6 +266,19 @@ def tradeoff_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not kept:
         raise ValueError("no rows to plot: every row was left out (see the warning).")
     return kept
+
+
+def tier_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model and tier, for the views per tier (`tables.tier_table`, `plots.plot_tiers`): the model's row
+    with its tier's figures from its `by_tier` (`accuracy`, `accuracy_stderr`, `mean_tokens`, `mean_tokens_stderr`,
+    `truncation_rate`, `num_problems`, ...: see `evaluation.write_summary`) in place of the whole evaluation's, and
+    `tier` naming the tier. In the rows' order, each model's tiers in the order its evaluation met them; rows
+    without tiers (problems without a `tier`, or summaries written before efficient-trl reported tiers) give none."""
+    return [
+        {**{key: value for key, value in row.items() if key != "by_tier"}, **figures, "tier": tier}
+        for row in rows
+        for tier, figures in (row.get("by_tier") or {}).items()
+    ]
 
 
 def select(rows: list[dict[str, Any]], **equal: Any) -> list[dict[str, Any]]:

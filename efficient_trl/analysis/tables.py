@@ -1,13 +1,14 @@
 """Markdown tables of result rows (`efficient_trl.analysis.results`): accuracy and tokens against a baseline model,
-and evaluations by token budget."""
+the same per tier of difficulty, and evaluations by token budget."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .results import _distinct, _sorted_by, select
+from .results import _distinct, _sorted_by, select, tier_rows
+from .results import tradeoff_rows as _tradeoff_view
 
-__all__ = ["format_budget_table", "format_tradeoff_table"]
+__all__ = ["format_budget_table", "format_tier_table", "format_tradeoff_table", "tier_table"]
 
 
 def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
@@ -64,4 +65,65 @@ def format_budget_table(rows: list[dict[str, Any]], plain_rows: list[dict[str, A
             f"| {row['name']} | none | {100 * row['accuracy']:.1f}% ± {100 * row['accuracy_stderr']:.1f} "
             f"| {row['mean_tokens']:.1f} | | | |"
         )
+    return "\n".join(lines)
+
+
+# What `tier_table` gives per tier: the tier's figures as `evaluation.write_summary` recorded them
+TIER_FIELDS = ("accuracy", "accuracy_stderr", "mean_tokens", "mean_tokens_stderr", "truncation_rate", "num_problems")
+
+
+def tier_table(rows: list[dict[str, Any]], start: str = "start") -> list[dict[str, Any]]:
+    """Per model, its figures on each tier of difficulty against the `start` model's on the same tier and dataset:
+    one dict per model (the rows with tiers, `results.tier_rows`, that the accuracy-against-tokens view keeps,
+    `results.tradeoff_rows`), with `name`, `dataset` and `by_tier`: tier -> `TIER_FIELDS`, `token_change` (mean
+    tokens relative to the start's: -0.35 is 35% fewer) and `accuracy_change` (in accuracy, 0.01 is one point).
+
+    The paper's result reads per tier: the relative cut in tokens is largest on the easiest problems.
+    `format_tier_table` writes it as Markdown."""
+    by_model = tier_rows(_tradeoff_view(rows))
+    references = {(row["dataset"], row["tier"]): row for row in by_model if row["name"] == start}
+    missing = sorted({f"{row['dataset']}/{row['tier']}" for row in by_model} - {f"{d}/{t}" for d, t in references})
+    if not by_model or missing:
+        raise ValueError(
+            f"no tiers in the results (rows: {_distinct(rows)}): evaluate problems with a `tier` column (the graded "
+            "task's) to compare models per tier."
+            if not by_model
+            else f"no row named {start!r} to compare against on {missing} (rows with tiers: {_distinct(by_model)})."
+        )
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in by_model:
+        reference = references[(row["dataset"], row["tier"])]
+        entry = table.setdefault((row["dataset"], row["name"]), {"name": row["name"], "dataset": row["dataset"]})
+        entry.setdefault("by_tier", {})[row["tier"]] = {
+            **{key: row.get(key) for key in TIER_FIELDS},
+            "token_change": row["mean_tokens"] / reference["mean_tokens"] - 1,
+            "accuracy_change": row["accuracy"] - reference["accuracy"],
+        }
+    return list(table.values())
+
+
+def format_tier_table(rows: list[dict[str, Any]], start: str = "start") -> str:
+    """Markdown table of `tier_table`: one line per model, per tier its accuracy and mean tokens (± one standard
+    error) and its mean tokens against the `start` model's on that tier (a dataset column appears when there is
+    more than one dataset)."""
+    table = tier_table(rows, start)
+    tiers = list(dict.fromkeys(tier for entry in table for tier in entry["by_tier"]))
+    several = len(_distinct(table, "dataset")) > 1
+    header = ["dataset"] * several + ["model"]
+    header += [f"{tier} {column}" for tier in tiers for column in ("accuracy", "tokens", "tokens vs start")]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for entry in table:
+        cells = [entry["dataset"]] * several + [entry["name"]]
+        for tier in tiers:
+            figures = entry["by_tier"].get(tier)
+            if figures is None:  # a model evaluated without this tier
+                cells += [""] * 3
+                continue
+            tokens_stderr = "" if figures["mean_tokens_stderr"] is None else f" ± {figures['mean_tokens_stderr']:.1f}"
+            cells += [
+                f"{100 * figures['accuracy']:.1f}% ± {100 * figures['accuracy_stderr']:.1f}",
+                f"{figures['mean_tokens']:.1f}{tokens_stderr}",
+                f"{100 * figures['token_change']:+.1f}%",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
