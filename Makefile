@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo sweep ablation ablation-multi-sums compare budget-demo notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo sweep sweep-graded ablation ablation-multi-sums compare budget-demo notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ demo: setup
 # The sums task, as the committed notebooks/demo_runs/sweep and ablation runs were made
 sweep: setup
 	$(BIN)/python recipes/demo.py --task sums --alphas 0 0.05 0.1 0.2 0.4 --baselines
+
+# The same sweep on the graded task, with the per-tier table and plot
+sweep-graded: setup
+	$(BIN)/python recipes/demo.py --task graded --alphas 0 0.05 0.1 0.2 0.4 --baselines
 
 ablation: setup
 	$(BIN)/python recipes/demo.py --task sums --alphas 0.05 0.2 --normalizations none group
