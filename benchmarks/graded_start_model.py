@@ -89,7 +89,7 @@ def main() -> None:
           f"sampling seed {args.seed}, at most {args.max_new_tokens} tokens")  # fmt: skip
     print()
     header(
-        ["digits", "accuracy", "mean tokens", "truncated", "shortcut share", "shortcut accuracy", "reasoned accuracy"]
+        ["terms", "accuracy", "mean tokens", "truncated", "shortcut share", "shortcut accuracy", "reasoned accuracy"]
     )
     for tier, samples in free.items():
         summary = summarize(samples)

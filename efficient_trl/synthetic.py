@@ -16,10 +16,11 @@ problem needs vary (one per term after the first) on top of the needless re-chec
 problem's floor, `solve_with_checks(terms, 0)`, has to add several digits in one token and loses accuracy. `TASKS`
 maps each task's name to its problem function (same signature), for the demo and the model builder to pick by name.
 
-The third task, `graded_problems` ("graded"), makes thinking matter: three tiers of 2-3, 4-5 and 6-7 distinct digits
-(as GSM8K, MATH500 and AIME stand to each other); a solution guesses the sum in one line, which a small model gets
-right on few digits only, and either boxes the guess (the shortcut) or verifies it with a step-by-step pass that
-corrects it, followed by needless re-checks.
+The third task, `graded_problems` ("graded"), makes thinking matter: three tiers of 2-3, 4-5 and 6-7 terms (as
+GSM8K, MATH500 and AIME stand to each other), distinct digits except for one two-digit term in about a third of the
+hard problems; a solution guesses the sum in one line, which a small model gets right on few digits only, and either
+boxes the guess (the shortcut) or verifies it with a step-by-step pass that corrects it, followed by needless
+re-checks.
 """
 
 from __future__ import annotations
@@ -137,15 +138,27 @@ def _problems(
     return Dataset.from_list(rows)
 
 
-# graded: tier -> (fewest, most) distinct digits; 8 or 9 distinct digits would give the shortcut away (45 minus the
-# missing digit), so the hard tier stops at 7
+# graded: tier -> (fewest, most) terms, distinct digits; 8 or 9 distinct digits would give the shortcut away (45
+# minus the missing digit), so the hard tier stops at 7
 GRADED_TIERS = {"easy": (2, 3), "medium": (4, 5), "hard": (6, 7)}
+# tier -> the chance that one of a problem's terms is a two-digit number (10-99): a ~1M model rarely adds one right
+# (a step that carries over tens), while its digit-by-digit passes are nearly always right even on 6-7 digits
+GRADED_TWO_DIGIT = {"hard": 0.35}
 # reference solutions that stop after the quick guess (the shortcut): sampled at temperature 0.6, a model that learned
 # this share stops there about one time in five
 GRADED_SHORTCUT_SHARE = 0.3
 GRADED_SHORTCUT = "Quick:"  # opens the guess line
 # per digit beyond the second: the chance that a verified reference's guess is off (0 for 2 digits, 0.5 for 7)
 GRADED_GUESS_ERROR = 0.1
+
+
+def _graded_terms(rng: random.Random, tier: str) -> list[int]:
+    count = rng.randint(*GRADED_TIERS[tier])
+    if tier not in GRADED_TWO_DIGIT or rng.random() >= GRADED_TWO_DIGIT[tier]:
+        return rng.sample(range(1, 10), count)
+    terms = rng.sample(range(1, 10), count - 1)
+    terms.insert(rng.randrange(count), rng.randint(10, 99))
+    return terms
 
 
 def solve_graded(terms: list[int], checks: int, *, guess: int | None = None) -> str:
@@ -172,9 +185,10 @@ def graded_problems(
     with_solutions: bool = False,
     tiers: tuple[str, ...] = tuple(GRADED_TIERS),
 ) -> Dataset:
-    """The "graded" task: sums of distinct digits in three tiers of difficulty (`GRADED_TIERS`: 2-3, 4-5 and 6-7
-    digits), the tiers taking turns so that each holds a third of the rows. Same columns as the other tasks, plus
-    `tier`.
+    """The "graded" task: sums in three tiers of difficulty (`GRADED_TIERS`): 2-3 distinct digits (easy), 4-5
+    (medium), 6-7 distinct digits where in 35% of the problems one of the terms is a two-digit number instead (hard,
+    `GRADED_TWO_DIGIT`); the tiers take turns so that each holds a third of the rows. Same columns as the other
+    tasks, plus `tier`.
 
     A reference solution (`with_solutions`, `solve_graded`) first guesses the sum in one line, which a small model
     gets right for a few digits only; with chance `GRADED_SHORTCUT_SHARE` it boxes the guess (the shortcut, always
@@ -190,7 +204,7 @@ def graded_problems(
     rows = []
     while len(rows) < num_problems:
         tier = tiers[len(rows) % len(tiers)]
-        terms = rng.sample(range(1, 10), rng.randint(*GRADED_TIERS[tier]))
+        terms = _graded_terms(rng, tier)
         problem = "+".join(map(str, terms))
         if is_held_out(problem) != (split == "held_out"):
             continue

@@ -32,8 +32,9 @@ def tiny_demo_run(tmp_path_factory):
     from efficient_trl.experiments.engine import START_MODELS
 
     settings = DemoSettings(
-        alphas=[0.0, 0.3], normalizations=["none", "group"], steps=2, prompts_per_step=4, num_generations=4,
-        max_completion_length=120, logging_steps=1, eval_problems=8, baselines=True, cutoffs=[30, 60],
+        task="sums", alphas=[0.0, 0.3], normalizations=["none", "group"], steps=2, prompts_per_step=4,
+        num_generations=4, max_completion_length=120, logging_steps=1, eval_problems=8, baselines=True,
+        cutoffs=[30, 60],
     )  # fmt: skip
     run_dir = tmp_path_factory.mktemp("demo") / "run"
     with contextlib.redirect_stderr(io.StringIO()) as stderr:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from efficient_trl.analysis import load_results
+from efficient_trl.analysis import format_tradeoff_table, load_results
 from efficient_trl.evaluation import load_samples
 from efficient_trl.experiments.demo import DemoSettings, run_demo, write_demo_report
 from efficient_trl.experiments.engine import START_MODELS
@@ -118,3 +118,27 @@ def test_demo_without_the_tasks_model_names_the_build_command(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"build-demo-model --task multi_sums --output_dir \S+"):
         run_demo(tmp_path / "run", DemoSettings(task="multi_sums"), start_model=tmp_path / "missing")
     assert not (tmp_path / "run").exists()
+
+
+def test_demo_report_on_a_task_with_tiers_adds_the_tier_table_and_plot(graded_evaluations, tmp_path):
+    # make demo runs on graded: its report prints the table per tier after the usual one and plots each tier
+    import shutil
+
+    from efficient_trl.analysis import format_tier_table
+
+    shutil.copytree(graded_evaluations, tmp_path / "eval")
+    rows = load_results(tmp_path, cutoff_model="start", start="start")
+    table, _ = write_demo_report(tmp_path, rows)
+    overall, tiers = table.split("\n\nPer tier:\n\n")
+    assert overall == format_tradeoff_table(rows, baseline="start") and tiers == format_tier_table(rows)
+    assert (tmp_path / "results.md").read_text() == table + "\n"
+    names = [line.split("|")[1].strip() for line in tiers.splitlines()[2:]]
+    assert names[:2] == ["start", "alpha=0.2"] and sorted(names) == sorted(row["name"] for row in rows)
+    assert all(f"{tier} accuracy" in tiers.splitlines()[0] for tier in ("easy", "medium", "hard"))
+    assert (tmp_path / "tradeoff_tiers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_report_without_tiers_has_no_tier_table_or_plot(tiny_demo_run, tmp_path):
+    _, rows, _ = tiny_demo_run
+    table, _ = write_demo_report(tmp_path, rows)
+    assert "Per tier" not in table and not (tmp_path / "tradeoff_tiers.png").exists()

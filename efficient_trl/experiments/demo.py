@@ -1,8 +1,8 @@
 """The demo: shorten an overthinking model's reasoning with the paper's length penalty, and measure what it costs.
 
-    efficient-trl demo                                    # alpha 0 and 0.2 (make demo)
-    efficient-trl demo --alphas 0 0.05 0.1 0.2 0.4 --baselines true      # make sweep
-    efficient-trl demo --alphas 0.05 0.2 --normalizations none group     # make ablation
+    efficient-trl demo                                    # the graded task, alpha 0 and 0.2 (make demo)
+    efficient-trl demo --task sums --alphas 0 0.05 0.1 0.2 0.4 --baselines true      # make sweep
+    efficient-trl demo --task sums --alphas 0.05 0.2 --normalizations none group     # make ablation
     efficient-trl demo --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
 
 From a demo task's shipped starting model (a ~1M-parameter Qwen2 that solves the task's sums and re-checks its work,
@@ -11,7 +11,8 @@ with `--baselines`, also the generation cutoff and SFT/DPO on rejection-sampled 
 the same held-out problems. Writes under a new run directory: one directory per trained model (weights,
 trainer_state.json, provenance.json), eval/<model>/ per evaluated model (settings.json, samples.jsonl,
 summary.json; rejection_sampling/ holds the baselines' samples), results.md (the table printed at the end) and
-tradeoff.png. The notebooks in notebooks/ read such a directory.
+tradeoff.png; on the graded task results.md adds the table per tier and tradeoff_tiers.png plots each tier. The
+notebooks in notebooks/ read such a directory.
 """
 
 from __future__ import annotations
@@ -20,22 +21,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..analysis import format_tradeoff_table, load_results, plot_tradeoff
+from ..analysis import format_tier_table, format_tradeoff_table, load_results, plot_tiers, plot_tradeoff
 from ..rewards import ADVANTAGE_NORMALIZATIONS
 from ..synthetic import TASKS
 from . import engine
 from .engine import ModelSpec, alpha_spec
 from .settings import ExperimentSettings, check_positive, setting
 
-__all__ = ["DemoSettings", "demo_specs", "run_demo", "write_demo_report"]
+__all__ = ["TASK_COMPLETION_LENGTHS", "DemoSettings", "demo_specs", "run_demo", "write_demo_report"]
+
+# each task's default token limit: its longest reference solutions with a margin (graded: 7 digits and 3 passes)
+TASK_COMPLETION_LENGTHS = {"sums": 160, "multi_sums": 160, "graded": 256}
 
 
 @dataclass
 class DemoSettings(ExperimentSettings):
     task: str = setting(
-        "sums",
-        f"Demo task, one of {list(TASKS)}: 'sums' adds four digits, 'multi_sums' 2 to 6 distinct ones (where cutting "
-        "steps costs accuracy); picks the problems and the shipped starting model.",
+        "graded",
+        f"Demo task, one of {list(TASKS)}: 'graded' has three tiers of difficulty (easy, medium, hard) where "
+        "thinking matters, 'sums' adds four digits, 'multi_sums' 2 to 6 distinct ones (where cutting steps costs "
+        "accuracy); picks the problems and the shipped starting model.",
+    )
+    max_completion_length: int = setting(
+        0,
+        "Token limit for training and evaluation completions; 0: the task's (TASK_COMPLETION_LENGTHS: 256 on graded, "
+        "160 on the others).",
     )
     alphas: list[float] = setting([0.0, 0.2], "Length-penalty alphas to train, one model each.")
     normalizations: list[str] = setting(
@@ -48,10 +58,16 @@ class DemoSettings(ExperimentSettings):
     sft_learning_rate: float = setting(1e-4, "Learning rate of the SFT baseline.")
     # 1e-4 collapsed the demo model (rambling past the token limit)
     dpo_learning_rate: float = setting(1e-5, "Learning rate of the DPO baseline.")
+    workers: int = setting(
+        2, "Models trained and evaluated at once, each in its own process on one thread (results do not depend on it)."
+    )
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {list(TASKS)}, got {self.task!r}.")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}.")
+        self.max_completion_length = self.max_completion_length or TASK_COMPLETION_LENGTHS[self.task]
         unknown = sorted(set(self.normalizations) - set(ADVANTAGE_NORMALIZATIONS))
         if unknown or not self.normalizations:
             raise ValueError(
@@ -93,18 +109,24 @@ def run_demo(run_dir: str | Path, settings: DemoSettings, start_model: Path | No
     return load_results(run_dir, cutoff_model="start", start="start")
 
 
+def _model_job(run_dir: Path, settings: DemoSettings, start: Path, spec: ModelSpec | None) -> None:
+    """One job of a demo run: train the RL model `spec` from the starting model and evaluate it (None: evaluate the
+    starting model, with the generation-cutoff baseline from its samples, summary.json's cutoff_baseline)."""
+    task, problems = settings.task, engine.held_out_problems(settings.task, settings)
+    if spec is None:
+        cutoffs = [int(cutoff) for cutoff in settings.cutoffs] if settings.baselines else []
+        engine.evaluate_model(start, "start", problems, task, settings, run_dir, cutoffs)
+        return
+    path = engine.train_model(spec, start, task, settings, run_dir / engine.model_dir_name(spec.name))
+    engine.evaluate_model(path, spec.name, problems, task, settings, run_dir)
+
+
 def _train_and_evaluate(run_dir: Path, settings: DemoSettings, start: Path) -> None:
     task, problems = settings.task, engine.held_out_problems(settings.task, settings)
     specs = demo_specs(settings)
-    models = [("start", start)]
-    for spec in (spec for spec in specs if spec.trainer == "grpo"):
-        models.append(
-            (spec.name, engine.train_model(spec, start, task, settings, run_dir / engine.model_dir_name(spec.name)))
-        )
-    # the generation-cutoff baseline comes from the starting model's samples (summary.json's cutoff_baseline)
-    cutoffs = [int(cutoff) for cutoff in settings.cutoffs] if settings.baselines else []
-    for name, path in models:
-        engine.evaluate_model(path, name, problems, task, settings, run_dir, cutoffs if name == "start" else ())
+    # the RL models first: the starting model's evaluation is the shortest job, it fills a worker's gap
+    jobs = [(run_dir, settings, start, spec) for spec in specs if spec.trainer == "grpo"]
+    engine.run_jobs(_model_job, [*jobs, (run_dir, settings, start, None)], settings.workers)
     if not settings.baselines:
         return
     sft_data, dpo_data, report = engine.rejection_sample_start(start, task, settings, run_dir)
@@ -126,8 +148,12 @@ def write_demo_report(
     run_dir: Path, rows: list[dict[str, Any]], title: str = "CPU demo: accuracy against tokens"
 ) -> tuple[str, Any]:
     """The table (printed, and saved as results.md) and the trade-off plot (tradeoff.png) of a demo run's rows;
-    returns the table and the figure."""
+    returns the table and the figure. On a task with tiers (graded) the table is followed by the per-tier one
+    (`format_tier_table`) and the per-tier plot goes to tradeoff_tiers.png (`plot_tiers`)."""
     table = format_tradeoff_table(rows, baseline="start")
+    if any(row.get("by_tier") for row in rows):
+        table += "\n\nPer tier:\n\n" + format_tier_table(rows, start="start")
+        plot_tiers(rows, run_dir / "tradeoff_tiers.png", title=f"{title}, per tier")
     (run_dir / "results.md").write_text(table + "\n")
     return table, plot_tradeoff(rows, run_dir / "tradeoff.png", title=title)
 
@@ -136,5 +162,5 @@ def main(argv: list[str] | None = None) -> None:
     engine.run_plan(
         "demo", DemoSettings, run_demo, lambda run_dir, rows: write_demo_report(run_dir, rows)[0],
         lambda settings: f"{settings.eval_problems} held-out problems x {settings.eval_k} samples per model",
-        "plot: {run_dir}/tradeoff.png", __doc__, argv,
+        "plots: {run_dir}/tradeoff.png, and tradeoff_tiers.png on a task with tiers", __doc__, argv,
     )  # fmt: skip

@@ -49,11 +49,12 @@ class TaskRecipe:
 # solutions and batches of similar lengths (its lengths vary 3x: padding would double the cost). "graded" starts
 # from the shipped multi_sums model (it knows step-by-step sums of distinct digits) and samples batches at random:
 # grouped by length, a batch of short shortcut solutions weighs each of them more than a batch of long reasoned ones
-# weighs each of its own, and the model learned to take the shortcut twice as often as the data on the hard tier.
+# weighs each of its own, and the model learned to take the shortcut twice as often as the data on the hard tier;
+# 16,000 solutions (8,000 left needless re-checks that slipped on 15% of the medium and hard answers).
 TASK_RECIPES = {
     "sums": TaskRecipe(None, "tiny", 20_000, 256, "random", 2e-3, 64),
     "multi_sums": TaskRecipe("sums", "tiny-byte-level", 8_000, 200, "group_by_length", 1e-3, 16),
-    "graded": TaskRecipe("multi_sums", "tiny-byte-level", 8_000, 256, "random", 1e-3, 16),
+    "graded": TaskRecipe("multi_sums", "tiny-byte-level", 16_000, 256, "random", 1e-3, 16),
 }
 
 
