@@ -53,7 +53,7 @@ def test_every_plan_subclasses_the_shared_settings_and_redeclares_only_the_defau
         for plan in PLANS
     }
     assert changed == {
-        "DemoSettings": {"max_completion_length": 256},  # the graded task's (TASK_COMPLETION_LENGTHS)
+        "DemoSettings": {},  # on sums the task's limit (TASK_COMPLETION_LENGTHS) is the shared default
         "CompareSettings": {"steps": 30, "prompts_per_step": 4, "max_completion_length": 200, "eval_problems": 500},
         "BudgetDemoSettings": {"eval_problems": 500},
     }
