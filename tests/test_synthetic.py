@@ -66,7 +66,7 @@ def test_tasks_are_picked_by_name_with_one_signature():
         extra = ["tier"] if name == "graded" else []
         assert rows.column_names == ["prompt", "problem", "answer", "completion", *extra], name
     assert set(START_MODELS) == set(TASKS)
-    assert DemoSettings().task == "graded" and DemoSettings(task="multi_sums").task == "multi_sums"
+    assert DemoSettings().task == "sums" and DemoSettings(task="multi_sums").task == "multi_sums"
     with pytest.raises(ValueError, match=r"task must be one of \['sums', 'multi_sums', 'graded'\], got 'sum'"):
         DemoSettings(task="sum")
 

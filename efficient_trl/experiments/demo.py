@@ -153,7 +153,7 @@ def write_demo_report(
     (`format_tier_table`) and the per-tier plot goes to tradeoff_tiers.png (`plot_tiers`)."""
     table = format_tradeoff_table(rows, baseline="start")
     if any(row.get("by_tier") for row in rows):
-        table += "\n\nPer tier:\n\n" + format_tier_table(rows, start="start")
+        table += "\n\nPer tier (plot: tradeoff_tiers.png):\n\n" + format_tier_table(rows, start="start")
         plot_tiers(rows, run_dir / "tradeoff_tiers.png", title=f"{title}, per tier")
     (run_dir / "results.md").write_text(table + "\n")
     return table, plot_tradeoff(rows, run_dir / "tradeoff.png", title=title)
@@ -163,5 +163,5 @@ def main(argv: list[str] | None = None) -> None:
     engine.run_plan(
         "demo", DemoSettings, run_demo, lambda run_dir, rows: write_demo_report(run_dir, rows)[0],
         lambda settings: f"{settings.eval_problems} held-out problems x {settings.eval_k} samples per model",
-        "plots: {run_dir}/tradeoff.png, and tradeoff_tiers.png on a task with tiers", __doc__, argv,
+        "plot: {run_dir}/tradeoff.png", __doc__, argv,
     )  # fmt: skip
