@@ -105,8 +105,7 @@ def summarize(samples: list[EvaluationSample]) -> dict[str, Any]:
     for sample in samples:
         per_problem.setdefault(sample.problem_index, []).append(sample.correct)
     problem_scores = [sum(verdicts) / len(verdicts) for verdicts in per_problem.values()]
-    accuracy = sum(problem_scores) / len(problem_scores)
-    variance = sum((score - accuracy) ** 2 for score in problem_scores) / max(1, len(problem_scores) - 1)
+    accuracy, accuracy_stderr = _mean_and_stderr(problem_scores)
     correct_tokens = [sample.num_tokens for sample in samples if sample.correct]
     tokens = [sample.num_tokens for sample in samples]
     mean_tokens, tokens_stderr = _mean_and_stderr(tokens)
@@ -115,7 +114,7 @@ def summarize(samples: list[EvaluationSample]) -> dict[str, Any]:
              for mode in ("think", "no_think")}  # fmt: skip
     return {
         "accuracy": accuracy,
-        "accuracy_stderr": math.sqrt(variance / len(problem_scores)),
+        "accuracy_stderr": accuracy_stderr,
         "mean_tokens": mean_tokens,
         "mean_tokens_stderr": tokens_stderr,
         "mean_tokens_correct": sum(correct_tokens) / len(correct_tokens) if correct_tokens else None,
