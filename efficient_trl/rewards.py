@@ -206,14 +206,9 @@ def _whiten_by_length(advantages: torch.Tensor, lengths: torch.Tensor | None) ->
             f"completion_lengths must have the advantages' shape {tuple(advantages.shape)}, got "
             f"{tuple(lengths.shape)}."
         )
-    weights = lengths.to(torch.float64)
-    if (weights < 0).any() or weights.sum() <= 0:
+    if (lengths < 0).any() or lengths.sum() <= 0:
         raise ValueError("completion_lengths must be non-negative token counts with at least one token in all.")
-    values = advantages.to(torch.float64)
-    count = weights.sum()
-    mean = (weights * values).sum() / count
-    variance = (weights * (values - mean) ** 2).sum() / count
-    return ((values - mean) * variance.clamp(min=TOKEN_MIN_VARIANCE).rsqrt()).to(advantages.dtype)
+    return _whiten_weighted(advantages, lengths)
 
 
 def whiten_tokens(
@@ -241,13 +236,21 @@ def whiten_tokens(
         raise ValueError(
             f"values and mask must be 2-D of the same shape, got {tuple(values.shape)} and {tuple(mask.shape)}."
         )
+    return _whiten_weighted(values, mask, sum_across)
+
+
+def _whiten_weighted(
+    values: torch.Tensor, weights: torch.Tensor, sum_across: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> torch.Tensor:
+    """`(values - mean) * rsqrt(max(var, 1e-8))` with the `weights`-weighted mean and population variance (a token
+    mask, or each completion's token count), in float64: first the weighted sum and total weight, then the sum of
+    squared deviations, each summed over processes by `sum_across` (None: one process)."""
     reduce = sum_across if sum_across is not None else (lambda tensor: tensor)
-    weights = mask.to(torch.float64)
-    centred = values.to(torch.float64)
-    totals = reduce(torch.stack([(centred * weights).sum(), weights.sum()]))
+    weights64, values64 = weights.to(torch.float64), values.to(torch.float64)
+    totals = reduce(torch.stack([(values64 * weights64).sum(), weights64.sum()]))
     mean = totals[0] / totals[1]
-    variance = reduce(((centred - mean) ** 2 * weights).sum()) / totals[1]
-    return ((centred - mean) * variance.clamp(min=TOKEN_MIN_VARIANCE).rsqrt()).to(values.dtype)
+    variance = reduce(((values64 - mean) ** 2 * weights64).sum()) / totals[1]
+    return ((values64 - mean) * variance.clamp(min=TOKEN_MIN_VARIANCE).rsqrt()).to(values.dtype)
 
 
 def kl_returns(per_token_kl: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
