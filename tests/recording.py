@@ -9,6 +9,8 @@ import torch
 
 from efficient_trl.length_rewards import LENGTH_REWARDS
 from efficient_trl.rewards import normalize_advantages, rloo_advantages
+from efficient_trl.synthetic import sum_problems
+from efficient_trl.testing import TWO_TERM_SUMS
 
 
 def even_token_sum(completion_ids, **kwargs) -> list[float]:
@@ -48,6 +50,17 @@ def recording(trainer_class):
             return output
 
     return Recording
+
+
+def recorded_run(trainer_class, model, args, train_dataset=None, reward_funcs=even_token_sum):
+    """Train `recording(trainer_class)` from `model` with `args` on `train_dataset` (default: 8 two-term sums,
+    seed 0) and `reward_funcs` (default: `even_token_sum`); returns the trained trainer, its `records`, and the ids
+    that end a completion (EOS and padding), which `expected_advantages` takes."""
+    if train_dataset is None:
+        train_dataset = sum_problems(8, seed=0, **TWO_TERM_SUMS)
+    trainer = recording(trainer_class)(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset)
+    trainer.train()
+    return trainer, {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
 
 
 def expected_advantages(

@@ -100,7 +100,7 @@ def test_a_trainer_samples_from_the_authors_raw_prompt(tiny_r1_model_path, tmp_p
 
     from efficient_trl import EfficientGRPOTrainer
 
-    from .recording import even_token_sum, recording
+    from .recording import recorded_run
     from .test_trainers import make_args
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_r1_model_path)
@@ -108,10 +108,7 @@ def test_a_trainer_samples_from_the_authors_raw_prompt(tiny_r1_model_path, tmp_p
     dataset = to_raw_prompts(to_prompts(Dataset.from_dict({"problem": problems, "answer": ["2", "5", "8", "11"]})),
                              tokenizer)  # fmt: skip
     args = make_args(EfficientGRPOConfig, tmp_path, beta=0.0, max_steps=1, generation_kwargs=None)
-    trainer = recording(EfficientGRPOTrainer)(
-        model=tiny_r1_model_path, reward_funcs=even_token_sum, args=args, train_dataset=dataset
-    )
-    trainer.train()
+    trainer, _ = recorded_run(EfficientGRPOTrainer, tiny_r1_model_path, args, dataset)
     expected = {
         tuple(tokenizer(AUTHORS_INPUT_TEMPLATE.format(p), add_special_tokens=False)["input_ids"]) for p in problems
     }

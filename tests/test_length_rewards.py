@@ -18,10 +18,8 @@ from efficient_trl.length_rewards import (
     penalty_warmup_steps,
 )
 from efficient_trl.rewards import ADVANTAGE_NORMALIZATIONS, length_penalized_rewards
-from efficient_trl.synthetic import sum_problems
-from efficient_trl.testing import TWO_TERM_SUMS
 
-from .recording import even_token_sum, expected_advantages, recording
+from .recording import expected_advantages, recorded_run
 from .test_trainers import make_args
 
 
@@ -327,14 +325,7 @@ def test_kimi_warm_up_in_a_real_training_run(tiny_model_path, tmp_path):
         EfficientGRPOConfig, tmp_path, beta=0.0, length_reward="kimi", length_penalty_warmup_steps=1,
         per_device_train_batch_size=16,
     )  # fmt: skip
-    trainer = recording(EfficientGRPOTrainer)(
-        model=tiny_model_path,
-        reward_funcs=even_token_sum,
-        args=args,
-        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
-    )
-    trainer.train()
-    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    trainer, terminators = recorded_run(EfficientGRPOTrainer, tiny_model_path, args)
     first, second = (record["completion_ids"] for record in trainer.records)
     correctness_alone = expected_advantages(first, terminators, 4, 0.0)[1]  # the sigmoid at alpha 0: 1{correct}
     assert torch.allclose(torch.tensor(trainer.records[0]["advantages"]), correctness_alone, atol=1e-5)
@@ -352,19 +343,10 @@ def test_grpo_lead_as_published_in_a_real_training_run(tiny_model_path, tmp_path
         EfficientGRPOConfig, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
         length_reward="grpo_lead", reward_as_published=True,
     )  # fmt: skip
-    trainer = recording(EfficientGRPOTrainer)(
-        model=tiny_model_path,
-        reward_funcs=even_token_sum,
-        args=args,
-        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
-    )
+    trainer, terminators = recorded_run(EfficientGRPOTrainer, tiny_model_path, args)
     assert trainer.args.advantage_normalization == "group"
-    trainer.train()
     (record,) = trainer.records
-    completions, terminators = (
-        record["completion_ids"],
-        {*trainer.eos_token_ids, trainer.processing_class.pad_token_id},
-    )
+    completions = record["completion_ids"]
     unanswered = torch.zeros(len(completions), dtype=torch.bool)
     rewards, expected = expected_advantages(
         completions, terminators, 4, 0.0, "group", length_reward="grpo_lead", answered=unanswered

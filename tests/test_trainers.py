@@ -10,7 +10,7 @@ from efficient_trl.rewards import kl_returns, normalize_advantages, whiten_token
 from efficient_trl.synthetic import sum_problems
 from efficient_trl.testing import TWO_TERM_SUMS, build_tiny_tokenizer
 
-from .recording import even_token_sum, expected_advantages, recording
+from .recording import even_token_sum, expected_advantages, recorded_run
 
 TRAINERS = [(EfficientRLOOTrainer, EfficientRLOOConfig), (EfficientGRPOTrainer, EfficientGRPOConfig)]
 TRAINER_IDS = ["rloo", "grpo"]
@@ -43,14 +43,7 @@ def make_args(config_class, tmp_path, **overrides):
 @pytest.mark.parametrize("normalization", ["none", "group", "batch", "batch_token"])
 def test_advantages_are_exact_rloo(trainer_class, config_class, normalization, tiny_model_path, tmp_path):
     args = make_args(config_class, tmp_path, beta=0.0, advantage_normalization=normalization)
-    trainer = recording(trainer_class)(
-        model=tiny_model_path,
-        reward_funcs=even_token_sum,
-        args=args,
-        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
-    )
-    trainer.train()
-    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    trainer, terminators = recorded_run(trainer_class, tiny_model_path, args)
     assert len(trainer.records) == 2
     saw_mixed_group = False
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]  # one generation per logged step
@@ -121,14 +114,7 @@ def test_kl_in_reward_puts_k1_returns_inside_the_token_whitening(kl_in_reward, t
         EfficientGRPOConfig, tmp_path, beta=beta, steps_per_generation=2, advantage_normalization="batch_token",
         kl_in_reward=kl_in_reward, max_steps=4,
     )  # fmt: skip
-    trainer = recording(EfficientGRPOTrainer)(
-        model=tiny_model_path,
-        reward_funcs=even_token_sum,
-        args=args,
-        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
-    )
-    trainer.train()
-    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
+    trainer, terminators = recorded_run(EfficientGRPOTrainer, tiny_model_path, args)
     assert len(trainer.records) == 2  # generation batches of 16, each for two steps
     record = trainer.records[1]
     ids = record["completion_ids"]
@@ -206,13 +192,7 @@ def test_r1_template_one_step_and_the_measured_length(
         length_penalty_alpha=0.2 if length_reward == "sigmoid" else 0.0,
         generation_kwargs={"sequence_bias": bias},
     )  # fmt: skip
-    trainer = recording(trainer_class)(
-        model=tiny_r1_model_path,
-        reward_funcs=even_token_sum,
-        args=args,
-        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
-    )
-    trainer.train()
+    trainer, terminators = recorded_run(trainer_class, tiny_r1_model_path, args)
     (record,) = trainer.records
     assert all(ids.count(tokenizer.bos_token_id) == 1 for ids in record["prompt_ids"])
     assert all(tokenizer.decode(ids).endswith("<｜Assistant｜><think>\n") for ids in record["prompt_ids"])
@@ -313,16 +293,9 @@ def test_registry_entry_with_trls_length_reward_beside(trainer_class, config_cla
         config_class, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
         length_reward="kimi", length_reward_kwargs='{"weight": 0.5}', correctness_reward_func="even_token_sum",
     )  # fmt: skip
-    trainer = recording(trainer_class)(
-        model=tiny_model_path,
-        reward_funcs=[overlong, even_token_sum],
-        args=args,
-        train_dataset=sum_problems(8, seed=0, **TWO_TERM_SUMS),
-    )
-    trainer.train()
+    trainer, terminators = recorded_run(trainer_class, tiny_model_path, args, reward_funcs=[overlong, even_token_sum])
     (record,) = trainer.records
     completions = record["completion_ids"]
-    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
     punishment = torch.tensor(overlong(completion_ids=completions))
     assert (punishment < 0).any() and (punishment == 0).any(), "the overlong punishment did not bite here"
     rewards, expected = expected_advantages(
@@ -345,14 +318,10 @@ def test_l1_budget_column_reaches_the_length_reward(trainer_class, config_class,
         config_class, tmp_path, beta=0.0, max_steps=1, per_device_train_batch_size=16,
         length_reward="l1_max", length_reward_kwargs={"a": 0.1},
     )  # fmt: skip
-    trainer = recording(trainer_class)(
-        model=tiny_model_path, reward_funcs=even_token_sum, args=args, train_dataset=dataset
-    )
-    trainer.train()
+    trainer, terminators = recorded_run(trainer_class, tiny_model_path, args, dataset)
     (record,) = trainer.records
     budgets = torch.tensor(record["budgets"])
     assert budgets.view(-1, 4).unique(dim=1).shape[1] == 1 and len(budgets.unique()) > 1  # one budget per prompt
-    terminators = {*trainer.eos_token_ids, trainer.processing_class.pad_token_id}
     rewards, expected = expected_advantages(
         record["completion_ids"], terminators, 4, 0.2, length_reward="l1_max", budgets=budgets, a=0.1
     )
