@@ -1,4 +1,5 @@
-"""Stage lines of the long CPU commands, on stderr (stdout keeps the results, for pipes and the tests that read it):
+"""Stage lines of the long CPU commands, on stderr (stdout keeps the results table, printed last, after the log
+lines TRL prints there):
 
     [  0:00] training alpha=0.2 on sums: 60 steps of 8 prompts x 8 completions
     [  2:21] evaluating alpha=0.2 on 1000 held-out sums problems
