@@ -176,11 +176,12 @@ def test_jobs_run_in_their_order_each_on_one_thread_and_print_on_the_commands_cl
     with timed():
         os.environ[CLOCK_VARIABLE] = repr(time.time() - 3600)  # as if the command had started an hour ago
         assert run_jobs(_square, [(1,), (2,), (3,)], workers=2) == [1, 4, 9]
-    stderr = capfd.readouterr().err.splitlines()
+    printed = capfd.readouterr().err
+    stderr = printed.splitlines()
     # the jobs' own lines, from the processes they run in, and the count of jobs done: on the command's clock
     assert sorted(line[10:] for line in stderr if re.fullmatch(r"\[1:0\d:\d\d\] squaring \d", line)) == [
         "squaring 1", "squaring 2", "squaring 3"
-    ]  # fmt: skip
+    ], printed  # fmt: skip
     assert [line[10:] for line in stderr if "jobs done" in line] == ["1/3 jobs done", "2/3 jobs done", "3/3 jobs done"]
     assert re.fullmatch(r"done in \d:\d\d", stderr[-1])
 
