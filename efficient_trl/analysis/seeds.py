@@ -29,6 +29,7 @@ from .styles import comparison_styles, model_label
 
 __all__ = [
     "KEPT_FIELDS",
+    "METHOD_LOOKS",
     "SEED_FIELDS",
     "SEED_QUANTITIES",
     "format_savings_ranking",
@@ -293,19 +294,32 @@ def format_savings_ranking(savings: list[dict[str, Any]], max_accuracy_loss: flo
             chosen = ", ".join(
                 f"{figures['setting'] or 'none'} (seed {seed})" for seed, figures in sorted(row["per_seed"].items())
             )
-            lines.append(f"| {rank} | {row['name']} | {saving} ({row['seeds']} seeds) | {lead} | {chosen} |")
+            seeds = f"{row['seeds']} seed" + ("s" if row["seeds"] != 1 else "")
+            lines.append(f"| {rank} | {row['name']} | {saving} ({seeds}) | {lead} | {chosen} |")
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
 
 
-def _method_colors(rows: list[dict[str, Any]], methods: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
-    """Each method's colour (its reward's, `comparison_styles`) and line style (dashed: as published)."""
+# How a method is told from another of the same reward: its line style in the Pareto plots, its bars' hatching
+METHOD_LOOKS = {"common": ("-", None), "normalized": (":", "xx"), "published": ("--", "//")}
+NO_PENALTY_COLOR = "#7f7f7f"  # the control (RL on correctness alone): no reward's colour
+
+
+def _method_styles(rows: list[dict[str, Any]], methods: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Each method's `color` (its reward's, `comparison_styles`; grey for the no-penalty control), `linestyle` and
+    `hatch` (`METHOD_LOOKS`: as published dashed and hatched //, an advantage-normalized variant dotted and xx)."""
     styles = comparison_styles(rows)
-    return {
-        method: (styles[names[0]]["color"] if names[0] in styles else "#555555",
-                 "--" if "published" in method else "-")
-        for method, names in methods.items()
-    }  # fmt: skip
+    looks = {}
+    for method, names in methods.items():
+        models = [row for row in rows if row["name"] in names]
+        look = "published" if any(name.endswith("@published") for name in names) else "common"
+        if look == "common" and any((row.get("advantage_normalization") or "none") != "none" for row in models):
+            look = "normalized"
+        no_penalty = all(styles.get(name, {}).get("strength") == "no length penalty" for name in names)
+        color = NO_PENALTY_COLOR if no_penalty else styles[names[0]]["color"] if names[0] in styles else "#555555"
+        linestyle, hatch = METHOD_LOOKS[look]
+        looks[method] = {"color": color, "linestyle": linestyle, "hatch": hatch}
+    return looks
 
 
 def plot_seed_pareto(
@@ -325,20 +339,20 @@ def plot_seed_pareto(
 
     tiers = list(dict.fromkeys(row["tier"] for row in rows if row.get("tier") is not None)) or [None]
     figure, panels = _figure(len(tiers), title)
-    colors = _method_colors(rows, methods)
+    looks = _method_styles(rows, methods)
     styles = comparison_styles(rows)
     handles: dict[str, Any] = {}
     for axes, tier in zip(panels, tiers, strict=True):
         on_tier = [row for row in rows if row.get("tier") == tier]
         for row in on_tier:
             if row["name"] == start:
-                _seed_point(axes, row, color="black", fmt="*", markersize=12, zorder=3)
+                _seed_point(axes, row, color="black", fmt="*", markersize=12, zorder=4)
                 handles[start] = Line2D([], [], linestyle="none", marker="*", color="black", markersize=10)
         for method, names in methods.items():
             models = [row for row in on_tier if row["name"] in names]
             if not models:
                 continue
-            color, linestyle = colors[method]
+            color, linestyle = looks[method]["color"], looks[method]["linestyle"]
             frontier = pareto_frontier(models)
             axes.plot([row["mean_tokens"] for row in frontier], [100 * row["accuracy"] for row in frontier],
                       color=color, linestyle=linestyle, linewidth=1.2, zorder=2)  # fmt: skip
@@ -371,34 +385,37 @@ def plot_token_savings(
     title: str = "Tokens saved at no more than 1 point of accuracy lost",
 ) -> Any:
     """`token_savings`' rows as bars (%) with error bars of one standard error across seeds: one group of bars per
-    tier (or the whole evaluation), one bar per method in its reward's colour (hatched: as published), each seed's
-    own saving a small dot on its bar. `rows` and `methods` are those `token_savings` took (for the colours)."""
+    tier (or the whole evaluation), one bar per method in its reward's colour (grey: the no-penalty control; hatched
+    // as published, xx an advantage-normalized variant: `METHOD_LOOKS`), each seed's own saving a small dot on its
+    bar. `rows` and `methods` are those `token_savings` took (for the colours)."""
     from matplotlib.patches import Patch
 
     from .plots import _decorate, _figure, _finish
 
     figure, (axes,) = _figure(1, title)
-    colors = _method_colors(rows, methods)
+    looks = _method_styles(rows, methods)
     places = list(dict.fromkeys(row.get("tier") for row in savings))
     shown = [method for method in methods if any(row["name"] == method for row in savings)]
     width = 0.8 / max(len(shown), 1)
     for index, method in enumerate(shown):
-        color, linestyle = colors[method]
+        color, hatch = looks[method]["color"], looks[method]["hatch"]
         for position, tier in enumerate(places):
-            (row,) = [row for row in savings if row["name"] == method and row.get("tier") == tier]
+            found = [row for row in savings if row["name"] == method and row.get("tier") == tier]
+            if not found:
+                continue  # a method with no model evaluated on this tier
+            (row,) = found
             x = position - 0.4 + width * (index + 0.5)
             stderr = row["token_saving_stderr"]
-            axes.bar(x, 100 * row["token_saving"], width, color=color, hatch="//" if linestyle == "--" else None,
+            axes.bar(x, 100 * row["token_saving"], width, color=color, hatch=hatch,
                      edgecolor="white", yerr=100 * stderr if math.isfinite(stderr) else None, capsize=2,
-                     label=method)  # fmt: skip
+                     label=method, gid=f"{method}|{tier}")  # fmt: skip  # gid: which bar is which, for readers
             seeds = [100 * figures["token_saving"] for figures in row["per_seed"].values()]
             axes.plot([x] * len(seeds), seeds, linestyle="none", marker=".", color="black", markersize=3)
     axes.set_xticks(range(len(places)), [tier or "all problems" for tier in places])
     axes.axhline(0, color="#555555", linewidth=1)
     _decorate(axes, "tier", "tokens saved against the start (%), mean ± SE over seeds")
     handles = {
-        method: Patch(facecolor=colors[method][0], hatch="//" if colors[method][1] == "--" else None,
-                      edgecolor="white")
+        method: Patch(facecolor=looks[method]["color"], hatch=looks[method]["hatch"], edgecolor="white")
         for method in shown
     }  # fmt: skip
     return _finish(figure, path, handles)
