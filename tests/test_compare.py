@@ -1,6 +1,7 @@
 import json
 import math
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -132,6 +133,20 @@ def test_as_published_trains_each_reward_its_authors_trained_otherwise_under_its
 def test_compare_settings_refuse_bad_input_naming_it(bad, message):
     with pytest.raises(ValueError, match=message):
         CompareSettings(**bad)
+
+
+def test_the_graded_comparisons_command_line_parses_into_its_settings():
+    from efficient_trl.cli import parse_arguments
+    from efficient_trl.experiments.settings import RunArguments
+
+    argv = ["--tasks", "graded", "--settings", "all", "--as_published", "--seeds", "0", "1",
+            "--max_completion_length", "256"]  # fmt: skip  # make compare-graded's
+    _, settings = parse_arguments(RunArguments, CompareSettings, argv=argv)
+    assert (settings.tasks, settings.seeds, settings.as_published) == (["graded"], [0, 1], True)
+    assert len(settings.chosen_specs()) == len(COMPARE_SPECS) + len(as_published_specs(list(COMPARE_SPECS))) == 33
+    assert settings.for_seed(1).seed == 1 and settings.for_seed(1).seeds == [1]
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "compare.py " + " ".join(argv) in makefile.replace("\\\n\t\t", "")
 
 
 def _point(name, accuracy, tokens):
@@ -311,8 +326,6 @@ def test_a_tiny_comparison_as_published_trains_both_settings(tmp_path):
 
 
 def test_the_readme_tables_are_the_committed_comparison_run():
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
     for task in ("sums", "multi_sums"):
@@ -323,8 +336,6 @@ def test_the_readme_tables_are_the_committed_comparison_run():
 
 
 def test_the_committed_comparisons_legend_groups_by_reward_and_strength():
-    from pathlib import Path
-
     rows = load_results(Path(__file__).resolve().parents[1] / "notebooks/demo_runs/compare/multi_sums", start="start")
     legend = [text.get_text().strip() for text in plot_pareto(rows).legends[0].get_texts()]
     rewards = ["sigmoid (the paper's)", "kimi", "shorterbetter", "grpo_lead", "alp"]
