@@ -318,7 +318,8 @@ def write_compare_report(run_dir: str | Path, results: dict[str, list[dict[str, 
     savings.png and, per tier, pareto_<tier>.png (see the module docstring). Returns the tables, each under its task's
     heading."""
     run_dir, sections = Path(run_dir), []
-    seeds = json.loads((run_dir / "settings.json").read_text())["compare"]["seeds"]
+    recorded = json.loads((run_dir / "settings.json").read_text())["compare"]
+    seeds = recorded.get("seeds", [recorded["seed"]])  # a run from before seeds: its one seed
     for task, rows in results.items():
         task_dir = run_dir / task
         averaged = rows if len(seeds) > 1 else load_seed_results(seed_run_dirs(run_dir, task, seeds))
@@ -351,7 +352,7 @@ def write_compare_report(run_dir: str | Path, results: dict[str, list[dict[str, 
 def main(argv: list[str] | None = None) -> None:
     engine.run_plan(
         "compare", CompareSettings, run_compare, write_compare_report,
-        lambda settings: f"{settings.eval_problems} held-out problems per model, {len(settings.seeds)} seed(s); ★: on "
-        "the Pareto frontier; ± across seeds when several",
+        lambda settings: f"{settings.eval_problems} held-out problems per model, {len(settings.seeds)} seed(s); "
+        + ("★: on the Pareto frontier" if len(settings.seeds) == 1 else "± one standard error across seeds"),
         "plots: {run_dir}/<task>/pareto.png (several seeds or tiers: pareto_<tier>.png, savings.png)", __doc__, argv,
     )  # fmt: skip
