@@ -458,7 +458,7 @@ class _NoThinkSamplingMixin:
         lengths = torch.tensor([len(opening) for opening in openings], device=device)
         share = self.args.forced_no_think_share
         if "old_logps" in output:  # RLOO: the sampling policy's summed log-prob; only the opening's tokens change
-            old = self._policy_logps(output, int(lengths.max()))
+            old = self._policy_logps(output, min(int(lengths.max()), completion_ids.shape[1]))
             corrected = importance_sampled_logps(old, opened, lengths, share)
             output["old_logps"] = output["old_logps"] + ((corrected - old) * mask[:, : old.shape[1]]).sum(1)
         else:  # GRPO: per-token; TRL keeps none when the batch is used within one optimizer step
@@ -469,7 +469,8 @@ class _NoThinkSamplingMixin:
         # adapt_think/first_eot_token_probs): it rises as the policy learns to choose not to think.
         positions = torch.arange(old.shape[1], device=device)
         in_opening = opened[:, None] & (positions[None, :] < lengths[:, None])
-        probability = self.accelerator.gather((old * in_opening).sum(1).exp()[opened])
+        # (gathered whole: every process must send a tensor of one shape)
+        probability = self.accelerator.gather((old * in_opening).sum(1).exp())[self.accelerator.gather(opened)]
         mode = "train" if self.model.training else "eval"
         if probability.numel():
             self._metrics[mode]["efficiency/no_think_opening_prob"].append(probability.mean().item())
