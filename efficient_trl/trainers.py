@@ -1,6 +1,7 @@
 """TRL's RLOO and GRPO trainers with a length reward and exact, optionally rescaled, RLOO advantages.
 
-Both trainers override two TRL hooks and nothing else (beside the public `save_model`, below):
+Both trainers override two TRL hooks and nothing else (beside the public `save_model`, below, and AdaptThink's
+`forced_no_think_share`, which also overrides `_generate_single_turn`: `_NoThinkSamplingMixin`):
 
 - `_calculate_rewards` returns the rewards of *all* processes (TRL gathers them there, because a prompt's G
   completions may be split across processes). On top of it we gather the completion lengths and truncation flags
