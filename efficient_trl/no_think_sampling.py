@@ -9,7 +9,9 @@ model would think, and replaces the old policy's probability of that first token
 src/adapt_think_vllm_rollout.py `vLLMRollout.generate_sequences` (round(n * nothinking_ratio) rollouts of each prompt
 get `</think>` appended to the prompt, the others "Alright", each token put back at the completion's start) and in
 src/adapt_think_core_algos.py `compute_policy_loss` (`adapt_think_adjust_old_log_prob`: the old log-prob of the first
-token becomes log(nothinking_ratio) for the forced rows, log(1 - nothinking_ratio) for the others).
+token becomes log(nothinking_ratio) for the forced rows, log(1 - nothinking_ratio) for the others, and the ratio is
+one per completion, the exponential of its mean per-token log-ratio: TRL GRPO's importance_sampling_level="sequence",
+which the adapt_think recipes set).
 
 Here the forced rows open with the task's no-thinking opening (`no_think_opening`: `</think>` after a prompt that
 opens the thinking itself, as R1-distill's `<think>\\n` prefill does, else `<think></think>`; what
