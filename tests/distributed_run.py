@@ -19,13 +19,18 @@ def main() -> None:
     # keeps the sampling policy's log-probabilities, and four steps so that the second batch's policy has moved.
     kl = {"kl_in_reward": True, "beta": 0.5, "num_iterations": 2, "max_steps": 4} if sys.argv[6:] == ["kl"] else {}
     trainer_class, config_class = TRAINERS[name]
+    train_dataset = sum_problems(16, seed=0, **TWO_TERM_SUMS)
+    adapt = {}
+    if length_reward == "adapt_think":  # a start accuracy per prompt, and half of each group forced not to think
+        train_dataset = train_dataset.add_column("start_accuracy", [i / 16 for i in range(16)])
+        adapt = {"forced_no_think_share": 0.5}
     eos_id = build_tiny_tokenizer().eos_token_id
     # The seed was chosen under TRL's "dapo" loss so that a group's halves disagree at the second step; the loss type
     # is beside the point here (the advantages are checked), so that trajectory is kept.
     loss_type = {"loss_type": "dapo"} if name == "grpo" else {}
     args = config_class(
         **loss_type,
-        **{"max_steps": 2, "beta": 0.0, **kl},
+        **{"max_steps": 2, "beta": 0.0, **kl, **adapt},
         output_dir=out_dir,
         use_cpu=True,
         bf16=False,
@@ -45,7 +50,7 @@ def main() -> None:
         model=model_path,
         reward_funcs=even_token_sum,
         args=args,
-        train_dataset=sum_problems(16, seed=0, **TWO_TERM_SUMS),
+        train_dataset=train_dataset,
     )
     trainer.train()
     terminators = sorted({*trainer.eos_token_ids, trainer.processing_class.pad_token_id})
