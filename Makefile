@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo demo-graded sweep sweep-graded ablation ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo demo-graded sweep sweep-graded ablation ablation-graded groupnorm-graded ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,16 @@ sweep-graded: setup
 
 ablation: setup
 	$(BIN)/python recipes/demo.py --task sums --alphas 0.05 0.2 --normalizations none group
+
+# On the graded task, three seeds each (notebooks/demo_runs/ablation_graded, groupnorm_graded): the authors' code's
+# token-level whitening against the method at alpha 0 and 0.2, and the paper's group normalization at two alphas
+ablation-graded: setup
+	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --alphas 0 0.2 \
+		--normalizations none batch_token --seed $$seed --run_dir runs/ablation-graded/seed_$$seed || exit 1; done
+
+groupnorm-graded: setup
+	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --alphas 0.05 0.2 \
+		--normalizations none group --seed $$seed --run_dir runs/groupnorm-graded/seed_$$seed || exit 1; done
 
 # The same ablation on the task where skipping steps costs accuracy (2 to 6 distinct digits; its longest
 # solutions need about 140 tokens, hence the 200-token limit)

@@ -37,9 +37,10 @@ def tables(notebook: nbformat.NotebookNode) -> list[str]:
     ]
 
 
-def test_the_four_notebooks_are_there():
+def test_the_five_notebooks_are_there():
     assert NOTEBOOKS == [
-        "normalization_ablation.ipynb", "token_budgets.ipynb", "tradeoff.ipynb", "training_dynamics.ipynb"
+        "graded_tiers.ipynb", "normalization_ablation.ipynb", "token_budgets.ipynb", "tradeoff.ipynb",
+        "training_dynamics.ipynb",
     ]  # fmt: skip
 
 
@@ -62,8 +63,34 @@ def test_notebook_runs_on_the_committed_demo_outputs(name):
 def test_notebooks_run_on_a_fresh_demo_run(tiny_demo_run):
     run_dir = str(tiny_demo_run[0])
     for name in NOTEBOOKS:
-        if name != "token_budgets.ipynb":  # a demo run has no evaluation by budget (see the test below)
+        # a sums demo run has no evaluation by budget and no tiers (see the tests below)
+        if name not in ("token_budgets.ipynb", "graded_tiers.ipynb"):
             assert figures(execute(name, RUN_DIR=run_dir)) >= 1
+
+
+def test_tiers_notebook_shows_the_committed_graded_sweep_per_tier():
+    executed = execute("graded_tiers.ipynb")
+    (table,) = tables(executed)
+    header = table.splitlines()[0]
+    assert all(f"{tier} tokens vs start" in header for tier in ("easy", "medium", "hard")) and "no thinking" in header
+    assert {line.split("|")[1].strip() for line in table.splitlines()[2:]} >= {"start", "alpha=0.2", "sft", "dpo"}
+    assert figures(executed) == 1
+
+
+def test_tiers_notebook_runs_on_a_users_graded_evaluation(tmp_path):
+    from efficient_trl.data import task_held_out_problems
+    from efficient_trl.evaluation import evaluate_problems
+    from efficient_trl.experiments.engine import PROMPT_TEMPLATE, START_MODELS
+    from efficient_trl.sampling import SamplingSettings
+
+    problems, sampling = task_held_out_problems("graded", 6), SamplingSettings(max_new_tokens=256)
+    evaluate_problems(
+        str(START_MODELS["graded"]), problems, tmp_path / "demo_model_graded", sampling, dataset="held-out graded",
+        prompt_template=PROMPT_TEMPLATE, device="cpu", cutoffs=(),
+    )  # fmt: skip
+    executed = execute("graded_tiers.ipynb", RUN_DIR=str(tmp_path), START="demo_model_graded", CUTOFF_MODEL=None)
+    (table,) = tables(executed)
+    assert table.splitlines()[2].startswith("| demo_model_graded |") and figures(executed) == 1
 
 
 def test_budget_notebook_without_an_alpha_run_shows_only_the_budget_run():
