@@ -141,3 +141,24 @@ def test_the_callback_state_round_trips():
     copy = DualAlphaCallback.from_state(callback.state())
     assert copy.alpha == callback.alpha == pytest.approx(0.1 + 0.2 * 0.5)
     assert (copy.target, copy.step_size, copy.alpha_max) == (60.0, 0.2, 0.5)
+
+
+def test_the_model_card_says_alpha_was_controlled():
+    from efficient_trl.analysis import provenance_fields
+    from efficient_trl.model_card import model_card_section
+
+    reward = {"name": "sigmoid", "alpha": 0.1, "measure": "completion", "target_mean_tokens": 60, "final_alpha": 0.37}
+    provenance = {
+        "schema": 1, "trainer": "grpo", "base_model": {"name_or_path": "a/base", "fingerprint": "f"},
+        "length_reward": {**reward, "alpha_step_size": 0.1, "alpha_max": 0.5}, "advantage_normalization": "none",
+        "learning_rate": 1e-6, "max_steps": 100, "global_step": 100, "seed": 0, "num_generations": 8, "beta": 1e-3,
+        "data": {"dataset": "you/math", "num_problems": 10}, "lora": False,
+    }  # fmt: skip
+    row = {"dataset": "gsm8k", "accuracy": 0.8, "accuracy_stderr": 0.01, "mean_tokens": 100.0}
+    rows = [
+        {**row, "name": "base", "family": "start", "model": "a/base"},
+        {**row, "name": "mine", "mean_tokens": 60.0, "provenance": provenance, **provenance_fields(provenance)},
+    ]
+    section = model_card_section(rows, model="mine", start="base", provenance=provenance)
+    assert "with alpha adjusted towards a mean of 60 tokens (from 0.1, ending at 0.37)" in section
+    assert "at alpha = 0.1" not in section
