@@ -15,7 +15,7 @@ calling `update`), so every process computes the same alpha.
 
 `DualAlphaCallback` holds alpha across steps and through a checkpoint: as a transformers `ExportableState` its
 alpha is written to trainer_state.json's `stateful_callbacks` with every checkpoint and read back when training
-resumes from one.
+resumes from one (the target, step size and alpha_max are the resumed run's config's).
 """
 
 from __future__ import annotations
@@ -65,9 +65,12 @@ class DualAlphaCallback(TrainerCallback, ExportableState):
         }
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        # Resuming, Trainer has replaced `state` by the checkpoint's; it restores callbacks itself only with
-        # restore_callback_states_from_checkpoint=True (default False), so take the saved alpha here. A fresh run's
-        # state holds this callback's own alpha: no change.
+        # The run's own config sets the target and the step, also when resuming (Trainer's own restore, with
+        # restore_callback_states_from_checkpoint=True, would rebuild this callback with the checkpoint's).
+        self.target, self.step_size = args.target_mean_tokens, args.length_penalty_alpha_step_size
+        self.alpha_max = args.length_penalty_alpha_max
+        # Resuming, Trainer has replaced `state` by the checkpoint's: take its alpha (whatever
+        # restore_callback_states_from_checkpoint says). A fresh run's state holds this callback's own alpha.
         saved = state.stateful_callbacks.get(type(self).__name__)
         if isinstance(saved, dict):
-            self.alpha = float(saved["attributes"]["alpha"])
+            self.alpha = min(float(saved["attributes"]["alpha"]), self.alpha_max)

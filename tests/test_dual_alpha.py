@@ -126,6 +126,7 @@ def test_a_resumed_run_carries_on_with_the_checkpoints_alpha(restore_callbacks, 
     saved_alpha = saved["stateful_callbacks"]["DualAlphaCallback"]["attributes"]["alpha"]
     assert saved_alpha > 0.1  # moved during the first two steps
 
+    fields["target_mean_tokens"] = 5  # the resumed run's config decides the target; alpha comes from the checkpoint
     resumed = trainer()
     resumed.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-2"))
     assert resumed._dual_alpha().alpha != 0.1
@@ -133,6 +134,7 @@ def test_a_resumed_run_carries_on_with_the_checkpoints_alpha(restore_callbacks, 
     assert [entry["step"] for entry in logs] == [1, 2, 3]
     # the resumed step was rewarded with the alpha the checkpoint saved, the one the whole run used at step 3
     assert logs[2]["efficiency/alpha"] == pytest.approx(saved_alpha) == pytest.approx(alphas[2])
+    assert logs[2]["efficiency/target_gap"] == pytest.approx((logs[2]["efficiency/mean_penalized_tokens"] - 5) / 5)
 
 
 def test_the_callback_state_round_trips():
