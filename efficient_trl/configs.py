@@ -57,7 +57,7 @@ class LengthPenaltyArguments:
     length_penalty_alpha_step_size: float = field(
         default=0.1,
         metadata={
-            "help": "Step size of the dual ascent on alpha (with target_mean_tokens): a batch 10% longer than the "
+            "help": "Step size of the dual ascent on alpha (with target_mean_tokens): a batch a tenth longer than the "
             "target raises alpha by 0.1 * this value."
         },
     )
