@@ -10,7 +10,8 @@ dual ascent with --step_size, at most --alpha_max; `efficient_trl.dual_alpha`) a
 held-out problems. Prints per seed: the target, the training batches' mean tokens over the last --last logged steps
 (every completion, at temperature 1.0: what the dual ascent measures), alpha at the end, the held-out mean tokens
 and accuracy per tier, and the relative gaps to the target. The run directory (--run_dir) holds each model, its
-training log and its evaluation, laid out as the demo's (a rerun resumes it).
+training log and its evaluation, laid out as the demo's, named by its options (a rerun with the same options
+keeps what is finished; other options add models beside them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ TASK = "graded"
 TIERS = ("easy", "medium", "hard")
 
 
+def model_name(seed: int, target: float, options: dict) -> str:
+    """The directory of one trained model: every setting that differs between runs, so that runs with other options
+    in the same --run_dir never take each other's models."""
+    return (
+        f"target_{target:g}_from_{options['alpha']:g}_step_{options['step_size']:g}_max_{options['alpha_max']:g}"
+        f"_steps_{options['steps']}_seed_{seed}"
+    )
+
+
 def train_and_evaluate(run_dir: Path, seed: int, target: float, options: dict) -> dict:
     """Train the graded start model towards `target` with `seed` (the demo's other settings, but for `options`'
     steps and eval_problems), evaluate it; returns its training log's logged steps and its held-out summary."""
@@ -40,7 +50,7 @@ def train_and_evaluate(run_dir: Path, seed: int, target: float, options: dict) -
     )
     spec = engine.alpha_spec(options["alpha"])
     start = engine.start_model(TASK)
-    output_dir = run_dir / f"target_seed{seed}"
+    output_dir = run_dir / model_name(seed, target, options)
     if not (output_dir / PROVENANCE_FILE).is_file():  # trained by an earlier launch otherwise
         with engine.torch_threads():
             args = engine.rl_config(
@@ -107,9 +117,8 @@ def main() -> None:
     for result in results:
         last = result["steps"][-args.last :]
         train_mean = sum(entry["efficiency/mean_penalized_tokens"] for entry in last) / len(last)
-        final_alpha = json.loads((args.run_dir / f"target_seed{result['seed']}" / PROVENANCE_FILE).read_text())[
-            "length_reward"
-        ]["final_alpha"]
+        model_dir = args.run_dir / model_name(result["seed"], target, options)
+        final_alpha = json.loads((model_dir / PROVENANCE_FILE).read_text())["length_reward"]["final_alpha"]
         cells = [
             f"seed {result['seed']}",
             f"{train_mean:.1f}",
