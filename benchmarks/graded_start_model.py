@@ -5,10 +5,10 @@
 All sampling is at temperature 0.6 with fixed seeds, on the held-out split (the demo's evaluation seed), so the
 numbers repeat exactly. Four tables go to stdout, each per tier:
 
-1. accuracy (± one standard error), mean tokens, truncation, and the shortcut: the share of completions that box
-   their quick guess (no step-by-step pass), and their accuracy against the reasoned ones;
+1. accuracy (± one standard error), mean tokens, truncation, and the shortcut: the share of completions that answer
+   without thinking (`<think></think>\\boxed{10}`), and their accuracy against the reasoned ones;
 2. the passes: how many reasoned completions verify their guess with 1, 2, 3+ step-by-step passes (all but the
-   first are needless re-checks), and the accuracy at each;
+   first are needless re-checks), and the accuracy at each, on the problems of digits only;
 3. what each line is worth, on the same reasoned completions: the result of the quick guess, of the first pass,
    and the boxed answer;
 4. budget forcing (s1): accuracy and mean tokens with the thinking cut at each budget, then `</think>\\boxed{`.
@@ -30,6 +30,7 @@ from efficient_trl.evaluation import grade_samples, summarize  # noqa: E402
 from efficient_trl.experiments.engine import START_MODELS  # noqa: E402
 from efficient_trl.sampling import SamplingSettings, generate_samples  # noqa: E402
 from efficient_trl.synthetic import GRADED_TIERS, graded_problems  # noqa: E402
+from efficient_trl.thinking import without_thinking  # noqa: E402
 
 BUDGETS = (16, 32, 48, 64, 96, 128, 160)
 ANSWER_CUE = "\\boxed{"  # what follows `</think>` in the task's solutions
@@ -40,8 +41,8 @@ def thinking(text: str) -> str:
 
 
 def is_shortcut(text: str) -> bool:
-    """An answer that boxes its quick guess: no step-by-step pass after `Quick:3+5+2=10.`"""
-    return "Check:" not in thinking(text)
+    """The shortcut: an answer given without thinking, `<think></think>\\boxed{10}`."""
+    return without_thinking(text)
 
 
 def line_results(text: str) -> list[str | None]:
@@ -104,10 +105,18 @@ def main() -> None:
             f"| {percent(sum(s.correct for s in reasoned), len(reasoned))} |"
         )
 
-    print("\nPasses of the reasoned completions (share of them, accuracy at that number of passes):\n")
+    print(
+        "\nPasses of the reasoned completions on problems of digits only (share of them, accuracy at that number of "
+        "passes):\n"
+    )
     header(["1 pass", "2 passes", "3+ passes"])
     for tier, samples in free.items():
-        reasoned = [s for s in samples if not is_shortcut(s.text)]
+        # A two-digit term makes every pass wrong alike, and those problems get fewer passes: pooled with them, passes
+        # would seem to help.
+        digits = [
+            s for s in samples if all(len(term) == 1 for term in problems["problem"][s.problem_index].split("+"))
+        ]
+        reasoned = [s for s in digits if not is_shortcut(s.text)]
         cells = []
         for count in (1, 2, 3):
             group = [s for s in reasoned if min(s.text.count("Check:"), 3) == count]

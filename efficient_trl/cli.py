@@ -37,6 +37,7 @@ COMMANDS = {
     "evaluate": "Evaluate a model: accuracy, tokens spent and truncation, optionally by token budget.",
     "prepare-data": "Build the training prompt set: problems with a numeric answer, deduplicated, sampled.",
     "rejection-sampling": "Sample the starting model for the SFT and DPO baselines' data.",
+    "start-accuracy": "Sample the starting model's accuracy per training prompt (length_reward adapt_think).",
     "model-card": "Write the accuracy/tokens trade-off table into a checkpoint's model card; optionally push it.",
     "quickstart": "A short end-to-end training run of a tiny model, offline, on CPU.",
     "demo": "The CPU demo: train the demo model at several alphas, evaluate, and plot accuracy against tokens.",

@@ -12,7 +12,13 @@ from trl import GRPOConfig, RLOOConfig
 from .length_rewards import AS_PUBLISHED, LENGTH_REWARDS, penalty_warmup_steps, resolve_length_reward
 from .rewards import ADVANTAGE_NORMALIZATIONS
 
-__all__ = ["LENGTH_PENALTY_MEASURES", "EfficientGRPOConfig", "EfficientRLOOConfig", "LengthPenaltyArguments"]
+__all__ = [
+    "LENGTH_PENALTY_MEASURES",
+    "EfficientGRPOConfig",
+    "EfficientRLOOConfig",
+    "LengthPenaltyArguments",
+    "NoThinkSamplingArguments",
+]
 
 LENGTH_PENALTY_MEASURES = ("completion", "thinking")
 
@@ -235,6 +241,33 @@ class LengthPenaltyArguments:
 
 
 @dataclass
+class NoThinkSamplingArguments:
+    """AdaptThink's importance sampling (efficient_trl/no_think_sampling.py), a field of both efficient configs."""
+
+    forced_no_think_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share in [0, 1] of each prompt's training rollouts forced to open without thinking (with "
+            "`</think>` after a prompt that pre-fills `<think>`, else with `<think></think>`), the importance "
+            "sampling of AdaptThink (arXiv:2505.13417; the authors force half: 0.5), for length_reward "
+            "'adapt_think'; the loss replaces the old policy's probability of the opening by the sampling "
+            "distribution's. Evaluation is never forced. 0: off. Not with vllm_mode 'server', which samples a "
+            "prompt's rollouts in one request."
+        },
+    )
+
+    def _check_no_think_sampling(self) -> None:
+        share = self.forced_no_think_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise ValueError(f"forced_no_think_share must be a share in [0, 1] (0: off), got {share!r}.")
+        if share > 0 and self.use_vllm and self.vllm_mode == "server":
+            raise ValueError(
+                "forced_no_think_share needs each rollout's prompt sent on its own, which TRL's vllm_mode='server' "
+                "does not do (it samples a prompt's rollouts in one request): use vllm_mode='colocate'."
+            )
+
+
+@dataclass
 class _ActivationCheckpointingDefault:
     """TRL's default, activation checkpointing on, under transformers 5's name.
 
@@ -272,7 +305,9 @@ _KL_HELP = (
 
 
 @dataclass
-class EfficientRLOOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefault, RLOOConfig):
+class EfficientRLOOConfig(
+    LengthPenaltyArguments, NoThinkSamplingArguments, _ActivationCheckpointingDefault, RLOOConfig
+):
     """`trl.RLOOConfig` for `EfficientRLOOTrainer`, with the paper's group size and KL coefficient as defaults.
 
     TRL's `normalize_advantages` is replaced by `advantage_normalization` and must stay False.
@@ -286,6 +321,7 @@ class EfficientRLOOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefaul
 
     def __post_init__(self):
         self._check_length_penalty_arguments()
+        self._check_no_think_sampling()
         self._default_activation_checkpointing()
         if self.normalize_advantages:
             raise ValueError(
@@ -303,7 +339,9 @@ class EfficientRLOOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefaul
 
 
 @dataclass
-class EfficientGRPOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefault, GRPOConfig):
+class EfficientGRPOConfig(
+    LengthPenaltyArguments, NoThinkSamplingArguments, _ActivationCheckpointingDefault, GRPOConfig
+):
     """`trl.GRPOConfig` for `EfficientGRPOTrainer`: GRPO's per-token clipped loss with exact RLOO advantages.
 
     TRL's `scale_rewards` is replaced by `advantage_normalization` and must stay 'none'.
@@ -342,6 +380,7 @@ class EfficientGRPOConfig(LengthPenaltyArguments, _ActivationCheckpointingDefaul
 
     def __post_init__(self):
         self._check_length_penalty_arguments()
+        self._check_no_think_sampling()
         self._default_activation_checkpointing()
         if self.scale_rewards not in ("none", False):
             raise ValueError(

@@ -14,9 +14,9 @@ Per-completion length rewards that need no group (TRL's `trl.rewards.get_soft_ov
 reward (`correctness_reward_func` names the binary one); they add to whichever entry is chosen. `EXTRA_REWARDS`
 names them for recipes (the `extra_rewards` field), and `extra_reward_funcs` builds them with TRL's own factories.
 
-An entry may also take `answered` (keyword-only, in `COMPLETION_INPUTS`): per completion, whether it commits to a
-final answer, which the trainers read from the completion itself (GRPO-LEAD rewards a completion without one apart
-from a wrong one).
+An entry may also take `answered` or `no_think` (keyword-only, in `COMPLETION_INPUTS`): per completion, whether it
+commits to a final answer, or answers without thinking, which the trainers read from the completion itself (GRPO-LEAD
+rewards a completion without an answer apart from a wrong one; AdaptThink gives a bonus for not thinking).
 
 How each entry's authors trained with it (the advantage normalization of their code, a warm-up before the length
 penalty starts, what a completion without an answer earns) is data in `AS_PUBLISHED`, each with where it was read;
@@ -43,10 +43,12 @@ from .rewards import check_completions, correct_length_zscores, length_penalized
 __all__ = [
     "AS_PUBLISHED",
     "COMPLETION_INPUTS",
+    "DATASET_COLUMN_SOURCES",
     "DATASET_INPUTS",
     "AsPublished",
     "EXTRA_REWARDS",
     "LENGTH_REWARDS",
+    "adapt_think",
     "alp",
     "completion_inputs",
     "dataset_inputs",
@@ -66,11 +68,20 @@ __all__ = [
 _INPUTS = ("correct", "lengths", "num_generations")
 # Per-completion inputs an entry may also take (a keyword argument without default), and the dataset column the
 # trainers read them from: its rows' values, gathered from every process like the lengths.
-DATASET_INPUTS = {"budgets": "budget"}
+DATASET_INPUTS = {"budgets": "budget", "start_accuracy": "start_accuracy"}
+# How a dataset gets each of those columns, for the error that a missing one raises
+DATASET_COLUMN_SOURCES = {
+    "budget": "the token budget each prompt asks for: recipes/train.py's budget_range writes it",
+    "start_accuracy": "the start model's accuracy on each prompt, sampled beforehand: python "
+    "recipes/start_accuracy.py --model <start model> --dataset <training set> --output_dir <dir>, then train on "
+    "<dir>/dataset",
+}
 # Per-completion inputs the trainers read from the completions themselves (gathered from every process like the
 # lengths), and what each holds
 COMPLETION_INPUTS = {
-    "answered": "the completion commits to a final answer (a \\boxed{} where the grader reads it) and is not truncated"
+    "answered": "the completion commits to a final answer (a \\boxed{} where the grader reads it) and is not "
+    "truncated",
+    "no_think": "the completion answers without thinking (thinking.opens_without_thinking: an empty thinking block)",
 }
 
 
@@ -286,6 +297,58 @@ def l1_max(
     return (correct.to(torch.float64) * margin.clamp(0.0, 1.0)).to(torch.float32)
 
 
+# AdaptThink's reward is per completion: num_generations is taken for the common signature only.
+def adapt_think(
+    correct: torch.Tensor,
+    lengths: torch.Tensor,
+    num_generations: int,
+    *,
+    start_accuracy: torch.Tensor,
+    no_think: torch.Tensor,
+    delta: float = 0.05,
+) -> torch.Tensor:
+    """AdaptThink's constrained objective, relaxed: `delta * 1{no thinking} + 1{c} - start_accuracy`.
+
+    Paper: "AdaptThink: Reasoning Models Can Learn When to Think", Zhang, Lin, Hou, Feng and Li, arXiv:2505.13417,
+    section 4.1: maximize the share of answers given without thinking (`1{y_1 = </think>}`) subject to the expected
+    accuracy not falling below the start (reference) model's, `E[R(x, y)] >= E[R(x, y')]`, y' from the start model;
+    as a penalty with weight 1/delta, the advantage `A(x, y) = delta * 1{y_1 = </think>} + R(x, y) - R_ref(x)`, with
+    `R_ref(x)` the start model's mean accuracy on prompt x, estimated before training from K = 16 of its samples.
+    Checked against the authors' code (github THU-KEG/AdaptThink): src/adapt_think_reward_manager.py
+    `AdaptThinkRewardManager.__call__` computes `acc - ref_mean_acc_thinking (+ nothinking_bonus)` from the
+    pre-sampled `avg_acc_thinking` of src/postprocess_ref_results.py; scripts/run_adapt_think_1.5b_*.sh set
+    `nothinking_bonus=0.05` (the paper sweeps delta from 0 to 0.1): delta = 0.05.
+
+    `start_accuracy` is each completion's prompt's start accuracy in [0, 1] (the dataset's `start_accuracy` column,
+    written by recipes/start_accuracy.py); `no_think` says which completions answer without thinking (the trainers
+    read it from the completion, `thinking.opens_without_thinking`; the authors' code reads which rollouts it forced
+    to open with `</think>`, which is the same set when no rollout opens without thinking on its own). No group
+    statistic: the start accuracy is the baseline, per prompt. Under the trainers' RLOO advantages a value that is
+    the same for the whole group cancels, so `- start_accuracy` changes the logged reward, not the gradient: it is
+    the authors' baseline, and their advantages are these rewards as they are (`AS_PUBLISHED`).
+
+    A correct answer can earn less than a wrong one without thinking only if delta > 1; at the default it never does.
+    """
+    check_completions(correct, lengths, num_generations)
+    _check_finite("delta", delta, minimum=0.0)
+    for name, value in (("start_accuracy", start_accuracy), ("no_think", no_think)):
+        if not isinstance(value, torch.Tensor) or value.shape != correct.shape:
+            raise ValueError(
+                f"{name} must be a tensor with one value per completion (shape {tuple(correct.shape)}), got "
+                f"{type(value).__name__} {tuple(getattr(value, 'shape', ()))}."
+            )
+    if no_think.dtype != torch.bool:
+        raise ValueError(f"no_think must be a bool tensor, got dtype {no_think.dtype}.")
+    accuracy = start_accuracy.to(torch.float64)
+    if start_accuracy.dtype == torch.bool or not ((accuracy >= 0) & (accuracy <= 1)).all():
+        raise ValueError(
+            "start_accuracy must hold accuracies in [0, 1] (the share of the start model's samples that were "
+            "correct, per prompt), got values outside it."
+        )
+    rewards = delta * no_think.to(torch.float64) + correct.to(torch.float64) - accuracy
+    return rewards.to(torch.float32)
+
+
 LENGTH_REWARDS: dict[str, Callable[..., torch.Tensor]] = {
     # The paper's reward (Arora & Zanette 2025, arXiv:2502.04463), alpha = `length_penalty_alpha`.
     "sigmoid": length_penalized_rewards,
@@ -295,6 +358,7 @@ LENGTH_REWARDS: dict[str, Callable[..., torch.Tensor]] = {
     "alp": alp,
     "l1_exact": l1_exact,
     "l1_max": l1_max,
+    "adapt_think": adapt_think,
 }
 
 
@@ -360,6 +424,15 @@ AS_PUBLISHED: dict[str, AsPublished] = {
         "group", 0.0, f"{_WRONG} (0)",
         "cmu-l3/l1: scripts/train/run_l1_max.sh (algorithm.adv_estimator=grpo, rollout.n=16, on verl's GRPO), "
         "math_reward.py (no </think> or no answer: not correct).",
+    ),
+    "adapt_think": AsPublished(
+        "none", 0.0, f"{_WRONG} (0, minus the start accuracy)",
+        "THU-KEG/AdaptThink: scripts/run_adapt_think_1.5b_deepscaler_16k_delta0.05_btz128_lr2e-6.sh "
+        "(algorithm.adv_estimator=naive, rollout.n=16, nothinking_ratio=0.5), src/adapt_think_core_algos.py "
+        "compute_naive_outcome_advantage (the reward itself is the advantage: no group mean, no std; its baseline is "
+        "the start accuracy inside the reward). 'none' has no std either, but centres on the group's leave-one-out "
+        "mean, which the start accuracy then cannot change; the advantage without a group baseline is not an "
+        "advantage_normalization here. src/adapt_think_rm.py (no boxed answer: not correct).",
     ),
 }  # fmt: skip
 
@@ -478,7 +551,8 @@ def resolve_length_reward(name: str, kwargs: dict[str, Any] | None, alpha: float
         params["alpha"] = alpha
     params.update(kwargs)
     # Call it once on a tiny group, so that a bad value (a negative weight, a string) fails now, not at the first step.
-    tiny_inputs = {argument: torch.tensor([1, 2]) for argument in dataset_inputs(name)}
+    # one prompt's values (equal in its group): a token budget, a start accuracy
+    tiny_inputs = {argument: torch.tensor([1, 1]) for argument in dataset_inputs(name)}
     tiny_inputs.update({argument: torch.tensor([True, True]) for argument in completion_inputs(name)})
     LENGTH_REWARDS[name](torch.tensor([True, False]), torch.tensor([1, 2]), 2, **tiny_inputs, **params)
     return name, params

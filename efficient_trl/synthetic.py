@@ -18,9 +18,9 @@ maps each task's name to its problem function (same signature), for the demo and
 
 The third task, `graded_problems` ("graded"), makes thinking matter: three tiers of 2-3, 4-5 and 6-7 terms (as
 GSM8K, MATH500 and AIME stand to each other), distinct digits except for one two-digit term in about a third of the
-hard problems; a solution guesses the sum in one line, which a small model gets right on few digits only, and either
-boxes the guess (the shortcut) or verifies it with a step-by-step pass that corrects it, followed by needless
-re-checks.
+hard problems; a solution either answers at once without thinking (the shortcut, the sum guessed in one go, which a
+small model gets right on few digits only) or thinks: it guesses the sum in one line, verifies it with a
+step-by-step pass that corrects it, then may add needless re-checks.
 """
 
 from __future__ import annotations
@@ -143,11 +143,18 @@ def _problems(
 GRADED_TIERS = {"easy": (2, 3), "medium": (4, 5), "hard": (6, 7)}
 # tier -> the chance that one of a problem's terms is a two-digit number (10-99): a ~1M model rarely adds one right
 # (a step that carries over tens), while its digit-by-digit passes are nearly always right even on 6-7 digits
-GRADED_TWO_DIGIT = {"hard": 0.35}
-# reference solutions that stop after the quick guess (the shortcut): sampled at temperature 0.6, a model that learned
-# this share stops there about one time in five
-GRADED_SHORTCUT_SHARE = 0.3
-GRADED_SHORTCUT = "Quick:"  # opens the guess line
+GRADED_TWO_DIGIT = {"medium": 0.15, "hard": 0.35}
+# terms -> the share of reference solutions that answer without thinking (the shortcut,
+# `<think></think>3+5=8.\\boxed{8}`), 0.1 beyond: the answer comes at once when the problem looks trivial, as a
+# reasoning model's more often does on an easy question; a small model's one-line sum is right on 2 terms, rarely on
+# more
+GRADED_SHORTCUT_SHARE = {2: 0.5}
+GRADED_SHORTCUT_SHARE_BEYOND = 0.1
+# tier -> the most needless re-checks a reference solution adds after its verifying pass (each count equally
+# likely): R1-style models re-solve easy problems most, relative to what the problem needs (Chen et al. 2024, "Do
+# NOT Think That Much for 2+3=?"), so the easy tier carries the most redundancy and the hard tier the least
+GRADED_RECHECKS = {"easy": 4, "medium": 2, "hard": 1}
+GRADED_SHORTCUT = "Quick:"  # opens the guess line of a solution that thinks
 # per digit beyond the second: the chance that a verified reference's guess is off (0 for 2 digits, 0.5 for 7)
 GRADED_GUESS_ERROR = 0.1
 
@@ -167,13 +174,18 @@ def solve_graded(terms: list[int], checks: int, *, guess: int | None = None) -> 
 
         <think>Quick:3+5+2+8=17.Check:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}
 
-    With no check it is the shortcut, the guess boxed. The first pass verifies the guess (and corrects it when it is
-    off); every pass after it agrees with the first and changes nothing.
+    With no check it is the shortcut: no thinking at all, the guess boxed at once (`<think></think>\\boxed{17}`), so
+    that deciding to take it is the first token's choice, apart from deciding to re-check after a pass. The first
+    pass verifies the guess (and corrects it when it is off); every pass after it agrees with the first and changes
+    nothing.
     """
     answer = sum(terms)
     guess = answer if guess is None else guess
-    thought = f"{GRADED_SHORTCUT}{'+'.join(map(str, terms))}={guess}." + ("Check:" + _passes(terms)) * checks
-    return f"<think>{thought}</think>\\boxed{{{answer if checks else guess}}}"
+    guess_line = f"{'+'.join(map(str, terms))}={guess}."
+    if not checks:  # the shortcut: no thinking, the guess line as the answer
+        return f"<think></think>{guess_line}\\boxed{{{guess}}}"
+    thought = GRADED_SHORTCUT + guess_line + ("Check:" + _passes(terms)) * checks
+    return f"<think>{thought}</think>\\boxed{{{answer}}}"
 
 
 def graded_problems(
@@ -181,7 +193,7 @@ def graded_problems(
     *,
     seed: int,
     split: str = "train",
-    max_checks: int = 2,
+    max_checks: int | None = None,
     with_solutions: bool = False,
     tiers: tuple[str, ...] = tuple(GRADED_TIERS),
 ) -> Dataset:
@@ -190,11 +202,13 @@ def graded_problems(
     `GRADED_TWO_DIGIT`); the tiers take turns so that each holds a third of the rows. Same columns as the other
     tasks, plus `tier`.
 
-    A reference solution (`with_solutions`, `solve_graded`) first guesses the sum in one line, which a small model
-    gets right for a few digits only; with chance `GRADED_SHORTCUT_SHARE` it boxes the guess (the shortcut, always
-    right in the data). Otherwise it verifies the guess with a step-by-step pass and boxes that pass's result; its
-    guess is then off with a chance that grows with the digits (`GRADED_GUESS_ERROR`), so that the model learns to
-    trust the pass, not the guess. Up to `max_checks` more passes follow, needless re-checks that agree.
+    A reference solution (`with_solutions`, `solve_graded`): with a chance that falls with the terms
+    (`GRADED_SHORTCUT_SHARE`: half of the two-term problems, 10% from four terms on) it answers at once without
+    thinking (the shortcut, always right in the data; a small model gets it right on two terms only). Otherwise it
+    guesses the sum in one line, verifies the guess with a step-by-step pass and boxes that pass's result; its guess
+    is then off with a chance that grows with the digits (`GRADED_GUESS_ERROR`), so that the model learns to trust
+    the pass, not the guess. Up to `GRADED_RECHECKS[tier]` more passes follow (4 on easy,
+    2 on medium, 1 on hard; `max_checks` caps every tier instead), needless re-checks that agree.
     """
     if split not in ("train", "held_out"):
         raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
@@ -210,7 +224,9 @@ def graded_problems(
             continue
         row = {"prompt": [{"role": "user", "content": problem}], "problem": problem, "answer": str(sum(terms))}
         if with_solutions:
-            checks = 0 if rng.random() < GRADED_SHORTCUT_SHARE else 1 + rng.randint(0, max_checks)
+            shortcut = GRADED_SHORTCUT_SHARE.get(len(terms), GRADED_SHORTCUT_SHARE_BEYOND)
+            most = GRADED_RECHECKS[tier] if max_checks is None else max_checks
+            checks = 0 if rng.random() < shortcut else 1 + rng.randint(0, most)
             off = checks and rng.random() < GRADED_GUESS_ERROR * (len(terms) - 2)
             guess = sum(terms) + (rng.choice((-3, -2, -1, 1, 2, 3)) if off else 0)
             row["completion"] = [{"role": "assistant", "content": solve_graded(terms, checks, guess=guess)}]

@@ -1,6 +1,7 @@
 """TRL's RLOO and GRPO trainers with a length reward and exact, optionally rescaled, RLOO advantages.
 
-Both trainers override two TRL hooks and nothing else (beside the public `save_model`, below):
+Both trainers override two TRL hooks and nothing else (beside the public `save_model`, below, and AdaptThink's
+`forced_no_think_share`, which also overrides `_generate_single_turn`: `_NoThinkSamplingMixin`):
 
 - `_calculate_rewards` returns the rewards of *all* processes (TRL gathers them there, because a prompt's G
   completions may be split across processes). On top of it we gather the completion lengths and truncation flags
@@ -36,8 +37,15 @@ from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
 from .dual_alpha import DualAlphaCallback
-from .length_rewards import completion_inputs, dataset_inputs, length_reward_at_step, penalty_warmup_steps
+from .length_rewards import (
+    DATASET_COLUMN_SOURCES,
+    completion_inputs,
+    dataset_inputs,
+    length_reward_at_step,
+    penalty_warmup_steps,
+)
 from .math_grader import final_answer, math_accuracy_reward
+from .no_think_sampling import forced_rows, importance_sampled_logps, no_think_opening, opens_with
 from .provenance import training_provenance, write_provenance
 from .rewards import kl_returns, normalize_advantages, whiten_tokens
 from .thinking import opens_without_thinking, think_end_ids, thinking_length
@@ -91,6 +99,18 @@ GENERIC_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "genera
 # RLOO takes no per-token advantages (its loss clips one ratio per sequence) and returns no per-token log-probs,
 #   so kl_in_reward is GRPO-only (EfficientRLOOConfig refuses it): TRL's RLOO subtracts beta * the summed k1 KL from
 #   each sequence's reward, inside the leave-one-out baseline.
+# forced_no_think_share (AdaptThink's importance sampling, `_NoThinkSamplingMixin`), on both trainers:
+#   _generate_single_turn(self, prompt_ids, ...) (overridden, called through super()): prompt_ids is a list of this
+#       process's token-id lists, one per rollout, in rollout order; it returns the completions' id lists (RLOO), or
+#       (ids, sampling log-probs or None) (GRPO, whose extra parameters we pass on), and is called once per
+#       generation batch outside tools. The forced rows' prompts get the opening appended and it is moved to their
+#       completions' start, so TRL's prompt ids stay the dataset's; vLLM colocate samples each row on its own, while
+#       vllm_mode="server" samples a prompt's rows in one request (refused by the configs).
+#   _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size, ...)
+#       (called) -> (per-token log-probs (B, logits_to_keep), ...): the old log-probs where TRL keeps none per token.
+#   The outputs of _generate_and_score_completions: RLOO's "old_logps" (B,), the summed log-prob the loss's
+#       sequence ratio divides by; GRPO's "old_per_token_logps" (B, T), which `_compute_loss` uses in place of the
+#       current log-probs (detached) when present. Attribute read: max_completion_length (both).
 # Hidden state we keep: `_task_rewards`, the gathered weighted reward sum that `advantage_normalization="group"`
 #   divides by, is set in `_calculate_rewards` and read in `_generate_and_score_completions`. TRL gives no way to
 #   pass it through: `_calculate_rewards` must return exactly one column per reward function (TRL multiplies by
@@ -115,7 +135,7 @@ def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str, length_
         if column not in columns:
             raise ValueError(
                 f"the {split} dataset has no {column!r} column, which length_reward={length_reward!r} reads per "
-                f"prompt (columns present: {columns}). Add it (the token budget each prompt asks for)."
+                f"prompt (columns present: {columns}). Add it: {DATASET_COLUMN_SOURCES[column]}."
             )
     for reward_func in reward_funcs:
         needed = getattr(reward_func, "gold_columns", None)
@@ -253,10 +273,15 @@ class _LengthPenaltyMixin:
                 "binary, or set correctness_reward_func to the name of the binary one."
             )
         correct = (correctness == 1) & ~truncated  # a truncated answer never counts as correct
+        tokenizer, marker = self._tokenizer, self._think_end_ids
+        no_think = torch.tensor([opens_without_thinking(ids, tokenizer, marker) for ids in completion_ids_list])
+        no_think = self.accelerator.gather(no_think.to(device))
         num_generations = self._num_generations()
         if num_generations >= 2:
             per_completion = self._gathered_dataset_inputs(inputs, device)
             per_completion.update(self._gathered_completion_inputs(completions, truncated, device))
+            if "no_think" in completion_inputs(self._length_reward):  # AdaptThink's bonus for not thinking
+                per_completion["no_think"] = no_think
             # The length penalty's warm-up (length_penalty_warmup_steps) counts the optimizer steps done so far.
             warmup = penalty_warmup_steps(self.args.length_penalty_warmup_steps, self.state.max_steps)
             params, dual_alpha = self._length_reward_params, self._dual_alpha()
@@ -273,9 +298,7 @@ class _LengthPenaltyMixin:
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
         self._task_rewards = (rewards_per_func * self.reward_weights.to(device)).nansum(dim=1)
         self._log_length_metrics(scored, correct, lengths, measured, penalized, num_generations)
-        tokenizer, marker = self._tokenizer, self._think_end_ids
-        no_think = torch.tensor([opens_without_thinking(ids, tokenizer, marker) for ids in completion_ids_list])
-        self._log_mode_metrics(self.accelerator.gather(no_think.to(device)), scored, correct, lengths)
+        self._log_mode_metrics(no_think, scored, correct, lengths)
         return rewards_per_func
 
     def _gathered_dataset_inputs(self, inputs: list[dict[str, Any]], device: torch.device) -> dict[str, torch.Tensor]:
@@ -425,7 +448,85 @@ class _LengthPenaltyMixin:
             logged.extend(advantages.tolist())
 
 
-class EfficientRLOOTrainer(_LengthPenaltyMixin, RLOOTrainer):
+class _NoThinkSamplingMixin:
+    """AdaptThink's importance sampling, `forced_no_think_share` (efficient_trl/no_think_sampling.py): in training,
+    that share of each prompt's rollouts is generated after the task's no-thinking opening (appended to the prompt
+    ids that TRL's `_generate_single_turn` samples from, then moved to the completion's start), and the old
+    log-probs that the loss's ratio divides by get the importance-sampling distribution's probability for the
+    opening, after the efficient trainers have read them (their KL metric and `kl_in_reward` see the policy's)."""
+
+    _no_think_openings: list[list[int]] | None = None  # this generation batch's openings, per local rollout
+
+    def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+        share = self.args.forced_no_think_share
+        self._no_think_openings = None
+        if not share or not self.model.training:  # evaluation samples the policy as it is
+            return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+        if getattr(self, "tools", None):
+            raise ValueError("forced_no_think_share forces the first turn's opening; it does not support tools.")
+        openings = [no_think_opening(list(ids), self._tokenizer) for ids in prompt_ids]
+        first_row = self.accelerator.process_index * len(prompt_ids)
+        forced = forced_rows(len(prompt_ids), first_row, self.num_generations, share)
+        prompts = [
+            list(ids) + opening if f else ids for ids, opening, f in zip(prompt_ids, openings, forced, strict=True)
+        ]
+        result = super()._generate_single_turn(prompts, *args, **kwargs)
+        completions, logprobs = result if isinstance(result, tuple) else (result, None)  # GRPO's has vLLM's logprobs
+        limit = self.max_completion_length  # the opening counts, as the authors' max_tokens - 1 after `</think>`
+        rows = list(zip(openings, forced, strict=True))
+        completions = [
+            ((opening if f else []) + list(ids))[:limit] for (opening, f), ids in zip(rows, completions, strict=True)
+        ]
+        if logprobs is not None:  # the opening was not sampled: no sampling log-prob (TRL reads None as "none")
+            logprobs = [([None] * len(o) if f else []) + list(lp) for (o, f), lp in zip(rows, logprobs, strict=True)]
+            logprobs = [lp[:limit] for lp in logprobs]
+        self._no_think_openings = openings
+        return (completions, logprobs) if isinstance(result, tuple) else completions
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        openings, self._no_think_openings = self._no_think_openings, None
+        if openings is None:
+            return output
+        completion_ids, mask = output["completion_ids"], output["completion_mask"]
+        device = completion_ids.device
+        opened = torch.tensor(
+            [opens_with(ids.tolist(), o) for ids, o in zip(completion_ids, openings, strict=True)], device=device
+        )
+        lengths = torch.tensor([len(opening) for opening in openings], device=device)
+        share = self.args.forced_no_think_share
+        if "old_logps" in output:  # RLOO: the sampling policy's summed log-prob; only the opening's tokens change
+            old = self._policy_logps(output, min(int(lengths.max()), completion_ids.shape[1]))
+            corrected = importance_sampled_logps(old, opened, lengths, share)
+            output["old_logps"] = output["old_logps"] + ((corrected - old) * mask[:, : old.shape[1]]).sum(1)
+        else:  # GRPO: per-token; TRL keeps none when the batch is used within one optimizer step
+            old = output.get("old_per_token_logps")
+            old = self._policy_logps(output, completion_ids.shape[1]) if old is None else old
+            output["old_per_token_logps"] = importance_sampled_logps(old, opened, lengths, share)
+        # The old policy's probability of opening without thinking, over the rollouts that opened so (the authors'
+        # adapt_think/first_eot_token_probs): it rises as the policy learns to choose not to think.
+        positions = torch.arange(old.shape[1], device=device)
+        in_opening = opened[:, None] & (positions[None, :] < lengths[:, None])
+        # (gathered whole: every process must send a tensor of one shape)
+        probability = self.accelerator.gather((old * in_opening).sum(1).exp())[self.accelerator.gather(opened)]
+        mode = "train" if self.model.training else "eval"
+        if probability.numel():
+            self._metrics[mode]["efficiency/no_think_opening_prob"].append(probability.mean().item())
+        return output
+
+    def _policy_logps(self, output: dict[str, Any], num_tokens: int) -> torch.Tensor:
+        """The sampling (current) policy's log-probs of the first `num_tokens` completion tokens, by TRL's own
+        `_get_per_token_logps_and_entropies`, for the trainers whose output lacks them per token."""
+        ids = torch.cat([output["prompt_ids"], output["completion_ids"][:, :num_tokens]], dim=1)
+        attention = torch.cat([output["prompt_mask"], output["completion_mask"][:, :num_tokens]], dim=1)
+        with torch.no_grad():
+            logps, _, _ = self._get_per_token_logps_and_entropies(
+                self.model, ids, attention, num_tokens, batch_size=self.args.per_device_train_batch_size
+            )
+        return logps
+
+
+class EfficientRLOOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, RLOOTrainer):
     """`trl.RLOOTrainer` with a length reward in place of correctness: by default the paper's ("sigmoid"), from
     "Training Language Models to Reason Efficiently".
 
@@ -438,7 +539,7 @@ class EfficientRLOOTrainer(_LengthPenaltyMixin, RLOOTrainer):
     _provenance_kind = "rloo"
 
 
-class EfficientGRPOTrainer(_LengthPenaltyMixin, GRPOTrainer):
+class EfficientGRPOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, GRPOTrainer):
     """`trl.GRPOTrainer` with a length reward (by default the paper's, "sigmoid") and exact RLOO advantages (per-token
     PPO clipping).
 

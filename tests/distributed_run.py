@@ -22,13 +22,18 @@ def main() -> None:
     target = {"target_mean_tokens": 6, "length_penalty_alpha_step_size": 0.2, "logging_steps": 1}
     target = target if sys.argv[6:] == ["target"] else {}
     trainer_class, config_class = TRAINERS[name]
+    train_dataset = sum_problems(16, seed=0, **TWO_TERM_SUMS)
+    adapt = {}
+    if length_reward == "adapt_think":  # a start accuracy per prompt, and half of each group forced not to think
+        train_dataset = train_dataset.add_column("start_accuracy", [i / 16 for i in range(16)])
+        adapt = {"forced_no_think_share": 0.5}
     eos_id = build_tiny_tokenizer().eos_token_id
     # The seed was chosen under TRL's "dapo" loss so that a group's halves disagree at the second step; the loss type
     # is beside the point here (the advantages are checked), so that trajectory is kept.
     loss_type = {"loss_type": "dapo"} if name == "grpo" else {}
     args = config_class(
         **loss_type,
-        **{"max_steps": 2, "beta": 0.0, **kl, **target},
+        **{"max_steps": 2, "beta": 0.0, **kl, **adapt, **target},
         output_dir=out_dir,
         use_cpu=True,
         bf16=False,
@@ -48,7 +53,7 @@ def main() -> None:
         model=model_path,
         reward_funcs=even_token_sum,
         args=args,
-        train_dataset=sum_problems(16, seed=0, **TWO_TERM_SUMS),
+        train_dataset=train_dataset,
     )
     trainer.train()
     terminators = sorted({*trainer.eos_token_ids, trainer.processing_class.pad_token_id})

@@ -42,6 +42,7 @@ def recording(trainer_class):
                 "advantages": output["advantages"].tolist(),
                 "prompt_ids": prompts,
                 "budgets": budgets,
+                "start_accuracy": [row.get("start_accuracy") for row in inputs],  # adapt_think's, where present
             }
             for key in ("old_per_token_logps", "ref_per_token_logps"):  # GRPO's, where TRL computed them
                 if output.get(key) is not None:

@@ -32,6 +32,7 @@ from efficient_trl.model_card import ModelCardArguments
 from efficient_trl.sampling import SamplingSettings
 from efficient_trl.scripts.env import PACKAGES
 from efficient_trl.scripts.quickstart import QuickstartArguments, quickstart_defaults
+from efficient_trl.scripts.start_accuracy import StartAccuracyArguments
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {
     "evaluate.py": ((EvaluationArguments, SamplingSettings, GenerationArguments), None),
     "rejection_sampling.py": ((RejectionSamplingArguments, GenerationArguments), None),
+    "start_accuracy.py": ((StartAccuracyArguments, GenerationArguments), None),
     "prepare_data.py": ((PreparationArguments,), None),
     "model_card.py": ((ModelCardArguments,), None),
     "demo.py": ((RunArguments, DemoSettings), None),
@@ -60,6 +62,11 @@ CASES = {
         {"model": "runs/m", "output_dir": "rs", "num_samples": 4, "max_new_tokens": 64},
         ["--num_samples", "2", "--backend", "vllm"],
         {"num_samples": 2, "max_new_tokens": 64, "backend": "vllm", "temperature": 1.0, "dataset": "data/train-3.2k"},
+    ),
+    "start_accuracy.py": (
+        {"model": "runs/m", "output_dir": "sa", "num_samples": 8, "max_new_tokens": 64},
+        ["--num_samples", "4", "--backend", "vllm"],
+        {"num_samples": 4, "max_new_tokens": 64, "backend": "vllm", "temperature": 0.6, "dataset": "data/train-3.2k"},
     ),
     "prepare_data.py": (
         {"output_dir": "data/x", "sources": ["math_train"], "num_samples": 10},

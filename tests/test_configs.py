@@ -96,7 +96,7 @@ def test_every_recipe_bounds_its_checkpoints_and_says_why_they_keep_the_optimize
     # the reason, in the comment lines just above save_only_model
     reason = re.search(r"((?:#.*\n)+)save_only_model: false\n", text)
     assert reason and re.search(r"optimizer.*resuming (RL )?exactly needs", reason.group(1), re.S), recipe
-    rl = recipe.stem.startswith(("alpha_", "authors_code_alpha_", "l1_", "lora_"))
+    rl = recipe.stem.startswith(("alpha_", "authors_code_alpha_", "l1_", "lora_", "adapt_think"))
     assert config["save_total_limit"] == (2 if rl else 1)
     if rl:  # the value the trainer gets, through the real parser (on this CPU)
         _, args, _ = parse_training_arguments(["--config", str(recipe), "--bf16", "false", "--use_cpu", "true"])

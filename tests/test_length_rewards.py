@@ -106,6 +106,8 @@ CORRECT_OUTRANKS_WRONG = {"sigmoid", "kimi", "grpo_lead", "l1_max"}
 
 def call(name, correct, lengths, num_generations, budgets):
     inputs = {"budgets": budgets} if name in NEEDS_BUDGETS else {}
+    if name == "adapt_think":  # a start accuracy in [0, 1] and a no-thinking flag per completion, from the budgets
+        inputs = {"start_accuracy": (budgets % 5) / 4, "no_think": budgets % 2 == 1}
     return LENGTH_REWARDS[name](correct, lengths, num_generations, **inputs, **PARAMS[name])
 
 
@@ -166,10 +168,15 @@ def test_every_entry_follows_the_signature(name):
     required = [p.name for p in parameters[3:] if p.default is inspect.Parameter.empty]
     # Every parameter has its paper's default, but the sigmoid's alpha (length_penalty_alpha) and the per-completion
     # dataset inputs (L1's budgets, keyword-only).
-    assert required == (["alpha"] if name == "sigmoid" else ["budgets"] if name in NEEDS_BUDGETS else [])
-    assert set(dataset_inputs(name)) == ({"budgets"} if name in NEEDS_BUDGETS else set())
-    # and the inputs read from the completions (GRPO-LEAD's answered)
-    assert set(completion_inputs(name)) == ({"answered"} if name == "grpo_lead" else set())
+    assert required == (
+        ["alpha"] if name == "sigmoid" else ["budgets"] if name in NEEDS_BUDGETS
+        else ["start_accuracy", "no_think"] if name == "adapt_think" else []
+    )  # fmt: skip
+    assert set(dataset_inputs(name)) == (
+        {"budgets"} if name in NEEDS_BUDGETS else {"start_accuracy"} if name == "adapt_think" else set()
+    )
+    # and the inputs read from the completions (GRPO-LEAD's answered, AdaptThink's no_think)
+    assert set(completion_inputs(name)) == {"grpo_lead": {"answered"}, "adapt_think": {"no_think"}}.get(name, set())
     inputs = set(dataset_inputs(name)) | set(completion_inputs(name))
     assert set(length_reward_parameters(name)) == {p.name for p in parameters[3:]} - inputs
     # The shared input checks apply to every entry.
@@ -195,7 +202,7 @@ def test_config_selects_and_checks_the_length_reward(config_class, tmp_path):
     # A JSON string, as from the command line, overrides the paper's defaults; the rest stay.
     config = make(length_reward="shorterbetter", length_reward_kwargs='{"length_weight": 0.01}')
     assert config.resolved_length_reward() == ("shorterbetter", {"correct_weight": 2.0, "length_weight": 0.01})
-    with pytest.raises(ValueError, match=r"not a registered length reward; choose one of \['alp', 'grpo_lead'"):
+    with pytest.raises(ValueError, match=r"not a registered length reward; choose one of \['adapt_think', 'alp'"):
         make(length_reward="l1")
     assert make(length_reward="l1_max").resolved_length_reward() == ("l1_max", {"a": 0.0003, "d": 0.5})
     with pytest.raises(ValueError, match=r"its parameters are \['a', 'd'\]"):
@@ -246,7 +253,7 @@ def test_as_published_values_read_from_the_authors_code():
     # authors' released code's token whitening for the sigmoid.
     assert {name: p.normalization for name, p in AS_PUBLISHED.items()} == {
         "sigmoid": "batch_token", "kimi": "none", "shorterbetter": "group", "grpo_lead": "group", "alp": "group",
-        "l1_exact": "group", "l1_max": "group",
+        "l1_exact": "group", "l1_max": "group", "adapt_think": "none",
     }  # fmt: skip
     assert [name for name, p in AS_PUBLISHED.items() if p.warmup] == ["kimi"]
     assert "0 (no_answer_reward)" in AS_PUBLISHED["grpo_lead"].no_answer

@@ -1,5 +1,5 @@
 import inspect
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from efficient_trl.experiments.demo import DemoSettings
 from efficient_trl.experiments.engine import START_MODELS
 from efficient_trl.math_grader import math_accuracy_reward
 from efficient_trl.synthetic import (
+    GRADED_RECHECKS,
     GRADED_TIERS,
     GRADED_TWO_DIGIT,
     TASKS,
@@ -21,6 +22,7 @@ from efficient_trl.synthetic import (
     sum_problems,
 )
 from efficient_trl.testing import build_tiny_model, build_tiny_tokenizer
+from efficient_trl.thinking import without_thinking
 
 
 def _terms(problem: str) -> list[int]:
@@ -152,8 +154,10 @@ def test_build_demo_model_trains_an_earlier_build_further(tmp_path, monkeypatch)
 
 
 def test_graded_reference_solution_guesses_then_verifies():
-    assert solve_graded([3, 5, 2, 8], 0) == "<think>Quick:3+5+2+8=18.</think>\\boxed{18}"  # the shortcut
-    assert solve_graded([3, 5, 2, 8], 0, guess=17) == "<think>Quick:3+5+2+8=17.</think>\\boxed{17}"
+    # the shortcut: no thinking, the one-line sum as the answer (so that it reads as AdaptThink's NoThinking mode)
+    assert solve_graded([3, 5, 2, 8], 0) == "<think></think>3+5+2+8=18.\\boxed{18}"
+    assert solve_graded([3, 5, 2, 8], 0, guess=17) == "<think></think>3+5+2+8=17.\\boxed{17}"
+    assert without_thinking(solve_graded([3, 5, 2, 8], 0)) and not without_thinking(solve_graded([3, 5], 1))
     # a pass verifies the guess and corrects it; the box holds the pass's result
     assert solve_graded([3, 5, 2, 8], 1, guess=17) == (
         "<think>Quick:3+5+2+8=17.Check:3+5=8.8+2=10.10+8=18.</think>\\boxed{18}"
@@ -183,19 +187,28 @@ def test_graded_tiers_splits_answers_shortcuts_and_checks():
     assert all(is_held_out(p) for p in held_out["problem"]) and not any(is_held_out(p) for p in train["problem"])
     completions = [row[0]["content"] for row in train["completion"]]
     assert math_accuracy_reward(completions, answer=train["answer"]) == [1.0] * len(train)
-    shortcut, wrong_guess = Counter(), Counter()
+    shortcut, wrong_guess, shortcut_by_terms, recheck = Counter(), Counter(), Counter(), defaultdict(list)
     for problem, tier, completion in zip(train["problem"], train["tier"], completions, strict=True):
         terms, answer = _terms(problem), sum(_terms(problem))
-        guess, *passes = completion.split("</think>")[0].removeprefix("<think>").split("Check:")
-        assert guess.startswith(f"Quick:{problem}=")
-        if not passes:
-            assert completion == solve_graded(terms, 0)  # the shortcut: a right guess, boxed
+        if without_thinking(completion):
+            assert completion == solve_graded(terms, 0)  # the shortcut: a right guess, boxed without thinking
             shortcut[tier] += 1
+            shortcut_by_terms[len(terms)] += 1
             continue
+        guess, *passes = completion.split("</think>")[0].removeprefix("<think>").split("Check:")
+        assert guess.startswith(f"Quick:{problem}=") and passes
         wrong_guess[tier] += guess != f"Quick:{problem}={answer}."
-        assert 1 <= len(passes) <= 3 and set(passes) == {solve_graded(terms, 1).split("Check:")[1].split("<")[0]}
-    assert 0.25 < sum(shortcut.values()) / len(train) < 0.35
-    assert all(0.2 < shortcut[tier] / 400 < 0.4 for tier in GRADED_TIERS)
+        assert 1 <= len(passes) <= 1 + GRADED_RECHECKS[tier]
+        assert set(passes) == {solve_graded(terms, 1).split("Check:")[1].split("<")[0]}
+        recheck[tier].append(len(passes) - 1)
+    # the shortcut is taken most on two terms (half of them), 10% from four terms on
+    assert 0.4 < shortcut_by_terms[2] / sum(len(_terms(p)) == 2 for p in train["problem"]) < 0.6
+    assert 0.25 < shortcut["easy"] / 400 < 0.4
+    assert all(0.04 < shortcut[tier] / 400 < 0.16 for tier in ("medium", "hard"))
+    # the easy tier carries the most needless re-checks, the hard tier the fewest; each count up to the tier's most
+    assert {tier: set(counts) for tier, counts in recheck.items()} == {
+        tier: set(range(most + 1)) for tier, most in GRADED_RECHECKS.items()
+    }
     # wrong guesses grow with the digits: none for two, so the easy tier rarely has one; the hard tier often
     assert wrong_guess["easy"] < wrong_guess["medium"] < wrong_guess["hard"] and wrong_guess["hard"] > 0.2 * 400
     # reproducible by seed, and the seed matters; a selection of tiers

@@ -85,7 +85,7 @@ def test_attributes_on_a_constructed_trainer(trainer_class, config_class, tiny_m
         args=args,
         train_dataset=sum_problems(4, seed=0, **TWO_TERM_SUMS),
     )
-    trl_class_name = trainer_class.__mro__[2].__name__  # the TRL trainer after the mixin
+    trl_class_name = next(c for c in trainer_class.__mro__ if c.__module__.startswith("trl.")).__name__
 
     def check(attribute: str, expected: str, ok) -> None:
         value = getattr(trainer, attribute, None)
@@ -107,3 +107,43 @@ def test_attributes_on_a_constructed_trainer(trainer_class, config_class, tiny_m
     check("_metrics", "a dict of modes to lists of metric values", lambda m: m["train"]["any"] == [])
     if trainer_class is EfficientGRPOTrainer:
         check("beta", "the KL coefficient, args.beta", lambda beta: beta == args.beta)
+
+
+# forced_no_think_share (AdaptThink's importance sampling; see the contract block): the hooks it overrides and calls,
+# with their leading parameters, and where TRL's losses read the old log-probs it corrects.
+NO_THINK_HOOKS = {
+    (GRPOTrainer, "_generate_single_turn"): ["self", "prompt_ids", "images", "multimodal_fields", "num_generations"],
+    (RLOOTrainer, "_generate_single_turn"): ["self", "prompt_ids", "images", "multimodal_fields"],
+    (GRPOTrainer, "_get_per_token_logps_and_entropies"): ["self", "model", "input_ids", "attention_mask",
+                                                          "logits_to_keep", "batch_size"],
+    (RLOOTrainer, "_get_per_token_logps_and_entropies"): ["self", "model", "input_ids", "attention_mask",
+                                                          "logits_to_keep", "batch_size"],
+}  # fmt: skip
+NO_THINK_SOURCE = {
+    (GRPOTrainer, "_compute_loss"): [
+        "old_per_token_logps = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps"
+    ],
+    (RLOOTrainer, "_compute_loss"): ['old_logps = inputs["old_logps"]', "log_ratio = logps - old_logps"],
+    (RLOOTrainer, "_generate_and_score_completions"): ['"old_logps": old_logps'],
+    (GRPOTrainer, "_generate"): [
+        "self._generate_single_turn(",
+        "prompt_ids, images, multimodal_fields = self._tokenize_prompts(prompts)",
+    ],
+    (RLOOTrainer, "_generate"): ["completion_ids = self._generate_single_turn(prompt_ids, images, multimodal_fields)"],
+}
+
+
+@pytest.mark.parametrize("trl_class, hook", sorted(NO_THINK_HOOKS, key=str), ids=lambda x: getattr(x, "__name__", x))
+def test_no_think_sampling_hooks_keep_their_signature(trl_class, hook):
+    expected = NO_THINK_HOOKS[trl_class, hook]
+    parameters = list(inspect.signature(getattr(trl_class, hook)).parameters)[: len(expected)]
+    assert parameters == expected, broken(f"{trl_class.__name__}.{hook}", f"parameters {expected}", parameters)
+
+
+@pytest.mark.parametrize(
+    "trl_class, method", sorted(NO_THINK_SOURCE, key=str), ids=lambda x: getattr(x, "__name__", x)
+)
+def test_trl_code_no_think_sampling_relies_on(trl_class, method):
+    source = inspect.getsource(getattr(trl_class, method))
+    for fragment in NO_THINK_SOURCE[trl_class, method]:
+        assert fragment in source, broken(f"{trl_class.__name__}.{method}", repr(fragment), "no such line")

@@ -38,6 +38,7 @@ LENGTH_REWARD_STYLES = {
     "alp": ("#637939", "d"),
     "l1_exact": ("#e7969c", ">"),
     "l1_max": ("#843c39", "8"),
+    "adapt_think": ("#9467bd", "$A$"),  # every filled marker is taken: the letter A
 }
 # A length reward other than the paper's sigmoid gets its own colour map, so that its models never look like the
 # paper's at the same alpha; unknown names fall back to the last map.
