@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,33 @@ class LengthPenaltyArguments:
             "1 - alpha * sigmoid(z), z being its length's z-score among the correct completions of the same prompt. "
             "0 trains on correctness alone; the paper sweeps 0.05, 0.1, 0.2 and 0.4. Other length rewards take "
             "their parameters from length_reward_kwargs."
+        },
+    )
+    target_mean_tokens: float | None = field(
+        default=None,
+        metadata={
+            "help": "A target mean length instead of a fixed alpha (length_reward 'sigmoid' only): after each "
+            "training generation batch, alpha (starting at length_penalty_alpha) takes one projected dual-ascent "
+            "step, alpha + length_penalty_alpha_step_size * (mean - target) / target clipped to [0, "
+            "length_penalty_alpha_max], where mean is the batch's mean LEN over all its completions (tokens as "
+            "length_penalty_measure counts them: every completion token, or the thinking tokens). Logged every step "
+            "as efficiency/alpha, efficiency/mean_penalized_tokens and efficiency/target_gap ((mean - target) / "
+            "target); alpha is saved with each checkpoint and restored on resume. None: alpha stays "
+            "length_penalty_alpha."
+        },
+    )
+    length_penalty_alpha_step_size: float = field(
+        default=0.1,
+        metadata={
+            "help": "Step size of the dual ascent on alpha (with target_mean_tokens): a batch a tenth longer than the "
+            "target raises alpha by 0.1 * this value."
+        },
+    )
+    length_penalty_alpha_max: float = field(
+        default=0.5,
+        metadata={
+            "help": "Upper bound of the controlled alpha (with target_mean_tokens), in (0, 1): below 1, a correct "
+            "answer always earns more than a wrong one."
         },
     )
     advantage_normalization: str = field(
@@ -132,6 +160,7 @@ class LengthPenaltyArguments:
                 f"length_penalty_alpha must be in [0, 1), got {alpha!r}: at 1 the longest correct answer would earn "
                 "no more than a wrong one. The paper uses 0.05 to 0.4."
             )
+        self._check_length_target()
         if self.length_penalty_measure not in LENGTH_PENALTY_MEASURES:
             raise ValueError(
                 f"length_penalty_measure must be one of {LENGTH_PENALTY_MEASURES}, got "
@@ -156,6 +185,38 @@ class LengthPenaltyArguments:
                 f"kl_in_reward gives every token its own advantage, which advantage_normalization="
                 f"{self.advantage_normalization!r} (one value per sequence) cannot rescale: use 'batch_token' (the "
                 f"authors' code) or 'none'{' (reward_as_published set it)' if self.reward_as_published else ''}."
+            )
+
+    def _check_length_target(self) -> None:
+        """target_mean_tokens and its dual ascent's fields: a positive target, on the paper's reward, with a step size
+        > 0 and an alpha_max in (0, 1) at least the starting alpha."""
+        target = self.target_mean_tokens
+        if target is None:
+            return
+        if isinstance(target, bool) or not isinstance(target, (int, float)) or not (0 < target < math.inf):
+            raise ValueError(
+                f"target_mean_tokens must be a positive number of tokens (the mean length to train towards), got "
+                f"{target!r}; leave it None to train at a fixed length_penalty_alpha."
+            )
+        if self.length_reward != "sigmoid":
+            raise ValueError(
+                f"target_mean_tokens adjusts the paper's alpha (length_reward 'sigmoid'), but length_reward="
+                f"{self.length_reward!r}: set length_reward='sigmoid', or drop target_mean_tokens and set "
+                f"{self.length_reward}'s own parameters in length_reward_kwargs."
+            )
+        step = self.length_penalty_alpha_step_size
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not (0 < step < math.inf):
+            raise ValueError(f"length_penalty_alpha_step_size must be a positive number, got {step!r}.")
+        alpha_max = self.length_penalty_alpha_max
+        if isinstance(alpha_max, bool) or not isinstance(alpha_max, (int, float)) or not (0 < alpha_max < 1):
+            raise ValueError(
+                f"length_penalty_alpha_max must be in (0, 1), got {alpha_max!r}: at 1 the longest correct answer "
+                "would earn no more than a wrong one."
+            )
+        if self.length_penalty_alpha > alpha_max:
+            raise ValueError(
+                f"length_penalty_alpha={self.length_penalty_alpha!r}, the starting alpha of the target's dual ascent, "
+                f"is above length_penalty_alpha_max={alpha_max!r}: lower it or raise length_penalty_alpha_max."
             )
 
     def _take_published_training(self) -> None:

@@ -171,6 +171,10 @@ def _how_trained(provenance: dict[str, Any] | None, base_model: str | None, star
         return f"Trained from `{base_model}` by {provenance['trainer'].upper()}, using {toolkit}."
     reward = provenance.get("length_reward") or {}
     how = f" at alpha = {reward['alpha']:g}" if reward.get("name") == "sigmoid" and "alpha" in reward else ""
+    if "target_mean_tokens" in reward:  # alpha was adjusted during training (dual_alpha.py)
+        final = f", ending at {reward['final_alpha']:g}" if "final_alpha" in reward else ""
+        target = reward["target_mean_tokens"]
+        how = f" with alpha adjusted towards a mean of {target:g} tokens (from {reward['alpha']:g}{final})"
     return (
         f"Trained from `{base_model}` with the length-penalized RL of {PAPER}{how}, using {toolkit}: the reward of a "
         "correct response shrinks as it gets longer than the prompt's other correct responses, so the model learns "

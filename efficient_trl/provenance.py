@@ -62,11 +62,21 @@ def length_reward_provenance(args: Any) -> dict[str, Any]:
     fields."""
     name, params = args.resolved_length_reward()
     warmup = getattr(args, "length_penalty_warmup_steps", 0)  # recorded where a run has one
+    target = getattr(args, "target_mean_tokens", None)  # alpha controlled towards it (dual_alpha.py), from "alpha"
     return {
         "name": name,
         **params,
         "measure": args.length_penalty_measure,
         **({"warmup_steps": warmup} if warmup else {}),
+        **(
+            {
+                "target_mean_tokens": target,
+                "alpha_step_size": args.length_penalty_alpha_step_size,
+                "alpha_max": args.length_penalty_alpha_max,
+            }
+            if target is not None
+            else {}
+        ),
     }
 
 

@@ -18,7 +18,9 @@ Both trainers override two TRL hooks and nothing else (beside the public `save_m
 
 What is logged says which is which: the replaced column is logged by TRL as `rewards/length_reward/mean` (the shaped
 reward; the correctness function's name is replaced by `SHAPED_REWARD_NAME`), and the accuracy as
-`efficiency/accuracy` (correct and finished); `efficiency/no_think_rate` is the share answered without thinking
+`efficiency/accuracy` (correct and finished); with `target_mean_tokens`, `efficiency/alpha` is the alpha of the step
+(adjusted towards the target by `dual_alpha.DualAlphaCallback`, which the trainer adds) and `efficiency/target_gap`
+the batch's relative distance to the target; `efficiency/no_think_rate` is the share answered without thinking
 (`thinking.without_thinking`) and `efficiency/{think,no_think}/{accuracy,mean_tokens}` each mode's figures.
 `save_model` (TRL's, which also saves every checkpoint) writes the model's provenance.json beside the weights, so that
 a model trained through the Python API records how it was trained, as the recipes' do.
@@ -34,6 +36,7 @@ from datasets import Dataset, IterableDataset
 from trl import GRPOTrainer, RLOOTrainer
 
 from .configs import EfficientGRPOConfig, EfficientRLOOConfig
+from .dual_alpha import DualAlphaCallback
 from .length_rewards import (
     DATASET_COLUMN_SOURCES,
     completion_inputs,
@@ -202,6 +205,13 @@ class _LengthPenaltyMixin:
         if args.kl_in_reward:
             self.beta = 0.0  # the reference model is loaded (args.beta != 0); the KL goes in the advantages
         self._length_reward, self._length_reward_params = args.resolved_length_reward()
+        if args.target_mean_tokens is not None:  # alpha controlled towards a mean length (dual_alpha.py)
+            self.add_callback(
+                DualAlphaCallback(
+                    args.length_penalty_alpha, args.target_mean_tokens, args.length_penalty_alpha_step_size,
+                    args.length_penalty_alpha_max,
+                )
+            )  # fmt: skip
         # The token ids that close the thinking block, for length_penalty_measure="thinking".
         self._think_end_ids = think_end_ids(self._tokenizer)
 
@@ -220,7 +230,15 @@ class _LengthPenaltyMixin:
             self.state.save_to_json(str(output_dir / "trainer_state.json"))
         if self.provenance is None:
             self.provenance = self._own_provenance()
-        write_provenance(output_dir, {**self.provenance, "global_step": self.state.global_step})
+        record = {**self.provenance, "global_step": self.state.global_step}
+        dual_alpha = self._dual_alpha()
+        if dual_alpha is not None and record.get("length_reward"):  # alpha was controlled: where it ended
+            record["length_reward"] = {**record["length_reward"], "final_alpha": dual_alpha.alpha}
+        write_provenance(output_dir, record)
+
+    def _dual_alpha(self) -> DualAlphaCallback | None:
+        # Looked up each time: Trainer replaces the instance when it restores callbacks from a checkpoint.
+        return next((cb for cb in self.callback_handler.callbacks if isinstance(cb, DualAlphaCallback)), None)
 
     def _own_provenance(self) -> dict[str, Any]:
         dataset = self.train_dataset
@@ -266,10 +284,15 @@ class _LengthPenaltyMixin:
                 per_completion["no_think"] = no_think
             # The length penalty's warm-up (length_penalty_warmup_steps) counts the optimizer steps done so far.
             warmup = penalty_warmup_steps(self.args.length_penalty_warmup_steps, self.state.max_steps)
+            params, dual_alpha = self._length_reward_params, self._dual_alpha()
+            if dual_alpha is not None:
+                params = {**params, "alpha": dual_alpha.alpha}
             penalized = length_reward_at_step(
-                self._length_reward, self._length_reward_params, correct, measured, num_generations,
+                self._length_reward, params, correct, measured, num_generations,
                 step=self.state.global_step, warmup_steps=warmup, **per_completion,
             )  # fmt: skip
+            if dual_alpha is not None:
+                self._step_dual_alpha(dual_alpha, measured, penalty_on=self.state.global_step >= warmup)
         else:  # evaluation with one completion per prompt: no group to compare lengths with
             penalized = correct.float()
         rewards_per_func[:, self.correctness_index] = torch.where(scored, penalized, correctness)
@@ -310,6 +333,20 @@ class _LengthPenaltyMixin:
         if self.args.length_penalty_measure == "completion":
             return len(completion_ids)
         return thinking_length(completion_ids, self._think_end_ids)
+
+    def _step_dual_alpha(self, dual_alpha: DualAlphaCallback, measured: torch.Tensor, penalty_on: bool) -> None:
+        """Log the alpha this batch was rewarded with and its mean length against the target; in training, once the
+        penalty's warm-up is over, take alpha's dual-ascent step for the next batch.
+
+        The mean is over every completion of the gathered batch (the same on every process), wrong and truncated
+        ones included: the target is the mean length a user reads in evaluation, over all answers. The correct ones'
+        mean would move with which prompts happen to be solved (hard prompts are long and solved less often)."""
+        mean = measured.float().mean().item()
+        self._log_metric("efficiency/alpha", dual_alpha.alpha)
+        self._log_metric("efficiency/mean_penalized_tokens", mean)
+        self._log_metric("efficiency/target_gap", (mean - dual_alpha.target) / dual_alpha.target)
+        if self.model.training and penalty_on:
+            dual_alpha.update(mean)
 
     def _log_length_metrics(self, scored, correct, lengths, measured, penalized, num_generations) -> None:
         # Every process holds the same gathered tensors, so each logs the same values.

@@ -18,6 +18,9 @@ def main() -> None:
     # kl_in_reward: the authors' KL placement, with each generation batch used twice (num_iterations=2) so that TRL
     # keeps the sampling policy's log-probabilities, and four steps so that the second batch's policy has moved.
     kl = {"kl_in_reward": True, "beta": 0.5, "num_iterations": 2, "max_steps": 4} if sys.argv[6:] == ["kl"] else {}
+    # target_mean_tokens: alpha adjusted after each batch from the batch's mean length (dual_alpha.py)
+    target = {"target_mean_tokens": 6, "length_penalty_alpha_step_size": 0.2, "logging_steps": 1}
+    target = target if sys.argv[6:] == ["target"] else {}
     trainer_class, config_class = TRAINERS[name]
     train_dataset = sum_problems(16, seed=0, **TWO_TERM_SUMS)
     adapt = {}
@@ -30,7 +33,7 @@ def main() -> None:
     loss_type = {"loss_type": "dapo"} if name == "grpo" else {}
     args = config_class(
         **loss_type,
-        **{"max_steps": 2, "beta": 0.0, **kl, **adapt},
+        **{"max_steps": 2, "beta": 0.0, **kl, **adapt, **target},
         output_dir=out_dir,
         use_cpu=True,
         bf16=False,
@@ -56,7 +59,10 @@ def main() -> None:
     terminators = sorted({*trainer.eos_token_ids, trainer.processing_class.pad_token_id})
     rank = trainer.accelerator.process_index
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
-        json.dump({"records": trainer.records, "terminators": terminators}, f)
+        alphas = [entry.get("efficiency/alpha") for entry in trainer.state.log_history if "loss" in entry]
+        final_alpha = trainer._dual_alpha().alpha if target else None
+        record = {"records": trainer.records, "terminators": terminators, "alphas": alphas, "final_alpha": final_alpha}
+        json.dump(record, f)
     # Leave together, then exit without the process group's C++ teardown: a rank that tears down while the other
     # still holds the gloo connection can abort ("terminate called without an active exception"), and
     # destroy_process_group after the other rank has gone can wait forever (seen once in CI). The results are written.

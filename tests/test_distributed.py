@@ -75,6 +75,29 @@ def test_kl_in_reward_whitens_the_tokens_of_both_processes_together(tiny_model_p
         assert not torch.allclose(alone * mask, expected * mask, atol=1e-3)
 
 
+@pytest.mark.slow
+def test_every_process_adjusts_alpha_from_the_whole_batchs_mean_length(tiny_model_path, tmp_path):
+    from efficient_trl.dual_alpha import dual_alpha_step
+
+    ranks = run_two_processes(tiny_model_path, tmp_path, "grpo", "none", "sigmoid", "target")
+    terminators = set(ranks[0]["terminators"])
+    alpha, halves_differ = 0.3, []
+    for step in range(2):  # each process holds half of every group: the mean must be over both halves
+        local = [rank["records"][step] for rank in ranks]
+        assert [rank["alphas"][step] for rank in ranks] == [pytest.approx(alpha)] * 2  # the alpha logged ...
+        completion_ids = local[0]["completion_ids"] + local[1]["completion_ids"]
+        expected = expected_advantages(completion_ids, terminators, 8, alpha)[1]  # ... is the one rewarded with
+        assert torch.allclose(torch.tensor(local[0]["advantages"] + local[1]["advantages"]), expected, atol=1e-5)
+        halves_differ.append(any(mean_length(r["completion_ids"]) != mean_length(completion_ids) for r in local))
+        alpha = dual_alpha_step(alpha, mean_length(completion_ids), 6, 0.2, 0.5)
+    assert ranks[0]["final_alpha"] == ranks[1]["final_alpha"] == pytest.approx(alpha) != 0.3
+    assert any(halves_differ), "each half had the batch's mean length: a per-process mean would pass too"
+
+
+def mean_length(completion_ids: list[list[int]]) -> float:
+    return sum(len(ids) for ids in completion_ids) / len(completion_ids)
+
+
 def padded(rows: list[list[float]], width: int) -> torch.Tensor:
     """One process's (B, T_process) values, cut or zero-padded to the batch's width."""
     values = torch.tensor(rows)[:, :width]
