@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo demo-graded sweep sweep-graded ablation ablation-graded groupnorm-graded ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo demo-sums sweep sweep-graded ablation ablation-graded groupnorm-graded ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,13 @@ test-fast: setup lint
 quickstart: setup
 	$(BIN)/python recipes/quickstart.py
 
-# The sums task: the start, alpha = 0 and alpha = 0.2 (the README's table)
+# The graded task (easy / medium / hard tiers): the start, alpha = 0 and alpha = 0.2, with the per-tier table and plot
 demo: setup
 	$(BIN)/python recipes/demo.py
 
-# The graded task (easy / medium / hard tiers): the same three models, with the per-tier table and plot
-demo-graded: setup
-	$(BIN)/python recipes/demo.py --task graded
+# The same three models on the sums task (the README's first demo table)
+demo-sums: setup
+	$(BIN)/python recipes/demo.py --task sums
 
 # The sums task, as the committed notebooks/demo_runs/sweep and ablation runs were made
 sweep: setup

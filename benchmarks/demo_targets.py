@@ -1,6 +1,6 @@
-"""Check the CPU demo against its targets, with measured figures.
+"""Check the sums CPU demo (make demo-sums) against its targets, with measured figures.
 
-    python benchmarks/demo_targets.py                      # runs the demo (alpha 0 and 0.2), then checks it
+    python benchmarks/demo_targets.py                      # runs the sums demo (alpha 0 and 0.2), then checks it
     python benchmarks/demo_targets.py --run_dir runs/demo-20261126-141500 --seconds 387   # check an earlier run
 
 Targets: the demo ends within 10 minutes on 2 cores; at alpha = 0.2 mean tokens fall by at least 30% against the
@@ -31,7 +31,7 @@ def main() -> None:
     else:
         run_dir = Path(f"runs/demo-targets-{time.strftime('%Y%m%d-%H%M%S')}")
         started = time.monotonic()
-        rows = run_demo(run_dir, DemoSettings(alphas=[0.0, 0.2]))
+        rows = run_demo(run_dir, DemoSettings(task="sums", alphas=[0.0, 0.2]))
         seconds = time.monotonic() - started
     by_name = {row["name"]: row for row in rows}
     start, plain, penalized = by_name["start"], by_name["alpha=0"], by_name["alpha=0.2"]

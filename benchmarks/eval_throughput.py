@@ -1,6 +1,6 @@
 """Evaluation throughput with the transformers backend, and the share of time spent grading.
 
-Samples the demo model (efficient_trl/demo_model) once on held-out synthetic problems, as `make demo` does, timing
+Samples the demo model (efficient_trl/demo_model) once on held-out synthetic problems, as `make demo-sums` does, timing
 generation and grading separately. Target: grading under 5% of evaluation time.
 
     python benchmarks/eval_throughput.py [--problems 1000] [--batch_size 250]

@@ -1,6 +1,7 @@
 """The CPU demo: make an overthinking model reason efficiently, offline, on 2 CPU cores.
 
-    make demo                                   # alpha 0 and 0.2, then evaluate
+    make demo                                   # the graded task, alpha 0 and 0.2, then evaluate per tier
+    make demo-sums                              # the same on the sums task
     make sweep                                  # alphas 0, 0.05, 0.1, 0.2, 0.4 and the baselines
     make ablation                               # alphas 0.05 and 0.2, advantages normalized or not
     python recipes/demo.py --alphas 0 0.1 --steps 60 --run_dir runs/my-demo

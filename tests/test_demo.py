@@ -121,7 +121,7 @@ def test_demo_without_the_tasks_model_names_the_build_command(tmp_path):
 
 
 def test_demo_report_on_a_task_with_tiers_adds_the_tier_table_and_plot(graded_evaluations, tmp_path):
-    # make demo-graded runs on graded: its report prints the table per tier after the usual one and plots each tier
+    # make demo runs on graded: its report prints the table per tier after the usual one and plots each tier
     import shutil
 
     from efficient_trl.analysis import format_tier_table

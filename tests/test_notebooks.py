@@ -126,6 +126,8 @@ def test_ablation_notebook_runs_on_evaluation_and_training_runs(evaluation_runs,
         "normalization_ablation.ipynb", RUN_DIR=str(evaluation_runs), TRAINING_DIR=str(ablation_training_dirs),
         DATASET="math500", START="demo_model",
     )  # fmt: skip
-    (table,) = tables(executed)
+    table, group_seeds, whitening_seeds = tables(executed)  # the two across-seed tables read the committed runs
     assert "| math500 | alpha_0.3_norm_group |" in table
+    assert "| alpha=0.2, group-normalized | hard |" in group_seeds and "| 3 |" in group_seeds
+    assert "| alpha=0, batch_token-normalized | easy |" in whitening_seeds
     assert figures(executed) == 2

@@ -1,7 +1,7 @@
 """The demo: shorten an overthinking model's reasoning with the paper's length penalty, and measure what it costs.
 
-    efficient-trl demo                                    # the sums task, alpha 0 and 0.2 (make demo)
-    efficient-trl demo --task graded                      # the graded task, per tier (make demo-graded)
+    efficient-trl demo                                    # the graded task, alpha 0 and 0.2, per tier (make demo)
+    efficient-trl demo --task sums                        # the sums task (make demo-sums)
     efficient-trl demo --task sums --alphas 0 0.05 0.1 0.2 0.4 --baselines true      # make sweep
     efficient-trl demo --task sums --alphas 0.05 0.2 --normalizations none group     # make ablation
     efficient-trl demo --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
@@ -38,7 +38,7 @@ TASK_COMPLETION_LENGTHS = {"sums": 160, "multi_sums": 160, "graded": 256}
 @dataclass
 class DemoSettings(ExperimentSettings):
     task: str = setting(
-        "sums",
+        "graded",
         f"Demo task, one of {list(TASKS)}: 'graded' has three tiers of difficulty (easy, medium, hard) where "
         "thinking matters, 'sums' adds four digits, 'multi_sums' 2 to 6 distinct ones (where cutting steps costs "
         "accuracy); picks the problems and the shipped starting model.",

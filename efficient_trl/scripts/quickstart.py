@@ -6,7 +6,7 @@
 Trains the shipped demo model (efficient_trl/demo_model: a tiny Qwen2 that adds four digits, then re-checks its sum
 0-3 times) with `EfficientGRPOTrainer` on the demo task's training sums, offline, on CPU, and prints a row every
 `logging_steps` steps: the accuracy, mean length and length-penalized reward of that stretch's training completions.
-The tokens fall while the accuracy holds; `make demo` measures the same on held-out problems. Any
+The tokens fall while the accuracy holds; `make demo-sums` measures the same on held-out problems. Any
 `EfficientGRPOConfig` field can be given on the command line or in a `--config` YAML.
 """
 
