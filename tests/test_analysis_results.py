@@ -21,6 +21,8 @@ from efficient_trl.analysis import (
 from efficient_trl.experiments.engine import START_MODELS
 from efficient_trl.provenance import read_provenance
 from efficient_trl.rewards import ADVANTAGE_NORMALIZATIONS
+from efficient_trl.synthetic import graded_problems
+from efficient_trl.thinking import without_thinking
 
 
 def test_demo_run_results_and_logs(tiny_demo_run):
@@ -250,13 +252,27 @@ def test_an_older_runs_shaped_reward_is_read_under_its_current_name():
 def test_rows_carry_the_share_of_answers_without_thinking_and_old_summaries_load_as_before(graded_evaluations):
     from efficient_trl.analysis import tier_rows
 
-    # a new evaluation records it (the graded model always thinks: 0), for the whole run, each tier and each cutoff
+    # a new evaluation records it, as its samples' text says, for the whole run, each tier and each cutoff (the
+    # cutoffs are the start model's samples cut: its rate)
     rows = load_results(graded_evaluations, cutoff_model="start", start="start")
-    assert [row["no_think_rate"] for row in rows] == [0.0] * 4
-    assert all(row["no_think_rate"] == 0.0 for row in tier_rows(rows))
+    problems = graded_problems(6, seed=3, split="held_out")
+    opened = {}
+    for name in ("start", "alpha=0.2"):
+        samples = [json.loads(line) for line in (graded_evaluations / name / "samples.jsonl").read_text().splitlines()]
+        opened[name] = [
+            (problems["tier"][s["problem_index"]], without_thinking(s["text"]), s["correct"]) for s in samples
+        ]
+    rate = {name: sum(o for _, o, _ in marks) / len(marks) for name, marks in opened.items()}
+    assert [row["no_think_rate"] for row in rows] == [rate["start"], rate["alpha=0.2"], rate["start"], rate["start"]]
+    for row in tier_rows(rows):
+        marks = [o for tier, o, _ in opened["start" if row["name"].startswith("cutoff") else row["name"]]
+                 if tier == row["tier"]]  # fmt: skip
+        assert row["no_think_rate"] == sum(marks) / len(marks)
     start = select(rows, name="start")[0]
-    # every sample thinks, and every problem has k = 2 of them: the mode's accuracy over samples is average pass@k
-    assert start["by_mode"]["think"]["accuracy"] == pytest.approx(start["accuracy"])
+    # each mode's accuracy is over that mode's samples
+    for mode, flag in (("think", False), ("no_think", True)):
+        right = [c for _, o, c in opened["start"] if o == flag]
+        assert start["by_mode"][mode]["accuracy"] == (pytest.approx(sum(right) / len(right)) if right else None)
     # the committed demo runs' summaries predate it: they load as they did, with no_think_rate None
     old = load_results(Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs" / "sweep", cutoff_model="start")
     assert old and all(row["no_think_rate"] is None and "by_mode" not in row for row in old)

@@ -57,14 +57,16 @@ def test_tier_table_of_a_graded_evaluation(graded_evaluations):
 
     markdown = format_tier_table(rows)
     lines = markdown.splitlines()
+    # the shipped graded model answers some prompts without thinking: each tier gets its share's column
     assert lines[0] == (
-        "| model | easy accuracy | easy tokens | easy tokens vs start | medium accuracy | medium tokens "
-        "| medium tokens vs start | hard accuracy | hard tokens | hard tokens vs start |"
+        "| model | easy accuracy | easy tokens | easy tokens vs start | easy no thinking | medium accuracy "
+        "| medium tokens | medium tokens vs start | medium no thinking | hard accuracy | hard tokens "
+        "| hard tokens vs start | hard no thinking |"
     )
     hard = table[1]["by_tier"]["hard"]
     assert lines[3].startswith("| alpha=0.2 |") and lines[3].endswith(
         f"| {100 * hard['accuracy']:.1f}% ± {100 * hard['accuracy_stderr']:.1f} | {hard['mean_tokens']:.1f} ± "
-        f"{hard['mean_tokens_stderr']:.1f} | {100 * hard['token_change']:+.1f}% |"
+        f"{hard['mean_tokens_stderr']:.1f} | {100 * hard['token_change']:+.1f}% | {100 * hard['no_think_rate']:.1f}% |"
     )
     assert lines[2].startswith("| start | ") and lines[2].count("| +0.0% |") == 3
     with pytest.raises(ValueError, match=r"no row named 'base' to compare against on \['graded/easy'"):
@@ -90,7 +92,11 @@ def test_tables_show_answers_without_thinking_when_some_model_gives_them(graded_
     # only models that always think (or that predate the figure): the table as it was
     assert "no thinking" not in format_tradeoff_table([rows[0], rows[2]], baseline="start")
 
-    graded = load_results(graded_evaluations, start="start")  # the graded model always thinks: no column
+    graded = load_results(graded_evaluations, start="start")
+    for row in graded:  # as if both models always thought: no column
+        row["no_think_rate"] = 0.0
+        for figures in row["by_tier"].values():
+            figures["no_think_rate"] = 0.0
     assert "no thinking" not in format_tier_table(graded)
     for row in graded:
         if row["name"] == "alpha=0.2":

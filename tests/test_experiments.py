@@ -53,7 +53,7 @@ def test_every_plan_subclasses_the_shared_settings_and_redeclares_only_the_defau
         for plan in PLANS
     }
     assert changed == {
-        "DemoSettings": {},  # on sums the task's limit (TASK_COMPLETION_LENGTHS) is the shared default
+        "DemoSettings": {"max_completion_length": 256},  # the default task's (graded) limit, TASK_COMPLETION_LENGTHS
         "CompareSettings": {"steps": 30, "prompts_per_step": 4, "max_completion_length": 200, "eval_problems": 500},
         "BudgetDemoSettings": {"eval_problems": 500},
     }
@@ -272,6 +272,6 @@ def test_a_model_trains_on_the_engines_threads_whatever_the_process_uses(tmp_pat
 def test_a_start_model_path_that_does_not_exist_is_no_such_directory(tmp_path):
     from efficient_trl.experiments.demo import DemoSettings, run_demo
 
-    with pytest.raises(FileNotFoundError, match=r"^no such directory: runs/x; rebuild the sums task's"):
+    with pytest.raises(FileNotFoundError, match=r"^no such directory: runs/x; rebuild the graded task's"):
         run_demo(tmp_path / "run", DemoSettings(), start_model=Path("runs/x"))
     assert not (tmp_path / "run").exists()

@@ -131,4 +131,4 @@ def test_the_installed_package_works_outside_the_repository(installed, tmp_path)
     assert "| alpha=0.2 |" in result.stdout and "results in demo-run (plot: demo-run/tradeoff.png)" in result.stdout
     assert (tmp_path / "demo-run" / "tradeoff.png").is_file() and (tmp_path / "demo-run" / "alpha_0.2").is_dir()
     recorded = json.loads((tmp_path / "demo-run" / "eval" / "start" / "settings.json").read_text())
-    assert recorded["model"] == str(installed / "efficient_trl" / "demo_model")
+    assert recorded["model"] == str(installed / "efficient_trl" / "demo_model_graded")  # the demo's default task

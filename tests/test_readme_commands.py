@@ -106,6 +106,7 @@ CPU_FLAGS = ["--bf16", "false", "--use_cpu", "true"]
 NOT_COMMANDS = {
     "R(z) = 1{z correct}": "README, The method: the reward's formula",
     "<think>Quick:": "README, the graded testbed: a reference solution",
+    "alpha <- clip(": "README, Trainers and configs: the dual ascent's update of alpha",
 }
 PROGRAMS = {"python", "python3", "accelerate", "efficient-trl", "make", "pip", "trl", "cd", *EXTERNAL_PROGRAMS}
 # Inline code that starts like a command but is a fragment of a sentence (what it is)
