@@ -186,6 +186,27 @@ def test_jobs_run_in_their_order_each_on_one_thread_and_print_on_the_commands_cl
     assert re.fullmatch(r"done in \d:\d\d", stderr[-1])
 
 
+def test_each_stage_line_is_one_write_so_that_processes_printing_at_once_do_not_interleave(monkeypatch):
+    # print() writes the text and then its newline; on an unbuffered stderr (PYTHONUNBUFFERED, as CI may set) two
+    # jobs printing at once gave "[1:00:03] squaring 1[1:00:03] squaring 2" in CI
+    class Recorder:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+
+        def flush(self):
+            pass
+
+    recorder = Recorder()
+    monkeypatch.setattr("efficient_trl.experiments.progress.sys.stderr", recorder)
+    with timed():
+        stage("one stage")
+    assert len(recorder.writes) == 2 and all(w.endswith("\n") and w.count("\n") == 1 for w in recorder.writes)
+    assert recorder.writes[0].endswith("] one stage\n") and recorder.writes[1].startswith("done in ")
+
+
 def test_elapsed_time_reads_as_minutes_and_seconds_then_hours():
     assert [format_elapsed(seconds) for seconds in (0, 59.9, 83, 600, 3599, 3725)] == [
         "0:00", "0:59", "1:23", "10:00", "59:59", "1:02:05"

@@ -40,9 +40,16 @@ def _started() -> float:
     return _process_start
 
 
+def _line(text: str) -> None:
+    # One write per line, newline included: print() writes the text and its newline separately, and on stderr (which
+    # writes through) the jobs' processes, printing at once, interleaved there ("[1:00:03] a[1:00:03] b").
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 def stage(message: str) -> None:
     """Print `[  m:ss] message` on stderr: the time since the command started and the stage it begins."""
-    print(f"[{format_elapsed(time.time() - _started()):>6}] {message}", file=sys.stderr, flush=True)
+    _line(f"[{format_elapsed(time.time() - _started()):>6}] {message}")
 
 
 @contextmanager
@@ -57,6 +64,6 @@ def timed() -> Iterator[None]:
     os.environ[CLOCK_VARIABLE] = repr(started)
     try:
         yield
-        print(f"done in {format_elapsed(time.time() - started)}", file=sys.stderr, flush=True)
+        _line(f"done in {format_elapsed(time.time() - started)}")
     finally:
         del os.environ[CLOCK_VARIABLE]
