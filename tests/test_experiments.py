@@ -253,6 +253,18 @@ def test_a_plans_command_refuses_a_run_directory_with_one_clear_line(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["afile", "other"]
 
 
+def test_an_interrupted_plan_says_how_to_carry_on_in_one_line(tmp_path, monkeypatch):
+    from efficient_trl.experiments import demo
+
+    def interrupted(run_dir, settings):
+        raise KeyboardInterrupt  # Ctrl-C while the jobs run
+
+    monkeypatch.setattr(demo, "run_demo", interrupted)
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit, match=rf"^efficient-trl demo: interrupted; run it again with --run_dir {run_dir} "):
+        demo.main(["--run_dir", str(run_dir)])
+
+
 def test_the_cpu_rl_config_recomputes_nothing_and_takes_the_settings(tmp_path):
     # TRL turns activation checkpointing on by default: for a tiny model on CPU, only a second forward pass.
     settings = RLSettings(steps=3, prompts_per_step=4, num_generations=2, beta=0.01, seed=5)

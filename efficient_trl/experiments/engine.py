@@ -399,6 +399,10 @@ def run_plan(
             rows = run(run_dir, settings)
         except (FileExistsError, RunDirInUseError) as refused:  # a run directory refused: the message names the fix
             raise SystemExit(f"efficient-trl {command}: error: {refused}") from None
+        except KeyboardInterrupt:  # Ctrl-C: what finished is kept, a rerun into the directory carries on from it
+            raise SystemExit(
+                f"efficient-trl {command}: interrupted; run it again with --run_dir {run_dir} to carry on"
+            ) from None
         stage("writing the report")
         table = report(run_dir, rows)
         print(f"\n{table}\n\n{described(settings)}\nresults in {run_dir} ({outputs.format(run_dir=run_dir)})")
