@@ -35,7 +35,7 @@ from .data import (
     to_prompts,
 )
 from .math_grader import MathAccuracyReward, final_answer, gold_answer, last_boxed, math_accuracy_reward
-from .provenance import missing_provenance, model_fingerprint, read_provenance
+from .provenance import missing_provenance, model_fingerprint, read_provenance, result_name
 from .rundir import held_run_dir, write_atomically
 from .sampling import DEFAULT_K, EvaluationSample, SamplingSettings, check_prompts, generate_samples
 from .sampling import prompt_token_ids as prompt_token_ids  # importable from here as before; home: sampling.py
@@ -254,8 +254,6 @@ def default_output_dir(
     followed by every other setting that differs from its default (-n<num_problems>, -seed<seed>,
     -thinking_budget<N>, -prompt<hash of the template>, -last_box), so that other settings get their own directory and
     the same settings find theirs again (to resume)."""
-    from .analysis import result_name  # analysis imports this module
-
     sampling = sampling.for_dataset(dataset)
     name = f"{Path(dataset).stem}-k{sampling.k}-t{sampling.temperature:g}-max{sampling.max_new_tokens}"
     defaults = asdict(SamplingSettings())
@@ -299,7 +297,7 @@ def evaluate_problems(
     columns, e.g. from `resolve_problems`) into the run directory `output_dir`, resuming it if it was interrupted.
 
     `dataset` and `prompt_template` name where the problems came from, for the run's settings; `name`, if given, is
-    the model's name in results (`analysis.load_results`; default: its directory's, as `analysis.result_name` says).
+    the model's name in results (`analysis.load_results`; default: its directory's, as `provenance.result_name` says).
     `backend` is
     "transformers" (`generate`, runs anywhere), "vllm" (batched, the normal choice on GPUs) or "auto" (vLLM when it
     is installed and CUDA is present, else transformers; `resolve_backend`); vLLM runs `data_parallel_size` engines

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .analysis import result_name
 from .cli import function_default
-from .provenance import PROVENANCE_FILE, RL_TRAINERS, model_fingerprint, read_provenance
+from .provenance import PROVENANCE_FILE, RL_TRAINERS, model_fingerprint, read_provenance, result_name
 from .rundir import MODEL_CARD_BEGIN, MODEL_CARD_END
 
 __all__ = [

@@ -43,6 +43,7 @@ __all__ = [
     "missing_provenance",
     "model_fingerprint",
     "read_provenance",
+    "result_name",
     "training_provenance",
     "write_provenance",
 ]
@@ -216,3 +217,10 @@ def _hub_commit(model: str) -> str | None:
         return HfApi().model_info(model).sha
     except (HfHubHTTPError, OSError, ValueError):
         return None
+
+
+def result_name(model: str | Path) -> str:
+    """How a model's evaluations are named in results: its directory's name, `<run>/checkpoint-N` for a
+    checkpoint, the repository's name for a hub model."""
+    model = Path(model)
+    return f"{model.parent.name}/{model.name}" if model.name.startswith("checkpoint-") else model.name

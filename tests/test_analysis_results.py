@@ -15,11 +15,10 @@ from efficient_trl.analysis import (
     model_label,
     model_style,
     plot_tradeoff,
-    result_name,
     select,
 )
 from efficient_trl.experiments.engine import START_MODELS
-from efficient_trl.provenance import read_provenance
+from efficient_trl.provenance import read_provenance, result_name
 from efficient_trl.rewards import ADVANTAGE_NORMALIZATIONS
 from efficient_trl.synthetic import graded_problems
 from efficient_trl.thinking import without_thinking

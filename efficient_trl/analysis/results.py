@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..length_rewards import LENGTH_REWARDS
-from ..provenance import BUDGET_DATA, PROVENANCE_FILE, RL_TRAINERS, read_provenance
+from ..provenance import BUDGET_DATA, PROVENANCE_FILE, RL_TRAINERS, read_provenance, result_name
 from ..rewards import ADVANTAGE_NORMALIZATIONS
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "load_training_logs",
     "pareto_frontier",
     "provenance_fields",
-    "result_name",
     "select",
     "tier_rows",
     "tradeoff_rows",
@@ -154,13 +153,6 @@ def load_budget_results(
     if alpha_run:
         rows += select(load_results(alpha_run), family="alpha", advantage_normalization="none")
     return rows
-
-
-def result_name(model: str | Path) -> str:
-    """How a model's evaluations are named in results: its directory's name, `<run>/checkpoint-N` for a
-    checkpoint, the repository's name for a hub model."""
-    model = Path(model)
-    return f"{model.parent.name}/{model.name}" if model.name.startswith("checkpoint-") else model.name
 
 
 def provenance_fields(provenance: dict[str, Any] | None) -> dict[str, Any]:
