@@ -429,8 +429,9 @@ def _train_resuming(
         kind, args, model_args.model_name_or_path, data, lora=peft_config is not None,
         extra_rewards=getattr(script_args, "extra_rewards", None),
     )  # fmt: skip
-    # the RL trainers write provenance.json into every checkpoint themselves (save_model); TRL's SFT/DPO by callback
-    extra = {"reward_funcs": reward_funcs, "provenance": provenance} if kind in TRAINERS else {}
+    # the RL trainers write provenance.json into every checkpoint themselves (save_model, given it by train_and_save);
+    # TRL's SFT/DPO by callback
+    extra = {"reward_funcs": reward_funcs} if kind in TRAINERS else {}
     callbacks = [] if kind in TRAINERS else [ProvenanceCallback(provenance)]
     trainer = trainer_class(
         model=model_args.model_name_or_path, args=args, train_dataset=dataset, peft_config=peft_config,
