@@ -2,17 +2,25 @@
 forcing function, the config's checks, and a real tiny GRPO run whose over-budget rollouts are forced and whose
 forced tokens the loss ignores."""
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
+from accelerate.commands.config.config_args import load_config_from_file
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig
 from efficient_trl.sampling import FORCED_ANSWER_CUE, ForcedThinking, force_thinking_budget
 from efficient_trl.synthetic import sum_problems
 from efficient_trl.testing import TWO_TERM_SUMS
 from efficient_trl.thinking import think_end_ids, thinking_length
+from efficient_trl.training import check_batch_sizes, parse_training_arguments
 
 from .recording import even_token_sum
 
+ROOT = Path(__file__).resolve().parents[1]
+CPU = ["--bf16", "false", "--use_cpu", "true"]
 END, CUE, EOS = [9], [7, 8], 0  # `</think>`'s ids, the cue's ids and an EOS id, for the pure function
 
 
@@ -158,3 +166,38 @@ def test_a_real_run_forces_over_budget_rollouts_and_masks_the_forced_tokens_from
     logged = [entry for entry in trainer.state.log_history if "efficiency/rollout_forced_rate" in entry]
     assert len(logged) == 2 and all(0 < entry["efficiency/rollout_forced_rate"] <= 1 for entry in logged)
     assert all(entry["efficiency/rollout_forced_tokens"] > 0 for entry in logged)
+
+
+# --- The recipes (issue 27 item 6)
+
+
+@pytest.mark.parametrize("size", ["1.5b", "7b"])
+def test_the_rollout_budget_recipes_are_l1_exact_with_budgeted_rollouts_and_their_batch(size):
+    recipe = ROOT / "recipes" / f"deepseek-r1-distill-qwen-{size}" / "l1_exact_rollout_budget.yaml"
+    script_args, args, model_args = parse_training_arguments(["--config", str(recipe), *CPU])
+    assert model_args.model_name_or_path == f"deepseek-ai/DeepSeek-R1-Distill-Qwen-{size.upper()}"
+    assert type(args).__name__ == "EfficientGRPOConfig" and args.resolved_length_reward()[0] == "l1_exact"
+    assert (args.rollout_budget_column, args.rollout_thinking_budget) == ("budget", None)
+    assert args.rollout_answer_cue == FORCED_ANSWER_CUE
+    assert script_args.budget_range == [100, 4000] and args.max_completion_length == 4096
+    assert args.use_vllm and args.vllm_mode == "colocate"
+    # L1's batch: 128 prompts x 16 = 2,048 completions per RL iteration, two optimizer steps of 1,024, on the process
+    # count of the Accelerate config its launch line names
+    launcher = re.search(r"accelerate_configs/(\w+)\.yaml", recipe.read_text()).group(1)
+    assert launcher == ("zero2" if size == "1.5b" else "zero3_2nodes")
+    processes = load_config_from_file(str(ROOT / "accelerate_configs" / f"{launcher}.yaml")).num_processes
+    per_step = args.per_device_train_batch_size * processes * args.gradient_accumulation_steps
+    per_iteration = args.per_device_train_batch_size * processes * args.steps_per_generation
+    assert (per_step, per_iteration, args.num_generations) == (1024, 2048, 16)
+    check_batch_sizes(script_args, args, processes)
+    with pytest.raises(ValueError, match="on 2 processes"):
+        check_batch_sizes(script_args, args, 2)
+    # every other setting is the 1.5B L1-Exact recipe's
+    l1 = yaml.safe_load((ROOT / "recipes" / "deepseek-r1-distill-qwen-1.5b" / "l1_exact.yaml").read_text())
+    mine = yaml.safe_load(recipe.read_text())
+    layout = {"model_name_or_path", "output_dir", "per_device_train_batch_size", "gradient_accumulation_steps",
+              "steps_per_generation", "vllm_gpu_memory_utilization"}  # fmt: skip
+    assert {k: v for k, v in mine.items() if k not in layout} == {
+        **{k: v for k, v in l1.items() if k not in layout},
+        "rollout_budget_column": "budget",
+    }
