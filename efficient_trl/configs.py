@@ -11,6 +11,7 @@ from trl import GRPOConfig, RLOOConfig
 
 from .length_rewards import AS_PUBLISHED, LENGTH_REWARDS, penalty_warmup_steps, resolve_length_reward
 from .rewards import ADVANTAGE_NORMALIZATIONS
+from .sampling import FORCED_ANSWER_CUE
 
 __all__ = [
     "LENGTH_PENALTY_MEASURES",
@@ -18,6 +19,7 @@ __all__ = [
     "EfficientRLOOConfig",
     "LengthPenaltyArguments",
     "NoThinkSamplingArguments",
+    "RolloutBudgetArguments",
 ]
 
 LENGTH_PENALTY_MEASURES = ("completion", "thinking")
@@ -268,6 +270,75 @@ class NoThinkSamplingArguments:
 
 
 @dataclass
+class RolloutBudgetArguments:
+    """Thinking budgets enforced inside training rollouts (budget forcing, as evaluation's `thinking_budget`), a field
+    of both efficient configs; EfficientGRPOTrainer implements it (see `_RolloutBudgetMixin` in trainers.py)."""
+
+    rollout_thinking_budget: int | None = field(
+        default=None,
+        metadata={
+            "help": "A thinking budget for every training rollout: a rollout that has not closed `</think>` within "
+            "this many tokens has its thinking cut there, `</think>` and rollout_answer_cue appended, and goes on to "
+            "its answer, within max_completion_length in all (one without room for them is left truncated). The "
+            "appended tokens, which the policy did not sample, are masked from the loss. Evaluation is never "
+            "forced. None: off. At most one of rollout_thinking_budget and rollout_budget_column."
+        },
+    )
+    rollout_budget_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "A dataset column holding each prompt's thinking budget (e.g. 'budget', the column L1's prompts "
+            "and the l1_exact / l1_max rewards use), enforced in its training rollouts as rollout_thinking_budget "
+            "enforces one budget. None: off."
+        },
+    )
+    rollout_answer_cue: str = field(
+        default=FORCED_ANSWER_CUE,
+        metadata={
+            "help": "Text appended after a forced `</think>` in a training rollout, so that the model answers at once "
+            "(evaluation's answer_cue by default)."
+        },
+    )
+
+    @property
+    def rollout_budgets(self) -> bool:
+        """Whether training rollouts are generated under a thinking budget."""
+        return self.rollout_thinking_budget is not None or self.rollout_budget_column is not None
+
+    def _check_rollout_budgets(self) -> None:
+        budget, column = self.rollout_thinking_budget, self.rollout_budget_column
+        if budget is not None and column is not None:
+            raise ValueError(
+                f"rollout_thinking_budget={budget!r} and rollout_budget_column={column!r} are both set: give one "
+                "budget for every rollout, or each prompt's from a column, not both."
+            )
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise ValueError(f"rollout_thinking_budget must be a positive token count (or None: off), got {budget!r}.")
+        if budget is not None and self.max_completion_length is not None and budget >= self.max_completion_length:
+            raise ValueError(
+                f"rollout_thinking_budget={budget} is not below max_completion_length={self.max_completion_length}, "
+                "so no rollout could run past it: lower the budget, or leave it None."
+            )
+        if column is not None and (not isinstance(column, str) or not column):
+            raise ValueError(f"rollout_budget_column must name a dataset column, e.g. 'budget', got {column!r}.")
+        if not self.rollout_budgets:
+            return
+        if not isinstance(self.rollout_answer_cue, str):
+            raise ValueError(f"rollout_answer_cue must be a string, got {self.rollout_answer_cue!r}.")
+        if self.use_vllm and self.vllm_mode == "server":
+            raise ValueError(
+                "rollout budgets continue each forced rollout on its own, which TRL's vllm_mode='server' does not do "
+                "(it samples a prompt's rollouts in one request): use vllm_mode='colocate'."
+            )
+        if self.forced_no_think_share:
+            raise ValueError(
+                "rollout budgets and forced_no_think_share both rewrite the training rollouts, and are not combined: "
+                "a forced no-thinking rollout has no thinking to budget. Set forced_no_think_share=0 or drop the "
+                "rollout budget."
+            )
+
+
+@dataclass
 class _ActivationCheckpointingDefault:
     """TRL's default, activation checkpointing on, under transformers 5's name.
 
@@ -306,7 +377,11 @@ _KL_HELP = (
 
 @dataclass
 class EfficientRLOOConfig(
-    LengthPenaltyArguments, NoThinkSamplingArguments, _ActivationCheckpointingDefault, RLOOConfig
+    LengthPenaltyArguments,
+    NoThinkSamplingArguments,
+    RolloutBudgetArguments,
+    _ActivationCheckpointingDefault,
+    RLOOConfig,
 ):
     """`trl.RLOOConfig` for `EfficientRLOOTrainer`, with the paper's group size and KL coefficient as defaults.
 
@@ -335,12 +410,22 @@ class EfficientRLOOConfig(
                 "not take; TRL's RLOO already subtracts beta * the summed k1 KL from each sequence's reward. Use "
                 "trainer grpo (EfficientGRPOConfig) for the authors' per-token placement."
             )
+        if self.rollout_budgets:
+            raise ValueError(
+                "rollout budgets mask the appended `</think>` and answer cue, which the policy did not sample, from "
+                "the loss; TRL's RLOO loss takes one log-probability sum per sequence and has no token mask for "
+                "them. Use trainer grpo (EfficientGRPOConfig / EfficientGRPOTrainer), which masks them."
+            )
         super().__post_init__()
 
 
 @dataclass
 class EfficientGRPOConfig(
-    LengthPenaltyArguments, NoThinkSamplingArguments, _ActivationCheckpointingDefault, GRPOConfig
+    LengthPenaltyArguments,
+    NoThinkSamplingArguments,
+    RolloutBudgetArguments,
+    _ActivationCheckpointingDefault,
+    GRPOConfig,
 ):
     """`trl.GRPOConfig` for `EfficientGRPOTrainer`: GRPO's per-token clipped loss with exact RLOO advantages.
 
@@ -381,6 +466,7 @@ class EfficientGRPOConfig(
     def __post_init__(self):
         self._check_length_penalty_arguments()
         self._check_no_think_sampling()
+        self._check_rollout_budgets()
         self._default_activation_checkpointing()
         if self.scale_rewards not in ("none", False):
             raise ValueError(

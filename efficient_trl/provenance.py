@@ -118,6 +118,16 @@ def training_provenance(
         "efficient_trl_version": _efficient_trl_version(),
         "trl_version": version("trl"),
         **({"extra_rewards": extra_rewards} if rl and extra_rewards else {}),  # only where a run added some
+        **({"rollout_budget": _rollout_budget(args)} if rl and getattr(args, "rollout_budgets", False) else {}),
+    }
+
+
+def _rollout_budget(args: Any) -> dict[str, Any]:
+    """How training rollouts were kept within a thinking budget (`configs.RolloutBudgetArguments`)."""
+    return {
+        "thinking_budget": args.rollout_thinking_budget,
+        "column": args.rollout_budget_column,
+        "answer_cue": args.rollout_answer_cue,
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -23,8 +23,10 @@ __all__ = [
     "DEFAULT_K",
     "FORCED_ANSWER_CUE",
     "EvaluationSample",
+    "ForcedThinking",
     "SamplingSettings",
     "check_prompts",
+    "force_thinking_budget",
     "generate_samples",
     "prompt_token_ids",
     "render_prompt",
@@ -239,26 +241,52 @@ def _until_eos(row: list[int], eos_ids: set[int], limit: int) -> tuple[list[int]
     return (row[: end + 1], False) if end is not None else (row, True)
 
 
+class ForcedThinking(NamedTuple):
+    """A sample after budget forcing (`force_thinking_budget`)."""
+
+    tokens: list[int]  # the completion so far
+    left: int | None  # how many tokens may still be sampled after it: None finished, 0 truncated (no room)
+    forced: bool  # `</think>` + the answer cue were appended at position `budget` (tokens the model did not sample)
+
+
+def force_thinking_budget(
+    tokens: list[int], ended: bool, budget: int, max_tokens: int, think_end_ids: list[int], cue_ids: list[int]
+) -> ForcedThinking:
+    """Budget forcing (s1) of one sample whose thinking may have run past `budget` tokens: what evaluation
+    (`SamplingSettings.thinking_budget`, both backends) and training rollouts (`rollout_thinking_budget`, the
+    trainers) do with a first sampling phase. `tokens` are the completion tokens sampled so far (stopped anywhere:
+    at `</think>`, at EOS, which `ended` says and `tokens` holds, or at a token limit); `max_tokens` bounds the whole
+    completion.
+
+    The model closed `</think>` within the budget (at most `budget` thinking tokens), or ended (EOS) within it without
+    closing: kept as sampled, finished if it ended, else it may go on (`left` tokens). Otherwise its thinking ran
+    past the budget: it becomes its first `budget` tokens + `think_end_ids` + `cue_ids`, from which the answer may
+    be sampled (`left` tokens); where they do not fit within `max_tokens`, the sample is kept as sampled and truncated
+    (`left` 0). Sampling past the budget and cutting afterwards is the same as stopping at it: each token depends only
+    on the ones before."""
+    closed_at = thinking_length(tokens, think_end_ids)  # len(tokens) when it never closes
+    if closed_at <= budget and (closed_at < len(tokens) or ended):
+        return ForcedThinking(tokens, None if ended else max(max_tokens - len(tokens), 0), False)
+    forced = tokens[:budget] + think_end_ids + cue_ids
+    if len(forced) > max_tokens:
+        return ForcedThinking(tokens, 0, False)
+    return ForcedThinking(forced, max_tokens - len(forced), True)
+
+
 def _force_thinking(
     thinking: list[int], ended: bool, think_end_ids: list[int], cue_ids: list[int], sampling: SamplingSettings
 ) -> tuple[list[int], int | None]:
-    """Budget forcing after the thinking phase (at most `sampling.thinking_budget` tokens, stopped at `</think>`;
-    `ended`: it stopped with EOS, which `thinking` holds): (the completion so far, how many answer tokens may follow
-    it, None when it is finished). Shared by both backends.
-
-    The model closed `</think>` itself: the answer follows, no cue. It ended (EOS) without closing its thoughts:
-    finished. It reached the budget: `</think>` + the answer cue are appended (they count as completion tokens), if
-    they fit within max_new_tokens; if not, nothing is appended and no answer may follow (the sample is truncated)."""
+    """Evaluation's budget forcing after its thinking phase (at most `sampling.thinking_budget` tokens, stopped at
+    `</think>`; `ended`: it stopped with EOS, which `thinking` holds): (the completion so far, how many answer tokens
+    may follow it, None when it is finished), by `force_thinking_budget`. Shared by both backends: the model closed
+    `</think>` itself: the answer follows, no cue (whatever the phase wrote after the marker, padding, is dropped)."""
     closed_at = thinking_length(thinking, think_end_ids)
-    if closed_at < len(thinking):
-        so_far = thinking[: closed_at + len(think_end_ids)]
-    elif ended:
-        return thinking, None
-    else:
-        so_far = thinking[: sampling.thinking_budget] + think_end_ids + cue_ids
-        if len(so_far) > sampling.max_new_tokens:
-            return thinking, 0
-    return so_far, sampling.max_new_tokens - len(so_far)
+    if closed_at < len(thinking):  # stopped at `</think>`: the answer is sampled next
+        thinking, ended = thinking[: closed_at + len(think_end_ids)], False
+    forced = force_thinking_budget(
+        thinking, ended, sampling.thinking_budget, sampling.max_new_tokens, think_end_ids, cue_ids
+    )
+    return forced.tokens, forced.left
 
 
 def _join_forced(

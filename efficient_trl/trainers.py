@@ -28,6 +28,7 @@ a model trained through the Python API records how it was trained, as the recipe
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from .math_grader import final_answer, math_accuracy_reward
 from .no_think_sampling import forced_rows, importance_sampled_logps, no_think_opening, opens_with
 from .provenance import training_provenance, write_provenance
 from .rewards import kl_returns, normalize_advantages, whiten_tokens
+from .sampling import force_thinking_budget
 from .thinking import opens_without_thinking, think_end_ids, thinking_length
 
 __all__ = ["SHAPED_REWARD_NAME", "EfficientGRPOTrainer", "EfficientRLOOTrainer"]
@@ -111,6 +113,20 @@ GENERIC_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "genera
 #   The outputs of _generate_and_score_completions: RLOO's "old_logps" (B,), the summed log-prob the loss's
 #       sequence ratio divides by; GRPO's "old_per_token_logps" (B, T), which `_compute_loss` uses in place of the
 #       current log-probs (detached) when present. Attribute read: max_completion_length (both).
+# Rollout budgets (rollout_thinking_budget / rollout_budget_column, `_RolloutBudgetMixin`), GRPO only (RLOO's loss
+#   has no token mask: EfficientRLOOConfig refuses them):
+#   _generate_single_turn (as above), called twice per generation batch: phase 1 on the prompts, phase 2 on prompt +
+#       forced prefix for the rollouts that go on (the same number of rows on every process, padded with filler rows:
+#       vLLM colocate with tensor parallelism gathers a TP group's rows and slices them back by count). It returns
+#       completions cut after their first EOS, which they keep.
+#   The token limit of one generation call: `vllm_generation.max_completion_length` (vLLM) or
+#       `generation_config.max_new_tokens` (transformers, continuous batching), set for the call and restored.
+#   _generate_and_score_completions' output: "tool_mask" (B, T) is added (0 on the forced `</think>` + cue) when it
+#       has none (tools are refused); TRL's `_compute_loss` masks with completion_mask * tool_mask (the loss, its
+#       per-sequence means, the sequence-level importance ratio, the entropy mask, the entropy bonus and the clip and
+#       KL metrics) while the attention uses completion_mask only. "num_items_in_batch" (the gathered loss-token count
+#       of loss types dapo, cispo and vespo), which TRL counted before, is recounted with the mask. Attributes read:
+#       use_vllm, tools, rollout_func.
 # Hidden state we keep: `_task_rewards`, the gathered weighted reward sum that `advantage_normalization="group"`
 #   divides by, is set in `_calculate_rewards` and read in `_generate_and_score_completions`. TRL gives no way to
 #   pass it through: `_calculate_rewards` must return exactly one column per reward function (TRL multiplies by
@@ -148,6 +164,18 @@ def _check_dataset_columns(dataset: Any, reward_funcs: list, split: str, length_
             )
 
 
+def _check_budget_column(dataset: Any, column: str | None) -> None:
+    """Fail at construction when rollout_budget_column names a column the training dataset lacks."""
+    columns = getattr(dataset, "column_names", None)
+    if column is None or not isinstance(columns, list) or column in columns:
+        return
+    raise ValueError(
+        f"rollout_budget_column={column!r} names no column of the train dataset (columns present: {columns}). Add "
+        "each prompt's thinking budget there (budgets.with_sampled_budgets writes a 'budget' column), or give one "
+        "budget for every rollout with rollout_thinking_budget."
+    )
+
+
 class _LengthPenaltyMixin:
     """The efficient-reasoning parts shared by both trainers; see the module docstring."""
 
@@ -177,6 +205,7 @@ class _LengthPenaltyMixin:
         elif not isinstance(reward_funcs, list):
             reward_funcs = [reward_funcs]
         _check_dataset_columns(train_dataset, reward_funcs, "train", args.length_reward)
+        _check_budget_column(train_dataset, args.rollout_budget_column)
         for name, dataset in eval_dataset.items() if isinstance(eval_dataset, dict) else [("eval", eval_dataset)]:
             _check_dataset_columns(dataset, reward_funcs, name, args.length_reward)
         self.provenance = provenance
@@ -526,6 +555,145 @@ class _NoThinkSamplingMixin:
         return logps
 
 
+class _RolloutBudgetMixin:
+    """Thinking budgets inside training rollouts (`rollout_thinking_budget`, or each prompt's `rollout_budget_column`),
+    by budget forcing (`sampling.force_thinking_budget`, evaluation's too) around TRL's `_generate_single_turn`.
+
+    Phase 1 samples every rollout with the token limit lowered to the largest budget of the generation batch (over
+    every process) plus the tokens of `</think>`, so that a rollout that closes its thinking exactly at its budget is
+    seen closed. A rollout that closed `</think>` within its budget b (or ended) is kept as sampled; one whose thinking
+    ran past b becomes its first b tokens + `</think>` + `rollout_answer_cue`; phase 2 samples, for these and for the
+    rollouts that closed within budget but are unfinished, the rest on prompt + prefix within what is left of
+    max_completion_length (sampled to the largest such remainder, each row cut at its own: autoregressive sampling
+    cut afterwards is the same as stopping). A forced prefix that does not fit leaves the rollout truncated as
+    sampled. Phase-1 tokens sampled past a row's budget and phase-2 tokens past a row's remainder are the compute
+    wasted.
+
+    The forced `</think>` + cue are masked from the loss (TRL's "tool_mask", see the contract block): the policy did
+    not sample them, so a policy gradient on them is not the policy's, and with the outcome's advantage it would push
+    the probability of closing exactly at the budget up or down by how an answer the policy did not choose to give
+    fared. They stay in the completion as context (the attention) and in its length (the length reward counts what
+    the user reads). With vLLM, their sampling log-probs are None, as TRL has for tokens it did not sample. Only in
+    training (evaluation samples the policy as it is)."""
+
+    _rollout_budget_list: list[int] | None = None  # this generation batch's budgets, per local rollout
+    _rollout_forced: list[tuple[int, int]] | None = None  # (start, count) of each local rollout's forced tokens
+
+    def _generate_and_score_completions(self, inputs):
+        self._rollout_budget_list = self._rollout_budgets_of(inputs) if self.model.training else None
+        self._rollout_forced = None
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            self._rollout_budget_list = None
+        forced, self._rollout_forced = self._rollout_forced, None
+        if forced is None:
+            return output
+        mask = torch.ones_like(output["completion_mask"])
+        for row, (start, count) in enumerate(forced):
+            mask[row, start : start + count] = 0
+        output["tool_mask"] = mask
+        loss_mask = output["completion_mask"] * mask
+        output["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        counts = self.accelerator.gather(torch.tensor([count for _, count in forced], device=mask.device))
+        self._metrics["train"]["efficiency/rollout_forced_rate"].append((counts > 0).float().mean().item())
+        self._metrics["train"]["efficiency/rollout_forced_tokens"].append(counts.float().mean().item())
+        return output
+
+    def _rollout_budgets_of(self, inputs: list[dict[str, Any]]) -> list[int] | None:
+        """Each local rollout's thinking budget, from the config's one or the dataset column; None when off."""
+        args = self.args
+        if not args.rollout_budgets:
+            return None
+        if getattr(self, "tools", None) or getattr(self, "rollout_func", None) is not None:
+            raise ValueError(
+                "rollout budgets force the thinking of TRL's own single-turn rollouts; they support neither tools "
+                "nor a rollout_func. Drop the rollout budget or the tools / rollout_func."
+            )
+        if args.rollout_thinking_budget is not None:
+            return [args.rollout_thinking_budget] * len(inputs)
+        budgets = [row.get(args.rollout_budget_column) for row in inputs]
+        bad = [b for b in budgets if isinstance(b, bool) or not isinstance(b, int) or b < 1]
+        if bad:
+            raise ValueError(
+                f"rollout_budget_column={args.rollout_budget_column!r} must hold a positive token count in every "
+                f"row, found {bad[0]!r}. Fill the column (budgets.with_sampled_budgets writes one) or fix its values."
+            )
+        return budgets
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs):
+        budgets = self._rollout_budget_list
+        if budgets is None:
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs
+            )
+        if images is not None or multimodal_fields:
+            raise ValueError("rollout budgets support text-only prompts; these rollouts have images.")
+        if len(budgets) != len(prompt_ids):  # TRL passes one prompt per dataset row, in order
+            raise RuntimeError(f"{len(budgets)} rollout budgets for {len(prompt_ids)} prompts; see the TRL contract.")
+        limit, end, eos = self.max_completion_length, self._think_end_ids, set(self.eos_token_ids)
+        cue = self._tokenizer(self.args.rollout_answer_cue, add_special_tokens=False)["input_ids"]
+        phase_1 = min(limit, self._gathered_max(max(budgets) + len(end)))
+        with self._sampling_limit(phase_1):
+            completions, logprobs = super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs
+            )
+        rows = [
+            force_thinking_budget(list(ids), bool(ids) and ids[-1] in eos, budget, limit, end, cue)
+            for ids, budget in zip(completions, budgets, strict=True)
+        ]
+        todo = [j for j, row in enumerate(rows) if row.left]
+        answers = self._continue_rollouts(
+            [list(prompt_ids[j]) + rows[j].tokens for j in todo], [rows[j].left for j in todo], prompt_ids[0],
+            images, multimodal_fields, num_generations, *args, **kwargs,
+        )  # fmt: skip
+        continued = dict(zip(todo, answers, strict=True))
+        out_ids, out_logprobs, forced = [], [], []
+        for j, row in enumerate(rows):
+            answer, answer_logprobs = continued.get(j, ([], []))
+            out_ids.append(row.tokens + answer)
+            count = len(end) + len(cue) if row.forced else 0
+            start = budgets[j] if row.forced else len(row.tokens)
+            forced.append((start, count))
+            if logprobs is not None:  # the kept prefix's own sampling log-probs; None where forced
+                kept = logprobs[j][: min(start, len(row.tokens))]
+                out_logprobs.append(list(kept) + [None] * count + list(answer_logprobs or [None] * len(answer)))
+        self._rollout_forced = forced
+        return out_ids, (out_logprobs if logprobs is not None else None)
+
+    def _continue_rollouts(self, prompts, left, filler, images, multimodal_fields, num_generations, *args, **kwargs):
+        """Phase 2: each of `prompts` (prompt + prefix) sampled on, cut at its `left` tokens; (ids, log-probs) each.
+        Every process makes the call with as many rows (filler rows, whose output is dropped, make up the count) or,
+        when no process has a row, none: generation may be collective (vLLM tensor parallelism, ZeRO-3)."""
+        rows = self._gathered_max(len(prompts))
+        if rows == 0:
+            return []
+        padded = prompts + [list(filler)] * (rows - len(prompts))
+        with self._sampling_limit(self._gathered_max(max(left, default=1))):
+            ids, logprobs = super()._generate_single_turn(
+                padded, images, multimodal_fields, num_generations, *args, **kwargs
+            )
+        logprobs = logprobs if logprobs is not None else [None] * len(ids)
+        return [(list(ids[j])[: left[j]], None if logprobs[j] is None else list(logprobs[j])[: left[j]])
+                for j in range(len(prompts))]  # fmt: skip
+
+    def _gathered_max(self, value: int) -> int:
+        """The largest of `value` over every process (the same generation call on each)."""
+        return int(self.accelerator.gather(torch.tensor([value], device=self.accelerator.device)).max())
+
+    @contextmanager
+    def _sampling_limit(self, limit: int):
+        """TRL's token limit of a generation call set to `limit` for the block (see the contract block)."""
+        holder, name = (self.vllm_generation, "max_completion_length") if self.use_vllm else (
+            self.generation_config, "max_new_tokens")  # fmt: skip
+        before = getattr(holder, name)
+        setattr(holder, name, limit)
+        try:
+            yield
+        finally:
+            setattr(holder, name, before)
+
+
 class EfficientRLOOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, RLOOTrainer):
     """`trl.RLOOTrainer` with a length reward in place of correctness: by default the paper's ("sigmoid"), from
     "Training Language Models to Reason Efficiently".
@@ -539,7 +707,7 @@ class EfficientRLOOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, RLOOTrain
     _provenance_kind = "rloo"
 
 
-class EfficientGRPOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, GRPOTrainer):
+class EfficientGRPOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, _RolloutBudgetMixin, GRPOTrainer):
     """`trl.GRPOTrainer` with a length reward (by default the paper's, "sigmoid") and exact RLOO advantages (per-token
     PPO clipping).
 

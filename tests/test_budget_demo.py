@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,12 @@ def test_a_directory_holding_another_run_is_refused_before_anything_is_trained(t
     ]
 
 
+def sft_log(run_dir):
+    log = json.loads((run_dir / "budget_sft" / "trainer_state.json").read_text())["log_history"]
+    return [{key: value for key, value in entry.items() if "runtime" not in key and "per_second" not in key}
+            for entry in log]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     settings = BudgetDemoSettings(
@@ -95,7 +102,9 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     rows = run_budget_demo(run_dir, settings)
     by_budget = {(row["name"], row["budget_mode"], row["budget"]) for row in rows if row.get("budget")}
     assert by_budget == {
-        (name, mode, budget) for name, mode in (("start", "force"), ("budget_sft", "prompt"), ("budget", "prompt"))
+        (name, mode, budget)
+        for name, mode in (("start", "force"), ("budget_sft", "prompt"), ("budget", "prompt"),
+                           ("budget_rollouts", "prompt"))
         for budget in (50, 100)
     }  # fmt: skip
     plain = [row for row in rows if row.get("budget") is None]
@@ -111,6 +120,13 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     assert stage1["trainer"] == "sft" and stage1["base_model"]["name_or_path"] == str(START_MODELS["sums"])
     assert stage1["data"]["budget_spread"] == 0.1 and "budget_range" not in stage1["data"]
     assert budget_rows_prompt(run_dir / "eval" / "budget" / "budget-50") == "Think for 50 tokens. {problem}"
+    # the same L1 model with its training rollouts kept within each prompt's budget, from the same SFT model
+    rollouts = json.loads((run_dir / "budget_rollouts" / "provenance.json").read_text())
+    assert rollouts["rollout_budget"] == {"thinking_budget": None, "column": "budget", "answer_cue": "\\boxed{"}
+    assert {key: value for key, value in rollouts.items() if key != "rollout_budget"} == provenance
+    assert "rollout_budget" not in provenance
+    log = json.loads((run_dir / "budget_rollouts" / "trainer_state.json").read_text())["log_history"]
+    assert any("efficiency/rollout_forced_rate" in entry for entry in log)
 
     table, figure = write_budget_demo_report(run_dir, rows)
     assert (run_dir / "budget_demo.png").is_file() and (run_dir / "results.md").read_text() == table + "\n"
@@ -124,7 +140,26 @@ def test_budget_demo_end_to_end_rows_and_plot(tmp_path):
     tokens = {line.get_label(): line.get_xydata().tolist() for line in tokens_axes.lines}
     assert tokens[label] == [[r["budget"], r["mean_budget_length"]] for r in budget_rows]
     assert "start (budget forcing)" in {line.get_label() for line in accuracy_axes.lines}
+    rollouts_label = "l1_exact a=0.01, rollouts within the budget (budget in the prompt)"
+    assert tokens[rollouts_label] == [
+        [r["budget"], r["mean_budget_length"]]
+        for r in sorted((row for row in rows if row["name"] == "budget_rollouts"), key=lambda row: row["budget"])
+    ]
     assert run_budget_demo(run_dir, settings) == rows  # a rerun resumes: everything had finished
+    # A copy kept as the repository keeps a committed run (no weights, no samples), without budget_rollouts: the
+    # rerun trains and evaluates only budget_rollouts (the SFT stage again, for its weights), the rest is kept.
+    copy = tmp_path / "committed"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("*.safetensors", "samples.jsonl", "checkpoint-*"))
+    shutil.rmtree(copy / "budget_rollouts")
+    shutil.rmtree(copy / "eval" / "budget_rollouts")
+    kept = {path: path.read_text() for path in copy.rglob("summary.json")}
+    rerun = run_budget_demo(copy, settings)
+    assert all(path.read_text() == text for path, text in kept.items())
+    assert sft_log(copy) == sft_log(run_dir)  # the SFT stage trained again is the same (but for its timing)
+    assert {(row["name"], row.get("budget")) for row in rerun} == {(row["name"], row.get("budget")) for row in rows}
+    assert (copy / "budget_rollouts" / "model.safetensors").is_file() and not any(
+        (copy / "budget").glob("*.safetensors")
+    )
     with pytest.raises(FileExistsError, match="other settings"):
         run_budget_demo(run_dir, BudgetDemoSettings(**{**vars(settings), "a": 0.02}))
 

@@ -107,6 +107,9 @@ def test_attributes_on_a_constructed_trainer(trainer_class, config_class, tiny_m
     check("_metrics", "a dict of modes to lists of metric values", lambda m: m["train"]["any"] == [])
     if trainer_class is EfficientGRPOTrainer:
         check("beta", "the KL coefficient, args.beta", lambda beta: beta == args.beta)
+        # rollout budgets set a generation call's token limit there (transformers)
+        check("generation_config", "a GenerationConfig with the token limit", lambda c: c.max_new_tokens == 8)
+        check("use_vllm", "whether vLLM generates", lambda use: use is False)
 
 
 # forced_no_think_share (AdaptThink's importance sampling; see the contract block): the hooks it overrides and calls,
@@ -147,3 +150,40 @@ def test_trl_code_no_think_sampling_relies_on(trl_class, method):
     source = inspect.getsource(getattr(trl_class, method))
     for fragment in NO_THINK_SOURCE[trl_class, method]:
         assert fragment in source, broken(f"{trl_class.__name__}.{method}", repr(fragment), "no such line")
+
+
+# Rollout budgets (see the contract block): the token limit of a generation call, where TRL's GRPO reads it, and the
+# loss mask and token count the forced tokens are taken out of.
+ROLLOUT_BUDGET_SOURCE = {
+    (GRPOTrainer, "_generate_single_turn"): [
+        "self.vllm_generation.generate(",
+        "generation_config=self.generation_config",  # transformers and continuous batching
+    ],
+    (GRPOTrainer, "_compute_loss"): [
+        'mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]',
+        'inputs["num_items_in_batch"]',
+    ],
+    (GRPOTrainer, "_generate_and_score_completions"): ['"num_items_in_batch": num_items_in_batch'],
+}
+
+
+@pytest.mark.parametrize(
+    "trl_class, method", sorted(ROLLOUT_BUDGET_SOURCE, key=str), ids=lambda x: getattr(x, "__name__", x)
+)
+def test_trl_code_rollout_budgets_rely_on(trl_class, method):
+    source = inspect.getsource(getattr(trl_class, method))
+    for fragment in ROLLOUT_BUDGET_SOURCE[trl_class, method]:
+        assert fragment in source, broken(f"{trl_class.__name__}.{method}", repr(fragment), "no such line")
+
+
+def test_the_token_limits_rollout_budgets_set_are_trls():
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    source = inspect.getsource(VLLMGeneration.generate)
+    assert "max_completion_length = self.max_completion_length" in source, broken(
+        "VLLMGeneration.generate", "its token limit read from self.max_completion_length", "no such line"
+    )
+    init = inspect.getsource(GRPOTrainer.__init__)
+    assert '"max_new_tokens": self.max_completion_length' in init, broken(
+        "GRPOTrainer.__init__", "generation_config's max_new_tokens from max_completion_length", "no such line"
+    )

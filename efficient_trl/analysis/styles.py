@@ -91,7 +91,8 @@ def model_label(row: dict[str, Any]) -> str:
             f"{key}={value:g}" if isinstance(value, (int, float)) else f"{key}={value}"
             for key, value in params.items()
         )
-        return f"{family} {shown}".strip()
+        rollouts = ", rollouts within the budget" if (row.get("provenance") or {}).get("rollout_budget") else ""
+        return f"{family} {shown}".strip() + rollouts
     if family in ("sft", "dpo"):
         kind = f"{family.upper()} baseline"
         return kind if name.lower() == family else f"{kind}: {name}"

@@ -9,18 +9,25 @@ Two stages, since the ~1M-parameter model breaks on a budget sentence it never s
    paired with its prompt asking for a budget drawn within `budget_spread` of that sample's own length
    (`budgets.budgets_near_lengths`): examples of following a budget, built from what the model already writes.
 2. RL with an L1 reward (`l1_exact` or `l1_max`) on the demo's RL prompts, each asking for a budget drawn from
-   `budget_range`: correctness and adherence together, over the whole range.
+   `budget_range`: correctness and adherence together, over the whole range; twice from the same SFT model:
+   `budget` (by the reward alone) and `budget_rollouts` (every training rollout also kept within its prompt's budget:
+   thinking past it is cut, `</think>` + `ROLLOUT_ANSWER_CUE` appended and masked from the loss, the answer sampled;
+   `rollout_budget_column`). Both count L as the whole completion, in the reward and in evaluation, as L1 does; the
+   forcing caps the thinking, so a forced rollout is the cue and answer longer than its budget.
 The budget goes before the problem (`budget_template`): the sums model re-checks by reading the problem back from
 the end of the prompt, where a budget's digits were read as terms. Every model is then evaluated on the same
 held-out sums at each budget of `eval_budgets`: both stages with the budget in the prompt, the starting model with
 budget forcing and plain. The alpha family comes from a demo run (`alpha_run`). Writes under a new run directory:
-budget_sft_sampling/, budget_sft/, budget/, eval/<model>/ per evaluation (eval/start/,
-eval/start_forced/budget-<N>/, eval/budget_sft/budget-<N>/, eval/budget/budget-<N>/), results.md and
-budget_demo.png.
+budget_sft_sampling/, budget_sft/, budget/, budget_rollouts/, eval/<model>/ per evaluation (eval/start/,
+eval/start_forced/budget-<N>/, eval/budget_sft/budget-<N>/, eval/budget/budget-<N>/,
+eval/budget_rollouts/budget-<N>/), results.md and budget_demo.png. A rerun resumes: trained models (provenance.json)
+and finished evaluations (summary.json) are kept, so that a copy of a committed run (without weights or samples)
+trains and evaluates only what it lacks (the SFT stage again where budget_rollouts still needs its weights).
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,7 @@ from ..baselines import rejection_sampling_datasets
 from ..budgets import budget_template, budgets_near_lengths, check_budget_range, with_budgets
 from ..evaluation import evaluate_problems, load_samples
 from ..length_rewards import resolve_length_reward
+from ..provenance import PROVENANCE_FILE
 from ..sampling import EvaluationSample, SamplingSettings
 from ..synthetic import sum_problems
 from . import engine
@@ -43,6 +51,9 @@ BUDGET_REWARDS = ("l1_exact", "l1_max")
 TASK = "sums"
 # Stage 1's budgets come from another seed than the RL prompts' (settings.seed): two independent draws.
 BUDGET_SFT_SEED_OFFSET = 1
+# The cue after a forced `</think>` in budget_rollouts' training rollouts: what follows `</think>` in every sums
+# solution (s1's "Final Answer:" is text the ~1M-parameter model never saw).
+ROLLOUT_ANSWER_CUE = "\\boxed{"
 
 
 @dataclass
@@ -106,11 +117,15 @@ class BudgetDemoSettings(ExperimentSettings):
             )
         super().__post_init__()
 
-    def budget_model(self) -> ModelSpec:
-        """Stage 2: RL with the L1 reward, its prompts asking for budgets from `budget_range`."""
+    def budget_model(self, rollout_budgets: bool = False) -> ModelSpec:
+        """Stage 2: RL with the L1 reward, its prompts asking for budgets from `budget_range`; with
+        `rollout_budgets`, each training rollout is also kept within its prompt's budget (budget forcing of the
+        thinking, `rollout_budget_column`): the model "budget_rollouts"."""
         return ModelSpec(
             self.length_reward, {"a": self.a}, budget_range=tuple(self.budget_range),
-            budget_template=self.budget_template, label="budget",
+            budget_template=self.budget_template, rollout_budgets=rollout_budgets,
+            rollout_answer_cue=ROLLOUT_ANSWER_CUE if rollout_budgets else None,
+            label="budget_rollouts" if rollout_budgets else "budget",
         )  # fmt: skip
 
 
@@ -173,18 +188,44 @@ def run_budget_demo(
     """
     start = engine.start_model(TASK, start_model)
     with engine.open_run(run_dir, engine.settings_record(settings, start)) as run_dir:
+        rollouts_dir = run_dir / "budget_rollouts"
+        if not (rollouts_dir / PROVENANCE_FILE).is_file() and not _has_weights(run_dir / "budget_sft"):
+            # a copy of a committed run (kept without weights): stage 1 again, the same for the same settings
+            shutil.rmtree(run_dir / "budget_sft", ignore_errors=True)
         budget_sft = build_budget_sft_model(start, settings, run_dir)
         budget_model = engine.train_model(settings.budget_model(), budget_sft, TASK, settings, run_dir / "budget")
+        rollouts_model = engine.train_model(
+            settings.budget_model(rollout_budgets=True), budget_sft, TASK, settings, rollouts_dir
+        )
         problems = engine.held_out_problems(TASK, settings)
-        engine.evaluate_model(start, "start", problems, TASK, settings, run_dir)
-        for name, model, mode, directory in (("start", start, "force", "start_forced"),
-                                             ("budget_sft", budget_sft, "prompt", "budget_sft"),
-                                             ("budget", budget_model, "prompt", "budget")):  # fmt: skip
+        if not _evaluated(run_dir / "eval" / "start", [None]):
+            engine.evaluate_model(start, "start", problems, TASK, settings, run_dir)
+        evaluations = (
+            ("start", start, "force", "start_forced"), ("budget_sft", budget_sft, "prompt", "budget_sft"),
+            ("budget", budget_model, "prompt", "budget"),
+            ("budget_rollouts", rollouts_model, "prompt", "budget_rollouts"),
+        )  # fmt: skip
+        for name, model, mode, directory in evaluations:
+            if _evaluated(run_dir / "eval" / directory, settings.eval_budgets):
+                stage(f"keeping eval/{directory}: evaluated by an earlier launch")
+                continue
             engine.evaluate_model(
                 model, name, problems, TASK, settings, run_dir, budgets=settings.eval_budgets, budget_mode=mode,
                 budget_template=settings.budget_template, eval_name=directory,
             )  # fmt: skip
     return load_budget_results(run_dir, settings.alpha_run)
+
+
+def _has_weights(model_dir: Path) -> bool:
+    return any(model_dir.glob("*.safetensors"))
+
+
+def _evaluated(eval_dir: Path, budgets: list[int | None]) -> bool:
+    """Whether an evaluation finished in an earlier launch (its summary.json, at each budget, written last): kept as
+    it is, so that a run copied without weights and samples (a committed run) resumes too."""
+    return all(
+        (eval_dir / ("" if budget is None else f"budget-{budget}") / "summary.json").is_file() for budget in budgets
+    )
 
 
 def write_budget_demo_report(run_dir: Path, rows: list[dict[str, Any]]) -> tuple[str, Any]:

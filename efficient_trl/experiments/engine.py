@@ -92,6 +92,8 @@ class ModelSpec:
     as_published: bool = False  # trained as the reward's authors did (`reward_as_published`): named <name>@published
     budget_range: tuple[int, int] | None = None  # each RL prompt asks for a budget drawn from it (L1's rewards)
     budget_template: str = "exact"
+    rollout_budgets: bool = False  # RL rollouts kept within the budget their prompt asks for (rollout_budget_column)
+    rollout_answer_cue: str | None = None  # the cue after a forced `</think>` (None: the config's default)
     trainer: str = "grpo"  # "grpo" (RL), or "sft" / "dpo" on data the plan gives
     learning_rate: float | None = None  # SFT/DPO; RL takes RLSettings.learning_rate
     epochs: float = 1.0  # SFT/DPO
@@ -104,6 +106,8 @@ class ModelSpec:
             raise ValueError(f"trainer must be one of {list(TRAINERS)}, got {self.trainer!r}.")
         if self.trainer != "grpo" and self.learning_rate is None:
             raise ValueError(f"a {self.trainer} spec needs its learning_rate.")
+        if self.rollout_budgets and self.budget_range is None:
+            raise ValueError("a spec with rollout_budgets needs the budget_range its prompts ask for budgets from.")
         if self.as_published and self.normalization != "none":
             raise ValueError("an as_published spec takes its reward's published normalization: leave normalization.")
 
@@ -134,6 +138,8 @@ class ModelSpec:
             "length_reward_kwargs": kwargs or None,
             "advantage_normalization": self.normalization,
             **({"reward_as_published": True} if self.as_published else {}),
+            **({"rollout_budget_column": "budget"} if self.rollout_budgets else {}),
+            **({"rollout_answer_cue": self.rollout_answer_cue} if self.rollout_answer_cue is not None else {}),
         }
 
 
