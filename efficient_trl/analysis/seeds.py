@@ -373,11 +373,13 @@ def _seed_point(axes: Any, row: dict[str, Any], **style: Any) -> None:
     """A model's mean accuracy (%) at its mean tokens, with error bars of one standard error across seeds (none for
     one seed)."""
 
+    from .plots import _marker_style
+
     def error(value: float) -> float | None:
         return value if math.isfinite(value) else None
 
     axes.errorbar(row["mean_tokens"], 100 * row["accuracy"], xerr=error(row["mean_tokens_stderr"]),
-                  yerr=error(100 * row["accuracy_stderr"]), capsize=2, **style)  # fmt: skip
+                  yerr=error(100 * row["accuracy_stderr"]), capsize=2, **_marker_style(style))  # fmt: skip
 
 
 def plot_token_savings(
