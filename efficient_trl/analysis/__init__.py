@@ -8,7 +8,7 @@ One module per job, imports flowing one way (results <- tables <- plots <- seeds
 - `styles`: how a model looks in every figure (colour, line style, marker, label);
 - `plots`: the figures;
 - `seeds`: the runs of one plan's seeds read as one set of rows (mean and standard error across seeds), whether the
-  seeds resolve a difference, and the comparison's figures and ranking across seeds.
+  seeds resolve a difference, the comparison's figures and ranking across seeds, and plans side by side per tier.
 
 Notebooks and scripts import from here: `from efficient_trl.analysis import load_results, plot_tradeoff`.
 """

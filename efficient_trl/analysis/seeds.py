@@ -1,15 +1,15 @@
 """Results across seeds: run directories of one plan that differ only in their seed, read as one set of rows with the
 mean over seeds and its standard error across seeds, and whether the seeds agree on a difference.
 
-One seed's run says little when two models sit within its noise: training from the same start with another seed moves
-a model's accuracy and length by as much as many of the differences a comparison is after. `load_seed_results` reads
-each seed's run (`load_results`) and returns one row per model (and per model and tier, when its evaluation has
-tiers) holding the mean over seeds of `accuracy` and `mean_tokens`, their standard errors across seeds in
-`accuracy_stderr` and `mean_tokens_stderr` (sample std / sqrt(n): the seeds' spread, not one evaluation's sampling
-error), `seeds` (n), each seed's own figures in `per_seed`, and each seed's change against the starting model of
-that seed's run (`accuracy_change` in accuracy points as a fraction, `token_change` as a fraction of the start's
-tokens), averaged with its standard error. Rows have the fields a run's rows have, so that the tables and figures of
-`efficient_trl.analysis` draw them (error bars are then the spread across seeds).
+One seed's run says little when two models sit within its noise: training from the same start with another seed moves a
+model's accuracy and length by as much as many of the differences a comparison is after. `load_seed_results` reads each
+seed's run (`load_results`) and returns one row per model (and per model and tier, when its evaluation has tiers)
+holding the mean over seeds of `accuracy`, `mean_tokens` and `no_think_rate`, their standard errors across seeds in
+`<name>_stderr` (sample std / sqrt(n): the seeds' spread, not one evaluation's sampling error), `seeds` (n), each
+seed's own figures in `per_seed`, and each seed's change against the starting model of that seed's run
+(`accuracy_change` in accuracy points as a fraction, `token_change` as a fraction of the start's tokens), averaged with
+its standard error. Rows have the fields a run's rows have, so that the tables and figures of `efficient_trl.analysis`
+draw them (error bars are then the spread across seeds).
 
 `seed_difference` says whether the seeds resolve a difference between two models (or a model and the start) on one
 quantity: "resolved" only when every seed gives it the same sign and the mean difference exceeds two standard errors
@@ -17,6 +17,9 @@ across seeds; `format_seed_table` writes the rows as a Markdown table that marks
 comparison of length rewards (`efficient_trl.experiments.compare`): `token_savings` gives, per method and tier, the
 largest token saving at no more than 1 point of accuracy lost, per seed and averaged; `format_savings_ranking` ranks
 the methods on it, `plot_token_savings` draws it and `plot_seed_pareto` draws each method's frontier over seeds.
+`load_seed_comparison` puts plans run with the same seeds side by side (the alpha family beside the adapt_think model
+on the graded testbed), refused unless they train and evaluate alike; `format_tier_comparison` and
+`plot_tier_comparison` show them per tier: accuracy, tokens cut and the share of answers given without thinking.
 """
 
 from __future__ import annotations
