@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo demo-sums sweep sweep-graded ablation ablation-graded groupnorm-graded ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo demo-sums sweep sweep-graded ablation ablation-graded adapt-graded groupnorm-graded ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ ablation: setup
 ablation-graded: setup
 	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --alphas 0 0.2 \
 		--normalizations none batch_token --seed $$seed --run_dir runs/ablation-graded/seed_$$seed || exit 1; done
+
+# AdaptThink's adapt_think reward on the graded task with the three seeds of ablation-graded, beside its alpha family
+# (same steps, batch and seeds; the comparison: notebooks/graded_tiers.ipynb). Each seed samples the starting model's
+# accuracy on the 480 training prompts (16 samples each), trains the adapt_think model, evaluates it and the start
+adapt-graded: setup
+	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --methods adapt_think \
+		--seed $$seed --run_dir runs/adapt-graded/seed_$$seed || exit 1; done
 
 groupnorm-graded: setup
 	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --alphas 0.05 0.2 \

@@ -59,6 +59,7 @@ __all__ = [
     "resolve_backend",
     "resolve_problems",
     "samples_to_jsonl",
+    "start_accuracies",
     "summarize",
     "write_summary",
 ]
@@ -87,6 +88,20 @@ def grade_samples(
         sample.extracted_answer = answer
         sample.correct = bool(verdict) and (rescued or not sample.truncated)
     return samples
+
+
+def start_accuracies(samples: list[EvaluationSample], num_problems: int) -> list[float]:
+    """Per problem, the share of its graded samples that are correct and finished (a truncated sample is wrong, as in
+    training). Every problem must have samples."""
+    correct: dict[int, list[bool]] = {}
+    for sample in samples:
+        if sample.correct is None:
+            raise ValueError("grade the samples (evaluation.grade_samples) before computing start accuracies.")
+        correct.setdefault(sample.problem_index, []).append(bool(sample.correct) and not sample.truncated)
+    missing = sorted(set(range(num_problems)) - set(correct))
+    if missing:
+        raise ValueError(f"problems {missing[:5]} have no samples; sample every problem first.")
+    return [sum(correct[index]) / len(correct[index]) for index in range(num_problems)]
 
 
 def _check_truncated_grading(truncated_grading: str) -> None:

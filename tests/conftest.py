@@ -101,8 +101,35 @@ def graded_evaluations(tmp_path_factory):
     return root / "eval"
 
 
+@pytest.fixture(scope="session")
+def adapt_seed_runs(tmp_path_factory):
+    """Real graded demo runs, shrunk, as make ablation-graded and make adapt-graded lay them out, for seeds 0 and 1:
+    {"alpha": [seed_0, seed_1] (alpha 0 only), "adapt_think": [seed_0, seed_1] (--methods adapt_think, 2 samples per
+    training prompt for the start accuracy)}, with the settings of each (about a minute)."""
+    import contextlib
+    import io
+
+    from efficient_trl.experiments.demo import DemoSettings, run_demo
+
+    root = tmp_path_factory.mktemp("adapt_seeds")
+    tiny = {"task": "graded", "steps": 2, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 120,
+            "logging_steps": 1, "eval_problems": 12}  # fmt: skip
+    plans = {"alpha": {"alphas": [0.0]}, "adapt_think": {"methods": ["adapt_think"], "start_accuracy_samples": 2}}
+    runs, settings = {}, {}
+    for plan, fields in plans.items():
+        for seed in (0, 1):
+            settings[plan, seed] = DemoSettings(**tiny, **fields, seed=seed)
+            run_dir = root / plan / f"seed_{seed}"
+            with contextlib.redirect_stderr(io.StringIO()):
+                run_demo(run_dir, settings[plan, seed])
+            runs.setdefault(plan, []).append(run_dir)
+    return runs, settings
+
+
 # Fixtures that train or evaluate models for real (tens of seconds): a test using one is marked slow.
-SLOW_FIXTURES = {"tiny_demo_run", "evaluation_runs", "ablation_training_dirs", "finished_run", "tiny_run"}
+SLOW_FIXTURES = {
+    "tiny_demo_run", "evaluation_runs", "ablation_training_dirs", "finished_run", "tiny_run", "adapt_seed_runs",
+}  # fmt: skip
 
 
 def pytest_collection_modifyitems(items):

@@ -13,13 +13,12 @@ from accelerate.commands.config.config_args import load_config_from_file
 from datasets import load_from_disk
 
 from efficient_trl import EfficientGRPOConfig, EfficientGRPOTrainer, EfficientRLOOConfig, EfficientRLOOTrainer
-from efficient_trl.evaluation import load_samples
+from efficient_trl.evaluation import load_samples, start_accuracies
 from efficient_trl.length_rewards import AS_PUBLISHED, adapt_think, resolve_length_reward
 from efficient_trl.no_think_sampling import forced_rows, importance_sampled_logps, no_think_opening, opens_with
 from efficient_trl.rewards import rloo_advantages
 from efficient_trl.sampling import EvaluationSample
 from efficient_trl.scripts.start_accuracy import main as start_accuracy_main
-from efficient_trl.scripts.start_accuracy import start_accuracies
 from efficient_trl.synthetic import sum_problems
 from efficient_trl.testing import TWO_TERM_SUMS
 from efficient_trl.thinking import opens_without_thinking, think_end_ids

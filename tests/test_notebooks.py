@@ -37,10 +37,10 @@ def tables(notebook: nbformat.NotebookNode) -> list[str]:
     ]
 
 
-def test_the_five_notebooks_are_there():
+def test_the_six_notebooks_are_there():
     assert NOTEBOOKS == [
-        "graded_tiers.ipynb", "normalization_ablation.ipynb", "token_budgets.ipynb", "tradeoff.ipynb",
-        "training_dynamics.ipynb",
+        "adapt_think.ipynb", "graded_tiers.ipynb", "normalization_ablation.ipynb", "token_budgets.ipynb",
+        "tradeoff.ipynb", "training_dynamics.ipynb",
     ]  # fmt: skip
 
 
@@ -63,8 +63,8 @@ def test_notebook_runs_on_the_committed_demo_outputs(name):
 def test_notebooks_run_on_a_fresh_demo_run(tiny_demo_run):
     run_dir = str(tiny_demo_run[0])
     for name in NOTEBOOKS:
-        # a sums demo run has no evaluation by budget and no tiers (see the tests below)
-        if name not in ("token_budgets.ipynb", "graded_tiers.ipynb"):
+        # a sums demo run has no evaluation by budget and no tiers, and is one seed of one plan (see the tests below)
+        if name not in ("token_budgets.ipynb", "graded_tiers.ipynb", "adapt_think.ipynb"):
             assert figures(execute(name, RUN_DIR=run_dir)) >= 1
 
 
@@ -91,6 +91,25 @@ def test_tiers_notebook_runs_on_a_users_graded_evaluation(tmp_path):
     executed = execute("graded_tiers.ipynb", RUN_DIR=str(tmp_path), START="demo_model_graded", CUTOFF_MODEL=None)
     (table,) = tables(executed)
     assert table.splitlines()[2].startswith("| demo_model_graded |") and figures(executed) == 1
+
+
+def test_adapt_think_notebook_puts_the_adapt_think_runs_beside_the_alpha_family(adapt_seed_runs):
+    runs, _ = adapt_seed_runs
+    executed = execute(
+        "adapt_think.ipynb", ALPHA_RUNS=str(runs["alpha"][0].parent), ADAPT_RUNS=str(runs["adapt_think"][0].parent),
+        SEEDS=[0, 1], MODELS=["start", "alpha=0", "adapt_think,delta=0.05"],
+    )  # fmt: skip
+    (table,) = tables(executed)
+    assert [line for line in table.splitlines() if line.startswith("**")] == ["**easy**", "**medium**", "**hard**"]
+    assert table.count("| adapt_think delta=0.05 |") == table.count("| alpha=0 |") == 3
+    assert figures(executed) == 1 and "no adapt_think runs" not in str(outputs(executed))
+
+
+def test_adapt_think_notebook_before_its_runs_shows_the_alpha_family_and_says_what_to_run():
+    executed = execute("adapt_think.ipynb", ADAPT_RUNS="demo_runs/missing")
+    (table,) = tables(executed)
+    assert "| alpha=0.2 |" in table and "adapt_think" not in table and figures(executed) == 1
+    assert "run `make adapt-graded`" in str(outputs(executed))
 
 
 def test_budget_notebook_without_an_alpha_run_shows_only_the_budget_run():

@@ -8,7 +8,7 @@ One module per job, imports flowing one way (results <- tables <- plots <- seeds
 - `styles`: how a model looks in every figure (colour, line style, marker, label);
 - `plots`: the figures;
 - `seeds`: the runs of one plan's seeds read as one set of rows (mean and standard error across seeds), whether the
-  seeds resolve a difference, and the comparison's figures and ranking across seeds.
+  seeds resolve a difference, the comparison's figures and ranking across seeds, and plans side by side per tier.
 
 Notebooks and scripts import from here: `from efficient_trl.analysis import load_results, plot_tradeoff`.
 """
@@ -38,8 +38,11 @@ from .results import (
 from .seeds import (
     format_savings_ranking,
     format_seed_table,
+    format_tier_comparison,
+    load_seed_comparison,
     load_seed_results,
     plot_seed_pareto,
+    plot_tier_comparison,
     plot_token_savings,
     seed_difference,
     token_savings,
@@ -54,9 +57,11 @@ __all__ = [
     "format_budget_table",
     "format_savings_ranking",
     "format_seed_table",
+    "format_tier_comparison",
     "format_tier_table",
     "format_tradeoff_table",
     "load_budget_results",
+    "load_seed_comparison",
     "load_results",
     "load_seed_results",
     "load_training_log",
@@ -67,6 +72,7 @@ __all__ = [
     "plot_budget_adherence",
     "plot_pareto",
     "plot_seed_pareto",
+    "plot_tier_comparison",
     "plot_token_savings",
     "plot_normalization_ablation",
     "plot_tiers",

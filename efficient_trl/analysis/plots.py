@@ -95,8 +95,16 @@ def _finish(figure: Any, path: str | Path | None, handles: dict[str, Any] | None
     return figure
 
 
+def _marker_style(style: dict[str, Any]) -> dict[str, Any]:
+    """An errorbar's style with its `fmt` marker as `marker`, without a line."""
+    marker = style.pop("fmt", None)
+    return {**style, "marker": marker, "linestyle": "none"} if marker is not None else style
+
+
 def _errorbar(axes: Any, row: dict[str, Any], **style: Any) -> None:
-    """A model's accuracy (%) at its mean tokens, ± 1 stderr, the bar cut at 0 and 100%."""
+    """A model's accuracy (%) at its mean tokens, ± 1 stderr, the bar cut at 0 and 100%. `fmt` is a marker, given
+    as `marker` (a format string cannot hold a mathtext marker such as adapt_think's "$A$")."""
+    style = _marker_style(style)
     accuracy, stderr = 100 * row["accuracy"], row.get("accuracy_stderr", 0.0)
     yerr = None
     if stderr is not None and math.isfinite(stderr):

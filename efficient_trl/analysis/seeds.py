@@ -1,15 +1,15 @@
 """Results across seeds: run directories of one plan that differ only in their seed, read as one set of rows with the
 mean over seeds and its standard error across seeds, and whether the seeds agree on a difference.
 
-One seed's run says little when two models sit within its noise: training from the same start with another seed moves
-a model's accuracy and length by as much as many of the differences a comparison is after. `load_seed_results` reads
-each seed's run (`load_results`) and returns one row per model (and per model and tier, when its evaluation has
-tiers) holding the mean over seeds of `accuracy` and `mean_tokens`, their standard errors across seeds in
-`accuracy_stderr` and `mean_tokens_stderr` (sample std / sqrt(n): the seeds' spread, not one evaluation's sampling
-error), `seeds` (n), each seed's own figures in `per_seed`, and each seed's change against the starting model of
-that seed's run (`accuracy_change` in accuracy points as a fraction, `token_change` as a fraction of the start's
-tokens), averaged with its standard error. Rows have the fields a run's rows have, so that the tables and figures of
-`efficient_trl.analysis` draw them (error bars are then the spread across seeds).
+One seed's run says little when two models sit within its noise: training from the same start with another seed moves a
+model's accuracy and length by as much as many of the differences a comparison is after. `load_seed_results` reads each
+seed's run (`load_results`) and returns one row per model (and per model and tier, when its evaluation has tiers)
+holding the mean over seeds of `accuracy`, `mean_tokens` and `no_think_rate`, their standard errors across seeds in
+`<name>_stderr` (sample std / sqrt(n): the seeds' spread, not one evaluation's sampling error), `seeds` (n), each
+seed's own figures in `per_seed`, and each seed's change against the starting model of that seed's run
+(`accuracy_change` in accuracy points as a fraction, `token_change` as a fraction of the start's tokens), averaged with
+its standard error. Rows have the fields a run's rows have, so that the tables and figures of `efficient_trl.analysis`
+draw them (error bars are then the spread across seeds).
 
 `seed_difference` says whether the seeds resolve a difference between two models (or a model and the start) on one
 quantity: "resolved" only when every seed gives it the same sign and the mean difference exceeds two standard errors
@@ -17,6 +17,9 @@ across seeds; `format_seed_table` writes the rows as a Markdown table that marks
 comparison of length rewards (`efficient_trl.experiments.compare`): `token_savings` gives, per method and tier, the
 largest token saving at no more than 1 point of accuracy lost, per seed and averaged; `format_savings_ranking` ranks
 the methods on it, `plot_token_savings` draws it and `plot_seed_pareto` draws each method's frontier over seeds.
+`load_seed_comparison` puts plans run with the same seeds side by side (the alpha family beside the adapt_think model
+on the graded testbed), refused unless they train and evaluate alike; `format_tier_comparison` and
+`plot_tier_comparison` show them per tier: accuracy, tokens cut and the share of answers given without thinking.
 """
 
 from __future__ import annotations
@@ -36,9 +39,13 @@ __all__ = [
     "SEED_FIELDS",
     "SEED_QUANTITIES",
     "format_savings_ranking",
+    "SHARED_SETTINGS",
     "format_seed_table",
+    "format_tier_comparison",
+    "load_seed_comparison",
     "load_seed_results",
     "plot_seed_pareto",
+    "plot_tier_comparison",
     "plot_token_savings",
     "seed_difference",
     "token_savings",
@@ -47,18 +54,28 @@ __all__ = [
 # The settings.json fields in which the runs of one plan's seeds may differ: the seed (and the list of seeds a plan
 # was launched with, which one launch per seed records as [n])
 SEED_FIELDS = ("seed", "seeds")
-# The figures averaged over seeds, each with its standard error across seeds in <name>_stderr
-SEED_QUANTITIES = ("accuracy", "mean_tokens", "accuracy_change", "token_change")
+# The figures averaged over seeds, each with its standard error across seeds in <name>_stderr (no_think_rate: None
+# where a seed's summary predates it)
+SEED_QUANTITIES = ("accuracy", "mean_tokens", "accuracy_change", "token_change", "no_think_rate")
+# The settings.json fields that say how a demo plan trains and evaluates every model: plans compared side by side
+# (`load_seed_comparison`) must agree in all of them
+SHARED_SETTINGS = (
+    "task", "start_model", "steps", "prompts_per_step", "num_generations", "learning_rate", "beta",
+    "max_completion_length", "eval_problems", "eval_k", "eval_temperature",
+)  # fmt: skip
 # The fields an averaged row keeps of its first seed's row: what the model is and how it was trained, and what it was
 # evaluated on (the same in every seed's run); a seed's own measurements (truncation, modes, ...) are left out
 KEPT_FIELDS = ("name", "dataset", "tier", *UNTRAINED_FIELDS, "cutoff", "num_problems", "max_new_tokens")
 
 
-def _across_seeds(values: Sequence[float]) -> tuple[float, float]:
-    """The mean of `values` and its standard error (sample std / sqrt(n)); the error is nan for a single value."""
+def _across_seeds(values: Sequence[float | None]) -> tuple[float | None, float]:
+    """The mean of `values` and its standard error (sample std / sqrt(n)); the error is nan for a single value. A
+    missing value (None) makes the mean None."""
     n = len(values)
     if n == 0:
         raise ValueError("no values to average.")
+    if any(value is None for value in values):
+        return None, math.nan
     mean = sum(values) / n
     if n == 1:
         return mean, math.nan
@@ -373,11 +390,13 @@ def _seed_point(axes: Any, row: dict[str, Any], **style: Any) -> None:
     """A model's mean accuracy (%) at its mean tokens, with error bars of one standard error across seeds (none for
     one seed)."""
 
+    from .plots import _marker_style
+
     def error(value: float) -> float | None:
         return value if math.isfinite(value) else None
 
     axes.errorbar(row["mean_tokens"], 100 * row["accuracy"], xerr=error(row["mean_tokens_stderr"]),
-                  yerr=error(100 * row["accuracy_stderr"]), capsize=2, **style)  # fmt: skip
+                  yerr=error(100 * row["accuracy_stderr"]), capsize=2, **_marker_style(style))  # fmt: skip
 
 
 def plot_token_savings(
@@ -421,4 +440,165 @@ def plot_token_savings(
         method: Patch(facecolor=looks[method]["color"], hatch=looks[method]["hatch"], edgecolor="white")
         for method in shown
     }  # fmt: skip
+    return _finish(figure, path, handles)
+
+
+def load_seed_comparison(plans: Sequence[Sequence[str | Path]], start: str = "start") -> list[dict[str, Any]]:
+    """The rows of several plans run with the same seeds (each a list of run directories, one per seed, of an
+    `efficient-trl demo` plan), read by `load_seed_results` and put side by side: the first plan's rows, then each
+    other plan's models but its start. For example the alpha family of `make ablation-graded` beside the adapt_think
+    model of `make adapt-graded`.
+
+    Refused (ValueError naming the difference) unless the plans train and evaluate alike: the same `SHARED_SETTINGS`
+    in every settings.json (the starting model's fingerprint included), the same seeds, and the same figures of the
+    starting model on every seed and tier (the same model, problems and sampling give the same samples). A model
+    name in two plans is refused too."""
+    if not plans or any(not runs for runs in plans):
+        raise ValueError("pass one or more plans, each a non-empty list of run directories (one per seed).")
+    settings = [[_run_settings(Path(run)) for run in runs] for runs in plans]
+    reference = settings[0][0]
+    for runs, records in zip(plans, settings, strict=True):
+        for run, record in zip(runs, records, strict=True):
+            for key in SHARED_SETTINGS:
+                if key not in record or record[key] != reference.get(key):
+                    raise ValueError(
+                        f"{run} has {key}={record.get(key)!r}, {plans[0][0]} has {reference.get(key)!r}: the plans "
+                        "compared must train and evaluate every model alike (SHARED_SETTINGS)."
+                    )
+    seeds = [sorted(record.get("seed") for record in records) for records in settings]
+    if any(found != seeds[0] for found in seeds):
+        raise ValueError(f"the plans were run with other seeds ({seeds}): pass the same seeds of every plan.")
+    loaded = [load_seed_results(runs, start=start) for runs in plans]
+    starts = [{row.get("tier"): row for row in rows if row["name"] == start} for rows in loaded]
+    for runs, found in zip(plans[1:], starts[1:], strict=True):
+        for tier, row in starts[0].items():
+            other = found.get(tier)
+            same = other is not None and all(
+                other["per_seed"][seed][key] == figures[key]
+                for seed, figures in row["per_seed"].items()
+                for key in ("accuracy", "mean_tokens")
+            )
+            if not same:
+                raise ValueError(
+                    f"the starting model {start!r} of {list(map(str, runs))} has other figures than in "
+                    f"{list(map(str, plans[0]))} at tier {tier!r}: evaluated otherwise, the plans do not compare."
+                )
+    merged = list(loaded[0])
+    for rows in loaded[1:]:
+        names = {row["name"] for row in merged}
+        clash = sorted({row["name"] for row in rows if row["name"] != start} & names)
+        if clash:
+            raise ValueError(f"models {clash} are in two plans: compare plans that train different models.")
+        merged += [row for row in rows if row["name"] != start]
+    return merged
+
+
+def _chosen(rows: list[dict[str, Any]], models: Sequence[str] | None, start: str) -> list[str]:
+    """The models to show, in order: `models` (each checked to have rows), else every model with the start first."""
+    names = list(dict.fromkeys(row["name"] for row in rows))
+    if models is None:
+        return sorted(names, key=lambda name: name != start)
+    missing = [name for name in models if name not in names]
+    if missing:
+        raise ValueError(f"no rows of models {missing} (the rows have {names}).")
+    return list(models)
+
+
+def _places(rows: list[dict[str, Any]]) -> list[str | None]:
+    """The tiers of the rows in order, or [None] (the whole evaluation) when they have none."""
+    return list(dict.fromkeys(row["tier"] for row in rows if row.get("tier") is not None)) or [None]
+
+
+def format_tier_comparison(
+    rows: list[dict[str, Any]], models: Sequence[str] | None = None, start: str = "start"
+) -> str:
+    """One Markdown table per tier (the whole evaluation when the rows have no tiers) of `load_seed_results` or
+    `load_seed_comparison` rows: per model of `models` (default: all, the start first) its accuracy, its accuracy
+    against `start` (points), mean tokens, tokens against `start` (%) and the share of answers given without thinking,
+    each mean ± standard error across seeds, the changes followed by "(unresolved)" where the seeds do not resolve
+    them (`seed_difference`). One dataset."""
+    names = _chosen(rows, models, start)
+    sections = []
+    for tier in _places(rows):
+        lines = [
+            f"**{tier or 'all problems'}**",
+            "",
+            f"| model | accuracy | accuracy vs {start} | mean tokens | tokens vs {start} | no thinking | seeds |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        labels = {row["name"]: model_label(row) for row in rows}
+        for name in names:
+            row = _find(rows, name, None, tier)
+            changes = []
+            for quantity, change, scale, unit in (("accuracy", "accuracy_change", 100, " pts"),
+                                                  ("token_change", "token_change", 100, "%")):  # fmt: skip
+                if name == start:
+                    changes.append("")
+                    continue
+                text = _plus_minus(row[change], row[f"{change}_stderr"], scale, 1, unit, sign=True)
+                verdict = seed_difference(rows, name, start, quantity, tier)["verdict"]
+                changes.append(text + (" (unresolved)" if verdict == "unresolved" else ""))
+            share = row.get("no_think_rate")
+            no_think = "" if share is None else _plus_minus(share, row["no_think_rate_stderr"], 100, 1, "%")
+            cells = [
+                labels[name], _plus_minus(row["accuracy"], row["accuracy_stderr"], 100, 1, "%"), changes[0],
+                _plus_minus(row["mean_tokens"], row["mean_tokens_stderr"], 1, 1), changes[1], no_think,
+                str(row["seeds"]),
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
+
+
+# The panels of `plot_tier_comparison`: the quantity of the rows' per_seed, its axis label, whether the start is drawn
+TIER_COMPARISON_PANELS = (
+    ("token_change", "tokens vs the start (%)", False),
+    ("no_think_rate", "answers without thinking (%)", True),
+)
+
+
+def plot_tier_comparison(
+    rows: list[dict[str, Any]],
+    models: Sequence[str] | None = None,
+    path: str | Path | None = None,
+    title: str = "Per tier: tokens cut and answers without thinking, mean over seeds",
+    start: str = "start",
+) -> Any:
+    """Two panels of `load_seed_results` or `load_seed_comparison` rows, one group of bars per tier (or the whole
+    evaluation): the change in tokens against `start` (%) and the share of answers given without thinking (%, the
+    start's too), one bar per model of `models` (default: all, the start first) in its colour, with an error bar of
+    one standard error across seeds and each seed's own value as a black dot on its bar. A bar's gid is
+    '<quantity>|<model>|<tier>', its dots' line '<quantity>|<model>|<tier>|seeds', for readers of the figure."""
+    from matplotlib.patches import Patch
+
+    from .plots import _decorate, _figure, _finish
+    from .styles import model_style
+
+    names = _chosen(rows, models, start)
+    places = _places(rows)
+    figure, panels = _figure(len(TIER_COMPARISON_PANELS), title)
+    labels = {row["name"]: model_label(row) for row in rows}
+    colors: dict[str, str] = {}
+    for axes, (quantity, label, with_start) in zip(panels, TIER_COMPARISON_PANELS, strict=True):
+        shown = [name for name in names if with_start or name != start]
+        width = 0.8 / max(len(shown), 1)
+        for index, name in enumerate(shown):
+            for position, tier in enumerate(places):
+                row = _find(rows, name, None, tier)
+                mean, stderr = row[quantity], row[f"{quantity}_stderr"]
+                if mean is None:
+                    continue  # a summary without the quantity (no_think_rate before it was recorded)
+                color = model_style(row)["color"]
+                x = position - 0.4 + width * (index + 0.5)
+                axes.bar(x, 100 * mean, width, color=color, edgecolor="white", capsize=2,
+                         yerr=100 * stderr if math.isfinite(stderr) else None,
+                         gid=f"{quantity}|{name}|{tier}")  # fmt: skip
+                values = [100 * figures[quantity] for figures in row["per_seed"].values()]
+                dots = {"marker": "o", "color": "black", "markersize": 3, "markeredgecolor": "white"}
+                axes.plot([x] * len(values), values, linestyle="none", gid=f"{quantity}|{name}|{tier}|seeds", **dots)
+                colors[name] = color
+        axes.set_xticks(range(len(places)), [tier or "all problems" for tier in places])
+        axes.axhline(0, color="#555555", linewidth=1)
+        _decorate(axes, "tier", f"{label}, mean ± SE over seeds")
+    handles = {labels[name]: Patch(facecolor=colors[name], edgecolor="white") for name in names if name in colors}
     return _finish(figure, path, handles)

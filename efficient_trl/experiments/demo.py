@@ -4,16 +4,19 @@
     efficient-trl demo --task sums                        # the sums task (make demo-sums)
     efficient-trl demo --task sums --alphas 0 0.05 0.1 0.2 0.4 --baselines true      # make sweep
     efficient-trl demo --task sums --alphas 0.05 0.2 --normalizations none group     # make ablation
+    efficient-trl demo --methods adapt_think --seed 0 --run_dir runs/adapt-graded/seed_0  # make adapt-graded
     efficient-trl demo --alphas 0 0.1 --steps 60 --run_dir runs/my-demo
 
 From a demo task's shipped starting model (a ~1M-parameter Qwen2 that solves the task's sums and re-checks its work,
 see `efficient_trl.synthetic`), train one model per alpha and advantage normalization with the same seed and steps;
-with `--baselines`, also the generation cutoff and SFT/DPO on rejection-sampled data; then evaluate every model on
-the same held-out problems. Writes under a new run directory: one directory per trained model (weights,
-trainer_state.json, provenance.json), eval/<model>/ per evaluated model (settings.json, samples.jsonl,
-summary.json; rejection_sampling/ holds the baselines' samples), results.md (the table printed at the end) and
-tradeoff.png; on the graded task results.md adds the table per tier and tradeoff_tiers.png plots each tier. The
-notebooks in notebooks/ read such a directory.
+with `--methods alpha adapt_think`, also AdaptThink's adapt_think reward (after sampling the starting model's
+accuracy on each training prompt; `--methods adapt_think` trains it alone); with `--baselines`, also the generation
+cutoff and SFT/DPO on rejection-sampled data; then evaluate every model on the same held-out problems. Writes under
+a new run directory: one directory per trained model (weights, trainer_state.json, provenance.json), eval/<model>/
+per evaluated model (settings.json, samples.jsonl, summary.json; rejection_sampling/ holds the baselines' samples,
+start_accuracy/ adapt_think's), results.md (the table printed at the end) and tradeoff.png; on the graded task
+results.md adds the table per tier and tradeoff_tiers.png plots each tier. The notebooks in notebooks/ read such a
+directory.
 """
 
 from __future__ import annotations
@@ -23,16 +26,23 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import format_tier_table, format_tradeoff_table, load_results, plot_tiers, plot_tradeoff
+from ..provenance import PROVENANCE_FILE
 from ..rewards import ADVANTAGE_NORMALIZATIONS
 from ..synthetic import TASKS
 from . import engine
-from .engine import ModelSpec, alpha_spec
-from .settings import ExperimentSettings, check_positive, setting
+from .engine import ModelSpec, adapt_think_spec, alpha_spec
+from .settings import ExperimentSettings, check_at_least, check_positive, setting
 
-__all__ = ["TASK_COMPLETION_LENGTHS", "DemoSettings", "demo_specs", "run_demo", "write_demo_report"]
+__all__ = ["METHODS", "TASK_COMPLETION_LENGTHS", "DemoSettings", "demo_specs", "run_demo", "write_demo_report"]
 
 # each task's default token limit: its longest reference solutions with a margin (graded: 7 digits and 3 passes)
 TASK_COMPLETION_LENGTHS = {"sums": 160, "multi_sums": 160, "graded": 256}
+# The families of RL models a demo trains, each with the settings only it reads (a run's settings.json leaves out
+# those of a family it does not train: a run made before a family existed still resumes)
+METHODS = {
+    "alpha": ("alphas", "normalizations"),
+    "adapt_think": ("adapt_think_delta", "forced_no_think_share", "start_accuracy_samples"),
+}
 
 
 @dataclass
@@ -53,6 +63,21 @@ class DemoSettings(ExperimentSettings):
         ["none"],
         "Advantage normalizations to train at every alpha: 'none' (the method), 'group' or 'batch' (the ablation), "
         "'batch_token' (the authors' released code).",
+    )
+    methods: list[str] = setting(
+        ["alpha"],
+        f"Families of RL models to train, of {list(METHODS)}: 'alpha' (the paper's sigmoid, one model per alpha and "
+        "normalization), 'adapt_think' (AdaptThink's reward, one model, after sampling the starting model's accuracy "
+        "on every training prompt).",
+    )
+    adapt_think_delta: float = setting(
+        0.05, "adapt_think: the bonus delta for answering without thinking (AdaptThink's)."
+    )
+    forced_no_think_share: float = setting(
+        0.5, "adapt_think: share of each prompt's rollouts forced to open without thinking (AdaptThink's: 0.5)."
+    )
+    start_accuracy_samples: int = setting(
+        16, "adapt_think: samples of the starting model per training prompt for its accuracy (AdaptThink's K: 16)."
     )
     baselines: bool = setting(False, "Also the generation cutoff, and SFT and DPO on rejection-sampled data.")
     cutoffs: list[float] = setting([40, 60, 80], "Token limits for the generation-cutoff baseline.")
@@ -82,15 +107,35 @@ class DemoSettings(ExperimentSettings):
             )
         if len(set(self.alphas)) != len(self.alphas):
             raise ValueError(f"alphas lists a value twice ({self.alphas}): each alpha trains one model.")
+        if not self.methods or not set(self.methods) <= set(METHODS) or len(set(self.methods)) != len(self.methods):
+            raise ValueError(
+                f"methods must be a non-empty list of distinct names of {list(METHODS)}, got {self.methods}."
+            )
+        if not 0.0 <= self.adapt_think_delta <= 1.0:
+            raise ValueError(
+                f"adapt_think_delta must be in [0, 1], got {self.adapt_think_delta}: above 1 a wrong answer without "
+                "thinking earns more than a right one with it (AdaptThink sweeps 0 to 0.1)."
+            )
+        if not 0.0 < self.forced_no_think_share < 1.0:
+            raise ValueError(
+                f"forced_no_think_share must be in (0, 1), got {self.forced_no_think_share}: at 0 the starting model "
+                "rarely shows the no-thinking mode, at 1 never the thinking one (AdaptThink forces 0.5)."
+            )
         super().__post_init__()
         check_positive(self, ("sft_learning_rate", "dpo_learning_rate"))
+        check_at_least(self, {"start_accuracy_samples": 1})
         if not self.cutoffs or any(cutoff < 1 for cutoff in self.cutoffs):
             raise ValueError(f"cutoffs must be positive token counts, got {self.cutoffs}.")
 
 
 def demo_specs(settings: DemoSettings) -> list[ModelSpec]:
-    """The RL models of a demo run: one per normalization and alpha; with baselines, SFT and DPO after them."""
-    specs = [alpha_spec(alpha, norm) for norm in settings.normalizations for alpha in settings.alphas]
+    """The RL models of a demo run: for 'alpha', one per normalization and alpha; for 'adapt_think', one; with
+    baselines, SFT and DPO after them."""
+    specs = []
+    if "alpha" in settings.methods:
+        specs += [alpha_spec(alpha, norm) for norm in settings.normalizations for alpha in settings.alphas]
+    if "adapt_think" in settings.methods:
+        specs.append(adapt_think_spec(settings.adapt_think_delta, settings.forced_no_think_share))
     if settings.baselines:
         specs += [
             ModelSpec(trainer="sft", learning_rate=settings.sft_learning_rate),
@@ -105,7 +150,13 @@ def run_demo(run_dir: str | Path, settings: DemoSettings, start_model: Path | No
     (`efficient_trl.analysis.load_results` of the run directory, laid out as `engine` says). A rerun with the same
     settings resumes the run."""
     start = engine.start_model(settings.task, start_model)
-    with engine.open_run(run_dir, engine.settings_record(settings, start)) as run_dir:
+    record = engine.settings_record(settings, start)
+    for method, names in METHODS.items():  # the settings of a family not trained change nothing
+        if method not in settings.methods:
+            record = {key: value for key, value in record.items() if key not in names}
+    if settings.methods == ["alpha"]:
+        del record["methods"]
+    with engine.open_run(run_dir, record) as run_dir:
         _train_and_evaluate(run_dir, settings, start)
     return load_results(run_dir, cutoff_model="start", start="start")
 
@@ -118,7 +169,11 @@ def _model_job(run_dir: Path, settings: DemoSettings, start: Path, spec: ModelSp
         cutoffs = [int(cutoff) for cutoff in settings.cutoffs] if settings.baselines else []
         engine.evaluate_model(start, "start", problems, task, settings, run_dir, cutoffs)
         return
-    path = engine.train_model(spec, start, task, settings, run_dir / engine.model_dir_name(spec.name))
+    output_dir, data, record = run_dir / engine.model_dir_name(spec.name), None, None
+    # adapt_think's prompts carry the starting model's accuracy on each (sampled unless the model is trained already)
+    if spec.length_reward == "adapt_think" and not (output_dir / PROVENANCE_FILE).is_file():
+        data, record = engine.start_accuracy_data(start, task, settings, run_dir, settings.start_accuracy_samples)
+    path = engine.train_model(spec, start, task, settings, output_dir, data, record)
     engine.evaluate_model(path, spec.name, problems, task, settings, run_dir)
 
 

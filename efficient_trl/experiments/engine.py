@@ -26,7 +26,7 @@ from ..baselines import rejection_sample
 from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
 from ..data import TASK_PROMPT, task_held_out_problems
-from ..evaluation import evaluate_problems, evaluate_problems_by_budget
+from ..evaluation import evaluate_problems, evaluate_problems_by_budget, load_samples, start_accuracies
 from ..provenance import PROVENANCE_FILE, model_fingerprint, training_provenance
 from ..rundir import LOCK_FILE, RunDirInUseError, held_run_dir, write_atomically
 from ..sampling import SamplingSettings
@@ -41,6 +41,7 @@ __all__ = [
     "START_MODELS",
     "THREADS",
     "ModelSpec",
+    "adapt_think_spec",
     "alpha_spec",
     "eval_dir",
     "eval_sampling",
@@ -55,6 +56,7 @@ __all__ = [
     "run_plan",
     "start_model",
     "settings_record",
+    "start_accuracy_data",
     "time_stamped",
     "torch_threads",
     "train_model",
@@ -95,6 +97,8 @@ class ModelSpec:
     rollout_budgets: bool = False  # RL rollouts kept within the budget their prompt asks for (rollout_budget_column)
     rollout_answer_cue: str | None = None  # the cue after a forced `</think>` (None: the config's default)
     trainer: str = "grpo"  # "grpo" (RL), or "sft" / "dpo" on data the plan gives
+    forced_no_think_share: float = 0.0  # AdaptThink's importance sampling (EfficientGRPOConfig's field)
+    importance_sampling_level: str = "token"  # GRPO's ratio per token or per completion ("sequence")
     learning_rate: float | None = None  # SFT/DPO; RL takes RLSettings.learning_rate
     epochs: float = 1.0  # SFT/DPO
     label: str | None = None  # the name in results, when not derived from the above
@@ -140,12 +144,27 @@ class ModelSpec:
             **({"reward_as_published": True} if self.as_published else {}),
             **({"rollout_budget_column": "budget"} if self.rollout_budgets else {}),
             **({"rollout_answer_cue": self.rollout_answer_cue} if self.rollout_answer_cue is not None else {}),
-        }
+            # only where set: every other spec's config is what it was before these fields existed
+            **({"forced_no_think_share": self.forced_no_think_share} if self.forced_no_think_share else {}),
+            **({"importance_sampling_level": self.importance_sampling_level}
+               if self.importance_sampling_level != "token" else {}),
+        }  # fmt: skip
 
 
 def alpha_spec(alpha: float, normalization: str = "none", **fields: Any) -> ModelSpec:
     """The paper's sigmoid reward at `alpha`."""
     return ModelSpec("sigmoid", {"alpha": alpha}, normalization, **fields)
+
+
+def adapt_think_spec(delta: float = 0.05, forced_no_think_share: float = 0.5, **fields: Any) -> ModelSpec:
+    """AdaptThink's `adapt_think` reward at `delta` with its importance sampling (`forced_no_think_share` of each
+    prompt's rollouts open without thinking) and one ratio per completion (importance_sampling_level "sequence"), as
+    the adapt_think recipes (recipes/deepseek-r1-distill-qwen-*/adapt_think.yaml) set for the authors' loss. It
+    trains on prompts with the start model's accuracy (`start_accuracy_data`)."""
+    return ModelSpec(
+        "adapt_think", {"delta": delta}, forced_no_think_share=forced_no_think_share,
+        importance_sampling_level="sequence", **fields,
+    )  # fmt: skip
 
 
 def model_dir_name(name: str) -> str:
@@ -265,10 +284,11 @@ def train_model(
     """Train one model from `start` as `spec` says into `output_dir`; returns its directory, with its
     trainer_state.json (the training log) and provenance.json.
 
-    A model already finished there (a rerun of the plan) is kept. RL trains on the task's training prompts with
-    `settings` (each prompt asking for a budget drawn from `spec.budget_range` with the run's seed, for L1's rewards);
-    SFT and DPO train on `data` (TRL's rows), described in provenance by `data_record` ({"dataset", "num_problems",
-    ...}). Trains on `THREADS` torch threads.
+    A model already finished there (a rerun of the plan) is kept. RL trains with `settings` on the task's training
+    prompts (each asking for a budget drawn from `spec.budget_range` with the run's seed, for L1's rewards), or on
+    `data` when given (those prompts with a column the reward reads: `start_accuracy_data`'s for adapt_think); SFT
+    and DPO train on `data` (TRL's rows). `data_record` ({"dataset", "num_problems", ...}) describes given data in
+    provenance. Trains on `THREADS` torch threads.
     """
     if (output_dir / PROVENANCE_FILE).is_file():  # written last, by train_and_save: a finished model (a rerun)
         stage(f"keeping {output_dir.name}: trained by an earlier launch")
@@ -277,7 +297,8 @@ def train_model(
         shutil.rmtree(output_dir)
     if spec.trainer == "grpo":
         args = rl_config(spec, settings, output_dir)
-        data, data_record = rl_data(spec, task, settings)
+        if data is None:
+            data, data_record = rl_data(spec, task, settings)
         stage(
             f"training {output_dir.name} on {task}: {settings.steps} steps of {settings.prompts_per_step} prompts x "
             f"{settings.num_generations} completions"
@@ -343,6 +364,40 @@ def evaluate_model(
     return evaluate_problems(
         str(model), problems, output_dir, eval_sampling(settings), cutoffs=tuple(cutoffs), **options
     )
+
+
+@torch_threads()
+def start_accuracy_data(
+    start: Path, task: str, settings: ExperimentSettings, run_dir: Path, samples: int
+) -> tuple[Any, dict[str, Any]]:
+    """The RL training prompts with the start model's accuracy on each (`start_accuracy`, adapt_think's reference),
+    as recipes/start_accuracy.py computes it: `samples` samples per prompt at the evaluation's temperature (0.6,
+    AdaptThink's) and token limit, graded by `evaluation.start_accuracies` (a truncated sample is wrong), sampled into
+    the evaluation run directory run_dir/start_accuracy (resumable; its summary.json has the start model's figures on
+    the training prompts, per tier), its report in run_dir/start_accuracy_report.json. Returns the data and its
+    record for provenance.json. On `THREADS` torch threads."""
+    prompts = rl_prompts(task, settings)
+    sampling = SamplingSettings(
+        k=samples, temperature=settings.eval_temperature, max_new_tokens=settings.max_completion_length,
+        seed=settings.seed,
+    )  # fmt: skip
+    output_dir = run_dir / "start_accuracy"
+    stage(f"sampling the starting model's accuracy: {samples} samples x {len(prompts)} {task} training prompts")
+    evaluate_problems(
+        str(start), prompts, output_dir, sampling, dataset=f"train {task}", prompt_template=PROMPT_TEMPLATE,
+        backend="transformers", batch_size=EVAL_BATCH_SIZE, device="cpu", cutoffs=(),
+    )  # fmt: skip
+    accuracy = start_accuracies(load_samples(output_dir), len(prompts))
+    report = {
+        "samples_per_problem": samples, "temperature": sampling.temperature, "problems": len(prompts),
+        "mean_start_accuracy": sum(accuracy) / len(accuracy),
+        "problems_never_solved": sum(value == 0 for value in accuracy),
+        "problems_always_solved": sum(value == 1 for value in accuracy),
+    }  # fmt: skip
+    write_json(run_dir / "start_accuracy_report.json", report)
+    record = {"dataset": f"{rl_data_source(task)} with start_accuracy ({samples} samples of the starting model)",
+              "num_problems": len(prompts), "prompt_template": None}  # fmt: skip
+    return prompts.add_column("start_accuracy", accuracy), record
 
 
 @torch_threads()

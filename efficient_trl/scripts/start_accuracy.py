@@ -31,9 +31,10 @@ from efficient_trl.evaluation import (
     evaluate_problems,
     load_samples,
     resolve_problems,
+    start_accuracies,
 )
 from efficient_trl.rundir import check_new_output_dir
-from efficient_trl.sampling import EvaluationSample, SamplingSettings
+from efficient_trl.sampling import SamplingSettings
 from efficient_trl.synthetic import TASKS
 
 # The RL prompts of the demo experiments (efficient_trl.experiments.engine.rl_prompts): TASKS[task](n, seed=2)
@@ -82,20 +83,6 @@ def training_problems(dataset: str, num_problems: int | None, prompt_template: s
         problems = TASKS[dataset](num_problems or 64, seed=DEMO_RL_SEED)
         return to_prompts(problems, prompt_template_for(dataset, prompt_template))
     return resolve_problems(dataset, split="train", num_problems=num_problems, prompt_template=prompt_template)
-
-
-def start_accuracies(samples: list[EvaluationSample], num_problems: int) -> list[float]:
-    """Per problem, the share of its graded samples that are correct and finished (a truncated sample is wrong, as in
-    training). Every problem must have samples."""
-    correct: dict[int, list[bool]] = {}
-    for sample in samples:
-        if sample.correct is None:
-            raise ValueError("grade the samples (evaluation.grade_samples) before computing start accuracies.")
-        correct.setdefault(sample.problem_index, []).append(bool(sample.correct) and not sample.truncated)
-    missing = sorted(set(range(num_problems)) - set(correct))
-    if missing:
-        raise ValueError(f"problems {missing[:5]} have no samples; sample every problem first.")
-    return [sum(correct[index]) / len(correct[index]) for index in range(num_problems)]
 
 
 def main(argv: list[str] | None = None) -> None:
