@@ -199,6 +199,9 @@ def test_other_length_rewards_are_their_own_families_labelled_by_their_parameter
     assert model_label(rows["kimi,weight=2"]) == "kimi weight=2"
     assert model_label(rows["grpo_lead,alpha=0.05"]) == "grpo_lead alpha=0.05, wrong_reward=-1"  # eps left out
     assert model_label(rows["alp,normalizer=200"]) == "alp beta=1, normalizer=200"
+    # as its authors trained it (verl's group normalization): told apart from the common setting by the label alone
+    published = {**rows["alp,normalizer=200"], "advantage_normalization": "group"}
+    assert model_label(published) == "alp beta=1, normalizer=200, group-normalized"
     assert model_label({**rows["kimi,weight=1"], "length_reward": {"name": "kimi", "weight": 1.0,
                                                                      "measure": "thinking"}}) == (
         "kimi weight=1, measure=thinking"

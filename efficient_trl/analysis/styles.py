@@ -91,8 +91,12 @@ def model_label(row: dict[str, Any]) -> str:
             f"{key}={value:g}" if isinstance(value, (int, float)) else f"{key}={value}"
             for key, value in params.items()
         )
+        # the normalization too, so that a reward trained as its authors did (verl's group normalization) and under the
+        # common setting (none) are told apart in tables over seeds, which have no "(as published)" mark
+        normalization = row.get("advantage_normalization") or "none"
+        normalized = f", {normalization}-normalized" if normalization != "none" else ""
         rollouts = ", rollouts within the budget" if (row.get("provenance") or {}).get("rollout_budget") else ""
-        return f"{family} {shown}".strip() + rollouts
+        return f"{family} {shown}".strip() + normalized + rollouts
     if family in ("sft", "dpo"):
         kind = f"{family.upper()} baseline"
         return kind if name.lower() == family else f"{kind}: {name}"
