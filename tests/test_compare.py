@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from efficient_trl.analysis import (
+    compare_methods,
     format_seed_table,
     load_results,
     model_label,
@@ -26,12 +27,11 @@ from efficient_trl.experiments.compare import (
     DEFAULT_SETTINGS,
     CompareSettings,
     as_published_specs,
-    compare_methods,
     format_compare_table,
     run_compare,
     write_compare_report,
 )
-from efficient_trl.experiments.engine import model_dir_name
+from efficient_trl.experiments.engine import LATER_SPEC_FIELDS, adapt_think_spec, alpha_spec, model_dir_name
 from efficient_trl.length_rewards import (
     AS_PUBLISHED,
     LENGTH_REWARDS,
@@ -39,6 +39,8 @@ from efficient_trl.length_rewards import (
     length_reward_parameters,
     resolve_length_reward,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_group_or_completion_length_reward_is_compared_at_three_strengths_from_weak_to_strong():
@@ -468,3 +470,13 @@ def test_a_tiny_graded_comparison_over_two_seeds_reports_means_savings_and_what_
     leads = [line.split(" | ")[3] for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert leads and all(lead in ("", "unresolved (+0.0 pts)") or lead.startswith("unresolved") for lead in leads)
     assert "(1 seed)" in text
+
+
+def test_a_comparison_recorded_before_the_later_spec_fields_still_resumes():
+    # make compare-graded's run of 2026-12-03 recorded each spec without the fields added after it (rollout budgets,
+    # AdaptThink's importance sampling): at their defaults they are left out, so that its settings.json still matches
+    committed = json.loads((ROOT / "notebooks/demo_runs/compare_graded/settings.json").read_text())
+    chosen = CompareSettings(tasks=["graded"], settings=["all"], as_published=True, seeds=[0, 1]).chosen_specs()
+    assert committed["trained"] == [{"name": spec.name, **spec.recorded()} for spec in chosen]
+    assert not set(LATER_SPEC_FIELDS) & set(alpha_spec(0.2).recorded())
+    assert adapt_think_spec().recorded()["forced_no_think_share"] == 0.5

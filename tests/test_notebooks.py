@@ -37,10 +37,10 @@ def tables(notebook: nbformat.NotebookNode) -> list[str]:
     ]
 
 
-def test_the_six_notebooks_are_there():
+def test_the_seven_notebooks_are_there():
     assert NOTEBOOKS == [
-        "adapt_think.ipynb", "graded_tiers.ipynb", "normalization_ablation.ipynb", "token_budgets.ipynb",
-        "tradeoff.ipynb", "training_dynamics.ipynb",
+        "adapt_think.ipynb", "graded_tiers.ipynb", "normalization_ablation.ipynb", "reward_comparison.ipynb",
+        "token_budgets.ipynb", "tradeoff.ipynb", "training_dynamics.ipynb",
     ]  # fmt: skip
 
 
@@ -64,7 +64,7 @@ def test_notebooks_run_on_a_fresh_demo_run(tiny_demo_run):
     run_dir = str(tiny_demo_run[0])
     for name in NOTEBOOKS:
         # a sums demo run has no evaluation by budget and no tiers, and is one seed of one plan (see the tests below)
-        if name not in ("token_budgets.ipynb", "graded_tiers.ipynb", "adapt_think.ipynb"):
+        if name not in ("token_budgets.ipynb", "graded_tiers.ipynb", "adapt_think.ipynb", "reward_comparison.ipynb"):
             assert figures(execute(name, RUN_DIR=run_dir)) >= 1
 
 
@@ -110,6 +110,31 @@ def test_adapt_think_notebook_before_its_runs_shows_the_alpha_family_and_says_wh
     (table,) = tables(executed)
     assert "| alpha=0.2 |" in table and "adapt_think" not in table and figures(executed) == 1
     assert "run `make adapt-graded`" in str(outputs(executed))
+
+
+def test_reward_comparison_notebook_shows_the_committed_comparison_and_its_ranking():
+    # the committed make compare-graded run: its report (results.md, written by compare's write_compare_report from
+    # the same library functions) holds the notebook's ranking word for word
+    executed = execute("reward_comparison.ipynb")
+    table, ranking = tables(executed)
+    report = (NOTEBOOKS_DIR / "demo_runs/compare_graded/graded/results.md").read_text()
+    assert ranking.strip() in report and table.splitlines()[0] in report
+    for tier in ("easy", "medium", "hard"):
+        assert f"**held-out graded, tier {tier}**" in ranking
+    assert (
+        "| kimi weight=2, group-normalized |" not in table
+        and "| alp beta=1, normalizer=100, group-normalized |" in table
+    )
+    assert figures(executed) == 2
+
+
+def test_reward_comparison_notebook_runs_on_a_users_seed_runs(adapt_seed_runs):
+    # two seeds of one plan with tiers (graded), made here: alpha 0 and the adapt_think model, as the user's methods
+    runs, _ = adapt_seed_runs
+    executed = execute("reward_comparison.ipynb", SEED_RUNS=[str(path) for path in runs["adapt_think"]])
+    table, ranking = tables(executed)
+    assert table.count("| adapt_think delta=0.05 |") == 3 and "| adapt_think | " in ranking
+    assert figures(executed) == 2
 
 
 def test_budget_notebook_without_an_alpha_run_shows_only_the_budget_run():

@@ -36,6 +36,7 @@ from .results import (
     tradeoff_rows,
 )
 from .seeds import (
+    compare_methods,
     format_savings_ranking,
     format_seed_table,
     format_tier_comparison,
@@ -54,6 +55,7 @@ __all__ = [
     "DYNAMICS_METRICS",
     "TrainingLog",
     "budget_report",
+    "compare_methods",
     "format_budget_table",
     "format_savings_ranking",
     "format_seed_table",

@@ -38,8 +38,9 @@ __all__ = [
     "METHOD_LOOKS",
     "SEED_FIELDS",
     "SEED_QUANTITIES",
-    "format_savings_ranking",
     "SHARED_SETTINGS",
+    "compare_methods",
+    "format_savings_ranking",
     "format_seed_table",
     "format_tier_comparison",
     "load_seed_comparison",
@@ -243,6 +244,27 @@ def format_seed_table(rows: list[dict[str, Any]], start: str = "start") -> str:
         cells.append(str(row["seeds"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def compare_methods(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The methods of a comparison's rows and each one's models, by name: a reward under the common setting
+    ('kimi'; the sigmoid's control 'no length penalty', its ablation 'sigmoid, group-normalized') or as its authors
+    trained it ('kimi (as published)'); the starting model is none."""
+    methods: dict[str, list[str]] = {}
+    for row in rows:
+        if row["family"] == "start" or row.get("tier") is not None:
+            continue
+        reward = (row.get("length_reward") or {}).get("name", "sigmoid")
+        published = row["name"].endswith("@published")
+        normalization = row.get("advantage_normalization") or "none"
+        if reward == "sigmoid" and not row.get("alpha"):
+            method = "no length penalty"
+        elif not published and normalization != "none":
+            method = f"{reward}, {normalization}-normalized"
+        else:
+            method = reward
+        methods.setdefault(method + (" (as published)" if published else ""), []).append(row["name"])
+    return methods
 
 
 def token_savings(

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import (
+    compare_methods,
     format_savings_ranking,
     format_seed_table,
     format_tradeoff_table,
@@ -63,7 +64,6 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "CompareSettings",
     "as_published_specs",
-    "compare_methods",
     "format_compare_table",
     "run_compare",
     "seed_run_dirs",
@@ -256,7 +256,7 @@ def run_compare(
     """
     starts = {task: engine.start_model(task, (start_models or {}).get(task)) for task in settings.tasks}
     chosen = settings.chosen_specs()
-    trained = [{"name": spec.name, **asdict(spec)} for spec in chosen]
+    trained = [{"name": spec.name, **spec.recorded()} for spec in chosen]
     fingerprints = {task: model_fingerprint(str(start)) for task, start in starts.items()}
     record = {"compare": asdict(settings), "trained": trained, "start_models": fingerprints}
     with engine.open_run(run_dir, record) as run_dir:
@@ -274,27 +274,6 @@ def run_compare(
     if len(settings.seeds) == 1:
         return {task: load_results(run_dir / task, start="start") for task in settings.tasks}
     return {task: load_seed_results(seed_run_dirs(run_dir, task, settings.seeds)) for task in settings.tasks}
-
-
-def compare_methods(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """The methods of a comparison's rows and each one's models, by name: a reward under the common setting
-    ('kimi'; the sigmoid's control 'no length penalty', its ablation 'sigmoid, group-normalized') or as its authors
-    trained it ('kimi (as published)'); the starting model is none."""
-    methods: dict[str, list[str]] = {}
-    for row in rows:
-        if row["family"] == "start" or row.get("tier") is not None:
-            continue
-        reward = (row.get("length_reward") or {}).get("name", "sigmoid")
-        published = row["name"].endswith("@published")
-        normalization = row.get("advantage_normalization") or "none"
-        if reward == "sigmoid" and not row.get("alpha"):
-            method = "no length penalty"
-        elif not published and normalization != "none":
-            method = f"{reward}, {normalization}-normalized"
-        else:
-            method = reward
-        methods.setdefault(method + (" (as published)" if published else ""), []).append(row["name"])
-    return methods
 
 
 def format_compare_table(rows: list[dict[str, Any]]) -> str:

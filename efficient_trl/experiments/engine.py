@@ -82,6 +82,10 @@ TRAINERS = ("grpo", "sft", "dpo")
 THREADS = 1
 
 
+# ModelSpec fields added after plans were first recorded: `ModelSpec.recorded` leaves them out at their defaults.
+LATER_SPEC_FIELDS = ("rollout_budgets", "rollout_answer_cue", "forced_no_think_share", "importance_sampling_level")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Which model to train, as data: RL with a length reward of `efficient_trl.LENGTH_REWARDS` (its parameters,
@@ -104,6 +108,14 @@ class ModelSpec:
     label: str | None = None  # the name in results, when not derived from the above
     role: str = ""
     reason: str = ""
+
+    def recorded(self) -> dict[str, Any]:
+        """The spec as a plan's settings.json records it: every field, but those added after plans were first
+        recorded (`LATER_SPEC_FIELDS`) only where they differ from their defaults, so that a run recorded before they
+        existed still resumes."""
+        defaults = ModelSpec()
+        return {key: value for key, value in asdict(self).items()
+                if key not in LATER_SPEC_FIELDS or value != getattr(defaults, key)}  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.trainer not in TRAINERS:
