@@ -36,6 +36,16 @@ def json_object(value: Any, name: str, example: str) -> Any:
         raise ValueError(f"{name} must be a JSON object, e.g. '{example}', got {value!r} ({error}).") from None
 
 
+def _is_real(value: Any) -> bool:
+    """A number a range can be checked on: an int or float, not a bool (YAML's `true` would pass as 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    """An int, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass
 class LengthPenaltyArguments:
     """Fields shared by both efficient configs (mixed into each, so one YAML file works with either trainer)."""
@@ -195,7 +205,7 @@ class LengthPenaltyArguments:
         target = self.target_mean_tokens
         if target is None:
             return
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not (0 < target < math.inf):
+        if not _is_real(target) or not 0 < target < math.inf:
             raise ValueError(
                 f"target_mean_tokens must be a positive number of tokens (the mean length to train towards), got "
                 f"{target!r}; leave it None to train at a fixed length_penalty_alpha."
@@ -207,10 +217,10 @@ class LengthPenaltyArguments:
                 f"{self.length_reward}'s own parameters in length_reward_kwargs."
             )
         step = self.length_penalty_alpha_step_size
-        if isinstance(step, bool) or not isinstance(step, (int, float)) or not (0 < step < math.inf):
+        if not _is_real(step) or not 0 < step < math.inf:
             raise ValueError(f"length_penalty_alpha_step_size must be a positive number, got {step!r}.")
         alpha_max = self.length_penalty_alpha_max
-        if isinstance(alpha_max, bool) or not isinstance(alpha_max, (int, float)) or not (0 < alpha_max < 1):
+        if not _is_real(alpha_max) or not 0 < alpha_max < 1:
             raise ValueError(
                 f"length_penalty_alpha_max must be in (0, 1), got {alpha_max!r}: at 1 the longest correct answer "
                 "would earn no more than a wrong one."
@@ -260,7 +270,7 @@ class NoThinkSamplingArguments:
 
     def _check_no_think_sampling(self) -> None:
         share = self.forced_no_think_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        if not _is_real(share) or not 0.0 <= share <= 1.0:
             raise ValueError(f"forced_no_think_share must be a share in [0, 1] (0: off), got {share!r}.")
         if share > 0 and self.use_vllm and self.vllm_mode == "server":
             raise ValueError(
@@ -312,7 +322,7 @@ class RolloutBudgetArguments:
                 f"rollout_thinking_budget={budget!r} and rollout_budget_column={column!r} are both set: give one "
                 "budget for every rollout, or each prompt's from a column, not both."
             )
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        if budget is not None and not (_is_count(budget) and budget >= 1):
             raise ValueError(f"rollout_thinking_budget must be a positive token count (or None: off), got {budget!r}.")
         if budget is not None and self.max_completion_length is not None and budget >= self.max_completion_length:
             raise ValueError(
