@@ -20,13 +20,13 @@ from datasets import Dataset
 
 from .data import PREPARED_TRAINING_SET
 from .evaluation import evaluate_problems, load_samples
-from .sampling import EvaluationSample, SamplingSettings, prompt_token_ids, render_prompt
+from .sampling import EvaluationSample, SamplingRunArguments, SamplingSettings, prompt_token_ids, render_prompt
 
 __all__ = ["RejectionSamplingArguments", "rejection_sample", "rejection_sampling_datasets"]
 
 
 @dataclass
-class RejectionSamplingArguments:
+class RejectionSamplingArguments(SamplingRunArguments):
     """What recipes/rejection_sampling.py samples, and where it writes; parsed beside `GenerationArguments`."""
 
     model: str = field(metadata={"help": "The starting model: local directory or hub name."})
@@ -34,20 +34,10 @@ class RejectionSamplingArguments:
     dataset: str = field(
         default=PREPARED_TRAINING_SET, metadata={"help": "Training problems (see recipes/prepare_data.py)."}
     )
-    num_problems: int | None = field(default=None, metadata={"help": "Sample the first N problems only."})
     # Sampling (as RL training samples: temperature 1, up to 32k tokens, 8 responses per prompt)
     num_samples: int = field(default=8, metadata={"help": "Responses sampled per prompt."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     max_new_tokens: int = field(default=32000, metadata={"help": "Token limit per response."})
-    seed: int = field(
-        default=SamplingSettings.__dataclass_fields__["seed"].default, metadata={"help": "Sampling seed."}
-    )
-
-    def sampling(self) -> SamplingSettings:
-        """The sampling settings of these arguments, for `rejection_sample`."""
-        return SamplingSettings(
-            k=self.num_samples, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed
-        )
 
 
 def rejection_sample(

@@ -24,6 +24,7 @@ __all__ = [
     "FORCED_ANSWER_CUE",
     "EvaluationSample",
     "ForcedThinking",
+    "SamplingRunArguments",
     "SamplingSettings",
     "check_prompts",
     "force_thinking_budget",
@@ -124,6 +125,32 @@ class SamplingSettings:
         if self.thinking_budget is None:
             del settings["thinking_budget"], settings["answer_cue"]
         return settings
+
+
+@dataclass
+class SamplingRunArguments:
+    """The arguments of a recipe that samples a model `num_samples` times per problem and writes what it finds under
+    output_dir (`baselines.RejectionSamplingArguments`, recipes/start_accuracy.py's); each recipe redeclares the
+    fields whose defaults or help differ, and `sampling()` turns them into `SamplingSettings`."""
+
+    model: str = field(metadata={"help": "The model to sample: local directory or hub name."})
+    output_dir: str = field(metadata={"help": "Writes the samples and what is made of them here."})
+    dataset: str = field(default="", metadata={"help": "The problems to sample."})
+    num_problems: int | None = field(default=None, metadata={"help": "Sample the first N problems only."})
+    num_samples: int = field(default=1, metadata={"help": "Samples per problem."})
+    temperature: float = field(default=SamplingSettings.temperature, metadata={"help": "Sampling temperature."})
+    max_new_tokens: int = field(default=SamplingSettings.max_new_tokens, metadata={"help": "Token limit per sample."})
+    seed: int = field(default=SamplingSettings.seed, metadata={"help": "Sampling seed."})
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}.")
+
+    def sampling(self) -> SamplingSettings:
+        """The sampling settings of these arguments, for `evaluation.evaluate_problems`."""
+        return SamplingSettings(
+            k=self.num_samples, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed
+        )
 
 
 def check_prompts(prompts: list[Any]) -> None:

@@ -34,7 +34,7 @@ from efficient_trl.evaluation import (
     start_accuracies,
 )
 from efficient_trl.rundir import check_new_output_dir
-from efficient_trl.sampling import SamplingSettings
+from efficient_trl.sampling import SamplingRunArguments
 from efficient_trl.synthetic import TASKS
 
 # The RL prompts of the demo experiments (efficient_trl.experiments.engine.rl_prompts): TASKS[task](n, seed=2)
@@ -42,7 +42,7 @@ DEMO_RL_SEED = 2
 
 
 @dataclass
-class StartAccuracyArguments:
+class StartAccuracyArguments(SamplingRunArguments):
     """What recipes/start_accuracy.py samples, and where it writes; parsed beside `GenerationArguments`."""
 
     model: str = field(
@@ -61,19 +61,6 @@ class StartAccuracyArguments:
     num_samples: int = field(default=16, metadata={"help": "Samples per prompt (AdaptThink's K: 16)."})
     temperature: float = field(default=0.6, metadata={"help": "Sampling temperature (AdaptThink's: 0.6)."})
     max_new_tokens: int = field(default=16384, metadata={"help": "Token limit per sample (AdaptThink's: 16,384)."})
-    seed: int = field(
-        default=SamplingSettings.__dataclass_fields__["seed"].default, metadata={"help": "Sampling seed."}
-    )
-
-    def __post_init__(self) -> None:
-        if self.num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}.")
-
-    def sampling(self) -> SamplingSettings:
-        """The sampling settings of these arguments, for `evaluation.evaluate_problems`."""
-        return SamplingSettings(
-            k=self.num_samples, temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed
-        )
 
 
 def training_problems(dataset: str, num_problems: int | None, prompt_template: str | None) -> Any:
