@@ -93,3 +93,17 @@ def expected_advantages(
         completion_lengths=torch.tensor([len(ids) for ids in completion_ids]),  # the tokens the loss counts
     )
     return rewards, advantages
+
+
+def recording_losses(trainer_class):
+    """`trainer_class` keeping what reached each `_compute_loss` call and the loss it returned."""
+
+    class Recording(trainer_class):
+        losses = []
+
+        def _compute_loss(self, model, inputs):
+            loss = super()._compute_loss(model, inputs)
+            self.losses.append(({k: v.clone() if torch.is_tensor(v) else v for k, v in inputs.items()}, loss.item()))
+            return loss
+
+    return Recording

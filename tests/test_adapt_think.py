@@ -25,7 +25,7 @@ from efficient_trl.thinking import opens_without_thinking, think_end_ids
 from efficient_trl.training import check_batch_sizes, parse_training_arguments
 
 from . import test_distributed
-from .recording import even_token_sum, expected_advantages
+from .recording import even_token_sum, expected_advantages, recording_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINERS = {"grpo": (EfficientGRPOTrainer, EfficientGRPOConfig), "rloo": (EfficientRLOOTrainer, EfficientRLOOConfig)}
@@ -168,20 +168,6 @@ def test_importance_sampled_logps_puts_the_mixtures_probability_on_the_opening()
     # The authors' log(share) for a forced row where the old policy never opens so
     never = importance_sampled_logps(torch.tensor([[-1e4, -1.0]]), torch.tensor([True]), torch.tensor([1]), 0.5)
     assert never[0, 0].item() == pytest.approx(math.log(0.5))
-
-
-def recording_losses(trainer_class):
-    """`trainer_class` keeping what reached each `_compute_loss` call and the loss it returned."""
-
-    class Recording(trainer_class):
-        losses = []
-
-        def _compute_loss(self, model, inputs):
-            loss = super()._compute_loss(model, inputs)
-            self.losses.append(({k: v.clone() if torch.is_tensor(v) else v for k, v in inputs.items()}, loss.item()))
-            return loss
-
-    return Recording
 
 
 def policy_logps(trainer, inputs):

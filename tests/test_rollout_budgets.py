@@ -17,7 +17,7 @@ from efficient_trl.testing import TWO_TERM_SUMS
 from efficient_trl.thinking import think_end_ids, thinking_length
 from efficient_trl.training import check_batch_sizes, parse_training_arguments
 
-from .recording import even_token_sum
+from .recording import even_token_sum, recording_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ["--bf16", "false", "--use_cpu", "true"]
@@ -94,20 +94,6 @@ def test_a_missing_budget_column_is_refused_at_construction(tiny_model_path, tmp
 # --- A real run
 
 
-def recording_losses():
-    """EfficientGRPOTrainer keeping what reached each `_compute_loss` call and the loss it returned."""
-
-    class Recording(EfficientGRPOTrainer):
-        losses = []
-
-        def _compute_loss(self, model, inputs):
-            loss = super()._compute_loss(model, inputs)
-            self.losses.append(({k: v.clone() if torch.is_tensor(v) else v for k, v in inputs.items()}, loss.item()))
-            return loss
-
-    return Recording
-
-
 def policy_entropies(trainer, inputs):
     ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
     mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
@@ -130,7 +116,7 @@ def test_a_real_run_forces_over_budget_rollouts_and_masks_the_forced_tokens_from
     )  # fmt: skip
     dataset = sum_problems(4, seed=0, **TWO_TERM_SUMS).add_column("budget", [2, 5, 2, 5])
     budget_of = dict(zip(dataset["problem"], dataset["budget"], strict=True))
-    trainer = recording_losses()(model=tiny_model_path, reward_funcs=[even_token_sum], args=args,
+    trainer = recording_losses(EfficientGRPOTrainer)(model=tiny_model_path, reward_funcs=[even_token_sum], args=args,
                                  train_dataset=dataset)  # fmt: skip
     trainer.train()
     tokenizer = trainer.processing_class
