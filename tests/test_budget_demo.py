@@ -209,20 +209,25 @@ def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
     assert table[-1] == "| alpha=0.2 | none | 99.8% ± 1.0 | 53.1 | | | |"
 
 
-def test_the_committed_run_rerenders_to_its_table_and_meets_the_targets_the_readme_states():
-    # notebooks/demo_runs/budget is what the README quotes: its rows (read back from the run's summaries and the
-    # provenance of its models) give its results.md again, and the budget model's figures are the README's claims.
+@pytest.mark.parametrize("seed_run", ["budget", "budget_seed_1"])
+def test_the_committed_runs_rerender_to_their_tables_and_hold_the_readmes_claims(seed_run):
+    # notebooks/demo_runs/budget (seed 0) and budget_seed_1 are what the README quotes: their rows (read back from the
+    # runs' summaries and the provenance of their models) give their results.md again, and the models' figures are
+    # the README's claims: adherence within 0.10 for both RL models; accuracy at N = 125 more than 2 points below the
+    # start (the target the README says is missed), the same budgets for the model trained with rollout budgets.
     from efficient_trl.analysis import format_budget_table, load_budget_results, select
 
     run = ROOT / "notebooks" / "demo_runs"
-    rows = load_budget_results(run / "budget", run / "sweep")
+    rows = load_budget_results(run / seed_run, run / "sweep")
     assert select(rows, name="budget_sft")[0]["family"] == "model"  # a budget model's stage, not the SFT baseline
     table = format_budget_table(
         [row for row in rows if row.get("budget") is not None], [row for row in rows if row.get("budget") is None]
     )
-    assert table + "\n" == (run / "budget" / "results.md").read_text()
-    budget_model = sorted(select(rows, name="budget"), key=lambda row: row["budget"])
+    assert table + "\n" == (run / seed_run / "results.md").read_text()
     start = select(rows, name="start", budget=None)[0]
-    assert [row["budget"] for row in budget_model] == [50, 75, 100, 125]
-    assert max(row["budget_deviation"] for row in budget_model) <= 0.10
-    assert start["accuracy"] - budget_model[-1]["accuracy"] <= 0.02
+    for name in ("budget", "budget_rollouts"):
+        model = sorted(select(rows, name=name), key=lambda row: row["budget"])
+        assert [row["budget"] for row in model] == [50, 75, 100, 125]
+        assert max(row["budget_deviation"] for row in model) <= 0.10
+        assert start["accuracy"] - model[-1]["accuracy"] > 0.02
+    assert select(rows, name="budget_rollouts")[0]["provenance"]["rollout_budget"]
