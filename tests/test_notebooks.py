@@ -96,7 +96,7 @@ def test_tiers_notebook_runs_on_a_users_graded_evaluation(tmp_path):
 def test_adapt_think_notebook_puts_the_adapt_think_runs_beside_the_alpha_family(adapt_seed_runs):
     runs, _ = adapt_seed_runs
     executed = execute(
-        "adapt_think.ipynb", ALPHA_RUNS=str(runs["alpha"][0].parent), ADAPT_RUNS=str(runs["adapt_think"][0].parent),
+        "adapt_think.ipynb", ALPHA_RUNS=str(runs["alpha"][0].parent), ADAPT_RUNS=[str(runs["adapt_think"][0].parent)],
         SEEDS=[0, 1], MODELS=["start", "alpha=0", "adapt_think,delta=0.05"],
     )  # fmt: skip
     (table,) = tables(executed)
@@ -106,7 +106,7 @@ def test_adapt_think_notebook_puts_the_adapt_think_runs_beside_the_alpha_family(
 
 
 def test_adapt_think_notebook_before_its_runs_shows_the_alpha_family_and_says_what_to_run():
-    executed = execute("adapt_think.ipynb", ADAPT_RUNS="demo_runs/missing")
+    executed = execute("adapt_think.ipynb", ADAPT_RUNS=["demo_runs/missing"])
     (table,) = tables(executed)
     assert "| alpha=0.2 |" in table and "adapt_think" not in table and figures(executed) == 1
     assert "run `make adapt-graded`" in str(outputs(executed))
