@@ -253,11 +253,12 @@ def _model_job(run_dir: Path, settings: DemoSettings, start: Path, spec: ModelSp
 
 def _evaluate_forced(model: Path, name: str, problems: Any, settings: DemoSettings, run_dir: Path) -> None:
     """Model `name` under budget forcing at each of `eval_thinking_budgets` (the forced `</think>` followed by
-    `DEMO_ANSWER_CUE`), into eval/<name>_forced/budget-<N>/ (none when the setting is empty)."""
+    `DEMO_ANSWER_CUE`), into eval/<name>_forced/budget-<N>/ (none when the setting is empty), without the cutoff
+    baseline (the start's plain evaluation has it)."""
     if settings.eval_thinking_budgets:
         engine.evaluate_model(
             model, name, problems, settings.task, settings, run_dir, budgets=settings.eval_thinking_budgets,
-            budget_mode="force", eval_name=f"{name}_forced", answer_cue=DEMO_ANSWER_CUE,
+            budget_mode="force", eval_name=f"{name}_forced", answer_cue=DEMO_ANSWER_CUE, cutoffs=(),
         )  # fmt: skip
 
 

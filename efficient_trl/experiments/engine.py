@@ -362,7 +362,7 @@ def evaluate_model(
     task: str,
     settings: ExperimentSettings,
     run_dir: Path,
-    cutoffs: Sequence[int] = (),
+    cutoffs: Sequence[int] | None = None,
     budgets: Sequence[int] = (),
     budget_mode: str = "prompt",
     budget_template: str = "exact",
@@ -370,7 +370,8 @@ def evaluate_model(
     answer_cue: str | None = None,
 ) -> Any:
     """Evaluate model `name` on `problems` (the task's held-out ones) into run_dir/eval/<eval_name or model>/, as
-    `evaluation.evaluate_problems` lays out a run (with the generation-cutoff baseline at `cutoffs`); with `budgets`,
+    `evaluation.evaluate_problems` lays out a run (with the generation-cutoff baseline at `cutoffs`; None: none, or
+    the evaluation's default cutoffs at budgets, as the budget demo has always recorded); with `budgets`,
     once per budget into its budget-<N>/ subdirectories (`evaluation.evaluate_problems_by_budget`: the budget in
     the prompt with `budget_template`, or forced, the forced `</think>` followed by `answer_cue`: None, evaluation's
     default), on `THREADS` torch threads. Returns the summary (a list of them by budget)."""
@@ -387,9 +388,9 @@ def evaluate_model(
     if budgets:
         return evaluate_problems_by_budget(
             str(model), problems, output_dir, sampling, list(budgets), mode=budget_mode,
-            template=budget_template, **options,
+            template=budget_template, **options, **({} if cutoffs is None else {"cutoffs": tuple(cutoffs)}),
         )  # fmt: skip
-    return evaluate_problems(str(model), problems, output_dir, sampling, cutoffs=tuple(cutoffs), **options)
+    return evaluate_problems(str(model), problems, output_dir, sampling, cutoffs=tuple(cutoffs or ()), **options)
 
 
 @torch_threads()
