@@ -8,6 +8,7 @@ import io
 import json
 import re
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from efficient_trl.evaluation import load_samples
 from efficient_trl.experiments.demo import DEMO_ANSWER_CUE, DemoSettings, demo_specs, run_demo, write_demo_report
 from efficient_trl.experiments.engine import ModelSpec, alpha_spec, model_dir_name, rl_config
 
+ROOT = Path(__file__).resolve().parents[1]
 ROLLOUT = "alpha=0,rollout_budget=40"
 TIERS = ("easy", "medium", "hard")
 
@@ -53,6 +55,24 @@ def test_the_setting_trains_each_alpha_twice_and_reaches_the_trainer_config(tmp_
     assert specs[1].recorded()["rollout_thinking_budget"] == 96
     with pytest.raises(ValueError, match="rollout_budgets .* or rollout_thinking_budget, not both"):
         ModelSpec("l1_exact", budget_range=(40, 140), rollout_budgets=True, rollout_thinking_budget=64)
+
+
+def test_the_make_targets_command_line_parses_into_its_settings():
+    from efficient_trl.cli import parse_arguments
+    from efficient_trl.experiments.settings import RunArguments
+
+    command = (
+        "recipes/demo.py --task graded --alphas 0 0.2 --rollout_thinking_budget 96 --eval_thinking_budgets 64 96 128 "
+        "--seed $$seed --run_dir runs/rollout-budget-graded/seed_$$seed"
+    )  # make rollout-budget-graded's, for each seed
+    assert command in (ROOT / "Makefile").read_text().replace("\\\n\t\t", "")
+    where, settings = parse_arguments(RunArguments, DemoSettings, argv=command.replace("$$seed", "1").split()[1:])
+    assert (settings.rollout_thinking_budget, settings.eval_thinking_budgets) == (96, [64, 96, 128])
+    assert (settings.alphas, settings.seed, settings.max_completion_length) == ([0.0, 0.2], 1, 256)
+    assert len(demo_specs(settings)) == 4 and where.run_dir == "runs/rollout-budget-graded/seed_1"
+    # without them, a plan is what it was
+    _, plain = parse_arguments(RunArguments, DemoSettings, argv=["--task", "graded"])
+    assert (plain.rollout_thinking_budget, plain.eval_thinking_budgets) == (None, [])
 
 
 @pytest.mark.parametrize(
