@@ -29,7 +29,7 @@ BASELINE_STYLES = {"sft": ("#2ca02c", "^"), "dpo": ("#17becf", "v"), "cutoff": (
 OTHER_MODEL_COLORS = ("#000000", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f")  # the demo's "start" is black
 ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger ones get the last
 LORA_MARKER = "P"  # a LoRA adapter at some alpha: that alpha's colour, its own marker
-ROLLOUT_BUDGET_MARKER = "8"  # trained with budget-constrained rollouts (one thinking budget): its alpha's colour
+ROLLOUT_BUDGET_MARKER = ">"  # trained with budget-constrained rollouts (one thinking budget): its alpha's colour
 # Models of the other length rewards: a colour and marker per reward (its settings told apart by their labels), none
 # of them used by the alpha colour map's ends, the normalizations, the baselines or the other models
 LENGTH_REWARD_STYLES = {
