@@ -160,7 +160,12 @@ def _cell(figures):
 @pytest.mark.slow
 def test_the_report_shows_each_model_at_each_budget_from_its_summaries(rollout_run, tmp_path):
     run_dir, rows, _ = rollout_run
-    table, _ = write_demo_report(run_dir, rows)
+    table, figure = write_demo_report(run_dir, rows)
+    # the twins on separate curves of the trade-off plot, each point told apart in the legend
+    legend = {text.get_text() for legend in figure.legends for text in legend.get_texts()}
+    legend |= {label for axes in figure.axes for label in axes.get_legend_handles_labels()[1]}
+    assert {"length penalty", "length penalty (rollouts within 40 thinking tokens)"} <= legend
+    assert "alpha=0, rollouts within 40 thinking tokens" in legend
     assert (run_dir / "results.md").read_text() == table + "\n" and (run_dir / "forced_budgets.png").is_file()
     sections = table.split("\n\nUnder budget forcing")
     assert len(sections) == 1 + 1 + len(TIERS)  # the trade-off and tier tables, then overall and each tier forced
