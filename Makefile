@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast lint quickstart demo demo-sums sweep sweep-graded ablation ablation-graded adapt-graded groupnorm-graded ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
+.PHONY: setup test test-fast lint quickstart demo demo-sums sweep sweep-graded ablation ablation-graded adapt-graded rollout-budget-graded groupnorm-graded ablation-multi-sums compare compare-graded budget-demo notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ ablation-graded: setup
 adapt-graded: setup
 	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --methods adapt_think \
 		--seed $$seed --run_dir runs/adapt-graded/seed_$$seed || exit 1; done
+
+# Elastic Reasoning's budget-constrained rollouts on the graded task, 2 seeds: alpha 0 and 0.2 each trained as usual
+# and with every training rollout's thinking kept within 96 tokens (where forcing costs the start model half its hard
+# accuracy), every model evaluated plain and forced at 64, 96 and 128 thinking tokens, per tier
+rollout-budget-graded: setup
+	for seed in 0 1; do $(BIN)/python recipes/demo.py --task graded --alphas 0 0.2 --rollout_thinking_budget 96 \
+		--eval_thinking_budgets 64 96 128 --seed $$seed --run_dir runs/rollout-budget-graded/seed_$$seed || exit 1; done
 
 groupnorm-graded: setup
 	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --alphas 0.05 0.2 \

@@ -49,7 +49,13 @@ from .seeds import (
     token_savings,
 )
 from .styles import model_label, model_style
-from .tables import format_budget_table, format_tier_table, format_tradeoff_table, tier_table
+from .tables import (
+    format_budget_table,
+    format_forced_budget_table,
+    format_tier_table,
+    format_tradeoff_table,
+    tier_table,
+)
 
 __all__ = [
     "DYNAMICS_METRICS",
@@ -57,6 +63,7 @@ __all__ = [
     "budget_report",
     "compare_methods",
     "format_budget_table",
+    "format_forced_budget_table",
     "format_savings_ranking",
     "format_seed_table",
     "format_tier_comparison",

@@ -24,7 +24,15 @@ from .results import (
     tier_rows,
 )
 from .results import tradeoff_rows as _tradeoff_view  # plot_budget_adherence has a parameter of its name
-from .styles import BASELINE_STYLES, STRENGTH_MARKERS, _labels, comparison_styles, model_label, model_style
+from .styles import (
+    BASELINE_STYLES,
+    STRENGTH_MARKERS,
+    _labels,
+    _rollout_thinking_budget,
+    comparison_styles,
+    model_label,
+    model_style,
+)
 from .tables import format_budget_table, tier_table
 
 __all__ = [
@@ -300,14 +308,16 @@ def _smoothed_label(label: str, window: int) -> str:
 def _draw_tradeoff(axes: Any, rows: list[dict[str, Any]], labels: bool) -> None:
     """The trade-off points of one dataset on `axes`; `labels`: annotate the alpha and cutoff points."""
     # one alpha curve per advantage normalization, and apart for LoRA adapters (lora_alpha_0.2.yaml's alpha_0.2_lora)
+    # and for models trained with budget-constrained rollouts (the demo's rollout_thinking_budget)
     names = _labels(rows)
-    curves: dict[tuple[str, str, bool], list[dict[str, Any]]] = {}
+    curves: dict[tuple[str, str, bool, int | None], list[dict[str, Any]]] = {}
     for row in _sorted_by(select(rows, family="alpha"), "alpha"):
         reward = (row.get("length_reward") or {}).get("name", "sigmoid")
         variant = (reward, row.get("advantage_normalization") or "none", bool(row.get("lora")))
-        curves.setdefault(variant, []).append(row)
-    for (reward, normalization, lora), trained in curves.items():
+        curves.setdefault((*variant, _rollout_thinking_budget(row)), []).append(row)
+    for (reward, normalization, lora, budget), trained in curves.items():
         details = ([] if normalization == "none" else [f"{normalization}-normalized"]) + (["LoRA"] if lora else [])
+        details += [] if budget is None else [f"rollouts within {budget} thinking tokens"]
         label = ("length penalty" if reward == "sigmoid" else f"length reward {reward}") + (
             f" ({', '.join(details)})" if details else ""
         )

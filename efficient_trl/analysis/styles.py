@@ -29,6 +29,7 @@ BASELINE_STYLES = {"sft": ("#2ca02c", "^"), "dpo": ("#17becf", "v"), "cutoff": (
 OTHER_MODEL_COLORS = ("#000000", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f")  # the demo's "start" is black
 ALPHA_COLOR_SPAN = 0.5  # alphas from 0 to this get distinct colours; larger ones get the last
 LORA_MARKER = "P"  # a LoRA adapter at some alpha: that alpha's colour, its own marker
+ROLLOUT_BUDGET_MARKER = ">"  # trained with budget-constrained rollouts (one thinking budget): its alpha's colour
 # Models of the other length rewards: a colour and marker per reward (its settings told apart by their labels), none
 # of them used by the alpha colour map's ends, the normalizations, the baselines or the other models
 LENGTH_REWARD_STYLES = {
@@ -59,6 +60,7 @@ def model_style(row: dict[str, Any]) -> dict[str, Any]:
         normalization = row.get("advantage_normalization") or "none"
         linestyle, marker = NORMALIZATION_STYLES.get(normalization, NORMALIZATION_STYLES["none"])
         marker = LORA_MARKER if row.get("lora") else marker
+        marker = ROLLOUT_BUDGET_MARKER if _rollout_thinking_budget(row) is not None else marker
         reward = (row.get("length_reward") or {}).get("name", "sigmoid")
         colormap = LENGTH_REWARD_COLORMAPS.get(reward, LENGTH_REWARD_COLORMAPS[None])
         position = 0.85 * math.sqrt(min(float(row["alpha"]) / ALPHA_COLOR_SPAN, 1.0))  # 0.85: no pale yellow
@@ -71,6 +73,11 @@ def model_style(row: dict[str, Any]) -> dict[str, Any]:
     return {"color": color, "linestyle": "-", "marker": "*"}
 
 
+def _rollout_thinking_budget(row: dict[str, Any]) -> int | None:
+    """The one thinking budget a model's training rollouts were kept within (provenance's rollout_budget), if any."""
+    return ((row.get("provenance") or {}).get("rollout_budget") or {}).get("thinking_budget")
+
+
 def model_label(row: dict[str, Any]) -> str:
     """A model's label in figures, from how it was trained: 'alpha=0.2', 'alpha=0.2, group-normalized, LoRA',
     'kimi weight=2' for another length reward (its parameters, but eps and the default measure), 'SFT baseline';
@@ -81,6 +88,8 @@ def model_label(row: dict[str, Any]) -> str:
         normalization = row.get("advantage_normalization") or "none"
         details = [f"{normalization}-normalized"] if normalization != "none" else []
         details += ["LoRA"] if row.get("lora") else []
+        budget = _rollout_thinking_budget(row)
+        details += [f"rollouts within {budget} thinking tokens"] if budget is not None else []
         prefix = "" if reward == "sigmoid" else f"{reward} "
         return ", ".join([f"{prefix}alpha={row['alpha']:g}", *details])
     if family in REWARD_FAMILIES:

@@ -8,7 +8,13 @@ from typing import Any
 from .results import _distinct, _sorted_by, select, tier_rows
 from .results import tradeoff_rows as _tradeoff_view
 
-__all__ = ["format_budget_table", "format_tier_table", "format_tradeoff_table", "tier_table"]
+__all__ = [
+    "format_budget_table",
+    "format_forced_budget_table",
+    "format_tier_table",
+    "format_tradeoff_table",
+    "tier_table",
+]
 
 
 def format_tradeoff_table(rows: list[dict[str, Any]], baseline: str) -> str:
@@ -69,6 +75,35 @@ def format_budget_table(rows: list[dict[str, Any]], plain_rows: list[dict[str, A
             f"| {row['name']} | none | {100 * row['accuracy']:.1f}% ± {100 * row['accuracy_stderr']:.1f} "
             f"| {row['mean_tokens']:.1f} | | | |"
         )
+    return "\n".join(lines)
+
+
+def format_forced_budget_table(rows: list[dict[str, Any]], tier: str | None = None) -> str:
+    """Markdown table of models evaluated under budget forcing (`evaluation.evaluate_budgets` with mode "force"):
+    one line per model so evaluated, its accuracy (± one standard error) and mean tokens without a budget (its
+    plain row, when `rows` hold one) and at each forced budget N, on every problem or, with `tier`, on that tier's
+    (the summaries' `by_tier`). Models appear in the rows' order, so a model trained with budget-constrained
+    rollouts sits beside the one trained without; a cell is empty where the model was not evaluated so."""
+    rows = [row for row in rows if row.get("budget") is None or row.get("budget_mode") == "force"]
+    if tier is not None:
+        rows = [{**row, **row["by_tier"][tier]} for row in rows if tier in (row.get("by_tier") or {})]
+    budgets = sorted({row["budget"] for row in rows if row.get("budget") is not None})
+    order = {name: index for index, name in enumerate(_distinct(rows))}  # the rows' order, plain rows first
+    if not budgets:
+        raise ValueError(
+            f"no evaluation under budget forcing{'' if tier is None else f' on tier {tier!r}'} in the rows: evaluate "
+            "with budget_mode 'force' (the demo's --eval_thinking_budgets, recipes/evaluate.py --budget_mode force)."
+        )
+    header = ["model", "no budget", *(f"N={budget}" for budget in budgets)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name in sorted(_distinct([row for row in rows if row.get("budget") is not None]), key=order.get):
+        cells = {row.get("budget"): row for row in select(rows, name=name)}
+        line = [name] + [
+            "" if (row := cells.get(budget)) is None
+            else f"{100 * row['accuracy']:.1f}% ± {100 * row['accuracy_stderr']:.1f}, {row['mean_tokens']:.1f} tokens"
+            for budget in [None, *budgets]
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(line) + " |")
     return "\n".join(lines)
 
 

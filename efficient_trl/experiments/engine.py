@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,10 @@ THREADS = 1
 
 
 # ModelSpec fields added after plans were first recorded: `ModelSpec.recorded` leaves them out at their defaults.
-LATER_SPEC_FIELDS = ("rollout_budgets", "rollout_answer_cue", "forced_no_think_share", "importance_sampling_level")
+LATER_SPEC_FIELDS = (
+    "rollout_budgets", "rollout_answer_cue", "forced_no_think_share", "importance_sampling_level",
+    "rollout_thinking_budget",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class ModelSpec:
     budget_template: str = "exact"
     rollout_budgets: bool = False  # RL rollouts kept within the budget their prompt asks for (rollout_budget_column)
     rollout_answer_cue: str | None = None  # the cue after a forced `</think>` (None: the config's default)
+    rollout_thinking_budget: int | None = None  # one thinking budget for every RL rollout (rollout_thinking_budget)
     trainer: str = "grpo"  # "grpo" (RL), or "sft" / "dpo" on data the plan gives
     forced_no_think_share: float = 0.0  # AdaptThink's importance sampling (EfficientGRPOConfig's field)
     importance_sampling_level: str = "token"  # GRPO's ratio per token or per completion ("sequence")
@@ -124,6 +128,10 @@ class ModelSpec:
             raise ValueError(f"a {self.trainer} spec needs its learning_rate.")
         if self.rollout_budgets and self.budget_range is None:
             raise ValueError("a spec with rollout_budgets needs the budget_range its prompts ask for budgets from.")
+        if self.rollout_budgets and self.rollout_thinking_budget is not None:
+            raise ValueError(
+                "a spec takes rollout_budgets (each prompt's budget) or rollout_thinking_budget, not both."
+            )
         if self.as_published and self.normalization != "none":
             raise ValueError("an as_published spec takes its reward's published normalization: leave normalization.")
 
@@ -131,7 +139,7 @@ class ModelSpec:
     def name(self) -> str:
         """The model's name in results: 'alpha=0.2' (',norm=group' when normalized) for the paper's sigmoid,
         'kimi,weight=2' for another reward with its parameters ('@published' added when trained as published),
-        'sft' / 'dpo', or `label`."""
+        ',rollout_budget=N' added when its rollouts were kept within N thinking tokens, 'sft' / 'dpo', or `label`."""
         if self.label is not None:
             return self.label
         if self.trainer != "grpo":
@@ -141,6 +149,8 @@ class ModelSpec:
         else:
             name = ",".join([self.length_reward, *(f"{key}={value:g}" for key, value in self.params.items())])
         name = name if self.normalization == "none" else f"{name},norm={self.normalization}"
+        if self.rollout_thinking_budget is not None:
+            name = f"{name},rollout_budget={self.rollout_thinking_budget}"
         return f"{name}@published" if self.as_published else name
 
     def config_fields(self) -> dict[str, Any]:
@@ -155,6 +165,8 @@ class ModelSpec:
             "advantage_normalization": self.normalization,
             **({"reward_as_published": True} if self.as_published else {}),
             **({"rollout_budget_column": "budget"} if self.rollout_budgets else {}),
+            **({"rollout_thinking_budget": self.rollout_thinking_budget}
+               if self.rollout_thinking_budget is not None else {}),
             **({"rollout_answer_cue": self.rollout_answer_cue} if self.rollout_answer_cue is not None else {}),
             # only where set: every other spec's config is what it was before these fields existed
             **({"forced_no_think_share": self.forced_no_think_share} if self.forced_no_think_share else {}),
@@ -350,17 +362,19 @@ def evaluate_model(
     task: str,
     settings: ExperimentSettings,
     run_dir: Path,
-    cutoffs: Sequence[int] = (),
+    cutoffs: Sequence[int] | None = None,
     budgets: Sequence[int] = (),
     budget_mode: str = "prompt",
     budget_template: str = "exact",
     eval_name: str | None = None,
+    answer_cue: str | None = None,
 ) -> Any:
     """Evaluate model `name` on `problems` (the task's held-out ones) into run_dir/eval/<eval_name or model>/, as
-    `evaluation.evaluate_problems` lays out a run (with the generation-cutoff baseline at `cutoffs`); with `budgets`,
+    `evaluation.evaluate_problems` lays out a run (with the generation-cutoff baseline at `cutoffs`; None: none, or
+    the evaluation's default cutoffs at budgets, as the budget demo has always recorded); with `budgets`,
     once per budget into its budget-<N>/ subdirectories (`evaluation.evaluate_problems_by_budget`: the budget in
-    the prompt with `budget_template`, or forced), on `THREADS` torch threads. Returns the summary (a list of them by
-    budget)."""
+    the prompt with `budget_template`, or forced, the forced `</think>` followed by `answer_cue`: None, evaluation's
+    default), on `THREADS` torch threads. Returns the summary (a list of them by budget)."""
     options = {
         "dataset": f"held-out {task}", "prompt_template": PROMPT_TEMPLATE, "backend": "transformers",
         "batch_size": EVAL_BATCH_SIZE, "device": "cpu", "name": name,  # a CPU experiment: the same numbers on a GPU
@@ -368,14 +382,15 @@ def evaluate_model(
     output_dir = eval_dir(run_dir, eval_name or name)
     at_budgets = f" at budgets {', '.join(map(str, budgets))} ({budget_mode})" if budgets else ""
     stage(f"evaluating {output_dir.name} on {len(problems)} held-out {task} problems{at_budgets}")
+    sampling = eval_sampling(settings)
+    if answer_cue is not None:
+        sampling = replace(sampling, answer_cue=answer_cue)
     if budgets:
         return evaluate_problems_by_budget(
-            str(model), problems, output_dir, eval_sampling(settings), list(budgets), mode=budget_mode,
-            template=budget_template, **options,
+            str(model), problems, output_dir, sampling, list(budgets), mode=budget_mode,
+            template=budget_template, **options, **({} if cutoffs is None else {"cutoffs": tuple(cutoffs)}),
         )  # fmt: skip
-    return evaluate_problems(
-        str(model), problems, output_dir, eval_sampling(settings), cutoffs=tuple(cutoffs), **options
-    )
+    return evaluate_problems(str(model), problems, output_dir, sampling, cutoffs=tuple(cutoffs or ()), **options)
 
 
 @torch_threads()
