@@ -5,6 +5,7 @@ import json
 import math
 import shutil
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,8 @@ from efficient_trl.provenance import model_fingerprint, read_provenance, write_p
 SEEDS = (0, 1, 2)
 # Each model's token limit: the copy recorded as trained at alpha 0.2 is cut far below the start's answers
 LIMITS = {"start": 160, "alpha=0.2": 24, "copy": 160}
+
+COMMITTED = Path(__file__).resolve().parents[1] / "notebooks" / "demo_runs"
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +210,28 @@ def test_runs_of_other_settings_are_refused_naming_the_field(seed_runs, tmp_path
     (other / "settings.json").unlink()
     with pytest.raises(FileNotFoundError, match="no settings.json in"):
         load_seed_results([seed_runs[0], other])
+
+
+def test_evaluations_at_a_budget_are_rows_of_their_own_against_the_start_at_that_budget():
+    # the committed make rollout-budget-graded run: every model evaluated plain and forced at 64, 96 and 128 thinking
+    # tokens; averaged over seeds, each budget is its own row, compared with the start forced at the same budget
+    from efficient_trl.analysis import compare_methods
+
+    runs = [COMMITTED / "rollout_budget_graded" / f"seed_{seed}" for seed in (0, 1)]
+    rows = load_seed_results(runs)
+    places = [(row["name"], row["tier"], row.get("budget")) for row in rows]
+    assert len(places) == len(set(places))
+    assert {row.get("budget") for row in rows if row["name"] == "alpha=0"} == {None, 64, 96, 128}
+    for seed, run in zip((0, 1), runs, strict=True):
+        for budget in (64, None):
+            where = f"_forced/budget-{budget}" if budget else ""
+            model = json.loads((run / f"eval/alpha_0{where}/summary.json").read_text())
+            start = json.loads((run / f"eval/start{where}/summary.json").read_text())
+            (row,) = [r for r in rows if r["name"] == "alpha=0" and r["tier"] is None and r.get("budget") == budget]
+            assert row["per_seed"][seed]["accuracy"] == model["accuracy"]
+            assert row["per_seed"][seed]["accuracy_change"] == pytest.approx(model["accuracy"] - start["accuracy"])
+    table = format_seed_table(rows)
+    assert table.splitlines()[0].startswith("| model | tier | budget |") and "| alpha=0 | hard | 64 (force) |" in table
+    methods = compare_methods(rows)
+    assert all(len(names) == len(set(names)) for names in methods.values())
+    assert all(saving["seeds"] == 2 for saving in token_savings([r for r in rows if r["tier"]], methods))

@@ -66,7 +66,17 @@ SHARED_SETTINGS = (
 )  # fmt: skip
 # The fields an averaged row keeps of its first seed's row: what the model is and how it was trained, and what it was
 # evaluated on (the same in every seed's run); a seed's own measurements (truncation, modes, ...) are left out
-KEPT_FIELDS = ("name", "dataset", "tier", *UNTRAINED_FIELDS, "cutoff", "num_problems", "max_new_tokens")
+KEPT_FIELDS = (
+    "name",
+    "dataset",
+    "tier",
+    "budget",
+    "budget_mode",
+    *UNTRAINED_FIELDS,
+    "cutoff",
+    "num_problems",
+    "max_new_tokens",
+)
 
 
 def _across_seeds(values: Sequence[float | None]) -> tuple[float | None, float]:
@@ -134,16 +144,18 @@ def load_seed_results(run_dirs: Sequence[str | Path], start: str = "start") -> l
         by_seed[record["seed"]] = [{**row, "tier": None} for row in rows] + tier_rows(rows)
     per_key: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
     for seed, rows in by_seed.items():
-        starts = {(row["dataset"], row["tier"]): row for row in rows if row["family"] == "start"}
+        # an evaluation at a token budget (budget forcing, or the budget in the prompt) is its own row, and its
+        # changes are against the start evaluated the same way, at the same budget
+        starts = {_place(row): row for row in rows if row["family"] == "start"}
         for row in rows:
-            base = starts.get((row["dataset"], row["tier"]))
+            base = starts.get(_place(row))
             changes = {"accuracy_change": math.nan, "token_change": math.nan}
             if base is not None:
                 changes = {
                     "accuracy_change": row["accuracy"] - base["accuracy"],
                     "token_change": row["mean_tokens"] / base["mean_tokens"] - 1 if base["mean_tokens"] else math.nan,
                 }
-            per_key.setdefault((row["name"], row["dataset"], row["tier"]), {})[seed] = {**row, **changes}
+            per_key.setdefault((row["name"], *_place(row)), {})[seed] = {**row, **changes}
     averaged = []
     for seeds in per_key.values():
         first = next(iter(seeds.values()))
@@ -158,14 +170,23 @@ def load_seed_results(run_dirs: Sequence[str | Path], start: str = "start") -> l
     return averaged
 
 
-def _find(rows: list[dict[str, Any]], name: str, dataset: str | None, tier: str | None) -> dict[str, Any]:
+def _place(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Where a row was evaluated: its dataset and tier, and the token budget it was asked for (None: none)."""
+    return row["dataset"], row.get("tier"), row.get("budget"), row.get("budget_mode")
+
+
+def _find(
+    rows: list[dict[str, Any]], name: str, dataset: str | None, tier: str | None, budget: int | None = None
+) -> dict[str, Any]:
     found = [
         row
         for row in rows
         if row["name"] == name and row.get("tier") == tier and (dataset is None or row.get("dataset") == dataset)
-    ]
+        and row.get("budget") == budget
+    ]  # fmt: skip
     if len(found) != 1:
         where = f" on dataset {dataset!r}" if dataset else ""
+        where += f" at budget {budget}" if budget is not None else ""
         what = "no row" if not found else f"{len(found)} rows (pass `dataset`)"
         raise ValueError(f"{what} named {name!r}{where} at tier {tier!r} in the rows (names: "
                          f"{sorted({row['name'] for row in rows})}).")  # fmt: skip
@@ -179,16 +200,17 @@ def seed_difference(
     quantity: str = "accuracy",
     tier: str | None = None,
     dataset: str | None = None,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     """Whether the seeds resolve the difference `model` - `other` in `quantity` (a key of the rows' `per_seed`: of
     `load_seed_results`, `SEED_QUANTITIES`) on `tier` (None: the whole evaluation) of `dataset` (needed when the rows
-    hold several).
+    hold several), both evaluated at the token budget `budget` (None: without one).
 
     Returns {"difference": mean over seeds, "stderr": its standard error across seeds, "seeds": n, "per_seed":
     {seed: difference}, "verdict"}: "resolved" only when every seed gives the difference the same nonzero sign and
     |mean| > 2 standard errors, else "unresolved" (always so for a single seed, whose spread is unknown). Both models
     must have been run with the same seeds."""
-    first, second = _find(rows, model, dataset, tier), _find(rows, other, dataset, tier)
+    first, second = _find(rows, model, dataset, tier, budget), _find(rows, other, dataset, tier, budget)
     if set(first["per_seed"]) != set(second["per_seed"]):
         raise ValueError(
             f"{model!r} and {other!r} were run with other seeds ({sorted(first['per_seed'])} and "
@@ -219,16 +241,25 @@ def _plus_minus(mean: float, stderr: float, scale: float, digits: int, unit: str
 def format_seed_table(rows: list[dict[str, Any]], start: str = "start") -> str:
     """`load_seed_results`' rows as a Markdown table: per model (and tier, when the rows have tiers) the accuracy and
     mean tokens as mean ± standard error across seeds (n seeds), and the change against `start` (accuracy in points,
-    tokens in %), each followed by "(unresolved)" where the seeds do not resolve it (`seed_difference`)."""
+    tokens in %), each followed by "(unresolved)" where the seeds do not resolve it (`seed_difference`). Rows
+    evaluated at a token budget get a budget column, and their changes are against `start` at the same budget."""
     tiers = any(row.get("tier") is not None for row in rows)
     datasets = len({row.get("dataset") for row in rows}) > 1
-    header = ["model", *(["dataset"] if datasets else []), *(["tier"] if tiers else [])]
+    budgets = any(row.get("budget") is not None for row in rows)
+    header = [
+        "model",
+        *(["dataset"] if datasets else []),
+        *(["tier"] if tiers else []),
+        *(["budget"] if budgets else []),
+    ]
     header += ["accuracy", "mean tokens", f"accuracy vs {start}", f"tokens vs {start}", "seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         if tiers and row.get("tier") is None:
             continue  # the per-tier rows say it; the whole evaluation is their mix
         cells = [model_label(row), *([row["dataset"]] if datasets else []), *([row["tier"]] if tiers else [])]
+        if budgets:
+            cells.append("none" if row.get("budget") is None else f"{row['budget']} ({row.get('budget_mode')})")
         cells += [
             _plus_minus(row["accuracy"], row["accuracy_stderr"], 100, 1, "%"),
             _plus_minus(row["mean_tokens"], row["mean_tokens_stderr"], 1, 1),
@@ -239,7 +270,9 @@ def format_seed_table(rows: list[dict[str, Any]], start: str = "start") -> str:
                 continue
             change = "accuracy_change" if quantity == "accuracy" else quantity
             text = _plus_minus(row[change], row[f"{change}_stderr"], scale, 1, unit, sign=True)
-            verdict = seed_difference(rows, row["name"], start, quantity, row.get("tier"), row.get("dataset"))
+            verdict = seed_difference(
+                rows, row["name"], start, quantity, row.get("tier"), row.get("dataset"), row.get("budget")
+            )
             cells.append(text + (" (unresolved)" if verdict["verdict"] == "unresolved" else ""))
         cells.append(str(row["seeds"]))
         lines.append("| " + " | ".join(cells) + " |")
@@ -252,8 +285,8 @@ def compare_methods(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
     trained it ('kimi (as published)'); the starting model is none."""
     methods: dict[str, list[str]] = {}
     for row in rows:
-        if row["family"] == "start" or row.get("tier") is not None:
-            continue
+        if row["family"] == "start" or row.get("tier") is not None or row.get("budget") is not None:
+            continue  # a model is named once: its whole evaluation without a token budget
         reward = (row.get("length_reward") or {}).get("name", "sigmoid")
         published = row["name"].endswith("@published")
         normalization = row.get("advantage_normalization") or "none"
@@ -278,7 +311,9 @@ def token_savings(
     Returns rows {"name": method, "dataset", "tier", "token_saving" (mean over seeds), "token_saving_stderr",
     "seeds", "per_seed": {seed: {"token_saving", "setting": the model chosen, None for none}}}, which
     `seed_difference(..., quantity="token_saving")` compares. Choosing per seed is the best a seed's user could pick
-    after the fact: optimistic alike for methods with as many settings."""
+    after the fact: optimistic alike for methods with as many settings. Rows evaluated at a token budget are left
+    out."""
+    rows = [row for row in rows if row.get("budget") is None]  # a setting's saving is its own, without a budget
     places = list(dict.fromkeys((row["dataset"], row.get("tier")) for row in rows))
     saved = []
     for method, names in methods.items():
