@@ -304,3 +304,37 @@ def test_the_adapt_think_recipes_have_the_authors_settings_and_batch(size):
     check_batch_sizes(script_args, args, processes)
     with pytest.raises(ValueError, match="on 2 processes"):
         check_batch_sizes(script_args, args, 2)
+
+
+def test_with_vllm_log_probs_the_forced_opening_gets_none_and_the_sampled_tokens_keep_theirs():
+    # TRL's vLLM branch of `_generate_single_turn` returns (ids, per-token sampling log-probs); no vLLM here, so a
+    # scripted stand-in for that branch checks what the override does with them (not vLLM itself)
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from efficient_trl.experiments.engine import START_MODELS
+    from efficient_trl.trainers import _NoThinkSamplingMixin
+
+    tokenizer = AutoTokenizer.from_pretrained(START_MODELS["graded"])
+    prompt = tokenizer("Sum 2 3.", add_special_tokens=False)["input_ids"]
+    opening = no_think_opening(prompt, tokenizer)
+
+    class ScriptedVLLMBranch:
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations):
+            self.prompts = [list(ids) for ids in prompt_ids]
+            ids = [[11, 12, tokenizer.eos_token_id] for _ in prompt_ids]
+            return ids, [[-1.0, -2.0, -3.0] for _ in ids]
+
+    class Trainer(_NoThinkSamplingMixin, ScriptedVLLMBranch):
+        pass
+
+    trainer = Trainer()
+    trainer.args = SimpleNamespace(forced_no_think_share=0.5)
+    trainer.model, trainer.tools, trainer._tokenizer = SimpleNamespace(training=True), None, tokenizer
+    trainer.accelerator, trainer.num_generations = SimpleNamespace(process_index=0), 2
+    trainer.max_completion_length = 64
+    ids, logprobs = trainer._generate_single_turn([prompt, prompt], None, {}, 2)
+    assert trainer.prompts == [prompt + opening, prompt]  # the forced row's prompt ends with the opening
+    assert ids[0] == [*opening, 11, 12, tokenizer.eos_token_id] and ids[1] == [11, 12, tokenizer.eos_token_id]
+    assert logprobs == [[None] * len(opening) + [-1.0, -2.0, -3.0], [-1.0, -2.0, -3.0]]

@@ -187,3 +187,58 @@ def test_the_rollout_budget_recipes_are_l1_exact_with_budgeted_rollouts_and_thei
         **{k: v for k, v in l1.items() if k not in layout},
         "rollout_budget_column": "budget",
     }
+
+
+# --- vLLM's return shape (no vLLM here: TRL's vLLM branch of `_generate_single_turn` returns (ids, per-token sampling
+# log-probs); a scripted stand-in for that branch checks what the override does with them, not vLLM itself)
+
+
+class _ScriptedVLLMBranch:
+    """TRL's `_generate_single_turn` as its vLLM branch returns: (ids cut after EOS, one log-prob per id), reading the
+    token limit from `vllm_generation.max_completion_length` as TRL's VLLMGeneration does. Each prompt continues with
+    its script: the rows' thinking, or after a forced cue the answer [6, EOS]."""
+
+    scripts = {(1,): [1, 2, 3, 4, 5, 1, 2, 3], (2,): [1, 2, END[0], 6, EOS]}  # row 0 runs past 4; row 1 closes at 2
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations):
+        limit = self.vllm_generation.max_completion_length
+        self.limits.append(limit)
+        ids = [(self.scripts.get(tuple(prompt)) or [6, EOS])[:limit] for prompt in prompt_ids]
+        return ids, [[-float(k + 1) for k in range(len(row))] for row in ids]
+
+
+def test_with_vllm_log_probs_the_forced_tokens_get_none_and_the_sampled_ones_keep_theirs():
+    from types import SimpleNamespace
+
+    from efficient_trl.trainers import _RolloutBudgetMixin
+
+    class Trainer(_RolloutBudgetMixin, _ScriptedVLLMBranch):
+        pass
+
+    trainer = Trainer()
+    trainer.limits, trainer.use_vllm = [], True
+    trainer.vllm_generation = SimpleNamespace(max_completion_length=12)
+    trainer.max_completion_length, trainer._think_end_ids, trainer.eos_token_ids = 12, END, [EOS]
+    trainer._tokenizer = lambda text, add_special_tokens: {"input_ids": CUE}
+    trainer.args = SimpleNamespace(rollout_answer_cue="cue")
+    trainer.accelerator = SimpleNamespace(gather=lambda tensor: tensor, device="cpu")
+    trainer._rollout_budget_list = [4, 4]
+    ids, logprobs = trainer._generate_single_turn([[1], [2]], None, {}, 2)
+    # phase 1 ran to the largest budget plus `</think>`, phase 2 to what is left after the forced prefix; restored
+    assert (
+        trainer.limits == [4 + len(END), 12 - (4 + len(END) + len(CUE))]
+        and trainer.vllm_generation.max_completion_length == 12
+    )
+    assert ids[0] == [1, 2, 3, 4, *END, *CUE, 6, EOS] and logprobs[0] == [
+        -1.0,
+        -2.0,
+        -3.0,
+        -4.0,
+        None,
+        None,
+        None,
+        -1.0,
+        -2.0,
+    ]
+    assert ids[1] == [1, 2, END[0], 6, EOS] and logprobs[1] == [-1.0, -2.0, -3.0, -4.0, -5.0]
+    assert trainer._rollout_forced == [(4, len(END) + len(CUE)), (5, 0)]
