@@ -143,15 +143,6 @@ def test_no_think_sampling_hooks_keep_their_signature(trl_class, hook):
     assert parameters == expected, broken(f"{trl_class.__name__}.{hook}", f"parameters {expected}", parameters)
 
 
-@pytest.mark.parametrize(
-    "trl_class, method", sorted(NO_THINK_SOURCE, key=str), ids=lambda x: getattr(x, "__name__", x)
-)
-def test_trl_code_no_think_sampling_relies_on(trl_class, method):
-    source = inspect.getsource(getattr(trl_class, method))
-    for fragment in NO_THINK_SOURCE[trl_class, method]:
-        assert fragment in source, broken(f"{trl_class.__name__}.{method}", repr(fragment), "no such line")
-
-
 # Rollout budgets (see the contract block): the token limit of a generation call, where TRL's GRPO reads it, and the
 # loss mask and token count the forced tokens are taken out of.
 ROLLOUT_BUDGET_SOURCE = {
@@ -167,12 +158,18 @@ ROLLOUT_BUDGET_SOURCE = {
 }
 
 
+# The lines of TRL's code each feature relies on, per TRL method
+SOURCE_FRAGMENTS = {"no_think_sampling": NO_THINK_SOURCE, "rollout_budgets": ROLLOUT_BUDGET_SOURCE}
+
+
 @pytest.mark.parametrize(
-    "trl_class, method", sorted(ROLLOUT_BUDGET_SOURCE, key=str), ids=lambda x: getattr(x, "__name__", x)
+    "feature, trl_class, method",
+    [(feature, *place) for feature, table in SOURCE_FRAGMENTS.items() for place in sorted(table, key=str)],
+    ids=lambda x: getattr(x, "__name__", x),
 )
-def test_trl_code_rollout_budgets_rely_on(trl_class, method):
+def test_trl_code_each_feature_relies_on(feature, trl_class, method):
     source = inspect.getsource(getattr(trl_class, method))
-    for fragment in ROLLOUT_BUDGET_SOURCE[trl_class, method]:
+    for fragment in SOURCE_FRAGMENTS[feature][trl_class, method]:
         assert fragment in source, broken(f"{trl_class.__name__}.{method}", repr(fragment), "no such line")
 
 
