@@ -268,15 +268,20 @@ class NoThinkSamplingArguments:
         },
     )
 
+    def _refuse_vllm_server(self, needs: str) -> None:
+        """Refuse TRL's vllm_mode 'server' for a feature that sends each rollout on its own (`needs` says which)."""
+        if self.use_vllm and self.vllm_mode == "server":
+            raise ValueError(
+                f"{needs}, which TRL's vllm_mode='server' does not do (it samples a prompt's rollouts in one "
+                "request): use vllm_mode='colocate'."
+            )
+
     def _check_no_think_sampling(self) -> None:
         share = self.forced_no_think_share
         if not _is_real(share) or not 0.0 <= share <= 1.0:
             raise ValueError(f"forced_no_think_share must be a share in [0, 1] (0: off), got {share!r}.")
-        if share > 0 and self.use_vllm and self.vllm_mode == "server":
-            raise ValueError(
-                "forced_no_think_share needs each rollout's prompt sent on its own, which TRL's vllm_mode='server' "
-                "does not do (it samples a prompt's rollouts in one request): use vllm_mode='colocate'."
-            )
+        if share > 0:
+            self._refuse_vllm_server("forced_no_think_share needs each rollout's prompt sent on its own")
 
 
 @dataclass
@@ -335,11 +340,7 @@ class RolloutBudgetArguments:
             return
         if not isinstance(self.rollout_answer_cue, str):
             raise ValueError(f"rollout_answer_cue must be a string, got {self.rollout_answer_cue!r}.")
-        if self.use_vllm and self.vllm_mode == "server":
-            raise ValueError(
-                "rollout budgets continue each forced rollout on its own, which TRL's vllm_mode='server' does not do "
-                "(it samples a prompt's rollouts in one request): use vllm_mode='colocate'."
-            )
+        self._refuse_vllm_server("rollout budgets continue each forced rollout on its own")
         if self.forced_no_think_share:
             raise ValueError(
                 "rollout budgets and forced_no_think_share both rewrite the training rollouts, and are not combined: "
