@@ -14,8 +14,8 @@ import pytest
 
 from efficient_trl.analysis import format_forced_budget_table, load_training_log
 from efficient_trl.evaluation import load_samples
-from efficient_trl.experiments.demo import DEMO_ANSWER_CUE, DemoSettings, demo_specs, run_demo, write_demo_report
-from efficient_trl.experiments.engine import ModelSpec, alpha_spec, model_dir_name, rl_config
+from efficient_trl.experiments.demo import DemoSettings, demo_specs, run_demo, write_demo_report
+from efficient_trl.experiments.engine import DEMO_ANSWER_CUE, ModelSpec, alpha_spec, model_dir_name, rl_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLLOUT = "alpha=0,rollout_budget=40"

@@ -11,7 +11,7 @@ Two stages, since the ~1M-parameter model breaks on a budget sentence it never s
 2. RL with an L1 reward (`l1_exact` or `l1_max`) on the demo's RL prompts, each asking for a budget drawn from
    `budget_range`: correctness and adherence together, over the whole range; twice from the same SFT model:
    `budget` (by the reward alone) and `budget_rollouts` (every training rollout also kept within its prompt's budget:
-   thinking past it is cut, `</think>` + `ROLLOUT_ANSWER_CUE` appended and masked from the loss, the answer sampled;
+   thinking past it is cut, `</think>` + `DEMO_ANSWER_CUE` appended and masked from the loss, the answer sampled;
    `rollout_budget_column`). Both count L as the whole completion, in the reward and in evaluation, as L1 does; the
    forcing caps the thinking, so a forced rollout is the cue and answer longer than its budget.
 The budget goes before the problem (`budget_template`): the sums model re-checks by reading the problem back from
@@ -41,7 +41,7 @@ from ..provenance import PROVENANCE_FILE
 from ..sampling import EvaluationSample, SamplingSettings
 from ..synthetic import sum_problems
 from . import engine
-from .engine import ModelSpec
+from .engine import DEMO_ANSWER_CUE, ModelSpec
 from .progress import stage
 from .settings import ExperimentSettings, check_positive, setting
 
@@ -51,9 +51,6 @@ BUDGET_REWARDS = ("l1_exact", "l1_max")
 TASK = "sums"
 # Stage 1's budgets come from another seed than the RL prompts' (settings.seed): two independent draws.
 BUDGET_SFT_SEED_OFFSET = 1
-# The cue after a forced `</think>` in budget_rollouts' training rollouts: what follows `</think>` in every sums
-# solution (s1's "Final Answer:" is text the ~1M-parameter model never saw).
-ROLLOUT_ANSWER_CUE = "\\boxed{"
 
 
 @dataclass
@@ -124,7 +121,7 @@ class BudgetDemoSettings(ExperimentSettings):
         return ModelSpec(
             self.length_reward, {"a": self.a}, budget_range=tuple(self.budget_range),
             budget_template=self.budget_template, rollout_budgets=rollout_budgets,
-            rollout_answer_cue=ROLLOUT_ANSWER_CUE if rollout_budgets else None,
+            rollout_answer_cue=DEMO_ANSWER_CUE if rollout_budgets else None,
             label="budget_rollouts" if rollout_budgets else "budget",
         )  # fmt: skip
 

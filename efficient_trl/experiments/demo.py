@@ -43,11 +43,10 @@ from ..provenance import PROVENANCE_FILE
 from ..rewards import ADVANTAGE_NORMALIZATIONS
 from ..synthetic import TASKS
 from . import engine
-from .engine import ModelSpec, adapt_think_spec, alpha_spec
+from .engine import DEMO_ANSWER_CUE, ModelSpec, adapt_think_spec, alpha_spec
 from .settings import ExperimentSettings, check_at_least, check_positive, setting
 
 __all__ = [
-    "DEMO_ANSWER_CUE",
     "METHODS",
     "TASK_COMPLETION_LENGTHS",
     "DemoSettings",
@@ -66,9 +65,6 @@ METHODS = {
 }
 # Settings added later, left out of settings.json when unused (their defaults): a run made before them still resumes
 LATER_SETTINGS = {"rollout_thinking_budget": None, "eval_thinking_budgets": []}
-# The cue after a forced `</think>`, in training rollouts and forced evaluations alike: what follows `</think>` in
-# every demo task's solutions (evaluation's default, "Final Answer:", is text the ~1M-parameter models never saw)
-DEMO_ANSWER_CUE = "\\boxed{"
 
 
 @dataclass

@@ -37,6 +37,7 @@ from .progress import stage, timed
 from .settings import ExperimentSettings, RLSettings, RunArguments
 
 __all__ = [
+    "DEMO_ANSWER_CUE",
     "RL_SEED",
     "START_MODELS",
     "THREADS",
@@ -72,6 +73,9 @@ START_MODELS = {
 }
 RL_SEED = 2  # RL prompts come from the train split (evaluation problems: data.task_held_out_problems)
 PROMPT_TEMPLATE = TASK_PROMPT  # a demo task's user turn is the bare problem
+# The cue after a forced `</think>` (training rollouts and forced evaluations of every demo): what follows `</think>`
+# in every demo task's solutions (evaluation's default, "Final Answer:", is text the ~1M-parameter models never saw)
+DEMO_ANSWER_CUE = "\\boxed{"
 # Generation batch sizes of evaluation and rejection sampling (fixed: they set the sampled numbers of every run)
 EVAL_BATCH_SIZE, SAMPLING_BATCH_SIZE = 250, 256
 TRAINERS = ("grpo", "sft", "dpo")
