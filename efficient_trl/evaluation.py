@@ -60,6 +60,7 @@ __all__ = [
     "resolve_problems",
     "samples_to_jsonl",
     "start_accuracies",
+    "start_accuracy_summary",
     "summarize",
     "write_summary",
 ]
@@ -102,6 +103,16 @@ def start_accuracies(samples: list[EvaluationSample], num_problems: int) -> list
     if missing:
         raise ValueError(f"problems {missing[:5]} have no samples; sample every problem first.")
     return [sum(correct[index]) / len(correct[index]) for index in range(num_problems)]
+
+
+def start_accuracy_summary(accuracies: list[float]) -> dict[str, Any]:
+    """What a start-accuracy report says of `start_accuracies`' values: their mean, and how many problems were never
+    and always solved."""
+    return {
+        "mean_start_accuracy": sum(accuracies) / len(accuracies),
+        "problems_never_solved": sum(value == 0 for value in accuracies),
+        "problems_always_solved": sum(value == 1 for value in accuracies),
+    }
 
 
 def _check_truncated_grading(truncated_grading: str) -> None:

@@ -26,7 +26,13 @@ from ..baselines import rejection_sample
 from ..budgets import with_sampled_budgets
 from ..configs import EfficientGRPOConfig
 from ..data import TASK_PROMPT, task_held_out_problems
-from ..evaluation import evaluate_problems, evaluate_problems_by_budget, load_samples, start_accuracies
+from ..evaluation import (
+    evaluate_problems,
+    evaluate_problems_by_budget,
+    load_samples,
+    start_accuracies,
+    start_accuracy_summary,
+)
 from ..provenance import PROVENANCE_FILE, model_fingerprint, training_provenance
 from ..rundir import LOCK_FILE, RunDirInUseError, held_run_dir, write_atomically
 from ..sampling import SamplingSettings
@@ -421,9 +427,7 @@ def start_accuracy_data(
     accuracy = start_accuracies(load_samples(output_dir), len(prompts))
     report = {
         "samples_per_problem": samples, "temperature": sampling.temperature, "problems": len(prompts),
-        "mean_start_accuracy": sum(accuracy) / len(accuracy),
-        "problems_never_solved": sum(value == 0 for value in accuracy),
-        "problems_always_solved": sum(value == 1 for value in accuracy),
+        **start_accuracy_summary(accuracy),
     }  # fmt: skip
     write_json(run_dir / "start_accuracy_report.json", report)
     record = {"dataset": f"{rl_data_source(task)} with start_accuracy ({samples} samples of the starting model)",

@@ -32,6 +32,7 @@ from efficient_trl.evaluation import (
     load_samples,
     resolve_problems,
     start_accuracies,
+    start_accuracy_summary,
 )
 from efficient_trl.rundir import check_new_output_dir
 from efficient_trl.sampling import SamplingRunArguments
@@ -86,9 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "model": args.model, "dataset": args.dataset, "problems": len(problems),
         "samples_per_problem": args.num_samples, "prompt_template": generation.prompt_template,
-        "mean_start_accuracy": sum(accuracy) / len(accuracy),
-        "problems_never_solved": sum(a == 0 for a in accuracy),
-        "problems_always_solved": sum(a == 1 for a in accuracy),
+        **start_accuracy_summary(accuracy),
     }  # fmt: skip
     (output_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
