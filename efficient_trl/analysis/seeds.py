@@ -238,6 +238,21 @@ def _plus_minus(mean: float, stderr: float, scale: float, digits: int, unit: str
     return f"{number}{unit}{spread}"
 
 
+def _changes(rows: list[dict[str, Any]], row: dict[str, Any], start: str) -> list[str]:
+    """A row's accuracy change (points) and token change (%) against `start` evaluated where it was, each followed by
+    "(unresolved)" where the seeds do not resolve it (`seed_difference`); empty cells for the start itself."""
+    if row["name"] == start:
+        return ["", ""]
+    cells = []
+    for quantity, change, unit in (("accuracy", "accuracy_change", " pts"), ("token_change", "token_change", "%")):
+        text = _plus_minus(row[change], row[f"{change}_stderr"], 100, 1, unit, sign=True)
+        verdict = seed_difference(
+            rows, row["name"], start, quantity, row.get("tier"), row.get("dataset"), row.get("budget")
+        )
+        cells.append(text + (" (unresolved)" if verdict["verdict"] == "unresolved" else ""))
+    return cells
+
+
 def format_seed_table(rows: list[dict[str, Any]], start: str = "start") -> str:
     """`load_seed_results`' rows as a Markdown table: per model (and tier, when the rows have tiers) the accuracy and
     mean tokens as mean ± standard error across seeds (n seeds), and the change against `start` (accuracy in points,
@@ -264,16 +279,7 @@ def format_seed_table(rows: list[dict[str, Any]], start: str = "start") -> str:
             _plus_minus(row["accuracy"], row["accuracy_stderr"], 100, 1, "%"),
             _plus_minus(row["mean_tokens"], row["mean_tokens_stderr"], 1, 1),
         ]
-        for quantity, scale, unit in (("accuracy", 100, " pts"), ("token_change", 100, "%")):
-            if row["name"] == start:
-                cells.append("")
-                continue
-            change = "accuracy_change" if quantity == "accuracy" else quantity
-            text = _plus_minus(row[change], row[f"{change}_stderr"], scale, 1, unit, sign=True)
-            verdict = seed_difference(
-                rows, row["name"], start, quantity, row.get("tier"), row.get("dataset"), row.get("budget")
-            )
-            cells.append(text + (" (unresolved)" if verdict["verdict"] == "unresolved" else ""))
+        cells += _changes(rows, row, start)
         cells.append(str(row["seeds"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -586,15 +592,7 @@ def format_tier_comparison(
         labels = {row["name"]: model_label(row) for row in rows}
         for name in names:
             row = _find(rows, name, None, tier)
-            changes = []
-            for quantity, change, scale, unit in (("accuracy", "accuracy_change", 100, " pts"),
-                                                  ("token_change", "token_change", 100, "%")):  # fmt: skip
-                if name == start:
-                    changes.append("")
-                    continue
-                text = _plus_minus(row[change], row[f"{change}_stderr"], scale, 1, unit, sign=True)
-                verdict = seed_difference(rows, name, start, quantity, tier)["verdict"]
-                changes.append(text + (" (unresolved)" if verdict == "unresolved" else ""))
+            changes = _changes(rows, row, start)
             share = row.get("no_think_rate")
             no_think = "" if share is None else _plus_minus(share, row["no_think_rate_stderr"], 100, 1, "%")
             cells = [
