@@ -28,6 +28,7 @@ __all__ = [
     "budget_template",
     "budgets_near_lengths",
     "check_budget_range",
+    "check_rollout_thinking_budget",
     "sample_budgets",
     "with_budgets",
     "with_sampled_budgets",
@@ -85,6 +86,20 @@ def check_budget_range(budget_range: Sequence[int]) -> tuple[int, int]:
     if low > high:
         raise ValueError(f"budget_range's low end must not exceed its high end, got [{low}, {high}].")
     return low, high
+
+
+def check_rollout_thinking_budget(budget: Any, max_completion_length: int | None) -> None:
+    """`rollout_thinking_budget` (training's and the demo's): None (off) or a positive token count below the
+    completion's token limit (at or above it no rollout could run past it)."""
+    if budget is None:
+        return
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"rollout_thinking_budget must be a positive token count (or None: off), got {budget!r}.")
+    if max_completion_length is not None and budget >= max_completion_length:
+        raise ValueError(
+            f"rollout_thinking_budget={budget} is not below max_completion_length={max_completion_length}, so no "
+            "rollout could run past it: lower the budget, or leave it None."
+        )
 
 
 def sample_budgets(num_prompts: int, budget_range: Sequence[int] = L1_BUDGET_RANGE, seed: int = 0) -> list[int]:

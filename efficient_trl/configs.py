@@ -9,6 +9,7 @@ from typing import Any
 
 from trl import GRPOConfig, RLOOConfig
 
+from .budgets import check_rollout_thinking_budget
 from .length_rewards import AS_PUBLISHED, LENGTH_REWARDS, penalty_warmup_steps, resolve_length_reward
 from .rewards import ADVANTAGE_NORMALIZATIONS
 from .sampling import FORCED_ANSWER_CUE
@@ -39,11 +40,6 @@ def json_object(value: Any, name: str, example: str) -> Any:
 def _is_real(value: Any) -> bool:
     """A number a range can be checked on: an int or float, not a bool (YAML's `true` would pass as 1)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_count(value: Any) -> bool:
-    """An int, not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -327,13 +323,7 @@ class RolloutBudgetArguments:
                 f"rollout_thinking_budget={budget!r} and rollout_budget_column={column!r} are both set: give one "
                 "budget for every rollout, or each prompt's from a column, not both."
             )
-        if budget is not None and not (_is_count(budget) and budget >= 1):
-            raise ValueError(f"rollout_thinking_budget must be a positive token count (or None: off), got {budget!r}.")
-        if budget is not None and self.max_completion_length is not None and budget >= self.max_completion_length:
-            raise ValueError(
-                f"rollout_thinking_budget={budget} is not below max_completion_length={self.max_completion_length}, "
-                "so no rollout could run past it: lower the budget, or leave it None."
-            )
+        check_rollout_thinking_budget(budget, self.max_completion_length)
         if column is not None and (not isinstance(column, str) or not column):
             raise ValueError(f"rollout_budget_column must name a dataset column, e.g. 'budget', got {column!r}.")
         if not self.rollout_budgets:

@@ -39,6 +39,7 @@ from ..analysis import (
     plot_tiers,
     plot_tradeoff,
 )
+from ..budgets import check_rollout_thinking_budget
 from ..provenance import PROVENANCE_FILE
 from ..rewards import ADVANTAGE_NORMALIZATIONS
 from ..synthetic import TASKS
@@ -163,21 +164,12 @@ class DemoSettings(ExperimentSettings):
 
     def _check_thinking_budgets(self) -> None:
         budget, limit = self.rollout_thinking_budget, self.max_completion_length
-        if budget is not None:
-            if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-                raise ValueError(
-                    f"rollout_thinking_budget must be a positive token count (or None: off), got {budget!r}."
-                )
-            if budget >= limit:
-                raise ValueError(
-                    f"rollout_thinking_budget={budget} is not below max_completion_length={limit}, so no rollout "
-                    "could run past it: lower the budget, or leave it None."
-                )
-            if "alpha" not in self.methods:
-                raise ValueError(
-                    f"rollout_thinking_budget trains the alpha models a second time, and methods {self.methods} has "
-                    "no 'alpha': add it to methods, or leave rollout_thinking_budget None."
-                )
+        check_rollout_thinking_budget(budget, limit)
+        if budget is not None and "alpha" not in self.methods:
+            raise ValueError(
+                f"rollout_thinking_budget trains the alpha models a second time, and methods {self.methods} has "
+                "no 'alpha': add it to methods, or leave rollout_thinking_budget None."
+            )
         budgets = self.eval_thinking_budgets
         if any(isinstance(b, bool) or not isinstance(b, int) or not 0 < b < limit for b in budgets):
             raise ValueError(
