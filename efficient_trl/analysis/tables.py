@@ -86,7 +86,7 @@ def format_forced_budget_table(rows: list[dict[str, Any]], tier: str | None = No
     rollouts sits beside the one trained without; a cell is empty where the model was not evaluated so."""
     rows = [row for row in rows if row.get("budget") is None or row.get("budget_mode") == "force"]
     if tier is not None:
-        rows = [{**row, **row["by_tier"][tier]} for row in rows if tier in (row.get("by_tier") or {})]
+        rows = select(tier_rows(rows), tier=tier)
     budgets = sorted({row["budget"] for row in rows if row.get("budget") is not None})
     order = {name: index for index, name in enumerate(_distinct(rows))}  # the rows' order, plain rows first
     if not budgets:
