@@ -9,7 +9,8 @@ settings (`DemoSettings`: 8 prompts x 8 completions, up to 160 tokens, beta 1e-3
 runs in its own thread; a baton lets one optimizer step run at a time, alternating, and each trainer's random state
 is restored at each of its steps, so that both trainers do the same work at step k as they would alone and a load
 change on the shared machine hits both alike. "today" differs from "now" by `TODAY_OVERRIDES` (TRL's default
-activation checkpointing) and `TODAY_THREADS` (the torch threads of a demo run before issue 25). OpenMP's wait
+activation checkpointing, TRL's log-probability passes) and `TODAY_THREADS` (the torch threads of a demo run before
+issue 25). OpenMP's wait
 policy (OMP_WAIT_POLICY) applies to both; it matters for the 2-thread side, whose idle thread spins between ops by
 default.
 
@@ -45,10 +46,11 @@ from transformers import TrainerCallback  # noqa: E402
 from efficient_trl.experiments import engine  # noqa: E402
 from efficient_trl.experiments.demo import DemoSettings  # noqa: E402
 from efficient_trl.trainers import EfficientGRPOTrainer  # noqa: E402
-from efficient_trl.training import CPU_TRAINING_KWARGS  # noqa: E402
+from efficient_trl.training import CPU_RL_KWARGS  # noqa: E402
 
-# What the CPU RL config turned off since (everything else is the engine's config of today).
-TODAY_OVERRIDES: dict[str, Any] = {"activation_checkpointing": True}
+# What the CPU RL config changed since (everything else is the engine's config of today): TRL's activation
+# checkpointing and its single log-probability pass padded to the batch's longest completion.
+TODAY_OVERRIDES: dict[str, Any] = {"activation_checkpointing": True, "logprob_length_groups": 1}
 TODAY_THREADS = 2  # torch's default on the 2-core machine: one intra-op thread per core
 PHASES = {  # TRL method -> phase: the time spent inside it
     "_generate_single_turn": "generation",
@@ -61,12 +63,19 @@ class Baton:
     """Lets the steps of several trainers run one at a time, in turn."""
 
     def __init__(self, names: list[str]):
-        self.names, self.turn, self.done = names, 0, set()
+        self.names, self.turn, self.done, self.started = names, 0, set(), False
         self.condition = threading.Condition()
+
+    def start(self) -> None:
+        """Let the first step run: called once every trainer waits at its first step, since setting a trainer up
+        (its `train()` seeds torch) while another steps would change that step's samples."""
+        with self.condition:
+            self.started = True
+            self.condition.notify_all()
 
     def wait_for(self, name: str) -> None:
         with self.condition:
-            self.condition.wait_for(lambda: self.names[self.turn] == name)
+            self.condition.wait_for(lambda: self.started and self.names[self.turn] == name)
 
     def pass_on(self, finished: bool = False, name: str | None = None) -> None:
         with self.condition:
@@ -187,10 +196,13 @@ def run(settings: DemoSettings, configurations: dict[str, tuple[dict[str, Any], 
         trainer.add_callback(turns)
         results[name] = (trainer, turns, work)
         threads.append(threading.Thread(target=trainer.train, name=name))
+    start_state = random_state()  # after the last trainer's __init__, which seeds torch as a run's trainer does
     for thread in threads:  # one at a time: each reaches its first step (and waits there) before the next starts
+        set_random_state(start_state)  # so that each trainer's setup draws what it would draw in a run of its own
         thread.start()
         while results[thread.name][1].state is None and thread.is_alive():
             time.sleep(0.05)
+    baton.start()
     for thread in threads:
         thread.join()
     return results
@@ -226,7 +238,7 @@ def main() -> None:
     now_threads = args.now_threads or engine.THREADS
     configurations = {"today": (TODAY_OVERRIDES, TODAY_THREADS), "now": (args.try_fields, now_threads)}
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min)")
-    print(f"now: {CPU_TRAINING_KWARGS}, {args.try_fields or ''} {now_threads} thread(s)")
+    print(f"now: {CPU_RL_KWARGS}, {args.try_fields or ''} {now_threads} thread(s)")
     print(f"today: the same with {TODAY_OVERRIDES}, {TODAY_THREADS} threads")
     started = time.perf_counter()
     results = run(settings, configurations)

@@ -18,6 +18,7 @@ __all__ = [
     "LENGTH_PENALTY_MEASURES",
     "EfficientGRPOConfig",
     "EfficientRLOOConfig",
+    "LengthGroupedPassArguments",
     "LengthPenaltyArguments",
     "NoThinkSamplingArguments",
     "RolloutBudgetArguments",
@@ -340,6 +341,33 @@ class RolloutBudgetArguments:
 
 
 @dataclass
+class LengthGroupedPassArguments:
+    """Log-probability passes over rows of similar completion length, a field of both efficient configs
+    (`_LengthGroupedPassMixin` in trainers.py)."""
+
+    logprob_length_groups: int = field(
+        default=1,
+        metadata={
+            "help": "Split each log-probability pass over a batch (the policy's forward and backward, the reference "
+            "model's, the sampling policy's) into this many groups of rows of similar completion length, each cut "
+            "to its own longest completion instead of the batch's longest: the same log-probabilities up to float "
+            "noise (a row's causal forward sees the same tokens at the same positions), less compute on padding. "
+            "Each group is still split by TRL's batch size. 1: TRL's single pass padded to the batch's longest "
+            "completion. The CPU experiments use 4 (README, Benchmarks). Not with image inputs or MoE "
+            "load-balancing losses, which take TRL's pass."
+        },
+    )
+
+    def _check_logprob_length_groups(self) -> None:
+        groups = self.logprob_length_groups
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(
+                f"logprob_length_groups must be a whole number of groups, at least 1 (1: TRL's single padded pass), "
+                f"got {groups!r}."
+            )
+
+
+@dataclass
 class _ActivationCheckpointingDefault:
     """TRL's default, activation checkpointing on, under transformers 5's name.
 
@@ -381,6 +409,7 @@ class EfficientRLOOConfig(
     LengthPenaltyArguments,
     NoThinkSamplingArguments,
     RolloutBudgetArguments,
+    LengthGroupedPassArguments,
     _ActivationCheckpointingDefault,
     RLOOConfig,
 ):
@@ -398,6 +427,7 @@ class EfficientRLOOConfig(
     def __post_init__(self):
         self._check_length_penalty_arguments()
         self._check_no_think_sampling()
+        self._check_logprob_length_groups()
         self._default_activation_checkpointing()
         if self.normalize_advantages:
             raise ValueError(
@@ -425,6 +455,7 @@ class EfficientGRPOConfig(
     LengthPenaltyArguments,
     NoThinkSamplingArguments,
     RolloutBudgetArguments,
+    LengthGroupedPassArguments,
     _ActivationCheckpointingDefault,
     GRPOConfig,
 ):
@@ -468,6 +499,7 @@ class EfficientGRPOConfig(
         self._check_length_penalty_arguments()
         self._check_no_think_sampling()
         self._check_rollout_budgets()
+        self._check_logprob_length_groups()
         self._default_activation_checkpointing()
         if self.scale_rewards not in ("none", False):
             raise ValueError(

@@ -1,7 +1,9 @@
 """TRL's RLOO and GRPO trainers with a length reward and exact, optionally rescaled, RLOO advantages.
 
-Both trainers override two TRL hooks and nothing else (beside the public `save_model`, below, and AdaptThink's
-`forced_no_think_share`, which also overrides `_generate_single_turn`: `_NoThinkSamplingMixin`):
+Both trainers override two TRL hooks and nothing else (beside the public `save_model`, below; AdaptThink's
+`forced_no_think_share` and rollout budgets, which also override `_generate_single_turn`: `_NoThinkSamplingMixin`,
+`_RolloutBudgetMixin`; and `logprob_length_groups`, which runs TRL's log-probability pass on groups of rows:
+`_LengthGroupedPassMixin`):
 
 - `_calculate_rewards` returns the rewards of *all* processes (TRL gathers them there, because a prompt's G
   completions may be split across processes). On top of it we gather the completion lengths and truncation flags
@@ -127,6 +129,13 @@ GENERIC_BUILDERS = ("json", "csv", "parquet", "text", "arrow", "pandas", "genera
 #       KL metrics) while the attention uses completion_mask only. "num_items_in_batch" (the gathered loss-token count
 #       of loss types dapo, cispo and vespo), which TRL counted before, is recounted with the mask. Attributes read:
 #       use_vllm, tools, rollout_func.
+# logprob_length_groups (`_LengthGroupedPassMixin`), on both trainers:
+#   _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+#       compute_entropy=False, compute_aux_loss=False, **image inputs) (overridden, called through super() once per
+#       group) -> (log-probs (B, logits_to_keep), entropies or None, aux loss or None): the log-probs of the last
+#       logits_to_keep positions of input_ids = prompt (left-padded) + completion (right-padded), from a model input of
+#       ids and mask alone, so positions count from the left edge (which the groups keep: they cut right padding
+#       only). Every log-prob pass of TRL's trainers (policy, reference, old policy) goes through it.
 # Hidden state we keep: `_task_rewards`, the gathered weighted reward sum that `advantage_normalization="group"`
 #   divides by, is set in `_calculate_rewards` and read in `_generate_and_score_completions`. TRL gives no way to
 #   pass it through: `_calculate_rewards` must return exactly one column per reward function (TRL multiplies by
@@ -694,7 +703,49 @@ class _RolloutBudgetMixin:
             setattr(holder, name, before)
 
 
-class EfficientRLOOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, RLOOTrainer):
+def length_groups(completion_mask: torch.Tensor, groups: int) -> list[tuple[torch.Tensor, int]]:
+    """The rows of a batch in `groups` groups of similar completion length (fewer when there are fewer rows), as
+    (row indices, width): the group's longest completion, counted to each row's last unmasked token (at least 1)."""
+    positions = torch.arange(1, completion_mask.size(1) + 1, device=completion_mask.device)
+    widths = (completion_mask.bool() * positions).amax(dim=1).clamp(min=1)
+    order = torch.argsort(widths, stable=True)
+    return [(rows, int(widths[rows].max())) for rows in order.chunk(min(groups, len(order)))]
+
+
+class _LengthGroupedPassMixin:
+    """`logprob_length_groups`: each log-probability pass runs as TRL's, on groups of rows of similar completion
+    length, each cut to its longest completion (TRL pads every row to the batch's longest). Right padding is all
+    that is cut: the prompts keep their left padding, so every token keeps its position and its causal context, and
+    the numbers differ from TRL's by float noise only (the matmuls have other shapes).
+    Rows past a group's width get log-probability (and entropy) 0, under a completion mask of 0."""
+
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
+        compute_aux_loss=False, **model_inputs,
+    ):  # fmt: skip
+        groups = self.args.logprob_length_groups
+        if groups == 1 or compute_aux_loss or any(value is not None for value in model_inputs.values()):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **model_inputs,
+            )  # fmt: skip
+        prompt_width = input_ids.size(1) - logits_to_keep
+        logps = entropies = None
+        for rows, width in length_groups(attention_mask[:, prompt_width:], groups):
+            group_logps, group_entropies, _ = super()._get_per_token_logps_and_entropies(
+                model, input_ids[rows, : prompt_width + width], attention_mask[rows, : prompt_width + width], width,
+                batch_size=batch_size, compute_entropy=compute_entropy,
+            )  # fmt: skip
+            if logps is None:
+                logps = group_logps.new_zeros(input_ids.size(0), logits_to_keep)
+                entropies = group_logps.new_zeros(input_ids.size(0), logits_to_keep) if compute_entropy else None
+            logps[rows, :width] = group_logps
+            if compute_entropy:
+                entropies[rows, :width] = group_entropies
+        return logps, entropies, None
+
+
+class EfficientRLOOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, _LengthGroupedPassMixin, RLOOTrainer):
     """`trl.RLOOTrainer` with a length reward in place of correctness: by default the paper's ("sigmoid"), from
     "Training Language Models to Reason Efficiently".
 
@@ -707,7 +758,9 @@ class EfficientRLOOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, RLOOTrain
     _provenance_kind = "rloo"
 
 
-class EfficientGRPOTrainer(_NoThinkSamplingMixin, _LengthPenaltyMixin, _RolloutBudgetMixin, GRPOTrainer):
+class EfficientGRPOTrainer(
+    _NoThinkSamplingMixin, _LengthPenaltyMixin, _RolloutBudgetMixin, _LengthGroupedPassMixin, GRPOTrainer
+):
     """`trl.GRPOTrainer` with a length reward (by default the paper's, "sigmoid") and exact RLOO advantages (per-token
     PPO clipping).
 

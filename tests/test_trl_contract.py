@@ -158,8 +158,37 @@ ROLLOUT_BUDGET_SOURCE = {
 }
 
 
+# logprob_length_groups (see the contract block): the pass it overrides and calls per group, with its parameters, and
+# what of it the groups rely on: a model input of ids and mask alone (positions count from the left edge, which the
+# groups keep), log-probabilities of the last logits_to_keep positions, three outputs.
+LENGTH_GROUP_PARAMETERS = [
+    "self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
+    "compute_aux_loss",
+]  # fmt: skip
+LENGTH_GROUP_SOURCE = {
+    (trl_class, "_get_per_token_logps_and_entropies"): [
+        'model_inputs = {"input_ids": input_ids_batch, "attention_mask": attention_mask_batch}',
+        "all_logps.append(outputs.log_probs[:, -logits_to_keep:])",
+        "return logps, entropies, aux_loss",
+    ]
+    for trl_class in (GRPOTrainer, RLOOTrainer)
+}
+
+
+@pytest.mark.parametrize("trl_class", [GRPOTrainer, RLOOTrainer], ids=["grpo", "rloo"])
+def test_the_log_probability_pass_the_length_groups_split_keeps_its_signature(trl_class):
+    method = trl_class._get_per_token_logps_and_entropies
+    parameters = list(inspect.signature(method).parameters)[: len(LENGTH_GROUP_PARAMETERS)]
+    assert parameters == LENGTH_GROUP_PARAMETERS, broken(
+        f"{trl_class.__name__}._get_per_token_logps_and_entropies", f"parameters {LENGTH_GROUP_PARAMETERS}", parameters
+    )
+
+
 # The lines of TRL's code each feature relies on, per TRL method
-SOURCE_FRAGMENTS = {"no_think_sampling": NO_THINK_SOURCE, "rollout_budgets": ROLLOUT_BUDGET_SOURCE}
+SOURCE_FRAGMENTS = {
+    "no_think_sampling": NO_THINK_SOURCE, "rollout_budgets": ROLLOUT_BUDGET_SOURCE,
+    "logprob_length_groups": LENGTH_GROUP_SOURCE,
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(

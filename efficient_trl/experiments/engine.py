@@ -38,7 +38,7 @@ from ..rundir import LOCK_FILE, RunDirInUseError, held_run_dir, write_atomically
 from ..sampling import SamplingSettings
 from ..synthetic import TASKS
 from ..trainers import EfficientGRPOTrainer
-from ..training import CPU_TRAINING_KWARGS, train_and_save
+from ..training import CPU_RL_KWARGS, CPU_TRAINING_KWARGS, train_and_save
 from .progress import stage, timed
 from .settings import ExperimentSettings, RLSettings, RunArguments
 
@@ -280,10 +280,10 @@ def held_out_problems(task: str, settings: ExperimentSettings) -> Any:
 
 
 def rl_config(spec: ModelSpec, settings: RLSettings, output_dir: str | Path, **overrides: Any) -> EfficientGRPOConfig:
-    """The training config of an RL model of `spec`: `CPU_TRAINING_KWARGS`, the spec's reward and the settings, with
+    """The training config of an RL model of `spec`: `CPU_RL_KWARGS`, the spec's reward and the settings, with
     `overrides` (fields of the config) last."""
     fields = {
-        **CPU_TRAINING_KWARGS, **spec.config_fields(), "num_generations": settings.num_generations,
+        **CPU_RL_KWARGS, **spec.config_fields(), "num_generations": settings.num_generations,
         "per_device_train_batch_size": settings.prompts_per_step * settings.num_generations,
         "max_steps": settings.steps, "learning_rate": settings.learning_rate, "lr_scheduler_type": "constant",
         "beta": settings.beta, "loss_type": "grpo", "temperature": 1.0, "logging_steps": settings.logging_steps,

@@ -28,7 +28,7 @@ from efficient_trl.experiments.engine import START_MODELS  # noqa: E402
 from efficient_trl.provenance import training_provenance  # noqa: E402
 from efficient_trl.rundir import check_new_output_dir  # noqa: E402
 from efficient_trl.synthetic import sum_problems  # noqa: E402
-from efficient_trl.training import CPU_TRAINING_KWARGS, train_and_save  # noqa: E402
+from efficient_trl.training import CPU_RL_KWARGS, train_and_save  # noqa: E402
 
 __all__ = ["QuickstartArguments", "quickstart_defaults"]
 
@@ -55,7 +55,7 @@ def quickstart_defaults() -> dict[str, Any]:
     the accuracy fell)."""
     return dict(
         output_dir=f"runs/quickstart-{time.strftime('%Y%m%d-%H%M%S')}",
-        **CPU_TRAINING_KWARGS,
+        **CPU_RL_KWARGS,
         length_penalty_alpha=0.4,
         learning_rate=1e-4,
         lr_scheduler_type="constant",
