@@ -419,7 +419,12 @@ def test_a_tiny_graded_comparison_over_two_seeds_reports_means_savings_and_what_
     for (method, tier), per_seed in expected.items():
         mean, stderr = _mean_se(per_seed)
         assert bars[f"{method}|{tier}"] == pytest.approx((100 * mean, 100 * stderr), abs=1e-9), (method, tier)
-    dots = sorted(round(y, 9) for line in figure.axes[0].lines if line.get_marker() == "." for y in line.get_ydata())
+    dots = sorted(
+        round(y, 9)
+        for line in figure.axes[0].lines
+        if (line.get_gid() or "").endswith("|seeds")
+        for y in line.get_ydata()
+    )
     assert dots == sorted(round(100 * value, 9) for per_seed in expected.values() for value in per_seed)
     # one Pareto plot per tier: each model at its mean over seeds, each method's models joined as its frontier
     for tier in tiers:

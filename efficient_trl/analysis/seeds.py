@@ -462,6 +462,18 @@ def _seed_point(axes: Any, row: dict[str, Any], **style: Any) -> None:
                   yerr=error(100 * row["accuracy_stderr"]), capsize=2, **_marker_style(style))  # fmt: skip
 
 
+def _seed_bar(axes: Any, x: float, width: float, row: dict[str, Any], quantity: str, gid: str, **style: Any) -> None:
+    """A bar at `x` of the row's mean `quantity` (a share, drawn in %) with an error bar of one standard error across
+    seeds (none for one seed), and each seed's own value (the row's per_seed) as a black dot on it. The bar's gid is
+    `gid` and its dots' `gid|seeds`, so that readers of the figure tell which is which."""
+    stderr = row[f"{quantity}_stderr"]
+    axes.bar(x, 100 * row[quantity], width, edgecolor="white", capsize=2, gid=gid,
+             yerr=100 * stderr if math.isfinite(stderr) else None, **style)  # fmt: skip
+    values = [100 * figures[quantity] for figures in row["per_seed"].values()]
+    axes.plot([x] * len(values), values, linestyle="none", marker="o", color="black", markersize=3,
+              markeredgecolor="white", gid=f"{gid}|seeds")  # fmt: skip
+
+
 def plot_token_savings(
     savings: list[dict[str, Any]],
     rows: list[dict[str, Any]],
@@ -489,13 +501,8 @@ def plot_token_savings(
             if not found:
                 continue  # a method with no model evaluated on this tier
             (row,) = found
-            x = position - 0.4 + width * (index + 0.5)
-            stderr = row["token_saving_stderr"]
-            axes.bar(x, 100 * row["token_saving"], width, color=color, hatch=hatch,
-                     edgecolor="white", yerr=100 * stderr if math.isfinite(stderr) else None, capsize=2,
-                     label=method, gid=f"{method}|{tier}")  # fmt: skip  # gid: which bar is which, for readers
-            seeds = [100 * figures["token_saving"] for figures in row["per_seed"].values()]
-            axes.plot([x] * len(seeds), seeds, linestyle="none", marker=".", color="black", markersize=3)
+            _seed_bar(axes, position - 0.4 + width * (index + 0.5), width, row, "token_saving", f"{method}|{tier}",
+                      color=color, hatch=hatch, label=method)  # fmt: skip
     axes.set_xticks(range(len(places)), [tier or "all problems" for tier in places])
     axes.axhline(0, color="#555555", linewidth=1)
     _decorate(axes, "tier", "tokens saved against the start (%), mean ± SE over seeds")
@@ -640,17 +647,11 @@ def plot_tier_comparison(
         for index, name in enumerate(shown):
             for position, tier in enumerate(places):
                 row = _find(rows, name, None, tier)
-                mean, stderr = row[quantity], row[f"{quantity}_stderr"]
-                if mean is None:
+                if row[quantity] is None:
                     continue  # a summary without the quantity (no_think_rate before it was recorded)
                 color = model_style(row)["color"]
-                x = position - 0.4 + width * (index + 0.5)
-                axes.bar(x, 100 * mean, width, color=color, edgecolor="white", capsize=2,
-                         yerr=100 * stderr if math.isfinite(stderr) else None,
-                         gid=f"{quantity}|{name}|{tier}")  # fmt: skip
-                values = [100 * figures[quantity] for figures in row["per_seed"].values()]
-                dots = {"marker": "o", "color": "black", "markersize": 3, "markeredgecolor": "white"}
-                axes.plot([x] * len(values), values, linestyle="none", gid=f"{quantity}|{name}|{tier}|seeds", **dots)
+                _seed_bar(axes, position - 0.4 + width * (index + 0.5), width, row, quantity,
+                          f"{quantity}|{name}|{tier}", color=color)  # fmt: skip
                 colors[name] = color
         axes.set_xticks(range(len(places)), [tier or "all problems" for tier in places])
         axes.axhline(0, color="#555555", linewidth=1)
