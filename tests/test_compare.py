@@ -141,10 +141,10 @@ def test_the_graded_comparisons_command_line_parses_into_its_settings():
     from efficient_trl.cli import parse_arguments
     from efficient_trl.experiments.settings import RunArguments
 
-    argv = ["--tasks", "graded", "--settings", "all", "--as_published", "--seeds", "0", "1",
+    argv = ["--tasks", "graded", "--settings", "all", "--as_published", "--seeds", "0", "1", "2",
             "--max_completion_length", "256"]  # fmt: skip  # make compare-graded's
     _, settings = parse_arguments(RunArguments, CompareSettings, argv=argv)
-    assert (settings.tasks, settings.seeds, settings.as_published) == (["graded"], [0, 1], True)
+    assert (settings.tasks, settings.seeds, settings.as_published) == (["graded"], [0, 1, 2], True)
     assert len(settings.chosen_specs()) == len(COMPARE_SPECS) + len(as_published_specs(list(COMPARE_SPECS))) == 33
     assert settings.for_seed(1).seed == 1 and settings.for_seed(1).seeds == [1]
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()

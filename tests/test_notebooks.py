@@ -45,6 +45,14 @@ def test_the_seven_notebooks_are_there():
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_text_has_no_placeholder_left(name):
+    notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    for word in ("PLACEHOLDER", "TODO", "FIXME", "TBD"):
+        assert word not in text, f"{name}: a markdown cell still says {word}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebook_carries_its_rendered_figures(name):
     notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
     assert figures(notebook) >= 1, f"{name} was committed without its figures: run `make notebooks`"
