@@ -59,11 +59,11 @@ adapt-graded: setup
 	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --methods adapt_think \
 		--seed $$seed --run_dir runs/adapt-graded/seed_$$seed || exit 1; done
 
-# Elastic Reasoning's budget-constrained rollouts on the graded task, 2 seeds: alpha 0 and 0.2 each trained as usual
+# Elastic Reasoning's budget-constrained rollouts on the graded task, 3 seeds: alpha 0 and 0.2 each trained as usual
 # and with every training rollout's thinking kept within 96 tokens (where forcing costs the start model half its hard
 # accuracy), every model evaluated plain and forced at 64, 96 and 128 thinking tokens, per tier
 rollout-budget-graded: setup
-	for seed in 0 1; do $(BIN)/python recipes/demo.py --task graded --alphas 0 0.2 --rollout_thinking_budget 96 \
+	for seed in 0 1 2; do $(BIN)/python recipes/demo.py --task graded --alphas 0 0.2 --rollout_thinking_budget 96 \
 		--eval_thinking_budgets 64 96 128 --seed $$seed --run_dir runs/rollout-budget-graded/seed_$$seed || exit 1; done
 
 groupnorm-graded: setup
