@@ -717,7 +717,7 @@ class _LengthGroupedPassMixin:
     length, each cut to its longest completion (TRL pads every row to the batch's longest). Right padding is all
     that is cut: the prompts keep their left padding, so every token keeps its position and its causal context, and
     the numbers differ from TRL's by float noise only (the matmuls have other shapes).
-    Rows past a group's width get log-probability (and entropy) 0, under a completion mask of 0."""
+    Positions past a group's width get log-probability (and entropy) 0, under a completion mask of 0."""
 
     def _get_per_token_logps_and_entropies(
         self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
