@@ -72,13 +72,21 @@ def test_grouped_passes_give_trls_log_probabilities_entropies_and_gradients(
         assert torch.allclose(grouped_grads[name], grad, atol=1e-5), name
 
 
+# A generation batch of two micro-batches of 4 that serves two optimizer steps: TRL then computes the reference and
+# the sampling policy's log-probabilities over the whole batch in chunks of 4, and the loss's pass per micro-batch.
+SPLIT_BATCHES = {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 2, "steps_per_generation": 4}
+
+
+@pytest.mark.parametrize("batches", [{}, SPLIT_BATCHES], ids=["one_batch", "split_batches"])
 @pytest.mark.parametrize("trainer_class, config_class", TRAINERS, ids=TRAINER_IDS)
-def test_a_training_run_is_the_same_with_grouped_passes(trainer_class, config_class, tiny_model_path, tmp_path):
+def test_a_training_run_is_the_same_with_grouped_passes(
+    trainer_class, config_class, batches, tiny_model_path, tmp_path
+):
     # beta > 0, so the reference pass is grouped too; three steps, so the second and third sample from weights that
     # the grouped backward passes updated
     runs = {}
     for groups in (1, 4):
-        args = make_args(config_class, tmp_path / str(groups), max_steps=3, logprob_length_groups=groups)
+        args = make_args(config_class, tmp_path / str(groups), max_steps=3, logprob_length_groups=groups, **batches)
         trainer, _ = recorded_run(trainer_class, tiny_model_path, args)
         lengths = {len(ids) for record in trainer.records for ids in record["completion_ids"]}
         logs = [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -88,6 +96,15 @@ def test_a_training_run_is_the_same_with_grouped_passes(trainer_class, config_cl
     for record, grouped in zip(records, grouped_records, strict=True):
         assert grouped["completion_ids"] == record["completion_ids"]
         assert grouped["advantages"] == pytest.approx(record["advantages"], abs=1e-6)
+        for key in ("ref_per_token_logps", "old_per_token_logps"):  # GRPO's per-token passes (TRL's padded layout)
+            assert (key in grouped) == (key in record)
+            if key in record:  # compared on each completion's tokens (past them TRL's pass leaves values too)
+                for ids, values, grouped_values in zip(
+                    record["completion_ids"], record[key], grouped[key], strict=True
+                ):
+                    assert grouped_values[: len(ids)] == pytest.approx(values[: len(ids)], abs=1e-5), key
+    if batches and trainer_class.__name__ == "EfficientGRPOTrainer":
+        assert "old_per_token_logps" in records[0], "a batch serving two steps: TRL keeps the sampling policy's"
     for entry, grouped in zip(logs, grouped_logs, strict=True):
         for key in ("loss", "kl", "entropy", "grad_norm"):
             if key in entry:
