@@ -213,8 +213,9 @@ def test_budget_plot_puts_budget_series_on_the_tradeoff_plane_labelled_by_n():
 def test_the_committed_runs_rerender_to_their_tables_and_hold_the_readmes_claims(seed_run):
     # notebooks/demo_runs/budget (seed 0), budget_seed_1 and budget_seed_2 are what the README quotes: their rows
     # (read back from the runs' summaries and the provenance of their models) give their results.md again, and the
-    # models' figures are the README's claims: adherence within 0.10 for both RL models; accuracy at N = 125 more than 2 points below the
-    # start (the target the README says is missed), the same budgets for the model trained with rollout budgets.
+    # models' figures are the README's claims: adherence within 0.10 for both RL models; accuracy at N = 125 more
+    # than 2 points below the start (the target the README says is missed), the same budgets for the model trained
+    # with rollout budgets.
     from efficient_trl.analysis import format_budget_table, load_budget_results, select
 
     run = ROOT / "notebooks" / "demo_runs"
