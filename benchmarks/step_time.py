@@ -2,6 +2,7 @@
 engine's ("now"), interleaved step by step in one process, on the same machine.
 
     OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE python benchmarks/step_time.py [--steps 10] [--warmup 2] [--task sums]
+    python benchmarks/step_time.py --pair   # then also two 'now' runs at once, as the demo runs its jobs
     python benchmarks/step_time.py --now_threads 2 --try_fields '{"cache_implementation": "static"}'   # try a change
 
 Both configurations train the demo's alpha = 0.2 model from the task's shipped starting model with the demo's
@@ -10,15 +11,16 @@ runs in its own thread; a baton lets one optimizer step run at a time, alternati
 is restored at each of its steps, so that both trainers do the same work at step k as they would alone and a load
 change on the shared machine hits both alike. "today" differs from "now" by `TODAY_OVERRIDES` (TRL's default
 activation checkpointing, TRL's log-probability passes) and `TODAY_THREADS` (the torch threads of a demo run before
-issue 25). OpenMP's wait
-policy (OMP_WAIT_POLICY) applies to both; it matters for the 2-thread side, whose idle thread spins between ops by
-default.
+issue 25). OpenMP's wait policy (OMP_WAIT_POLICY) applies to both; it matters for the 2-thread side, whose idle thread
+spins between ops by default.
 
 Prints, per configuration, the median of the warm steps' wall times (and their range) and their seconds of CPU
 time per step, the median over steps of today / now step by step (wall and CPU time), and where each step's time
 went (generation, reference pass, policy forward, the backward pass with the optimizer step and the rest, grading,
 logging); then, per step, a digest of the completions, their number of tokens and the loss of each configuration,
-and whether both did the same work.
+and whether both did the same work. With --pair, then two "now" runs at once, each in a process of its own (the demo's
+and the comparison's way of running jobs; after the interleaved runs, not interleaved with them): each run's median
+seconds per step, and the pair's seconds per optimizer step (the slower run's, halved) against "today" alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -208,6 +211,45 @@ def run(settings: DemoSettings, configurations: dict[str, tuple[dict[str, Any], 
     return results
 
 
+class StepTimer(TrainerCallback):
+    """Wall seconds of each optimizer step."""
+
+    def __init__(self):
+        self.wall: list[float] = []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.wall.append(time.perf_counter() - self._start)
+
+
+def train_alone(settings: DemoSettings, threads: int, start: Any, results: Any) -> None:
+    """One 'now' run in a process of its own on `threads` torch threads: waits at `start`, then puts its steps' wall
+    times on `results`."""
+    torch.set_num_threads(threads)
+    trainer = build({}, settings, tempfile.mkdtemp(prefix="step_time_pair_"))
+    timer = StepTimer()
+    trainer.add_callback(timer)
+    start.wait()  # both set up: their steps overlap from the first
+    trainer.train()
+    results.put(timer.wall)
+
+
+def concurrent_runs(settings: DemoSettings, threads: int, count: int = 2) -> list[list[float]]:
+    """The steps' wall times of `count` 'now' runs at once, each in its own process, as the demo and the comparison
+    run their jobs (`engine.run_jobs`)."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(count), context.Queue()
+    processes = [context.Process(target=train_alone, args=(settings, threads, start, results)) for _ in range(count)]
+    for process in processes:
+        process.start()
+    walls = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return walls
+
+
 def breakdown(turns: InTurns, warm: slice) -> dict[str, tuple[float, float]]:
     """Median (wall, CPU) seconds per warm step of each phase; the rest of the step is mostly the backward pass."""
     steps = turns.by_phase[warm]
@@ -233,6 +275,9 @@ def main() -> None:
     parser.add_argument("--task", default="sums")
     parser.add_argument("--now_threads", type=int, default=None, help="torch threads of 'now' (default: the engine's)")
     parser.add_argument("--try_fields", type=json.loads, default={}, help="config fields to add to 'now' (JSON)")
+    parser.add_argument(
+        "--pair", action="store_true", help="then also time two 'now' runs at once, in two processes (the demo's way)"
+    )
     args = parser.parse_args()
     settings = DemoSettings(task=args.task, steps=args.steps)
     now_threads = args.now_threads or engine.THREADS
@@ -274,6 +319,16 @@ def main() -> None:
     loss_gap = max(abs(a[2] - b[2]) for a, b in zip(work["today"], work["now"], strict=True))
     answer = "yes" if same_completions else "NO"
     print(f"same completions at every step: {answer}; largest loss difference {loss_gap:.3g}")
+    if args.pair:
+        started = time.perf_counter()
+        pair = [statistics.median(wall[warm]) for wall in concurrent_runs(settings, now_threads)]
+        today_wall = statistics.median(results["today"][1].wall[warm])
+        took = time.perf_counter() - started
+        print(
+            f"\ntwo 'now' runs at once (two processes, {now_threads} thread(s) each, {took:.0f}s wall): median s/step "
+            f"of each {pair[0]:.2f} and {pair[1]:.2f}, so {max(pair) / 2:.2f} s per optimizer step of the pair; "
+            f"'today' alone (above): {today_wall:.2f} s/step; today / pair: {today_wall / (max(pair) / 2):.2f}"
+        )
 
 
 if __name__ == "__main__":
