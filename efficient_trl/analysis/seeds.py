@@ -462,16 +462,31 @@ def _seed_point(axes: Any, row: dict[str, Any], **style: Any) -> None:
                   yerr=error(100 * row["accuracy_stderr"]), capsize=2, **_marker_style(style))  # fmt: skip
 
 
-def _seed_bar(axes: Any, x: float, width: float, row: dict[str, Any], quantity: str, gid: str, **style: Any) -> None:
-    """A bar at `x` of the row's mean `quantity` (a share, drawn in %) with an error bar of one standard error across
-    seeds (none for one seed), and each seed's own value (the row's per_seed) as a black dot on it. The bar's gid is
-    `gid` and its dots' `gid|seeds`, so that readers of the figure tell which is which."""
+def _seed_bar(
+    axes: Any, place: int, slot: int, slots: int, row: dict[str, Any], quantity: str, gid: str, **style: Any
+) -> None:
+    """Bar `slot` of `slots` in the group of bars at tick `place`: the row's mean `quantity` (a share, drawn in %)
+    with an error bar of one standard error across seeds (none for one seed), and each seed's own value (the row's
+    per_seed) as a black dot on it. The bar's gid is `gid` and its dots' `gid|seeds`, so that readers of the figure
+    tell which is which."""
+    width = 0.8 / max(slots, 1)
+    x = place - 0.4 + width * (slot + 0.5)
     stderr = row[f"{quantity}_stderr"]
     axes.bar(x, 100 * row[quantity], width, edgecolor="white", capsize=2, gid=gid,
              yerr=100 * stderr if math.isfinite(stderr) else None, **style)  # fmt: skip
     values = [100 * figures[quantity] for figures in row["per_seed"].values()]
     axes.plot([x] * len(values), values, linestyle="none", marker="o", color="black", markersize=3,
               markeredgecolor="white", gid=f"{gid}|seeds")  # fmt: skip
+
+
+def _tier_axis(axes: Any, places: list[str | None], label: str) -> None:
+    """The tier axis of a panel of `_seed_bar` groups: a tick per tier (or the whole evaluation), the zero line and
+    `label` on the value axis."""
+    from .plots import _decorate
+
+    axes.set_xticks(range(len(places)), [tier or "all problems" for tier in places])
+    axes.axhline(0, color="#555555", linewidth=1)
+    _decorate(axes, "tier", label)
 
 
 def plot_token_savings(
@@ -487,13 +502,12 @@ def plot_token_savings(
     bar. `rows` and `methods` are those `token_savings` took (for the colours)."""
     from matplotlib.patches import Patch
 
-    from .plots import _decorate, _figure, _finish
+    from .plots import _figure, _finish
 
     figure, (axes,) = _figure(1, title)
     looks = _method_styles(rows, methods)
     places = list(dict.fromkeys(row.get("tier") for row in savings))
     shown = [method for method in methods if any(row["name"] == method for row in savings)]
-    width = 0.8 / max(len(shown), 1)
     for index, method in enumerate(shown):
         color, hatch = looks[method]["color"], looks[method]["hatch"]
         for position, tier in enumerate(places):
@@ -501,11 +515,9 @@ def plot_token_savings(
             if not found:
                 continue  # a method with no model evaluated on this tier
             (row,) = found
-            _seed_bar(axes, position - 0.4 + width * (index + 0.5), width, row, "token_saving", f"{method}|{tier}",
-                      color=color, hatch=hatch, label=method)  # fmt: skip
-    axes.set_xticks(range(len(places)), [tier or "all problems" for tier in places])
-    axes.axhline(0, color="#555555", linewidth=1)
-    _decorate(axes, "tier", "tokens saved against the start (%), mean ± SE over seeds")
+            _seed_bar(axes, position, index, len(shown), row, "token_saving", f"{method}|{tier}", color=color,
+                      hatch=hatch, label=method)  # fmt: skip
+    _tier_axis(axes, places, "tokens saved against the start (%), mean ± SE over seeds")
     handles = {
         method: Patch(facecolor=looks[method]["color"], hatch=looks[method]["hatch"], edgecolor="white")
         for method in shown
@@ -633,7 +645,7 @@ def plot_tier_comparison(
     '<quantity>|<model>|<tier>', its dots' line '<quantity>|<model>|<tier>|seeds', for readers of the figure."""
     from matplotlib.patches import Patch
 
-    from .plots import _decorate, _figure, _finish
+    from .plots import _figure, _finish
     from .styles import model_style
 
     names = _chosen(rows, models, start)
@@ -643,18 +655,15 @@ def plot_tier_comparison(
     colors: dict[str, str] = {}
     for axes, (quantity, label, with_start) in zip(panels, TIER_COMPARISON_PANELS, strict=True):
         shown = [name for name in names if with_start or name != start]
-        width = 0.8 / max(len(shown), 1)
         for index, name in enumerate(shown):
             for position, tier in enumerate(places):
                 row = _find(rows, name, None, tier)
                 if row[quantity] is None:
                     continue  # a summary without the quantity (no_think_rate before it was recorded)
                 color = model_style(row)["color"]
-                _seed_bar(axes, position - 0.4 + width * (index + 0.5), width, row, quantity,
-                          f"{quantity}|{name}|{tier}", color=color)  # fmt: skip
+                _seed_bar(axes, position, index, len(shown), row, quantity, f"{quantity}|{name}|{tier}",
+                          color=color)  # fmt: skip
                 colors[name] = color
-        axes.set_xticks(range(len(places)), [tier or "all problems" for tier in places])
-        axes.axhline(0, color="#555555", linewidth=1)
-        _decorate(axes, "tier", f"{label}, mean ± SE over seeds")
+        _tier_axis(axes, places, f"{label}, mean ± SE over seeds")
     handles = {labels[name]: Patch(facecolor=colors[name], edgecolor="white") for name in names if name in colors}
     return _finish(figure, path, handles)
