@@ -101,13 +101,27 @@ def set_random_state(state: tuple) -> None:
     np.random.set_state(state[2])
 
 
-class InTurns(TrainerCallback):
+class StepTimer(TrainerCallback):
+    """Wall and CPU seconds of each optimizer step."""
+
+    def __init__(self):
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.wall.append(time.perf_counter() - self._wall)
+        self.cpu.append(time.process_time() - self._cpu)
+
+
+class InTurns(StepTimer):
     """Runs a trainer's steps when the baton says, with its own random state and thread count; times them."""
 
     def __init__(self, name: str, baton: Baton, threads: int, phases: dict[str, float]):
+        super().__init__()
         self.name, self.baton, self.threads, self.phases = name, baton, threads, phases
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
         self.by_phase: list[dict[str, float]] = []
         self.state: tuple | None = None
 
@@ -118,11 +132,10 @@ class InTurns(TrainerCallback):
         set_random_state(self.state)
         torch.set_num_threads(self.threads)
         self.phases.clear()
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        super().on_step_begin(args, state, control, **kwargs)  # the clocks start once the step may run
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.wall.append(time.perf_counter() - self._wall)
-        self.cpu.append(time.process_time() - self._cpu)
+        super().on_step_end(args, state, control, **kwargs)
         self.by_phase.append(dict(self.phases))
         self.state = random_state()
         self.baton.pass_on()
@@ -209,19 +222,6 @@ def run(settings: DemoSettings, configurations: dict[str, tuple[dict[str, Any], 
     for thread in threads:
         thread.join()
     return results
-
-
-class StepTimer(TrainerCallback):
-    """Wall seconds of each optimizer step."""
-
-    def __init__(self):
-        self.wall: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.wall.append(time.perf_counter() - self._start)
 
 
 def train_alone(settings: DemoSettings, threads: int, start: Any, results: Any) -> None:
